@@ -1,0 +1,217 @@
+// Configuration: read once from the environment, validated against a closed
+// schema (unknown SA_* keys are not possible: every name is listed here), then
+// frozen. Units are the last word of each name.
+import { randomBytes } from 'node:crypto';
+
+export interface Config {
+  readonly env: 'production' | 'development' | 'test';
+  readonly host: string;
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly redisUrl: string;
+  /** host:port pairs; non-empty means Redis Cluster mode. */
+  readonly redisClusterNodes: readonly string[];
+  readonly redisPrefix: string;
+  readonly databaseUrl: string;
+  readonly signatureSecrets: readonly string[];
+  readonly apiTokens: readonly string[];
+  /** True when secrets/tokens were generated because none were configured (dev only). */
+  readonly generatedDevSecrets: boolean;
+  readonly decisionTimeoutMs: number;
+  readonly failopenEnabled: boolean;
+  readonly failopenMaxCents: number;
+  readonly failopenShopperMaxCents: number;
+  readonly failopenWindowS: number;
+  readonly failopenShoppersMax: number;
+  readonly failopenJournalPath: string;
+  readonly failopenJournalBytesMax: number;
+  readonly partitions: number;
+  readonly tripTtlS: number;
+  readonly idempotencyTtlS: number;
+  readonly authorizationTtlS: number;
+  readonly signatureToleranceS: number;
+  readonly maxDistanceM: number;
+  readonly maxSwipesPerMinute: number;
+  readonly maxOverpickBps: number;
+  readonly maxPriceVarianceBps: number;
+  readonly defaultTaxRateBps: number;
+  readonly defaultToleranceBps: number;
+  readonly defaultToleranceCents: number;
+  readonly webhookBodyBytesMax: number;
+  readonly tripBodyBytesMax: number;
+  readonly tripItemsMax: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly processorDeadlineMs: number;
+  readonly holdExpiryS: number;
+  readonly persisterBatchEventsMax: number;
+  readonly persisterBlockMs: number;
+  readonly persisterClaimIdleMs: number;
+  readonly persisterDeliveriesMax: number;
+  readonly shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  str(name: string, fallback: string): string {
+    const v = this.env[name];
+    return v === undefined || v === '' ? fallback : v;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^-?\d+$/.test(raw.trim())) {
+      this.problems.push(`${name} must be an integer, got "${raw}"`);
+      return fallback;
+    }
+    const n = Number(raw.trim());
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      this.problems.push(`${name} must be between ${min} and ${max}, got ${raw}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const v = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(v)) return true;
+    if (['false', '0', 'no', 'off'].includes(v)) return false;
+    this.problems.push(`${name} must be true or false, got "${raw}"`);
+    return fallback;
+  }
+
+  list(name: string): string[] {
+    const raw = this.env[name];
+    if (raw === undefined) return [];
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+    return fallback;
+  }
+}
+
+const DAY_S = 86_400;
+
+/** Parses and validates configuration. Throws ConfigError listing every problem at once. */
+export function loadConfig(env: Env = process.env): Config {
+  const r = new Reader(env);
+  const envName = r.oneOf('NODE_ENV', 'development', ['production', 'development', 'test'] as const);
+
+  let signatureSecrets = r.list('SIGNATURE_SECRETS');
+  let apiTokens = r.list('API_TOKENS');
+  let generatedDevSecrets = false;
+  if (envName === 'production') {
+    if (signatureSecrets.length === 0) r.problems.push('SIGNATURE_SECRETS is required in production');
+    if (apiTokens.length === 0) r.problems.push('API_TOKENS is required in production');
+  } else {
+    if (signatureSecrets.length === 0) {
+      signatureSecrets = [`dev-secret-${randomBytes(8).toString('hex')}`];
+      generatedDevSecrets = true;
+    }
+    if (apiTokens.length === 0) {
+      apiTokens = [`dev-token-${randomBytes(8).toString('hex')}`];
+      generatedDevSecrets = true;
+    }
+  }
+  for (const s of signatureSecrets) if (s.length < 16) r.problems.push('each SIGNATURE_SECRETS entry must be >= 16 chars');
+  for (const t of apiTokens) if (t.length < 16) r.problems.push('each API_TOKENS entry must be >= 16 chars');
+
+  const redisPrefix = r.str('REDIS_PREFIX', 'sa');
+  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(redisPrefix)) {
+    r.problems.push('REDIS_PREFIX must be 1-32 chars of [A-Za-z0-9_.-] (no braces: the hash tag is added per key)');
+  }
+  const redisClusterNodes = r.list('REDIS_CLUSTER_NODES');
+  for (const n of redisClusterNodes) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(n)) r.problems.push(`REDIS_CLUSTER_NODES entry "${n}" must be host:port`);
+  }
+  const redisUrl = r.str('REDIS_URL', 'redis://127.0.0.1:6379');
+  if (!/^rediss?:\/\//.test(redisUrl)) r.problems.push('REDIS_URL must start with redis:// or rediss://');
+  const databaseUrl = r.str('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres');
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) r.problems.push('DATABASE_URL must start with postgres://');
+
+  const config: Config = {
+    env: envName,
+    host: r.str('HOST', '0.0.0.0'),
+    port: r.int('PORT', 8080, 0, 65_535),
+    metricsPort: r.int('METRICS_PORT', 9464, 0, 65_535),
+    redisUrl,
+    redisClusterNodes,
+    redisPrefix,
+    databaseUrl,
+    signatureSecrets,
+    apiTokens,
+    generatedDevSecrets,
+    decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
+    failopenEnabled: r.bool('FAILOPEN_ENABLED', true),
+    failopenMaxCents: r.int('FAILOPEN_MAX_CENTS', 10_000, 0, 100_000_000),
+    failopenShopperMaxCents: r.int('FAILOPEN_SHOPPER_MAX_CENTS', 20_000, 0, 100_000_000),
+    failopenWindowS: r.int('FAILOPEN_WINDOW_S', 600, 1, DAY_S),
+    failopenShoppersMax: r.int('FAILOPEN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
+    failopenJournalPath: r.str('FAILOPEN_JOURNAL_PATH', '.journal/failopen.jsonl'),
+    failopenJournalBytesMax: r.int('FAILOPEN_JOURNAL_BYTES_MAX', 64 * 1024 * 1024, 4096, 2 ** 40),
+    partitions: r.int('PARTITIONS', 64, 1, 16_384),
+    tripTtlS: r.int('TRIP_TTL_S', 43_200, 1, 30 * DAY_S),
+    idempotencyTtlS: r.int('IDEMPOTENCY_TTL_S', 3 * DAY_S, 3 * DAY_S, 90 * DAY_S),
+    authorizationTtlS: r.int('AUTHORIZATION_TTL_S', 8 * DAY_S, 3 * DAY_S, 90 * DAY_S),
+    signatureToleranceS: r.int('SIGNATURE_TOLERANCE_S', 300, 1, 3600),
+    maxDistanceM: r.int('MAX_DISTANCE_M', 2000, 1, 20_000_000),
+    maxSwipesPerMinute: r.int('MAX_SWIPES_PER_MINUTE', 10, 1, 100_000),
+    maxOverpickBps: r.int('MAX_OVERPICK_BPS', 1000, 0, 100_000),
+    maxPriceVarianceBps: r.int('MAX_PRICE_VARIANCE_BPS', 2500, 0, 100_000),
+    defaultTaxRateBps: r.int('DEFAULT_TAX_RATE_BPS', 0, 0, 10_000),
+    defaultToleranceBps: r.int('DEFAULT_TOLERANCE_BPS', 500, 0, 10_000),
+    defaultToleranceCents: r.int('DEFAULT_TOLERANCE_CENTS', 200, 0, 100_000_000),
+    webhookBodyBytesMax: r.int('WEBHOOK_BODY_BYTES_MAX', 16 * 1024, 1024, 1024 * 1024),
+    tripBodyBytesMax: r.int('TRIP_BODY_BYTES_MAX', 256 * 1024, 1024, 4 * 1024 * 1024),
+    tripItemsMax: r.int('TRIP_ITEMS_MAX', 500, 1, 5000),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    processorDeadlineMs: r.int('PROCESSOR_DEADLINE_MS', 1000, 100, 60_000),
+    holdExpiryS: r.int('HOLD_EXPIRY_S', 7 * DAY_S, 60, 90 * DAY_S),
+    persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 500, 1, 10_000),
+    persisterBlockMs: r.int('PERSISTER_BLOCK_MS', 1000, 1, 60_000),
+    persisterClaimIdleMs: r.int('PERSISTER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),
+    persisterDeliveriesMax: r.int('PERSISTER_DELIVERIES_MAX', 5, 1, 1000),
+    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 300_000),
+  };
+
+  // Limits that must fit together.
+  if (config.decisionTimeoutMs >= config.processorDeadlineMs) {
+    r.problems.push('DECISION_TIMEOUT_MS must be below PROCESSOR_DEADLINE_MS');
+  }
+  if (config.failopenShopperMaxCents < config.failopenMaxCents && config.failopenEnabled) {
+    r.problems.push('FAILOPEN_SHOPPER_MAX_CENTS must be >= FAILOPEN_MAX_CENTS');
+  }
+  if (config.authorizationTtlS < config.idempotencyTtlS) {
+    r.problems.push('AUTHORIZATION_TTL_S must be >= IDEMPOTENCY_TTL_S');
+  }
+  if (config.port !== 0 && config.port === config.metricsPort) r.problems.push('PORT and METRICS_PORT must differ');
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return Object.freeze({
+    ...config,
+    redisClusterNodes: Object.freeze([...config.redisClusterNodes]),
+    signatureSecrets: Object.freeze([...config.signatureSecrets]),
+    apiTokens: Object.freeze([...config.apiTokens]),
+  });
+}

@@ -1,0 +1,31 @@
+// Structured JSON logs (pino). Secrets and signature headers are redacted.
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-signature"]',
+  'headers.authorization',
+  'headers["x-signature"]',
+  'config.signatureSecrets',
+  'config.apiTokens',
+  'config.databaseUrl',
+  'signatureSecrets',
+  'apiTokens',
+  'secret',
+  'token',
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'swipe-authorizer' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}

@@ -1,0 +1,91 @@
+// Prometheus metrics. Names are part of the contract with dashboards and
+// alerts (docs: ../shared/DESIGN.md, Observability). Labels have bounded
+// cardinality: never a shopper, trip or authorization id.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** 100 µs .. 1 s: resolves sub-millisecond decisions and still sees the processor deadline. */
+export const LATENCY_BUCKETS_S = [
+  0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
+
+export function createMetrics(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  return {
+    registry,
+    decisions: new Counter({
+      name: 'swipe_decisions_total',
+      help: 'Swipe decisions by outcome, decline reason and mode (normal, fail_open, replay).',
+      labelNames: ['decision', 'reason', 'mode'] as const,
+      registers,
+    }),
+    decisionDuration: new Histogram({
+      name: 'swipe_decision_duration_seconds',
+      help: 'Time from a complete webhook body to the response being written, in seconds.',
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    }),
+    failopen: new Counter({
+      name: 'swipe_failopen_total',
+      help: 'Swipes decided by the fail-open policy while Redis was degraded.',
+      labelNames: ['decision'] as const,
+      registers,
+    }),
+    failopenJournalPending: new Gauge({
+      name: 'swipe_failopen_journal_pending',
+      help: 'Fail-open journal entries not yet replayed into Redis.',
+      registers,
+    }),
+    redisCommandDuration: new Histogram({
+      name: 'redis_command_duration_seconds',
+      help: 'Duration of Redis script calls, in seconds.',
+      labelNames: ['script'] as const,
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    }),
+    redisErrors: new Counter({
+      name: 'redis_errors_total',
+      help: 'Redis failures on the request path by kind (timeout, connection, script, breaker_open).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    circuitState: new Gauge({
+      name: 'redis_circuit_state',
+      help: 'Circuit breaker state for request-path Redis calls: 0 closed, 1 half-open, 2 open.',
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP responses by route template and status code.',
+      labelNames: ['route', 'status'] as const,
+      registers,
+    }),
+    walPending: new Gauge({
+      name: 'wal_pending_entries',
+      help: 'WAL stream entries not yet committed to Postgres, per partition.',
+      labelNames: ['partition'] as const,
+      registers,
+    }),
+    persisterEvents: new Counter({
+      name: 'persister_events_total',
+      help: 'WAL events written to Postgres by event type.',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    persisterBatchDuration: new Histogram({
+      name: 'persister_batch_duration_seconds',
+      help: 'Time to write one batch of WAL events to Postgres, in seconds.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    persisterDeadLetters: new Counter({
+      name: 'persister_dead_letters_total',
+      help: 'WAL events moved to the dead-letter path after too many failed deliveries.',
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

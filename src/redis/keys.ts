@@ -1,0 +1,53 @@
+// Key builder. Every key of one shopper carries the hash tag {p<partition>}, so
+// each script touches exactly one Cluster slot. Layout: docs/redis-layout.md.
+import { crc32 } from 'node:zlib';
+
+export function partitionOf(shopperId: string, partitions: number): number {
+  return crc32(shopperId) % partitions;
+}
+
+export class Keys {
+  constructor(
+    readonly prefix: string,
+    readonly partitions: number,
+  ) {}
+
+  /** "sa:{p7}:" — every key of partition p starts with this. Scripts build sub-keys from it. */
+  base(partition: number): string {
+    return `${this.prefix}:{p${partition}}:`;
+  }
+
+  partition(shopperId: string): number {
+    return partitionOf(shopperId, this.partitions);
+  }
+
+  shopper(p: number, shopperId: string): string {
+    return `${this.base(p)}shopper:${shopperId}`;
+  }
+
+  trip(p: number, tripId: string): string {
+    return `${this.base(p)}trip:${tripId}`;
+  }
+
+  idem(p: number, idempotencyKey: string): string {
+    return `${this.base(p)}idem:${idempotencyKey}`;
+  }
+
+  sig(p: number, signatureHex: string): string {
+    return `${this.base(p)}sig:${signatureHex}`;
+  }
+
+  reversal(p: number, transactionId: string, reversalId: string): string {
+    return `${this.base(p)}rev:${transactionId}:${reversalId}`;
+  }
+
+  wal(p: number): string {
+    return `${this.base(p)}wal`;
+  }
+
+  allWals(): string[] {
+    const out: string[] = [];
+    for (let p = 0; p < this.partitions; p++) out.push(this.wal(p));
+    return out;
+  }
+}
