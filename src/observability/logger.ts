@@ -1,5 +1,5 @@
 // Structured JSON logs (pino). Secrets and signature headers are redacted.
-import { pino, type Logger } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -17,7 +17,7 @@ export const REDACT_PATHS = [
   'token',
 ];
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
