@@ -1,4 +1,118 @@
 #!/usr/bin/env node
 // One binary: swipe-authorizer serve | persist | hydrate | reconcile | migrate | dev
-console.error('not yet wired');
-process.exit(2);
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startApi } from './app/api.js';
+import { type Config, ConfigError, DEV_API_TOKEN, DEV_SIGNATURE_SECRET, loadConfig } from './config/config.js';
+import { createLogger, type Logger } from './observability/logger.js';
+
+const USAGE = `usage: swipe-authorizer <command>
+  serve      run the api (webhook, trip API, health) and its metrics port
+  persist    drain the Redis WAL streams into Postgres
+  hydrate    rebuild Redis state for open trips from Postgres
+  migrate    apply Postgres migrations
+  reconcile  compare a processor settlement file with Postgres
+  dev        migrate, then run serve + persist together (local quick start)`;
+
+function onSignals(handler: (signal: string) => void): void {
+  for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => handler(s));
+}
+
+async function serve(config: Config, logger: Logger): Promise<void> {
+  const api = await startApi(config, logger);
+  onSignals(async (signal) => {
+    logger.info({ signal }, 'draining');
+    await api.stop();
+    logger.info('stopped');
+    process.exit(0);
+  });
+}
+
+/** api + persister as two child processes of this one, so `npm start` is one command. */
+async function dev(config: Config, logger: Logger): Promise<void> {
+  const self = fileURLToPath(import.meta.url);
+  await runChild(self, ['migrate'], {});
+  const persisterEnv = { METRICS_PORT: String(config.metricsPort + 1) };
+  const children = [
+    spawn(process.execPath, [self, 'serve'], { stdio: 'inherit' }),
+    spawn(process.execPath, [self, 'persist'], { stdio: 'inherit', env: { ...process.env, ...persisterEnv } }),
+  ];
+  let exiting = false;
+  const stopAll = (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    setTimeout(() => process.exit(code), config.shutdownGraceMs + 1000).unref();
+    Promise.all(children.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r(null))))).then(
+      () => process.exit(code),
+    );
+  };
+  for (const c of children) c.once('exit', (code) => stopAll(code ?? 1));
+  onSignals(() => stopAll(0));
+}
+
+function runChild(script: string, args: string[], env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited with ${code}`))));
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv[0];
+  if (command === undefined || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    process.exit(command === undefined ? 2 : 0);
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  if (config.generatedDevSecrets && (command === 'serve' || command === 'dev')) {
+    // Dev only (loadConfig refuses this in production): say which fixed values are in use.
+    console.error(`dev mode: SIGNATURE_SECRETS=${DEV_SIGNATURE_SECRET} API_TOKENS=${DEV_API_TOKEN}`);
+  }
+  switch (command) {
+    case 'serve':
+      return serve(config, logger);
+    case 'dev':
+      return dev(config, logger);
+    case 'persist':
+    case 'hydrate':
+    case 'migrate':
+    case 'reconcile':
+      return runBackgroundCommand(command, config, logger);
+    default:
+      console.error(`unknown command "${command}"\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+async function runBackgroundCommand(command: string, config: Config, logger: Logger): Promise<void> {
+  const commands = await import('./persister/commands.js');
+  switch (command) {
+    case 'persist':
+      return commands.persistCommand(config, logger);
+    case 'hydrate':
+      await commands.hydrateCommand(config, logger);
+      return;
+    case 'migrate':
+      await commands.migrateCommand(config, logger);
+      return;
+    default:
+      console.error(`${command}: not available in this build`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});

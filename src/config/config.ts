@@ -1,7 +1,6 @@
 // Configuration: read once from the environment, validated against a closed
 // schema (unknown SA_* keys are not possible: every name is listed here), then
 // frozen. Units are the last word of each name.
-import { randomBytes } from 'node:crypto';
 
 export interface Config {
   readonly env: 'production' | 'development' | 'test';
@@ -15,7 +14,7 @@ export interface Config {
   readonly databaseUrl: string;
   readonly signatureSecrets: readonly string[];
   readonly apiTokens: readonly string[];
-  /** True when secrets/tokens were generated because none were configured (dev only). */
+  /** True when the fixed dev secret/token are in use because none were configured (dev only). */
   readonly generatedDevSecrets: boolean;
   readonly decisionTimeoutMs: number;
   readonly failopenEnabled: boolean;
@@ -112,6 +111,9 @@ class Reader {
 }
 
 const DAY_S = 86_400;
+/** Used only outside production when nothing is configured; refused in production. */
+export const DEV_SIGNATURE_SECRET = 'dev-signature-secret-not-for-production';
+export const DEV_API_TOKEN = 'dev-api-token-not-for-production';
 
 /** Parses and validates configuration. Throws ConfigError listing every problem at once. */
 export function loadConfig(env: Env = process.env): Config {
@@ -125,12 +127,13 @@ export function loadConfig(env: Env = process.env): Config {
     if (signatureSecrets.length === 0) r.problems.push('SIGNATURE_SECRETS is required in production');
     if (apiTokens.length === 0) r.problems.push('API_TOKENS is required in production');
   } else {
+    // Fixed, printed dev values so the README's curl example works as written.
     if (signatureSecrets.length === 0) {
-      signatureSecrets = [`dev-secret-${randomBytes(8).toString('hex')}`];
+      signatureSecrets = [DEV_SIGNATURE_SECRET];
       generatedDevSecrets = true;
     }
     if (apiTokens.length === 0) {
-      apiTokens = [`dev-token-${randomBytes(8).toString('hex')}`];
+      apiTokens = [DEV_API_TOKEN];
       generatedDevSecrets = true;
     }
   }

@@ -1,0 +1,187 @@
+--[[
+  Decides one card swipe: idempotency, every decline reason of CONTRACT §1 in
+  order, the allowance of §3, and the WAL event — atomically, in one call.
+
+  Input:
+    KEYS[1] shopper key      <base>shopper:<shopper_id>
+    KEYS[2] idempotency key  <base>idem:<kind>:<key>
+    KEYS[3] signature key    <base>sig:<v1 hex>   (a dummy <base>sig:- when unsigned)
+    KEYS[4] WAL stream       <base>wal
+    (trip keys are built from the partition base: same hash tag, same slot)
+
+    ARGV[1]  now_ms                 ARGV[2]  event_id
+    ARGV[3]  authorization_id       ARGV[4]  shopper_id
+    ARGV[5]  amount_cents           ARGV[6]  currency
+    ARGV[7]  merchant name (normalized)        ARGV[8] merchant address (normalized)
+    ARGV[9]  lat ('' = unknown)     ARGV[10] lng
+    ARGV[11] fingerprint            ARGV[12] idempotency key (kind:key)
+    ARGV[13] transaction_id ('')    ARGV[14] signature v1 ('' = none)
+    ARGV[15] merchant name as sent  ARGV[16] merchant address as sent
+    ARGV[17] trip_ttl_ms            ARGV[18] max_distance_m
+    ARGV[19] max_swipes_per_minute  ARGV[20] idempotency_ttl_s
+    ARGV[21] authorization_ttl_s    ARGV[22] signature_ttl_s
+
+  Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
+    code 0 approved; 1..10 the decline reasons in contract order
+    (1 IDEMPOTENCY_CONFLICT .. 10 AMOUNT_EXCEEDS_ALLOWANCE); replayed 1 when
+    the answer is a stored earlier decision (nothing consumed).
+]]
+--- @include "includes/wal"
+--- @include "includes/allowance"
+--- @include "includes/geo"
+--- @include "includes/trip"
+--- @include "includes/merchantMatch"
+
+local shopper_key = KEYS[1]
+local idem_key = KEYS[2]
+local sig_key = KEYS[3]
+local wal_key = KEYS[4]
+
+local now_ms = tonumber(ARGV[1])
+local event_id = ARGV[2]
+local auth_id = ARGV[3]
+local shopper_id = ARGV[4]
+local amount = tonumber(ARGV[5])
+local currency = ARGV[6]
+local m_name = ARGV[7]
+local m_addr = ARGV[8]
+local lat = tonumber(ARGV[9])
+local lng = tonumber(ARGV[10])
+local fingerprint = ARGV[11]
+local idem_suffix = ARGV[12]
+local txn = ARGV[13]
+local signature = ARGV[14]
+local trip_ttl_ms = tonumber(ARGV[17])
+local max_distance_m = tonumber(ARGV[18])
+local max_swipes = tonumber(ARGV[19])
+local idem_ttl_s = tonumber(ARGV[20])
+local auth_ttl_s = tonumber(ARGV[21])
+local sig_ttl_s = tonumber(ARGV[22])
+
+local base = base_of(shopper_key, 'shopper:' .. shopper_id)
+
+-- A stored decision, answered again: same body, nothing consumed.
+local function replay(stored_id)
+  local a = redis.call('HMGET', base .. 'auth:' .. stored_id, 'code', 'trip', 'amount', 'remaining', 'mode', 'fp')
+  if not a[1] then return nil end
+  return { tonumber(a[1]), stored_id, a[2], tonumber(a[3]), tonumber(a[4]), a[5], 1 }, a[6]
+end
+
+-- 1. A signature seen before is answered with the decision first made for it.
+if signature ~= '' then
+  local stored_id = redis.call('GET', sig_key)
+  if stored_id then
+    local result = replay(stored_id)
+    if result then return result end
+  end
+end
+
+-- 2. Idempotency key: replay, or conflict when the request differs.
+local stored_id = redis.call('GET', idem_key)
+if stored_id then
+  local result, stored_fp = replay(stored_id)
+  if result then
+    if stored_fp ~= fingerprint then
+      return { 1, stored_id, result[3], amount, 0, 'normal', 0 }
+    end
+    if signature ~= '' then redis.call('SET', sig_key, stored_id, 'EX', sig_ttl_s, 'NX') end
+    return result
+  end
+end
+
+-- 3. The decline reasons, in contract order; the first that fails decides.
+local code = 0
+local trip_id = redis.call('HGET', shopper_key, 'trip')
+local trip_key = nil
+local t = nil
+if not trip_id then
+  code = 2
+else
+  trip_key = base .. 'trip:' .. trip_id
+  t = redis.call('HMGET', trip_key, 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng',
+    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents')
+  if not t[1] then
+    code = 4 -- the trip's keys expired long after its activity ended
+  elseif t[1] == 'closed' then
+    code = 3
+  elseif trip_expired(tonumber(t[2]), now_ms, trip_ttl_ms) then
+    code = 4
+  end
+end
+
+local remaining = 0
+local authorized = nil
+local counts_for_velocity = false
+if code == 0 then
+  counts_for_velocity = true
+  authorized = tonumber(t[10])
+  local ceiling = ceiling_cents(tonumber(t[8]), tonumber(t[11]), tonumber(t[12]), tonumber(t[13]), tonumber(t[14]))
+  remaining = ceiling - authorized
+  local store_lat = tonumber(t[6])
+  local store_lng = tonumber(t[7])
+  local swipes_key = trip_key .. ':swipes'
+  if currency ~= t[3] then
+    code = 5
+  elseif not merchant_matches(m_name, m_addr, t[4], t[5]) then
+    code = 6
+  elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
+    code = 7
+  else
+    redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - 60000)
+    if redis.call('ZCARD', swipes_key) >= max_swipes then
+      code = 8
+    elseif tonumber(t[9]) == 0 then
+      code = 9
+    elseif amount > remaining then
+      code = 10
+    end
+  end
+end
+
+-- 4. Record the decision. Only an approval changes the authorized total.
+local trip_field = trip_id or ''
+if code == 0 then
+  authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', amount)
+  redis.call('HINCRBY', trip_key, 'approved_cents', amount)
+  redis.call('HSET', trip_key, 'activity_ms', now_ms)
+  remaining = remaining - amount
+end
+if counts_for_velocity then
+  local swipes_key = trip_key .. ':swipes'
+  redis.call('ZADD', swipes_key, now_ms, auth_id)
+  -- Only "are there already max swipes in 60 s" matters: keep the newest max.
+  redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
+  redis.call('LPUSH', trip_key .. ':auths', auth_id)
+  redis.call('LTRIM', trip_key .. ':auths', 0, 199)
+  -- Keep the trip's keys alive as long as a decision on it may be looked at.
+  expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
+end
+
+local auth_key = base .. 'auth:' .. auth_id
+local decision = 'declined'
+local status = 402
+if code == 0 then decision = 'approved'; status = 200 end
+redis.call('HSET', auth_key, 'code', code, 'status', status, 'decision', decision, 'mode', 'normal',
+  'trip', trip_field, 'shopper', shopper_id, 'amount', amount, 'remaining', remaining, 'currency', currency,
+  'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', now_ms)
+if code == 0 then
+  redis.call('EXPIRE', auth_key, auth_ttl_s)
+else
+  redis.call('EXPIRE', auth_key, idem_ttl_s)
+end
+redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
+if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
+
+local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
+  'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
+local function or_null(v) if v == nil or v == '' then return cjson.null end return v end
+wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
+  authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
+  signature = or_null(signature), status = status, transaction_id = or_null(txn),
+  shopper_id = shopper_id, trip_id = or_null(trip_id), decision = decision,
+  reason = or_null(reasons[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
+  authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
+  merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,
+}))
+
+return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

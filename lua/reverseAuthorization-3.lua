@@ -1,0 +1,69 @@
+--[[
+  Releases all or part of an approved authorization back to its trip's
+  allowance (CONTRACT §2). Idempotent on (transaction_id, reversal_id).
+
+  Input:
+    KEYS[1] idempotency key of the transaction  <base>idem:t:<transaction_id>
+    KEYS[2] reversal key                         <base>rev:<transaction_id>:<reversal_id or ->
+    KEYS[3] WAL stream                           <base>wal
+
+    ARGV[1] now_ms   ARGV[2] event_id   ARGV[3] shopper_id   ARGV[4] transaction_id
+    ARGV[5] reversal key suffix (for the event)   ARGV[6] amount_cents ('' = all that is held)
+    ARGV[7] reversal_ttl_s
+
+  Output: { code, state JSON }
+    0 reversed now; 1 replay of the same reversal; 2 unknown authorization (404);
+    3 amount above what is still held (409); 4 same reversal key, different amount (409)
+    state: { authorization_id, transaction_id, trip_id, amount_cents, reversed_cents, held_cents, status }
+]]
+--- @include "includes/wal"
+
+local idem_key = KEYS[1]
+local rev_key = KEYS[2]
+local wal_key = KEYS[3]
+local now_ms = tonumber(ARGV[1])
+local shopper_id = ARGV[3]
+local txn = ARGV[4]
+local requested = ARGV[6]
+
+local stored = redis.call('GET', rev_key)
+if stored then
+  local previous = cjson.decode(stored)
+  if previous.requested ~= requested then return { 4, '' } end
+  return { 1, cjson.encode(previous.state) }
+end
+
+local auth_id = redis.call('GET', idem_key)
+if not auth_id then return { 2, '' } end
+local base = string.sub(idem_key, 1, string.len(idem_key) - string.len('idem:t:' .. txn))
+local auth_key = base .. 'auth:' .. auth_id
+local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip')
+if not a[1] or a[1] ~= shopper_id then return { 2, '' } end
+
+local amount = tonumber(a[3])
+local reversed = tonumber(a[4])
+local held = 0
+if a[2] == 'approved' then held = amount - reversed end
+local release = tonumber(requested) or held
+if release <= 0 or release > held then return { 3, '' } end
+
+reversed = redis.call('HINCRBY', auth_key, 'reversed', release)
+held = amount - reversed
+local authorized = cjson.null
+local trip_key = base .. 'trip:' .. a[5]
+if redis.call('EXISTS', trip_key) == 1 then
+  authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', -release)
+  redis.call('HINCRBY', trip_key, 'reversed_cents', release)
+end
+
+local state = {
+  authorization_id = auth_id, transaction_id = txn, trip_id = a[5], amount_cents = amount,
+  reversed_cents = reversed, held_cents = held, status = (held == 0) and 'reversed' or 'partially_reversed',
+}
+redis.call('SET', rev_key, cjson.encode({ requested = requested, state = state }), 'EX', tonumber(ARGV[7]))
+wal_append(wal_key, ARGV[2], 'reversal.applied', cjson.encode({
+  reversal_key = ARGV[5], authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
+  trip_id = a[5], amount_cents = release, reversed_cents = reversed, held_cents = held,
+  authorized_cents = authorized, at_ms = now_ms,
+}))
+return { 0, cjson.encode(state) }

@@ -1,0 +1,156 @@
+// The api process: routes of CONTRACT §1-§5 on uWebSockets.js, metrics on
+// their own port. Never touches Postgres on the request path.
+import { createBearerCheck } from '../auth/bearer.js';
+import type { Config } from '../config/config.js';
+import { createAuthorizeHandler, FAIL_CLOSED, type StorageFallback } from '../decisions/authorize.js';
+import { createReversalHandler } from '../decisions/reverse.js';
+import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
+import { assertNativeUws, type Handler, HttpServer } from '../http/server.js';
+import type { Logger } from '../observability/logger.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { initTracing, type Tracing } from '../observability/tracing.js';
+import { connectRedis, createRedisClient, type RedisClient } from '../redis/client.js';
+import { Keys } from '../redis/keys.js';
+import { ScriptRunner } from '../redis/scripts.js';
+import { createTripHandlers } from '../trips/handlers.js';
+import { startMetricsServer } from './metricsServer.js';
+
+export interface RunningApi {
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly metrics: Metrics;
+  /** Drains in-flight requests (bounded by SHUTDOWN_GRACE_MS), then closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface ApiOptions {
+  readonly fallback?: StorageFallback;
+  readonly tracing?: Tracing;
+}
+
+/** Trip API writes are not on the swipe hot path: a longer deadline than decisions. */
+const TRIP_API_TIMEOUT_MS = 2000;
+
+/** Redis trouble on the trip API is 503 (retryable), never a 500. */
+function storageGuard(logger: Logger, handler: Handler): Handler {
+  return async (req) => {
+    try {
+      return await handler(req);
+    } catch (err) {
+      logger.warn({ err }, 'trip API storage call failed');
+      return errorResponse('storage_unavailable', 'storage is unavailable, retry later');
+    }
+  };
+}
+
+export async function startApi(config: Config, logger: Logger, options: ApiOptions = {}): Promise<RunningApi> {
+  const binary = assertNativeUws();
+  logger.info({ binary: binary.split('/').slice(-1)[0] }, 'uWebSockets.js native binary loaded');
+  const metrics = createMetrics();
+  const tracing = options.tracing ?? initTracing(process.env, logger);
+  const keys = new Keys(config.redisPrefix, config.partitions);
+
+  const decisionRedis = createRedisClient(config, { name: 'sa-api-decide', commandTimeoutMs: config.decisionTimeoutMs });
+  const tripRedis = createRedisClient(config, { name: 'sa-api-trips', commandTimeoutMs: TRIP_API_TIMEOUT_MS });
+  const clients: RedisClient[] = [decisionRedis, tripRedis];
+  for (const c of clients) c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis client error'));
+  try {
+    await Promise.all(clients.map((c) => connectRedis(c)));
+  } catch (err) {
+    if (!config.failopenEnabled) throw err;
+    logger.warn({ err: (err as Error).message }, 'Redis unreachable at boot; serving with the fail-open policy');
+  }
+
+  const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing);
+  const tripScripts = new ScriptRunner(tripRedis, metrics, tracing);
+  const trips = createTripHandlers({
+    config,
+    keys,
+    scripts: tripScripts,
+    authorized: createBearerCheck(config.apiTokens),
+  });
+  const reverse = createReversalHandler({ config, keys, scripts: tripScripts });
+  const authorize = createAuthorizeHandler({
+    config,
+    keys,
+    scripts: decisionScripts,
+    metrics,
+    logger,
+    tracing,
+    fallback: options.fallback ?? FAIL_CLOSED,
+  });
+
+  let stopping = false;
+  const ready = (): HttpResponse =>
+    !stopping && (decisionRedis.status === 'ready' || config.failopenEnabled)
+      ? jsonResponse(200, { status: 'ready', redis: decisionRedis.status })
+      : { status: 503, body: JSON.stringify({ error: 'not_ready', redis: decisionRedis.status }) };
+
+  const webhook = { bodyBytesMax: config.webhookBodyBytesMax, requireJson: true } as const;
+  const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true } as const;
+  const noBody = { bodyBytesMax: 0, requireJson: false } as const;
+  const server = new HttpServer({ logger, metrics })
+    .route({ method: 'post', pattern: '/v1/authorizations', label: '/v1/authorizations', paramCount: 0, ...webhook, handler: authorize })
+    .route({
+      method: 'post',
+      pattern: '/v1/authorizations/reversals',
+      label: '/v1/authorizations/reversals',
+      paramCount: 0,
+      ...webhook,
+      handler: storageGuard(logger, reverse),
+    })
+    .route({
+      method: 'put',
+      pattern: '/v1/shoppers/:shopper/trips/:trip',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
+      paramCount: 2,
+      ...tripBody,
+      handler: storageGuard(logger, trips.put),
+    })
+    .route({
+      method: 'get',
+      pattern: '/v1/shoppers/:shopper/trips/:trip',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
+      paramCount: 2,
+      ...noBody,
+      handler: storageGuard(logger, trips.get),
+    })
+    .route({
+      method: 'post',
+      pattern: '/v1/shoppers/:shopper/trips/:trip/items/:item',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id/items/:item_id',
+      paramCount: 3,
+      ...tripBody,
+      handler: storageGuard(logger, trips.updateItem),
+    })
+    .route({
+      method: 'post',
+      pattern: '/v1/shoppers/:shopper/trips/:trip/close',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id/close',
+      paramCount: 2,
+      ...noBody,
+      handler: storageGuard(logger, trips.close),
+    })
+    .route({ method: 'get', pattern: '/healthz', label: '/healthz', paramCount: 0, ...noBody, handler: () => jsonResponse(200, { status: 'ok' }) })
+    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...noBody, handler: ready })
+    .fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz']);
+
+  const port = await server.listen(config.host, config.port);
+  const metricsServer = await startMetricsServer(config.host, config.metricsPort, metrics, () => true);
+  logger.info({ port, metricsPort: metricsServer.port, partitions: config.partitions }, 'api listening');
+
+  return {
+    port,
+    metricsPort: metricsServer.port,
+    metrics,
+    async stop() {
+      stopping = true;
+      const drained = await server.drain(config.shutdownGraceMs);
+      if (!drained) logger.warn('shutdown grace elapsed with requests in flight');
+      server.close();
+      await metricsServer.close();
+      await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+      await tracing.shutdown();
+    },
+  };
+}

@@ -1,0 +1,165 @@
+// POST /v1/authorizations: verify, validate, one authorizeSwipe script call,
+// answer. Redis failures (infrastructure) never become business declines
+// here: they go to the storage fallback (fail-open policy).
+import { randomUUID } from 'node:crypto';
+import { verifySignature } from '../auth/signature.js';
+import type { Config } from '../config/config.js';
+import { decodeUtf8Strict, parseJson } from '../domain/json.js';
+import { errorResponse, type HttpResponse } from '../http/errors.js';
+import type { Request } from '../http/server.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { SpanLike, Tracing } from '../observability/tracing.js';
+import type { Keys } from '../redis/keys.js';
+import { type AuthorizeResult, decodeScriptResult } from '../redis/results.js';
+import type { ScriptRunner } from '../redis/scripts.js';
+import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
+
+/** What the api does when Redis cannot decide in time (see src/failopen/). */
+export interface StorageFallback {
+  decide(request: SwipeRequest, authorizationId: string, nowMs: number, cause: unknown): AuthorizeResult;
+}
+
+/** Fail closed: every swipe is declined STORAGE_UNAVAILABLE. */
+export const FAIL_CLOSED: StorageFallback = {
+  decide: (request, authorizationId) => ({
+    reason: 'STORAGE_UNAVAILABLE',
+    authorizationId,
+    tripId: '',
+    amountCents: request.amountCents,
+    remainingCents: 0,
+    mode: 'fail_open',
+    replayed: false,
+  }),
+};
+
+export function newAuthorizationId(): string {
+  return `auth_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** Response bodies are built from the (stored) result, so a replay is byte-identical. */
+export function decisionResponse(r: AuthorizeResult): HttpResponse {
+  if (r.reason === undefined) {
+    return {
+      status: 200,
+      replayed: r.replayed,
+      body: `{"decision":"approved","authorization_id":"${r.authorizationId}","trip_id":"${r.tripId}","amount_cents":${r.amountCents},"remaining_cents":${r.remainingCents},"mode":"${r.mode}"}`,
+    };
+  }
+  return {
+    status: 402,
+    replayed: r.replayed,
+    body: `{"decision":"declined","reason":"${r.reason}","authorization_id":"${r.authorizationId}","amount_cents":${r.amountCents},"remaining_cents":${r.remainingCents}}`,
+  };
+}
+
+export interface AuthorizeDeps {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly scripts: ScriptRunner;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly tracing: Tracing;
+  readonly fallback: StorageFallback;
+  readonly now?: () => number;
+}
+
+export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
+  const { config, keys, scripts, metrics, logger, tracing, fallback } = deps;
+  const now = deps.now ?? Date.now;
+  const signatureTtlS = 2 * config.signatureToleranceS;
+
+  async function decide(request: SwipeRequest, signature: string, span: SpanLike): Promise<AuthorizeResult> {
+    const nowMs = now();
+    const p = keys.partition(request.shopperId);
+    const authorizationId = newAuthorizationId();
+    try {
+      const raw = await scripts.run(
+        'authorizeSwipe',
+        [
+          keys.shopper(p, request.shopperId),
+          keys.idem(p, request.idempotencyKey),
+          keys.sig(p, signature === '' ? '-' : signature),
+          keys.wal(p),
+        ],
+        [
+          nowMs,
+          randomUUID(),
+          authorizationId,
+          request.shopperId,
+          request.amountCents,
+          request.currency,
+          request.merchantNameNorm,
+          request.merchantAddressNorm,
+          request.lat,
+          request.lng,
+          request.fingerprint,
+          request.idempotencyKey,
+          request.transactionId ?? '',
+          signature,
+          request.merchantName,
+          request.merchantAddress,
+          config.tripTtlS * 1000,
+          config.maxDistanceM,
+          config.maxSwipesPerMinute,
+          config.idempotencyTtlS,
+          config.authorizationTtlS,
+          signatureTtlS,
+        ],
+        span,
+      );
+      return decodeScriptResult('authorizeSwipe', raw);
+    } catch (err) {
+      metrics.redisErrors.inc({ kind: redisErrorKind(err) });
+      return fallback.decide(request, authorizationId, nowMs, err);
+    }
+  }
+
+  return async (req) => {
+    const span = tracing.requestSpan('POST /v1/authorizations', req.headers.traceparent, req.headers.tracestate);
+    try {
+      const check = verifySignature(
+        req.headers.signature === '' ? undefined : req.headers.signature,
+        req.body,
+        config.signatureSecrets,
+        Math.floor(now() / 1000),
+        config.signatureToleranceS,
+      );
+      if (!check.ok) return errorResponse('invalid_signature');
+      const text = decodeUtf8Strict(req.body);
+      if (text === null) return errorResponse('invalid_request', 'body is not valid UTF-8');
+      const json = parseJson(text);
+      if (!json.ok) return errorResponse('invalid_request', `malformed JSON: ${json.message}`);
+      const parsed = parseSwipeRequest(json.value, req.headers.idempotencyKey, now());
+      if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
+
+      const result = await decide(parsed.value, check.v1, span);
+      const reason = result.reason ?? 'none';
+      metrics.decisions.inc({
+        decision: result.reason === undefined ? 'approved' : 'declined',
+        reason,
+        mode: result.replayed ? 'replay' : result.mode,
+      });
+      if (result.reason !== undefined) {
+        logger.debug(
+          { reason, authorization_id: result.authorizationId, replayed: result.replayed },
+          'swipe declined',
+        );
+      }
+      span.setAttribute('swipe.decision', reason);
+      const response = decisionResponse(result);
+      metrics.decisionDuration.observe(Number(process.hrtime.bigint() - req.startedNs) / 1e9);
+      return response;
+    } finally {
+      span.end();
+    }
+  };
+}
+
+export function redisErrorKind(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/timed? ?out/i.test(message)) return 'timeout';
+  if (/breaker/i.test(message)) return 'breaker_open';
+  if (/connection|stream isn't writeable|ECONN|EPIPE|closed|offline/i.test(message)) return 'connection';
+  return 'script';
+}

@@ -1,0 +1,83 @@
+// Validates a webhook body into a SwipeRequest: integer cents, normalized
+// merchant, the idempotency key by contract precedence and the fingerprint.
+import { createHash } from 'node:crypto';
+import { parseCurrency, parseLocation, parseOptionalKey, parseShopperId, parseText } from '../domain/fields.js';
+import { isObject, type JsonValue } from '../domain/json.js';
+import { MERCHANT_TEXT_LENGTH_MAX, normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
+import { type Parsed, parseAmountCents } from '../domain/money.js';
+
+/** Window of the derived idempotency key (CONTRACT §1). */
+export const DERIVED_KEY_WINDOW_MS = 30_000;
+
+export interface SwipeRequest {
+  readonly transactionId: string | undefined;
+  readonly shopperId: string;
+  readonly amountCents: number;
+  readonly currency: string;
+  readonly merchantName: string;
+  readonly merchantAddress: string;
+  readonly merchantNameNorm: string;
+  readonly merchantAddressNorm: string;
+  readonly lat: string;
+  readonly lng: string;
+  /** "t:<transaction_id>", "h:<Idempotency-Key>" or "d:<derived sha256>". */
+  readonly idempotencyKey: string;
+  /** Same key, different shopper/merchant/amount: IDEMPOTENCY_CONFLICT. */
+  readonly fingerprint: string;
+}
+
+function sha256Hex(text: string, hexChars: number): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, hexChars);
+}
+
+export function parseSwipeRequest(
+  body: JsonValue,
+  idempotencyHeader: string,
+  nowMs: number,
+): Parsed<SwipeRequest> {
+  if (!isObject(body)) return { ok: false, message: 'body must be a JSON object' };
+  const transactionId = parseOptionalKey(body['transaction_id'], 'transaction_id');
+  if (!transactionId.ok) return transactionId;
+  const shopperId = parseShopperId(body['shopper_id']);
+  if (!shopperId.ok) return shopperId;
+  const amount = parseAmountCents(body['amount'], 'amount');
+  if (!amount.ok) return amount;
+  const currency = parseCurrency(body['currency']);
+  if (!currency.ok) return currency;
+  const merchant = body['merchant'];
+  if (!isObject(merchant)) return { ok: false, message: 'merchant must be an object with name and address' };
+  const name = parseText(merchant['name'], 'merchant.name', MERCHANT_TEXT_LENGTH_MAX);
+  if (!name.ok) return name;
+  const address = parseText(merchant['address'], 'merchant.address', MERCHANT_TEXT_LENGTH_MAX);
+  if (!address.ok) return address;
+  const location = parseLocation(body['location'], 'location');
+  if (!location.ok) return location;
+  const headerKey = parseOptionalKey(idempotencyHeader === '' ? undefined : idempotencyHeader, 'Idempotency-Key');
+  if (!headerKey.ok) return headerKey;
+
+  const nameNorm = normalizeMerchantName(name.value);
+  const addressNorm = normalizeAddress(address.value);
+  const merchantPart = `${shopperId.value}\n${nameNorm}\n${addressNorm}\n${amount.value}`;
+  let idempotencyKey: string;
+  if (transactionId.value !== undefined) idempotencyKey = `t:${transactionId.value}`;
+  else if (headerKey.value !== undefined) idempotencyKey = `h:${headerKey.value}`;
+  else idempotencyKey = `d:${sha256Hex(`${merchantPart}\n${Math.floor(nowMs / DERIVED_KEY_WINDOW_MS)}`, 40)}`;
+
+  return {
+    ok: true,
+    value: {
+      transactionId: transactionId.value,
+      shopperId: shopperId.value,
+      amountCents: amount.value,
+      currency: currency.value,
+      merchantName: name.value,
+      merchantAddress: address.value,
+      merchantNameNorm: nameNorm,
+      merchantAddressNorm: addressNorm,
+      lat: location.value?.lat ?? '',
+      lng: location.value?.lng ?? '',
+      idempotencyKey,
+      fingerprint: sha256Hex(merchantPart, 32),
+    },
+  };
+}

@@ -1,0 +1,229 @@
+// uWebSockets.js plumbing: routes, header capture, bounded body reading, abort
+// safety, JSON responses, per-route metrics. Handlers never see uWS objects.
+import { createRequire } from 'node:module';
+import uWS from 'uWebSockets.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { errorResponse, type HttpResponse, statusLine } from './errors.js';
+
+/** Headers the handlers may read; uWS request objects die when the handler returns. */
+export interface RequestHeaders {
+  readonly contentType: string;
+  readonly contentLength: string;
+  readonly signature: string;
+  readonly idempotencyKey: string;
+  readonly authorization: string;
+  readonly traceparent: string;
+  readonly tracestate: string;
+}
+
+export interface Request {
+  readonly params: readonly string[];
+  readonly headers: RequestHeaders;
+  readonly body: Buffer;
+  /** hrtime when the request line arrived. */
+  readonly startedNs: bigint;
+}
+
+export type Handler = (req: Request) => Promise<HttpResponse> | HttpResponse;
+
+export interface Route {
+  readonly method: 'get' | 'post' | 'put';
+  readonly pattern: string;
+  /** Route template used as the metric label (bounded cardinality). */
+  readonly label: string;
+  readonly paramCount: number;
+  /** 0 = no body expected. */
+  readonly bodyBytesMax: number;
+  readonly requireJson: boolean;
+  readonly handler: Handler;
+  /** Called with the response just before it is written (metrics that belong to one route). */
+  readonly onResponse?: (req: Request, res: HttpResponse) => void;
+}
+
+/**
+ * Fails boot when the native uWS binary did not load: the package silently
+ * falls back to a slow pure-JS server otherwise.
+ */
+export function assertNativeUws(): string {
+  const require = createRequire(import.meta.url);
+  require('uWebSockets.js');
+  const binary = Object.keys(require.cache).find((k) => /uws_[a-z0-9]+_[a-z0-9]+_\d+\.node$/.test(k));
+  if (binary === undefined || typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
+    throw new Error(
+      `uWebSockets.js native binary did not load for node ${process.version} (ABI ${process.versions.modules}); ` +
+        'refusing to start on the slow JS fallback',
+    );
+  }
+  return binary;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export interface ServerOptions {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export class HttpServer {
+  readonly app = uWS.App();
+  private listenSocket: uWS.us_listen_socket | undefined;
+  private inFlight = 0;
+  private draining = false;
+
+  constructor(private readonly options: ServerOptions) {}
+
+  route(route: Route): this {
+    this.app[route.method](route.pattern, (res, req) => this.accept(route, res, req));
+    return this;
+  }
+
+  /** JSON 404/405 for everything no route claims. */
+  fallback(knownPrefixes: readonly string[]): this {
+    this.app.any('/*', (res, req) => {
+      const url = req.getUrl();
+      const known = knownPrefixes.some((p) => url.startsWith(p));
+      const response = known ? errorResponse('method_not_allowed') : errorResponse('not_found');
+      const label = known ? 'method_not_allowed' : 'unmatched';
+      this.options.metrics.httpRequests.inc({ route: label, status: String(response.status) });
+      res.cork(() => {
+        res.writeStatus(statusLine(response.status)).writeHeader('Content-Type', 'application/json');
+        res.end(response.body, this.draining);
+      });
+    });
+    return this;
+  }
+
+  private accept(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const startedNs = process.hrtime.bigint();
+    const params: string[] = [];
+    for (let i = 0; i < route.paramCount; i++) params.push(req.getParameter(i));
+    const headers: RequestHeaders = {
+      contentType: req.getHeader('content-type'),
+      contentLength: req.getHeader('content-length'),
+      signature: req.getHeader('x-signature'),
+      idempotencyKey: req.getHeader('idempotency-key'),
+      authorization: req.getHeader('authorization'),
+      traceparent: req.getHeader('traceparent'),
+      tracestate: req.getHeader('tracestate'),
+    };
+    const state = { aborted: false, answered: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    this.inFlight++;
+
+    const finish = (response: HttpResponse, closeConnection = false): void => {
+      if (state.answered) return;
+      state.answered = true;
+      this.inFlight--;
+      this.options.metrics.httpRequests.inc({ route: route.label, status: String(response.status) });
+      if (state.aborted) return; // the client is gone: never touch res after abort
+      res.cork(() => {
+        res.writeStatus(statusLine(response.status)).writeHeader('Content-Type', 'application/json');
+        if (response.replayed === true) res.writeHeader('Idempotent-Replayed', 'true');
+        res.end(response.body, closeConnection || this.draining);
+      });
+    };
+    const run = (body: Buffer): void => {
+      const request: Request = { params, headers, body, startedNs };
+      let pending: Promise<HttpResponse> | HttpResponse;
+      try {
+        pending = route.handler(request);
+      } catch (err) {
+        pending = this.internalError(route, err);
+      }
+      Promise.resolve(pending)
+        .catch((err: unknown) => this.internalError(route, err))
+        .then((response) => {
+          route.onResponse?.(request, response);
+          finish(response);
+        });
+    };
+
+    if (route.bodyBytesMax === 0) {
+      run(EMPTY);
+      return;
+    }
+    if (route.requireJson && !isJsonContentType(headers.contentType)) {
+      // The body may still be streaming: answer and close rather than read it.
+      finish(errorResponse('unsupported_media_type', 'Content-Type must be application/json'), true);
+      return;
+    }
+    const declared = headers.contentLength === '' ? 0 : Number(headers.contentLength);
+    if (declared > route.bodyBytesMax) {
+      finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true);
+      return;
+    }
+    readBody(res, route.bodyBytesMax, run, () =>
+      finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true),
+    );
+  }
+
+  private internalError(route: Route, err: unknown): HttpResponse {
+    this.options.logger.error({ err, route: route.label }, 'unhandled error in handler');
+    return errorResponse('internal_error');
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (socket === false) {
+          reject(new Error(`cannot listen on ${host}:${port}`));
+          return;
+        }
+        this.listenSocket = socket;
+        resolve(uWS.us_socket_local_port(socket as unknown as uWS.us_socket));
+      });
+    });
+  }
+
+  /** Stops accepting connections, then waits (bounded) for in-flight requests. */
+  async drain(graceMs: number): Promise<boolean> {
+    this.draining = true;
+    if (this.listenSocket !== undefined) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+    }
+    const deadline = Date.now() + graceMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.inFlight === 0;
+  }
+
+  close(): void {
+    if (this.listenSocket !== undefined) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+    (this.app as unknown as { close?: () => void }).close?.();
+  }
+}
+
+function isJsonContentType(value: string): boolean {
+  const v = value.toLowerCase();
+  return v === 'application/json' || /^application\/json\s*;\s*charset\s*=\s*"?utf-8"?\s*$/.test(v);
+}
+
+/** Reads the body, copying each chunk (uWS reuses the buffer), and stops at bytesMax. */
+function readBody(
+  res: uWS.HttpResponse,
+  bytesMax: number,
+  onBody: (body: Buffer) => void,
+  onTooLarge: () => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  res.onData((chunk, isLast) => {
+    if (done) return;
+    size += chunk.byteLength;
+    if (size > bytesMax) {
+      done = true;
+      onTooLarge();
+      return;
+    }
+    if (chunk.byteLength > 0) chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) {
+      done = true;
+      onBody(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    }
+  });
+}

@@ -1,0 +1,160 @@
+// The one place where the coded results of the Lua scripts become typed
+// results. Scripts never return free-text errors: an unexpected shape here is
+// a programmer error (thrown), not a business outcome.
+import type { ScriptName } from './scripts.js';
+
+/** Decline reasons in CONTRACT §1 order; index + 1 is the authorizeSwipe code. */
+export const DECLINE_REASONS = [
+  'IDEMPOTENCY_CONFLICT',
+  'UNKNOWN_SHOPPER',
+  'TRIP_CLOSED',
+  'NO_ACTIVE_TRIP',
+  'CURRENCY_MISMATCH',
+  'MERCHANT_MISMATCH',
+  'LOCATION_MISMATCH',
+  'VELOCITY_LIMIT',
+  'NO_ITEMS_PICKED',
+  'AMOUNT_EXCEEDS_ALLOWANCE',
+  'STORAGE_UNAVAILABLE',
+] as const;
+export type DeclineReason = (typeof DECLINE_REASONS)[number];
+
+export type DecisionMode = 'normal' | 'fail_open';
+
+export interface AuthorizeResult {
+  readonly reason: DeclineReason | undefined;
+  readonly authorizationId: string;
+  readonly tripId: string;
+  readonly amountCents: number;
+  readonly remainingCents: number;
+  readonly mode: DecisionMode;
+  readonly replayed: boolean;
+}
+
+export type UpsertTripResult = 'created' | 'identical' | 'trip_conflict' | 'open_trip_exists';
+
+export type UpdateItemResult =
+  | { readonly ok: true; readonly pickedCents: number; readonly lineCents: number }
+  | {
+      readonly ok: false;
+      readonly error:
+        | 'trip_not_found'
+        | 'item_not_found'
+        | 'trip_closed'
+        | 'trip_expired'
+        | 'overpick_requires_approval'
+        | 'price_variance_requires_approval'
+        | 'line_too_large';
+    };
+
+export type CloseTripResult = 'closed' | 'already_closed' | 'trip_not_found';
+
+export interface AuthorizationState {
+  readonly authorization_id: string;
+  readonly transaction_id: string;
+  readonly trip_id: string;
+  readonly amount_cents: number;
+  readonly reversed_cents: number;
+  readonly held_cents: number;
+  readonly status: string;
+}
+
+export type ReverseResult =
+  | { readonly ok: true; readonly replayed: boolean; readonly state: AuthorizationState }
+  | { readonly ok: false; readonly error: 'authorization_not_found' | 'amount_exceeds_held' | 'reversal_conflict' };
+
+export interface TripView {
+  readonly trip: Record<string, string>;
+  readonly authorizations: ReadonlyArray<Record<string, string | number>>;
+}
+
+export interface ScriptResults {
+  authorizeSwipe: AuthorizeResult;
+  upsertTrip: UpsertTripResult;
+  updateItem: UpdateItemResult;
+  closeTrip: CloseTripResult;
+  readTrip: TripView | undefined;
+  reverseAuthorization: ReverseResult;
+}
+
+function fail(name: string, raw: unknown): never {
+  throw new Error(`script ${name} returned an unexpected result: ${JSON.stringify(raw)?.slice(0, 200)}`);
+}
+
+function arrayOf(name: string, raw: unknown, length: number): unknown[] {
+  if (!Array.isArray(raw) || raw.length !== length) fail(name, raw);
+  return raw;
+}
+
+const UPSERT: readonly UpsertTripResult[] = ['created', 'identical', 'trip_conflict', 'open_trip_exists'];
+const CLOSE: readonly CloseTripResult[] = ['closed', 'already_closed', 'trip_not_found'];
+const ITEM_ERRORS = [
+  'trip_not_found',
+  'item_not_found',
+  'trip_closed',
+  'trip_expired',
+  'overpick_requires_approval',
+  'price_variance_requires_approval',
+  'line_too_large',
+] as const;
+const REVERSE_ERRORS = ['authorization_not_found', 'amount_exceeds_held', 'reversal_conflict'] as const;
+
+export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
+  name: N,
+  raw: unknown,
+): ScriptResults[N] {
+  switch (name) {
+    case 'authorizeSwipe': {
+      const [code, authorizationId, tripId, amount, remaining, mode, replayed] = arrayOf(name, raw, 7);
+      if (typeof code !== 'number' || code < 0 || code > 10) fail(name, raw);
+      if (mode !== 'normal' && mode !== 'fail_open') fail(name, raw);
+      const result: AuthorizeResult = {
+        reason: code === 0 ? undefined : DECLINE_REASONS[code - 1],
+        authorizationId: String(authorizationId),
+        tripId: String(tripId),
+        amountCents: Number(amount),
+        remainingCents: Number(remaining),
+        mode,
+        replayed: replayed === 1,
+      };
+      return result as ScriptResults[N];
+    }
+    case 'upsertTrip': {
+      const [code] = arrayOf(name, raw, 1);
+      const result = UPSERT[code as number];
+      if (result === undefined) fail(name, raw);
+      return result as ScriptResults[N];
+    }
+    case 'updateItem': {
+      const [code, picked, line] = arrayOf(name, raw, 3);
+      if (code === 0) return { ok: true, pickedCents: Number(picked), lineCents: Number(line) } as ScriptResults[N];
+      const error = ITEM_ERRORS[(code as number) - 1];
+      if (error === undefined) fail(name, raw);
+      return { ok: false, error } as ScriptResults[N];
+    }
+    case 'closeTrip': {
+      const [code] = arrayOf(name, raw, 1);
+      const result = CLOSE[code as number];
+      if (result === undefined) fail(name, raw);
+      return result as ScriptResults[N];
+    }
+    case 'readTrip': {
+      if (raw === '' || raw === null) return undefined as ScriptResults[N];
+      if (typeof raw !== 'string') fail(name, raw);
+      const parsed = JSON.parse(raw) as { trip: Record<string, string>; authorizations: unknown };
+      const authorizations = Array.isArray(parsed.authorizations) ? parsed.authorizations : [];
+      return { trip: parsed.trip, authorizations } as unknown as ScriptResults[N];
+    }
+    case 'reverseAuthorization': {
+      const [code, state] = arrayOf(name, raw, 2);
+      if (code === 0 || code === 1) {
+        return { ok: true, replayed: code === 1, state: JSON.parse(String(state)) } as ScriptResults[N];
+      }
+      const error = REVERSE_ERRORS[(code as number) - 2];
+      if (error === undefined) fail(name, raw);
+      return { ok: false, error } as ScriptResults[N];
+    }
+    default:
+      return fail(name, raw);
+  }
+}

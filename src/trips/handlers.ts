@@ -1,0 +1,242 @@
+// Trip API (CONTRACT §3): bearer-token auth, one script call per write.
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/config.js';
+import { parsePathId } from '../domain/fields.js';
+import { decodeUtf8Strict, type JsonValue, parseJson } from '../domain/json.js';
+import { LINE_CENTS_MAX } from '../domain/money.js';
+import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
+import type { Request } from '../http/server.js';
+import type { Keys } from '../redis/keys.js';
+import { DECLINE_REASONS, decodeScriptResult, type TripView } from '../redis/results.js';
+import type { ScriptRunner } from '../redis/scripts.js';
+import { ceilingCents } from '../domain/money.js';
+import { canonicalSpec, normalizedStore, parseItemUpdate, parseTripSpec } from './tripRequest.js';
+
+export interface TripDeps {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly scripts: ScriptRunner;
+  readonly authorized: (authorizationHeader: string | undefined) => boolean;
+  readonly now?: () => number;
+}
+
+const AUTHORIZATIONS_SHOWN_MAX = 200;
+
+type Parsed = { ok: true; json: JsonValue } | { ok: false; response: HttpResponse };
+
+function parseBody(req: Request): Parsed {
+  const text = decodeUtf8Strict(req.body);
+  if (text === null) return { ok: false, response: errorResponse('invalid_request', 'body is not valid UTF-8') };
+  const json = parseJson(text);
+  if (!json.ok) return { ok: false, response: errorResponse('invalid_request', `malformed JSON: ${json.message}`) };
+  return { ok: true, json: json.value };
+}
+
+function int(v: string | undefined): number {
+  return v === undefined || v === '' ? 0 : Number(v);
+}
+
+export function tripView(tripId: string, view: TripView): Record<string, unknown> {
+  const t = view.trip;
+  const hold = int(t['hold_cents']);
+  const ceiling = ceilingCents({
+    pickedCents: int(t['picked_cents']),
+    taxRateBps: int(t['tax_bps']),
+    toleranceBps: int(t['tol_bps']),
+    toleranceCents: int(t['tol_cents']),
+    holdCents: hold < 0 ? null : hold,
+  });
+  const authorized = int(t['authorized_cents']);
+  return {
+    trip_id: tripId,
+    shopper_id: t['shopper'],
+    status: t['status'],
+    currency: t['currency'],
+    estimated_cents: int(t['est_cents']),
+    picked_cents: int(t['picked_cents']),
+    authorized_cents: authorized,
+    ceiling_cents: ceiling,
+    allowance_cents: ceiling - authorized,
+    authorizations: view.authorizations.map((a) => {
+      const code = Number(a['code']);
+      return {
+        authorization_id: a['authorization_id'],
+        transaction_id: a['transaction_id'] === '' ? null : a['transaction_id'],
+        decision: a['decision'],
+        reason: code === 0 ? null : DECLINE_REASONS[code - 1],
+        amount_cents: a['amount_cents'],
+        reversed_cents: a['reversed_cents'],
+        mode: a['mode'],
+        at_ms: a['at_ms'],
+      };
+    }),
+  };
+}
+
+export function createTripHandlers(deps: TripDeps) {
+  const { config, keys, scripts, authorized } = deps;
+  const now = deps.now ?? Date.now;
+  const keyTtlS = config.tripTtlS + config.authorizationTtlS;
+
+  /** Auth and path ids, shared by every trip route. */
+  function guard(req: Request): { shopperId: string; tripId: string; p: number } | HttpResponse {
+    if (!authorized(req.headers.authorization === '' ? undefined : req.headers.authorization)) {
+      return errorResponse('unauthorized');
+    }
+    const shopper = parsePathId(req.params[0] ?? '', 'shopper_id');
+    if (!shopper.ok) return errorResponse('invalid_request', shopper.message);
+    const trip = parsePathId(req.params[1] ?? '', 'trip_id');
+    if (!trip.ok) return errorResponse('invalid_request', trip.message);
+    return { shopperId: shopper.value, tripId: trip.value, p: keys.partition(shopper.value) };
+  }
+
+  async function read(p: number, shopperId: string, tripId: string): Promise<TripView | undefined> {
+    const raw = await scripts.run('readTrip', [keys.trip(p, tripId)], [shopperId, AUTHORIZATIONS_SHOWN_MAX]);
+    return decodeScriptResult('readTrip', raw);
+  }
+
+  async function put(req: Request): Promise<HttpResponse> {
+    const g = guard(req);
+    if ('status' in g) return g;
+    const body = parseBody(req);
+    if (!body.ok) return body.response;
+    const spec = parseTripSpec(body.json, config);
+    if (!spec.ok) return errorResponse('invalid_request', spec.message);
+    const s = spec.value;
+    const { json, hash } = canonicalSpec(s);
+    const store = normalizedStore(s);
+    const nowMs = now();
+    const tripFields = [
+      ['currency', s.currency],
+      ['m_name', store.name],
+      ['m_addr', store.address],
+      ['lat', s.merchant.lat ?? ''],
+      ['lng', s.merchant.lng ?? ''],
+      ['tax_bps', s.tax_rate_bps],
+      ['tol_bps', s.tolerance_bps],
+      ['tol_cents', s.tolerance_cents],
+      ['hold_cents', s.hold_cents ?? -1],
+      ['est_cents', s.estimated_cents],
+    ] as const;
+    const items: Array<string | number> = [];
+    for (const order of s.orders) {
+      for (const item of order.items) {
+        items.push(
+          item.item_id,
+          JSON.stringify({
+            o: order.order_id,
+            q: item.quantity_milli,
+            p: item.unit_price_cents,
+            u: item.unit,
+            e: item.estimated_cents,
+          }),
+        );
+      }
+    }
+    const event = JSON.stringify({
+      trip_id: g.tripId,
+      shopper_id: g.shopperId,
+      partition: g.p,
+      ...s,
+      at_ms: nowMs,
+    });
+    const raw = await scripts.run(
+      'upsertTrip',
+      [keys.shopper(g.p, g.shopperId), keys.trip(g.p, g.tripId), `${keys.trip(g.p, g.tripId)}:items`, keys.wal(g.p)],
+      [
+        nowMs,
+        randomUUID(),
+        g.shopperId,
+        g.tripId,
+        hash,
+        json,
+        config.tripTtlS * 1000,
+        keyTtlS,
+        event,
+        tripFields.length,
+        ...tripFields.flat(),
+        items.length / 2,
+        ...items,
+      ],
+    );
+    const result = decodeScriptResult('upsertTrip', raw);
+    if (result === 'trip_conflict') {
+      return errorResponse('trip_conflict', 'a trip with this id exists with a different body');
+    }
+    if (result === 'open_trip_exists') return errorResponse('open_trip_exists', 'the shopper has another open trip');
+    const view = await read(g.p, g.shopperId, g.tripId);
+    if (view === undefined) return errorResponse('internal_error');
+    return jsonResponse(result === 'created' ? 201 : 200, tripView(g.tripId, view));
+  }
+
+  async function updateItem(req: Request): Promise<HttpResponse> {
+    const g = guard(req);
+    if ('status' in g) return g;
+    const itemId = parsePathId(req.params[2] ?? '', 'item_id');
+    if (!itemId.ok) return errorResponse('invalid_request', itemId.message);
+    const body = parseBody(req);
+    if (!body.ok) return body.response;
+    const update = parseItemUpdate(body.json);
+    if (!update.ok) return errorResponse('invalid_request', update.message);
+    const u = update.value;
+    const tripKey = keys.trip(g.p, g.tripId);
+    const raw = await scripts.run(
+      'updateItem',
+      [tripKey, `${tripKey}:items`, `${tripKey}:picks`, keys.wal(g.p)],
+      [
+        now(),
+        randomUUID(),
+        g.shopperId,
+        g.tripId,
+        itemId.value,
+        u.status,
+        u.status === 'not_found' ? '' : u.quantityMilli,
+        u.status === 'not_found' ? '' : (u.unitPriceCents ?? ''),
+        u.status === 'replaced' ? u.replacementItemId : '',
+        u.customerApproved ? 1 : 0,
+        config.maxOverpickBps,
+        config.maxPriceVarianceBps,
+        config.tripTtlS * 1000,
+        keyTtlS,
+        LINE_CENTS_MAX,
+      ],
+    );
+    const result = decodeScriptResult('updateItem', raw);
+    if (!result.ok) {
+      if (result.error === 'line_too_large') return errorResponse('invalid_request', 'line value is too large');
+      return errorResponse(result.error);
+    }
+    return jsonResponse(200, {
+      trip_id: g.tripId,
+      item_id: itemId.value,
+      status: u.status,
+      line_cents: result.lineCents,
+      picked_cents: result.pickedCents,
+    });
+  }
+
+  async function close(req: Request): Promise<HttpResponse> {
+    const g = guard(req);
+    if ('status' in g) return g;
+    const raw = await scripts.run(
+      'closeTrip',
+      [keys.trip(g.p, g.tripId), keys.wal(g.p)],
+      [now(), randomUUID(), g.shopperId, g.tripId],
+    );
+    const result = decodeScriptResult('closeTrip', raw);
+    if (result === 'trip_not_found') return errorResponse('trip_not_found');
+    const view = await read(g.p, g.shopperId, g.tripId);
+    if (view === undefined) return errorResponse('trip_not_found');
+    return jsonResponse(200, tripView(g.tripId, view));
+  }
+
+  async function get(req: Request): Promise<HttpResponse> {
+    const g = guard(req);
+    if ('status' in g) return g;
+    const view = await read(g.p, g.shopperId, g.tripId);
+    if (view === undefined) return errorResponse('trip_not_found');
+    return jsonResponse(200, tripView(g.tripId, view));
+  }
+
+  return { put, updateItem, close, get };
+}

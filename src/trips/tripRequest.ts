@@ -1,0 +1,217 @@
+// Validates trip API bodies into canonical, integer-only specs.
+import { createHash } from 'node:crypto';
+import type { Config } from '../config/config.js';
+import { ID_PATTERN, parseCurrency, parseLocation, parseOptionalBool, parseText } from '../domain/fields.js';
+import { isObject, JsonNumber, type JsonValue } from '../domain/json.js';
+import { MERCHANT_TEXT_LENGTH_MAX, normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
+import {
+  LINE_CENTS_MAX,
+  lineCents,
+  type Parsed,
+  parseIntegerInRange,
+  parseQuantityMilli,
+  parseUnitPriceCents,
+} from '../domain/money.js';
+
+export const ORDERS_MAX = 50;
+const UNIT_PATTERN = /^[a-z]{1,8}$/;
+
+export interface TripItemSpec {
+  readonly item_id: string;
+  readonly quantity_milli: number;
+  readonly unit: string;
+  readonly unit_price_cents: number;
+  readonly estimated_cents: number;
+}
+
+export interface TripSpec {
+  readonly merchant: { name: string; address: string; lat: string | null; lng: string | null };
+  readonly currency: string;
+  readonly tax_rate_bps: number;
+  readonly tolerance_bps: number;
+  readonly tolerance_cents: number;
+  readonly hold_cents: number | null;
+  readonly estimated_cents: number;
+  readonly orders: ReadonlyArray<{ order_id: string; items: readonly TripItemSpec[] }>;
+}
+
+const fail = (message: string): Parsed<never> => ({ ok: false, message });
+
+function optionalInt(
+  v: JsonValue | undefined,
+  field: string,
+  fallback: number,
+  max: number,
+): Parsed<number> {
+  if (v === undefined || v === null) return { ok: true, value: fallback };
+  return parseIntegerInRange(v, field, 0, max);
+}
+
+function parseId(v: JsonValue | undefined, field: string): Parsed<string> {
+  if (typeof v === 'string' && ID_PATTERN.test(v)) return { ok: true, value: v };
+  if (v instanceof JsonNumber && /^\d{1,18}$/.test(v.raw)) return { ok: true, value: v.raw };
+  return fail(`${field} must be 1-64 characters of A-Z a-z 0-9 _ -`);
+}
+
+function parseItem(v: JsonValue, field: string): Parsed<TripItemSpec> {
+  if (!isObject(v)) return fail(`${field} must be an object`);
+  const itemId = parseId(v['item_id'], `${field}.item_id`);
+  if (!itemId.ok) return itemId;
+  const quantity = parseQuantityMilli(v['quantity'], `${field}.quantity`);
+  if (!quantity.ok) return quantity;
+  const price = parseUnitPriceCents(v['unit_price'], `${field}.unit_price`);
+  if (!price.ok) return price;
+  const unit = v['unit'] ?? 'each';
+  if (typeof unit !== 'string' || !UNIT_PATTERN.test(unit)) return fail(`${field}.unit must be a short unit name`);
+  const estimated = lineCents(quantity.value, price.value);
+  if (estimated > LINE_CENTS_MAX) return fail(`${field} is worth more than the line maximum`);
+  return {
+    ok: true,
+    value: {
+      item_id: itemId.value,
+      quantity_milli: quantity.value,
+      unit,
+      unit_price_cents: price.value,
+      estimated_cents: estimated,
+    },
+  };
+}
+
+export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec> {
+  if (!isObject(body)) return fail('body must be a JSON object');
+  const merchant = body['merchant'];
+  if (!isObject(merchant)) return fail('merchant must be an object with name and address');
+  const name = parseText(merchant['name'], 'merchant.name', MERCHANT_TEXT_LENGTH_MAX);
+  if (!name.ok) return name;
+  const address = parseText(merchant['address'], 'merchant.address', MERCHANT_TEXT_LENGTH_MAX);
+  if (!address.ok) return address;
+  const hasLocation = merchant['lat'] !== undefined || merchant['lng'] !== undefined;
+  const location = parseLocation(hasLocation ? { lat: merchant['lat'] ?? null, lng: merchant['lng'] ?? null } : undefined, 'merchant');
+  if (!location.ok) return location;
+  const currency = parseCurrency(body['currency']);
+  if (!currency.ok) return currency;
+  const tax = optionalInt(body['tax_rate_bps'], 'tax_rate_bps', config.defaultTaxRateBps, 10_000);
+  if (!tax.ok) return tax;
+  const tolBps = optionalInt(body['tolerance_bps'], 'tolerance_bps', config.defaultToleranceBps, 10_000);
+  if (!tolBps.ok) return tolBps;
+  const tolCents = optionalInt(body['tolerance_cents'], 'tolerance_cents', config.defaultToleranceCents, 100_000_000);
+  if (!tolCents.ok) return tolCents;
+  let hold: number | null = null;
+  if (body['hold_cents'] !== undefined && body['hold_cents'] !== null) {
+    const h = parseIntegerInRange(body['hold_cents'], 'hold_cents', 0, 100_000_000);
+    if (!h.ok) return h;
+    hold = h.value;
+  }
+
+  const ordersRaw = body['orders'];
+  if (!Array.isArray(ordersRaw) || ordersRaw.length === 0) return fail('orders must be a non-empty array');
+  if (ordersRaw.length > ORDERS_MAX) return fail(`orders must have at most ${ORDERS_MAX} entries`);
+  const seenOrders = new Set<string>();
+  const seenItems = new Set<string>();
+  const orders: Array<{ order_id: string; items: TripItemSpec[] }> = [];
+  let estimated = 0;
+  for (let o = 0; o < ordersRaw.length; o++) {
+    const order = ordersRaw[o]!;
+    if (!isObject(order)) return fail(`orders[${o}] must be an object`);
+    const orderId = parseId(order['order_id'], `orders[${o}].order_id`);
+    if (!orderId.ok) return orderId;
+    if (seenOrders.has(orderId.value)) return fail(`orders[${o}].order_id is a duplicate`);
+    seenOrders.add(orderId.value);
+    const itemsRaw = order['items'];
+    if (!Array.isArray(itemsRaw) || itemsRaw.length === 0) return fail(`orders[${o}].items must be a non-empty array`);
+    const items: TripItemSpec[] = [];
+    for (let i = 0; i < itemsRaw.length; i++) {
+      const field = `orders[${o}].items[${i}]`;
+      if (seenItems.size >= config.tripItemsMax) return fail(`a trip may have at most ${config.tripItemsMax} items`);
+      const item = parseItem(itemsRaw[i]!, field);
+      if (!item.ok) return item;
+      if (seenItems.has(item.value.item_id)) return fail(`${field}.item_id is a duplicate within the trip`);
+      seenItems.add(item.value.item_id);
+      estimated += item.value.estimated_cents;
+      items.push(item.value);
+    }
+    orders.push({ order_id: orderId.value, items });
+  }
+  return {
+    ok: true,
+    value: {
+      merchant: {
+        name: name.value,
+        address: address.value,
+        lat: location.value?.lat ?? null,
+        lng: location.value?.lng ?? null,
+      },
+      currency: currency.value,
+      tax_rate_bps: tax.value,
+      tolerance_bps: tolBps.value,
+      tolerance_cents: tolCents.value,
+      hold_cents: hold,
+      estimated_cents: estimated,
+      orders,
+    },
+  };
+}
+
+/** Canonical JSON (fixed key order from construction) and its hash: "identical PUT" means equal hashes. */
+export function canonicalSpec(spec: TripSpec): { json: string; hash: string } {
+  const json = JSON.stringify(spec);
+  return { json, hash: createHash('sha256').update(json).digest('hex') };
+}
+
+export function normalizedStore(spec: TripSpec): { name: string; address: string } {
+  return { name: normalizeMerchantName(spec.merchant.name), address: normalizeAddress(spec.merchant.address) };
+}
+
+export type ItemUpdate =
+  | { status: 'picked'; quantityMilli: number; unitPriceCents: number | undefined; customerApproved: boolean }
+  | { status: 'not_found'; customerApproved: boolean }
+  | {
+      status: 'replaced';
+      replacementItemId: string;
+      quantityMilli: number;
+      unitPriceCents: number;
+      customerApproved: boolean;
+    };
+
+export function parseItemUpdate(body: JsonValue): Parsed<ItemUpdate> {
+  if (!isObject(body)) return fail('body must be a JSON object');
+  const approved = parseOptionalBool(body['customer_approved'], 'customer_approved');
+  if (!approved.ok) return approved;
+  const status = body['status'];
+  if (status === 'not_found') return { ok: true, value: { status, customerApproved: approved.value } };
+  if (status === 'picked') {
+    const quantity = parseQuantityMilli(body['quantity'], 'quantity');
+    if (!quantity.ok) return quantity;
+    let price: number | undefined;
+    if (body['unit_price'] !== undefined && body['unit_price'] !== null) {
+      const p = parseUnitPriceCents(body['unit_price'], 'unit_price');
+      if (!p.ok) return p;
+      price = p.value;
+    }
+    return {
+      ok: true,
+      value: { status, quantityMilli: quantity.value, unitPriceCents: price, customerApproved: approved.value },
+    };
+  }
+  if (status === 'replaced') {
+    const replacement = body['replacement'];
+    if (!isObject(replacement)) return fail('replacement must be an object with item_id, quantity and unit_price');
+    const itemId = parseId(replacement['item_id'], 'replacement.item_id');
+    if (!itemId.ok) return itemId;
+    const quantity = parseQuantityMilli(replacement['quantity'], 'replacement.quantity');
+    if (!quantity.ok) return quantity;
+    const price = parseUnitPriceCents(replacement['unit_price'], 'replacement.unit_price');
+    if (!price.ok) return price;
+    return {
+      ok: true,
+      value: {
+        status,
+        replacementItemId: itemId.value,
+        quantityMilli: quantity.value,
+        unitPriceCents: price.value,
+        customerApproved: approved.value,
+      },
+    };
+  }
+  return fail('status must be one of picked, not_found, replaced');
+}
