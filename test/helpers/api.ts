@@ -1,0 +1,169 @@
+// Test harness: a real api (in this process, on real Redis) and small clients
+// for the webhook and trip API. Each harness uses its own key prefix.
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { type RunningApi, startApi } from '../../src/app/api.js';
+import { signatureHeader } from '../../src/auth/signature.js';
+import { type Config, loadConfig } from '../../src/config/config.js';
+import type { StorageFallback } from '../../src/decisions/authorize.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Keys } from '../../src/redis/keys.js';
+
+export const SECRET = 'test-signature-secret-0123456789';
+export const TOKEN = 'test-api-token-0123456789abcdef';
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: Record<string, unknown>;
+}
+
+export interface TestApi {
+  readonly config: Config;
+  readonly api: RunningApi;
+  readonly base: string;
+  readonly keys: Keys;
+  /** A plain client on the same Redis, for reading state and WAL streams. */
+  readonly redis: Redis;
+  swipe(body: unknown, opts?: { headers?: Record<string, string>; t?: number; raw?: string }): Promise<Reply>;
+  reverse(body: unknown): Promise<Reply>;
+  putTrip(shopperId: string, tripId: string, body: unknown): Promise<Reply>;
+  pick(shopperId: string, tripId: string, itemId: string, body: unknown): Promise<Reply>;
+  closeTrip(shopperId: string, tripId: string): Promise<Reply>;
+  getTrip(shopperId: string, tripId: string): Promise<Reply>;
+  request(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<Reply>;
+  /** Every WAL entry of every partition, oldest first per partition. */
+  walEvents(): Promise<Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }>>;
+  stop(): Promise<void>;
+}
+
+export function uniquePrefix(tag: string): string {
+  return `t${tag}${randomBytes(4).toString('hex')}`;
+}
+
+export async function startTestApi(
+  env: Record<string, string> = {},
+  options: { fallback?: StorageFallback } = {},
+): Promise<TestApi> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    METRICS_PORT: '0',
+    REDIS_PREFIX: uniquePrefix('api'),
+    SIGNATURE_SECRETS: SECRET,
+    API_TOKENS: TOKEN,
+    PARTITIONS: '8',
+    LOG_LEVEL: 'silent',
+    SHUTDOWN_GRACE_MS: '2000',
+    ...env,
+  });
+  const api = await startApi(config, createLogger('silent'), options);
+  const base = `http://127.0.0.1:${api.port}`;
+  const keys = new Keys(config.redisPrefix, config.partitions);
+  const redis =
+    config.redisClusterNodes.length > 0
+      ? (null as unknown as Redis)
+      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
+
+  async function request(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+    const res = await fetch(base + path, { method, body, headers });
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = {};
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+  const bearer = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+  const signed = (raw: string, t = Math.floor(Date.now() / 1000)) => ({
+    'Content-Type': 'application/json',
+    'X-Signature': signatureHeader(SECRET, t, raw),
+  });
+  const tripPath = (s: string, t: string) => `/v1/shoppers/${s}/trips/${t}`;
+
+  return {
+    config,
+    api,
+    base,
+    keys,
+    redis,
+    request,
+    swipe(body, opts = {}) {
+      const raw = opts.raw ?? JSON.stringify(body);
+      return request('POST', '/v1/authorizations', raw, { ...signed(raw, opts.t), ...(opts.headers ?? {}) });
+    },
+    reverse(body) {
+      const raw = JSON.stringify(body);
+      return request('POST', '/v1/authorizations/reversals', raw, signed(raw));
+    },
+    putTrip: (s, t, body) => request('PUT', tripPath(s, t), JSON.stringify(body), bearer),
+    pick: (s, t, item, body) => request('POST', `${tripPath(s, t)}/items/${item}`, JSON.stringify(body), bearer),
+    closeTrip: (s, t) => request('POST', `${tripPath(s, t)}/close`, undefined, { Authorization: `Bearer ${TOKEN}` }),
+    getTrip: (s, t) => request('GET', tripPath(s, t), undefined, { Authorization: `Bearer ${TOKEN}` }),
+    async walEvents() {
+      const out: Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }> = [];
+      for (let p = 0; p < config.partitions; p++) {
+        const entries = await redis.xrange(keys.wal(p), '-', '+');
+        for (const [id, fields] of entries) {
+          const f: Record<string, string> = {};
+          for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+          out.push({ partition: p, id, e: f['e'] ?? '', t: f['t'] ?? '', d: JSON.parse(f['d'] ?? '{}') });
+        }
+      }
+      return out;
+    },
+    async stop() {
+      await api.stop();
+      if (redis !== null) {
+        // Remove this harness's keys (prefix is unique to it).
+        let cursor = '0';
+        do {
+          const [next, found] = await redis.scan(cursor, 'MATCH', `${config.redisPrefix}:*`, 'COUNT', 1000);
+          cursor = next;
+          if (found.length > 0) await redis.unlink(...found);
+        } while (cursor !== '0');
+        redis.disconnect();
+      }
+    },
+  };
+}
+
+/** A standard trip: Safeway at 123 Main St, milk 10 × 3.49 and apples 1.500 lb × 2.99. */
+export function safewayTrip(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    merchant: { name: 'Safeway', address: '123 Main St', lat: 37.77, lng: -122.41 },
+    currency: 'USD',
+    tax_rate_bps: 925,
+    tolerance_bps: 500,
+    tolerance_cents: 200,
+    orders: [
+      {
+        order_id: 'o-1',
+        items: [
+          { item_id: 'milk', quantity: 10, unit_price: '3.49' },
+          { item_id: 'apples', quantity: '1.500', unit: 'lb', unit_price: '2.99' },
+        ],
+      },
+    ],
+    ...overrides,
+  };
+}
+
+export function swipeBody(shopperId: string, amount: string, extra: Record<string, unknown> = {}) {
+  return {
+    transaction_id: `txn_${randomBytes(8).toString('hex')}`,
+    shopper_id: shopperId,
+    amount,
+    currency: 'USD',
+    merchant: { name: 'SAFEWAY #1234', address: '123 MAIN STREET' },
+    ...extra,
+  };
+}
+
+export function newId(tag: string): string {
+  return `${tag}_${randomBytes(6).toString('hex')}`;
+}
