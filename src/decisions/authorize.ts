@@ -13,7 +13,12 @@ import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
 import { type AuthorizeResult, decodeScriptResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
+import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
+
+/** Pod-local memory of idempotency keys for cross-partition conflicts (see recentKeys.ts). */
+const RECENT_KEYS_MAX = 100_000;
+const RECENT_KEYS_TTL_MS = 10 * 60_000;
 
 /** What the api does when Redis cannot decide in time (see src/failopen/). */
 export interface StorageFallback {
@@ -68,9 +73,25 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
   const { config, keys, scripts, metrics, logger, tracing, fallback } = deps;
   const now = deps.now ?? Date.now;
   const signatureTtlS = 2 * config.signatureToleranceS;
+  const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
   async function decide(request: SwipeRequest, signature: string, span: SpanLike): Promise<AuthorizeResult> {
     const nowMs = now();
+    const tracked = RecentKeys.tracks(request.idempotencyKey);
+    const earlier = tracked
+      ? recentKeys.conflict(request.idempotencyKey, request.shopperId, nowMs)
+      : undefined;
+    if (earlier !== undefined) {
+      return {
+        reason: 'IDEMPOTENCY_CONFLICT',
+        authorizationId: earlier.authorizationId,
+        tripId: '',
+        amountCents: request.amountCents,
+        remainingCents: 0,
+        mode: 'normal',
+        replayed: false,
+      };
+    }
     const p = keys.partition(request.shopperId);
     const authorizationId = newAuthorizationId();
     try {
@@ -108,7 +129,15 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         ],
         span,
       );
-      return decodeScriptResult('authorizeSwipe', raw);
+      const result = decodeScriptResult('authorizeSwipe', raw);
+      if (tracked && result.reason !== 'IDEMPOTENCY_CONFLICT') {
+        recentKeys.remember(
+          request.idempotencyKey,
+          { shopperId: request.shopperId, authorizationId: result.authorizationId },
+          nowMs,
+        );
+      }
+      return result;
     } catch (err) {
       metrics.redisErrors.inc({ kind: redisErrorKind(err) });
       return fallback.decide(request, authorizationId, nowMs, err);
@@ -116,7 +145,11 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
   }
 
   return async (req) => {
-    const span = tracing.requestSpan('POST /v1/authorizations', req.headers.traceparent, req.headers.tracestate);
+    const span = tracing.requestSpan(
+      'POST /v1/authorizations',
+      req.headers.traceparent,
+      req.headers.tracestate,
+    );
     try {
       const check = verifySignature(
         req.headers.signature === '' ? undefined : req.headers.signature,

@@ -1,7 +1,7 @@
 // Test harness: a real api (in this process, on real Redis) and small clients
 // for the webhook and trip API. Each harness uses its own key prefix.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { type RunningApi, startApi } from '../../src/app/api.js';
 import { signatureHeader } from '../../src/auth/signature.js';
 import { type Config, loadConfig } from '../../src/config/config.js';
@@ -24,8 +24,8 @@ export interface TestApi {
   readonly api: RunningApi;
   readonly base: string;
   readonly keys: Keys;
-  /** A plain client on the same Redis, for reading state and WAL streams. */
-  readonly redis: Redis;
+  /** A plain client on the same Redis (or Cluster), for reading state and WAL streams. */
+  readonly redis: Redis | Cluster;
   swipe(body: unknown, opts?: { headers?: Record<string, string>; t?: number; raw?: string }): Promise<Reply>;
   reverse(body: unknown): Promise<Reply>;
   putTrip(shopperId: string, tripId: string, body: unknown): Promise<Reply>;
@@ -64,7 +64,10 @@ export async function startTestApi(
   const keys = new Keys(config.redisPrefix, config.partitions);
   const redis =
     config.redisClusterNodes.length > 0
-      ? (null as unknown as Redis)
+      ? new Cluster(
+          config.redisClusterNodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
+          { redisOptions: { maxRetriesPerRequest: 1 } },
+        )
       : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
 
   async function request(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
@@ -118,7 +121,7 @@ export async function startTestApi(
     },
     async stop() {
       await api.stop();
-      if (redis !== null) {
+      if (redis instanceof Redis) {
         // Remove this harness's keys (prefix is unique to it).
         let cursor = '0';
         do {
@@ -126,8 +129,8 @@ export async function startTestApi(
           cursor = next;
           if (found.length > 0) await redis.unlink(...found);
         } while (cursor !== '0');
-        redis.disconnect();
       }
+      redis.disconnect();
     },
   };
 }

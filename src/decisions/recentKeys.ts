@@ -1,0 +1,48 @@
+// Idempotency keys are stored in the partition of the shopper, so one script
+// stays in one Cluster slot. A transaction id (or Idempotency-Key) reused for
+// a *different* shopper lands in another partition, where Redis cannot see
+// the first use. This bounded, pod-local map catches that case on the pod
+// that decided the first use; across pods, Postgres's unique transaction id
+// and reconciliation are the backstop (docs/design-decisions.md).
+
+export interface RecentDecision {
+  readonly shopperId: string;
+  readonly authorizationId: string;
+}
+
+export class RecentKeys {
+  private readonly entries = new Map<string, RecentDecision & { readonly atMs: number }>();
+
+  constructor(
+    private readonly entriesMax: number,
+    private readonly ttlMs: number,
+  ) {
+    if (!(entriesMax > 0 && ttlMs > 0)) throw new Error('RecentKeys: limits must be positive');
+  }
+
+  /** Only keys chosen by the caller (transaction id, header) can collide across shoppers. */
+  static tracks(idempotencyKey: string): boolean {
+    return !idempotencyKey.startsWith('d:');
+  }
+
+  /** The earlier decision when this key was decided for another shopper. */
+  conflict(idempotencyKey: string, shopperId: string, nowMs: number): RecentDecision | undefined {
+    const hit = this.entries.get(idempotencyKey);
+    if (hit === undefined) return undefined;
+    if (nowMs - hit.atMs > this.ttlMs) {
+      this.entries.delete(idempotencyKey);
+      return undefined;
+    }
+    return hit.shopperId === shopperId ? undefined : hit;
+  }
+
+  remember(idempotencyKey: string, decision: RecentDecision, nowMs: number): void {
+    if (this.entries.has(idempotencyKey)) return;
+    if (this.entries.size >= this.entriesMax) {
+      // Map iterates in insertion order: the first key is the oldest.
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(idempotencyKey, { ...decision, atMs: nowMs });
+  }
+}
