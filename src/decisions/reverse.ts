@@ -56,7 +56,15 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
     const raw = await scripts.run(
       'reverseAuthorization',
       [keys.idem(p, `t:${txn.value}`), keys.reversal(p, txn.value, reversalKey), keys.wal(p)],
-      [now(), randomUUID(), shopper.value, txn.value, `${txn.value}:${reversalKey}`, amount, config.authorizationTtlS],
+      [
+        now(),
+        randomUUID(),
+        shopper.value,
+        txn.value,
+        `${txn.value}:${reversalKey}`,
+        amount,
+        config.authorizationTtlS,
+      ],
     );
     const result = decodeScriptResult('reverseAuthorization', raw);
     if (!result.ok) return errorResponse(result.error);

@@ -1,7 +1,13 @@
 // Validates a webhook body into a SwipeRequest: integer cents, normalized
 // merchant, the idempotency key by contract precedence and the fingerprint.
 import { createHash } from 'node:crypto';
-import { parseCurrency, parseLocation, parseOptionalKey, parseShopperId, parseText } from '../domain/fields.js';
+import {
+  parseCurrency,
+  parseLocation,
+  parseOptionalKey,
+  parseShopperId,
+  parseText,
+} from '../domain/fields.js';
 import { isObject, type JsonValue } from '../domain/json.js';
 import { MERCHANT_TEXT_LENGTH_MAX, normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
 import { type Parsed, parseAmountCents } from '../domain/money.js';
@@ -52,7 +58,10 @@ export function parseSwipeRequest(
   if (!address.ok) return address;
   const location = parseLocation(body['location'], 'location');
   if (!location.ok) return location;
-  const headerKey = parseOptionalKey(idempotencyHeader === '' ? undefined : idempotencyHeader, 'Idempotency-Key');
+  const headerKey = parseOptionalKey(
+    idempotencyHeader === '' ? undefined : idempotencyHeader,
+    'Idempotency-Key',
+  );
   if (!headerKey.ok) return headerKey;
 
   const nameNorm = normalizeMerchantName(name.value);

@@ -34,7 +34,9 @@ export interface TestApi {
   getTrip(shopperId: string, tripId: string): Promise<Reply>;
   request(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<Reply>;
   /** Every WAL entry of every partition, oldest first per partition. */
-  walEvents(): Promise<Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }>>;
+  walEvents(): Promise<
+    Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }>
+  >;
   stop(): Promise<void>;
 }
 
@@ -104,11 +106,14 @@ export async function startTestApi(
       return request('POST', '/v1/authorizations/reversals', raw, signed(raw));
     },
     putTrip: (s, t, body) => request('PUT', tripPath(s, t), JSON.stringify(body), bearer),
-    pick: (s, t, item, body) => request('POST', `${tripPath(s, t)}/items/${item}`, JSON.stringify(body), bearer),
-    closeTrip: (s, t) => request('POST', `${tripPath(s, t)}/close`, undefined, { Authorization: `Bearer ${TOKEN}` }),
+    pick: (s, t, item, body) =>
+      request('POST', `${tripPath(s, t)}/items/${item}`, JSON.stringify(body), bearer),
+    closeTrip: (s, t) =>
+      request('POST', `${tripPath(s, t)}/close`, undefined, { Authorization: `Bearer ${TOKEN}` }),
     getTrip: (s, t) => request('GET', tripPath(s, t), undefined, { Authorization: `Bearer ${TOKEN}` }),
     async walEvents() {
-      const out: Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }> = [];
+      const out: Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }> =
+        [];
       for (let p = 0; p < config.partitions; p++) {
         const entries = await redis.xrange(keys.wal(p), '-', '+');
         for (const [id, fields] of entries) {
