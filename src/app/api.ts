@@ -4,6 +4,7 @@ import { createBearerCheck } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import { createAuthorizeHandler, FAIL_CLOSED, type StorageFallback } from '../decisions/authorize.js';
 import { createReversalHandler } from '../decisions/reverse.js';
+import { createFailOpen } from '../failopen/wiring.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import { assertNativeUws, type Handler, HttpServer } from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
@@ -63,6 +64,15 @@ export async function startApi(config: Config, logger: Logger, options: ApiOptio
 
   const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing);
   const tripScripts = new ScriptRunner(tripRedis, metrics, tracing);
+  const failOpen = createFailOpen({
+    config,
+    logger,
+    metrics,
+    keys,
+    decisionRedis,
+    replayScripts: tripScripts,
+    withPolicy: options.fallback === undefined,
+  });
   const trips = createTripHandlers({
     config,
     keys,
@@ -77,14 +87,18 @@ export async function startApi(config: Config, logger: Logger, options: ApiOptio
     metrics,
     logger,
     tracing,
-    fallback: options.fallback ?? FAIL_CLOSED,
+    fallback: options.fallback ?? failOpen.policy ?? FAIL_CLOSED,
+    guard: failOpen.breaker,
   });
 
   let stopping = false;
-  const ready = (): HttpResponse =>
-    !stopping && (decisionRedis.status === 'ready' || config.failopenEnabled)
-      ? jsonResponse(200, { status: 'ready', redis: decisionRedis.status })
-      : { status: 503, body: JSON.stringify({ error: 'not_ready', redis: decisionRedis.status }) };
+  const ready = (): HttpResponse => {
+    const state = { redis: decisionRedis.status, ...failOpen.readiness() };
+    const redisOk = decisionRedis.status === 'ready' && state.circuit === 'closed';
+    return !stopping && (redisOk || config.failopenEnabled)
+      ? jsonResponse(200, { status: 'ready', ...state })
+      : { status: 503, body: JSON.stringify({ error: 'not_ready', ...state }) };
+  };
 
   const webhook = { bodyBytesMax: config.webhookBodyBytesMax, requireJson: true } as const;
   const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true } as const;
@@ -148,6 +162,7 @@ export async function startApi(config: Config, logger: Logger, options: ApiOptio
       const drained = await server.drain(config.shutdownGraceMs);
       if (!drained) logger.warn('shutdown grace elapsed with requests in flight');
       server.close();
+      await failOpen.stop(); // after the drain: every fail-open answer given is journaled and flushed
       await metricsServer.close();
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
       await tracing.shutdown();

@@ -23,6 +23,13 @@ const RECENT_KEYS_TTL_MS = 10 * 60_000;
 /** What the api does when Redis cannot decide in time (see src/failopen/). */
 export interface StorageFallback {
   decide(request: SwipeRequest, authorizationId: string, nowMs: number, cause: unknown): AuthorizeResult;
+  /** An answer this key is already owed (a fail-open approval not yet replayed into Redis): given before Redis is asked. */
+  held?(request: SwipeRequest): AuthorizeResult | undefined;
+}
+
+/** Deadline + circuit breaker around request-path Redis calls (src/failopen/breaker.ts). */
+export interface RedisGuard {
+  run<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** Fail closed: every swipe is declined STORAGE_UNAVAILABLE. */
@@ -66,16 +73,19 @@ export interface AuthorizeDeps {
   readonly logger: Logger;
   readonly tracing: Tracing;
   readonly fallback: StorageFallback;
+  readonly guard?: RedisGuard;
   readonly now?: () => number;
 }
 
 export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
-  const { config, keys, scripts, metrics, logger, tracing, fallback } = deps;
+  const { config, keys, scripts, metrics, logger, tracing, fallback, guard } = deps;
   const now = deps.now ?? Date.now;
   const signatureTtlS = 2 * config.signatureToleranceS;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
   async function decide(request: SwipeRequest, signature: string, span: SpanLike): Promise<AuthorizeResult> {
+    const held = fallback.held?.(request);
+    if (held !== undefined) return held;
     const nowMs = now();
     const tracked = RecentKeys.tracks(request.idempotencyKey);
     const earlier = tracked
@@ -95,40 +105,42 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
     const p = keys.partition(request.shopperId);
     const authorizationId = newAuthorizationId();
     try {
-      const raw = await scripts.run(
-        'authorizeSwipe',
-        [
-          keys.shopper(p, request.shopperId),
-          keys.idem(p, request.idempotencyKey),
-          keys.sig(p, signature === '' ? '-' : signature),
-          keys.wal(p),
-        ],
-        [
-          nowMs,
-          randomUUID(),
-          authorizationId,
-          request.shopperId,
-          request.amountCents,
-          request.currency,
-          request.merchantNameNorm,
-          request.merchantAddressNorm,
-          request.lat,
-          request.lng,
-          request.fingerprint,
-          request.idempotencyKey,
-          request.transactionId ?? '',
-          signature,
-          request.merchantName,
-          request.merchantAddress,
-          config.tripTtlS * 1000,
-          config.maxDistanceM,
-          config.maxSwipesPerMinute,
-          config.idempotencyTtlS,
-          config.authorizationTtlS,
-          signatureTtlS,
-        ],
-        span,
-      );
+      const call = () =>
+        scripts.run(
+          'authorizeSwipe',
+          [
+            keys.shopper(p, request.shopperId),
+            keys.idem(p, request.idempotencyKey),
+            keys.sig(p, signature === '' ? '-' : signature),
+            keys.wal(p),
+          ],
+          [
+            nowMs,
+            randomUUID(),
+            authorizationId,
+            request.shopperId,
+            request.amountCents,
+            request.currency,
+            request.merchantNameNorm,
+            request.merchantAddressNorm,
+            request.lat,
+            request.lng,
+            request.fingerprint,
+            request.idempotencyKey,
+            request.transactionId ?? '',
+            signature,
+            request.merchantName,
+            request.merchantAddress,
+            config.tripTtlS * 1000,
+            config.maxDistanceM,
+            config.maxSwipesPerMinute,
+            config.idempotencyTtlS,
+            config.authorizationTtlS,
+            signatureTtlS,
+          ],
+          span,
+        );
+      const raw = await (guard === undefined ? call() : guard.run(call));
       const result = decodeScriptResult('authorizeSwipe', raw);
       if (tracked && result.reason !== 'IDEMPOTENCY_CONFLICT') {
         recentKeys.remember(

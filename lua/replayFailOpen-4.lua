@@ -1,0 +1,167 @@
+--[[
+  Replays one fail-open approval from an api pod's local journal into Redis
+  (docs/failopen.md). Idempotent on the authorization id (replay marker) and
+  on the idempotency key: each journal entry lands in the WAL exactly once,
+  and an approval is counted against a trip at most once.
+
+  Input:
+    KEYS[1] shopper key      <base>shopper:<shopper_id>
+    KEYS[2] idempotency key  <base>idem:<kind>:<key>
+    KEYS[3] replay marker    <base>fo:<authorization_id>
+    KEYS[4] WAL stream       <base>wal
+    (trip, auth and meta keys are built from the partition base: same slot)
+
+    ARGV[1]  now_ms (replay time)   ARGV[2]  event_id (from the journal entry:
+                                             the same on every replay attempt)
+    ARGV[3]  authorization_id       ARGV[4]  shopper_id
+    ARGV[5]  amount_cents           ARGV[6]  currency
+    ARGV[7]  fingerprint            ARGV[8]  idempotency key (kind:key)
+    ARGV[9]  transaction_id ('')    ARGV[10] merchant name as sent
+    ARGV[11] merchant address as sent
+    ARGV[12] lat ('' = unknown)     ARGV[13] lng
+    ARGV[14] decided_ms (when the api approved it)
+    ARGV[15] remaining_cents as answered to the processor
+    ARGV[16] trip_ttl_ms            ARGV[17] max_swipes_per_minute
+    ARGV[18] idempotency_ttl_s      ARGV[19] authorization_ttl_s
+    ARGV[20] defer_unknown: 1 = an unknown shopper in a partition whose state
+             is not known intact (no <base>meta) is deferred (Redis lost data,
+             hydrate pending); 0 = apply it without a trip
+
+  Output: { code, outcome, stored_authorization_id, trip_id, authorized_cents }
+    code 0 applied          counted against the shopper's trip (trip_id '' when
+                            no trip existed at decision time), auth + idem
+                            written, WAL failopen.replayed
+         1 already_decided  Redis had decided this key the same way (approved,
+                            same request): nothing counted, WAL event only
+         2 conflict         Redis had decided this key otherwise (declined, or a
+                            different request): Redis's decision kept, nothing
+                            counted, WAL event only
+         3 duplicate        this entry was replayed before: nothing written
+         4 deferred         shopper unknown and partition not intact: nothing
+                            written, retry after hydrate
+         5 invalid          bad arguments: nothing written
+    authorized_cents: the trip's total after (-1 when nothing was counted)
+]]
+--- @include "includes/wal"
+--- @include "includes/trip"
+
+local shopper_key = KEYS[1]
+local idem_key = KEYS[2]
+local marker_key = KEYS[3]
+local wal_key = KEYS[4]
+
+local now_ms = tonumber(ARGV[1])
+local event_id = ARGV[2]
+local auth_id = ARGV[3]
+local shopper_id = ARGV[4]
+local amount = tonumber(ARGV[5])
+local currency = ARGV[6]
+local fingerprint = ARGV[7]
+local idem_suffix = ARGV[8]
+local txn = ARGV[9]
+local lat = tonumber(ARGV[12])
+local lng = tonumber(ARGV[13])
+local decided_ms = tonumber(ARGV[14])
+local answered_remaining = tonumber(ARGV[15])
+local trip_ttl_ms = tonumber(ARGV[16])
+local max_swipes = tonumber(ARGV[17])
+local idem_ttl_s = tonumber(ARGV[18])
+local auth_ttl_s = tonumber(ARGV[19])
+local defer_unknown = ARGV[20] == '1'
+
+-- 1. Validate everything before the first write.
+local function is_int(v) return v ~= nil and v == math.floor(v) end
+if event_id == '' or auth_id == '' or shopper_id == '' or fingerprint == '' or idem_suffix == ''
+  or not (is_int(now_ms) and is_int(amount) and amount > 0 and is_int(decided_ms) and is_int(answered_remaining)
+    and is_int(trip_ttl_ms) and is_int(max_swipes) and max_swipes > 0 and is_int(idem_ttl_s) and idem_ttl_s > 0
+    and is_int(auth_ttl_s) and auth_ttl_s > 0) then
+  return { 5, 'invalid', '', '', -1 }
+end
+if string.sub(marker_key, -string.len('fo:' .. auth_id)) ~= 'fo:' .. auth_id then
+  return { 5, 'invalid', '', '', -1 }
+end
+local base = base_of(shopper_key, 'shopper:' .. shopper_id)
+
+-- 2. Replayed before: nothing to do (the journal lost its ack, or a retry).
+local done = redis.call('GET', marker_key)
+if done then return { 3, done, '', '', -1 } end
+
+local function or_null(v) if v == nil or v == '' then return cjson.null end return v end
+local function event(outcome, trip_id, authorized, stored_id, stored_decision, stored_reason)
+  return cjson.encode({
+    authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
+    signature = cjson.null, status = 200, transaction_id = or_null(txn), shopper_id = shopper_id,
+    trip_id = or_null(trip_id), decision = 'approved', reason = cjson.null, mode = 'fail_open',
+    amount_cents = amount, remaining_cents = answered_remaining, authorized_cents = or_null(authorized),
+    currency = currency, merchant_name = ARGV[10], merchant_address = ARGV[11], lat = or_null(lat),
+    lng = or_null(lng), at_ms = decided_ms, replayed_ms = now_ms, replay_outcome = outcome,
+    redis_authorization_id = or_null(stored_id), redis_decision = or_null(stored_decision),
+    redis_reason = or_null(stored_reason),
+  })
+end
+
+-- 3. Redis already decided this key (a timed-out call that did execute, or a
+--    retry served by Redis, or another pod): keep Redis's decision, count nothing.
+local stored_id = redis.call('GET', idem_key)
+if stored_id then
+  local a = redis.call('HMGET', base .. 'auth:' .. stored_id, 'decision', 'fp', 'mode', 'code')
+  if stored_id == auth_id and a[3] == 'fail_open' then
+    return { 3, 'applied', stored_id, '', -1 } -- our own earlier replay; its marker expired
+  end
+  local outcome = 'conflict'
+  if a[1] == 'approved' and a[2] == fingerprint then outcome = 'already_decided' end
+  local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
+    'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
+  local stored_reason = reasons[tonumber(a[4] or '0')]
+  redis.call('SET', marker_key, outcome, 'EX', idem_ttl_s)
+  wal_append(wal_key, event_id, 'failopen.replayed', event(outcome, '', nil, stored_id, a[1] or 'expired', stored_reason))
+  local code = 2
+  if outcome == 'already_decided' then code = 1 end
+  return { code, outcome, stored_id, '', -1 }
+end
+
+-- 4. The trip this approval counts against: the shopper's latest trip, when it
+--    already existed at decision time.
+local trip_id = redis.call('HGET', shopper_key, 'trip')
+if not trip_id and defer_unknown and redis.call('EXISTS', base .. 'meta') == 0 then
+  return { 4, 'deferred', '', '', -1 }
+end
+local trip_key = nil
+if trip_id then
+  trip_key = base .. 'trip:' .. trip_id
+  local t = redis.call('HMGET', trip_key, 'created_ms', 'activity_ms')
+  if not t[2] or tonumber(t[1] or '0') > decided_ms then
+    trip_key = nil -- expired, or a newer trip than the swipe: recorded without a trip
+  end
+end
+
+-- 5. Apply: count, record with the authorizeSwipe layout (so a retry against a
+--    healthy Redis replays the fail-open answer byte for byte), log.
+local authorized = nil
+local counted_trip = ''
+if trip_key then
+  counted_trip = trip_id
+  authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', amount)
+  redis.call('HINCRBY', trip_key, 'approved_cents', amount)
+  if tonumber(redis.call('HGET', trip_key, 'activity_ms')) < decided_ms then
+    redis.call('HSET', trip_key, 'activity_ms', decided_ms)
+  end
+  local swipes_key = trip_key .. ':swipes'
+  redis.call('ZADD', swipes_key, decided_ms, auth_id)
+  redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
+  redis.call('LPUSH', trip_key .. ':auths', auth_id)
+  redis.call('LTRIM', trip_key .. ':auths', 0, 199)
+  expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
+end
+-- `trip` is what the processor was told (''), so the stored answer is identical;
+-- `fo_trip` is the trip it was counted against.
+local auth_key = base .. 'auth:' .. auth_id
+redis.call('HSET', auth_key, 'code', 0, 'status', 200, 'decision', 'approved', 'mode', 'fail_open',
+  'trip', '', 'fo_trip', counted_trip, 'shopper', shopper_id, 'amount', amount, 'remaining', answered_remaining,
+  'currency', currency, 'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', decided_ms,
+  'replayed_ms', now_ms)
+redis.call('EXPIRE', auth_key, auth_ttl_s)
+redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
+redis.call('SET', marker_key, 'applied', 'EX', idem_ttl_s)
+wal_append(wal_key, event_id, 'failopen.replayed', event('applied', counted_trip, authorized, nil, nil, nil))
+return { 0, 'applied', auth_id, counted_trip, authorized or -1 }

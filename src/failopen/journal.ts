@@ -1,0 +1,313 @@
+// Local journal of fail-open approvals (docs/failopen.md).
+//
+// Append-only file of lines `<crc32 hex> <json>\n`:
+//   {"k":"a", ...FailOpenEntry}          an approval made while Redis was degraded
+//   {"k":"r","id":"<auth id>","o":"..."} that approval was replayed into Redis
+//
+// - Every record is written with one synchronous write() before the swipe is
+//   answered: it is in the kernel's page cache, so it survives a SIGKILL of the
+//   process. fdatasync runs batched (at most one per `fsyncIntervalMs`) for
+//   power loss; close() syncs whatever is left.
+// - Bounded: an append that would pass `bytesMax` after compaction is refused
+//   (the caller then declines the swipe: nothing is approved that is not
+//   journaled). Compaction rewrites only the pending approvals (tmp + fsync +
+//   rename + fsync dir); with nothing pending the file is truncated.
+// - A lock file (`<path>.lock`, holding the pid) keeps two live processes off
+//   one journal; a lock left by a dead process is taken over.
+// - On open, torn or corrupt lines (bad CRC) are skipped and counted.
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/** One fail-open approval, everything the replay script needs (no Redis lookups). */
+export interface FailOpenEntry {
+  /** authorization id answered to the processor */
+  readonly id: string;
+  /** WAL event id of its failopen.replayed event: fixed here so every replay attempt uses the same one. */
+  readonly ev: string;
+  /** decision time, epoch ms */
+  readonly at: number;
+  readonly shopper: string;
+  readonly amount: number;
+  readonly remaining: number;
+  readonly currency: string;
+  /** idempotency key kind:key, and the request fingerprint */
+  readonly idem: string;
+  readonly fp: string;
+  readonly txn: string;
+  readonly mname: string;
+  readonly maddr: string;
+  readonly lat: string;
+  readonly lng: string;
+}
+
+export type ReplayOutcome = 'applied' | 'already_decided' | 'conflict';
+
+export interface JournalOptions {
+  readonly path: string;
+  readonly bytesMax: number;
+  readonly fsyncIntervalMs?: number;
+}
+
+export interface JournalStats {
+  readonly pending: number;
+  readonly bytes: number;
+  /** Lines skipped at open because they were torn or failed their CRC. */
+  readonly corruptLines: number;
+}
+
+export class JournalLockedError extends Error {
+  constructor(path: string, pid: number) {
+    super(`fail-open journal ${path} is in use by live process ${pid}`);
+    this.name = 'JournalLockedError';
+  }
+}
+
+const openPaths = new Set<string>();
+
+function encodeLine(record: object): string {
+  const json = JSON.stringify(record);
+  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+function decodeLine(line: string): Record<string, unknown> | undefined {
+  if (line.length < 10 || line[8] !== ' ') return undefined;
+  const json = line.slice(9);
+  if (Number.parseInt(line.slice(0, 8), 16) !== crc32(json)) return undefined;
+  try {
+    const v: unknown = JSON.parse(json);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isEntry(r: Record<string, unknown>): boolean {
+  return (
+    typeof r['id'] === 'string' &&
+    typeof r['ev'] === 'string' &&
+    Number.isSafeInteger(r['at']) &&
+    typeof r['shopper'] === 'string' &&
+    Number.isSafeInteger(r['amount']) &&
+    Number.isSafeInteger(r['remaining']) &&
+    typeof r['idem'] === 'string' &&
+    typeof r['fp'] === 'string'
+  );
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class Journal {
+  private fd: number;
+  private bytes: number;
+  /** Pending approvals in journal order (Map keeps insertion order). */
+  private readonly pendingById = new Map<string, FailOpenEntry>();
+  private readonly fsyncIntervalMs: number;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private dirty = false;
+  private closed = false;
+  readonly corruptLines: number;
+
+  private constructor(
+    private readonly options: JournalOptions,
+    private readonly lockPath: string,
+  ) {
+    this.fsyncIntervalMs = options.fsyncIntervalMs ?? 10;
+    let corrupt = 0;
+    if (existsSync(options.path)) {
+      const text = readFileSync(options.path, 'utf8');
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        const r = decodeLine(line);
+        if (r === undefined) {
+          corrupt++;
+          continue;
+        }
+        if (r['k'] === 'a' && isEntry(r)) {
+          const { k: _k, ...entry } = r;
+          this.pendingById.set(entry['id'] as string, entry as unknown as FailOpenEntry);
+        } else if (r['k'] === 'r' && typeof r['id'] === 'string') {
+          this.pendingById.delete(r['id']);
+        } else {
+          corrupt++;
+        }
+      }
+    }
+    this.corruptLines = corrupt;
+    this.fd = openSync(options.path, 'a');
+    this.bytes = fstatSync(this.fd).size;
+  }
+
+  /** Opens (creating directories) and locks the journal; reads every pending approval. */
+  static open(options: JournalOptions): Journal {
+    if (!(options.bytesMax >= 4096)) throw new Error('journal bytesMax must be >= 4096');
+    mkdirSync(dirname(options.path), { recursive: true });
+    const lockPath = `${options.path}.lock`;
+    if (openPaths.has(lockPath)) throw new JournalLockedError(options.path, process.pid);
+    if (existsSync(lockPath)) {
+      const pid = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
+      if (Number.isSafeInteger(pid) && pid !== process.pid && pidAlive(pid)) {
+        throw new JournalLockedError(options.path, pid);
+      }
+    }
+    writeFileSync(lockPath, String(process.pid));
+    openPaths.add(lockPath);
+    try {
+      return new Journal(options, lockPath);
+    } catch (err) {
+      openPaths.delete(lockPath);
+      throw err;
+    }
+  }
+
+  get path(): string {
+    return this.options.path;
+  }
+
+  stats(): JournalStats {
+    return { pending: this.pendingById.size, bytes: this.bytes, corruptLines: this.corruptLines };
+  }
+
+  pendingCount(): number {
+    return this.pendingById.size;
+  }
+
+  /** Pending approvals, oldest first, at most `max`. */
+  pending(max = Number.MAX_SAFE_INTEGER): FailOpenEntry[] {
+    const out: FailOpenEntry[] = [];
+    for (const e of this.pendingById.values()) {
+      if (out.length >= max) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Appends an approval. False when the journal is full or cannot be written: the caller must not approve. */
+  append(entry: FailOpenEntry): boolean {
+    if (this.closed) return false;
+    const line = encodeLine({ k: 'a', ...entry });
+    const size = Buffer.byteLength(line);
+    if (this.bytes + size > this.options.bytesMax) {
+      this.compact();
+      if (this.bytes + size > this.options.bytesMax) return false;
+    }
+    try {
+      this.write(line, size);
+    } catch {
+      return false;
+    }
+    this.pendingById.set(entry.id, entry);
+    return true;
+  }
+
+  /** Records that an approval was replayed into Redis; it is no longer pending. */
+  ack(id: string, outcome: ReplayOutcome): void {
+    if (this.closed || !this.pendingById.has(id)) return;
+    const line = encodeLine({ k: 'r', id, o: outcome });
+    this.write(line, Buffer.byteLength(line));
+    this.pendingById.delete(id);
+    if (this.pendingById.size === 0 || this.bytes > this.options.bytesMax / 2) this.compact();
+  }
+
+  /** fdatasync now (shutdown, tests). */
+  flush(): void {
+    if (this.closed) return;
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    if (this.dirty) fdatasyncSync(this.fd);
+    this.dirty = false;
+  }
+
+  /** Flushes and closes. An empty journal is removed together with its lock. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    closeSync(this.fd);
+    this.closed = true;
+    if (this.pendingById.size === 0) {
+      try {
+        unlinkSync(this.options.path);
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      unlinkSync(this.lockPath);
+    } catch {
+      // already gone
+    }
+    openPaths.delete(this.lockPath);
+  }
+
+  private write(line: string, size: number): void {
+    writeSync(this.fd, line);
+    this.bytes += size;
+    this.dirty = true;
+    if (this.syncTimer === undefined) {
+      this.syncTimer = setTimeout(() => this.syncBatch(), this.fsyncIntervalMs);
+      this.syncTimer.unref();
+    }
+  }
+
+  private syncBatch(): void {
+    this.syncTimer = undefined;
+    if (this.closed || !this.dirty) return;
+    this.dirty = false;
+    fdatasync(this.fd, () => {
+      // An error here (EIO) cannot be retried meaningfully; the next batch tries again.
+    });
+  }
+
+  /** Keeps only pending approvals. Truncates in place when none are pending. */
+  private compact(): void {
+    if (this.pendingById.size === 0) {
+      ftruncateSync(this.fd, 0);
+      this.bytes = 0;
+      return;
+    }
+    const lines = [...this.pendingById.values()].map((e) => encodeLine({ k: 'a', ...e }));
+    const text = lines.join('');
+    const tmp = `${this.options.path}.tmp`;
+    const tmpFd = openSync(tmp, 'w');
+    try {
+      writeSync(tmpFd, text);
+      fdatasyncSync(tmpFd);
+    } finally {
+      closeSync(tmpFd);
+    }
+    renameSync(tmp, this.options.path);
+    const dirFd = openSync(dirname(this.options.path), 'r');
+    try {
+      fdatasyncSync(dirFd);
+    } catch {
+      // some filesystems refuse fsync on a directory
+    } finally {
+      closeSync(dirFd);
+    }
+    closeSync(this.fd);
+    this.fd = openSync(this.options.path, 'a');
+    this.bytes = Buffer.byteLength(text);
+    this.dirty = false;
+  }
+}

@@ -1,0 +1,247 @@
+// The fail-open policy (DESIGN "Fail-open", docs/failopen.md): what the api
+// answers when Redis cannot decide in time. Conservative and bounded:
+// - approve only when amount <= FAILOPEN_MAX_CENTS and the shopper's fail-open
+//   total in this pod over FAILOPEN_WINDOW_S stays <= FAILOPEN_SHOPPER_MAX_CENTS;
+// - approve only what the journal accepted (a full journal declines);
+// - every map is bounded; when a bound is hit the answer is a decline;
+// - FAILOPEN_ENABLED=false declines everything (fail closed);
+// - one structured log line and one metric per decision.
+// Answers are kept per idempotency key so a retry gets the identical answer;
+// an approval not yet replayed into Redis is answered from here even when
+// Redis is healthy again (`held`), so Redis never decides that key a second time.
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/config.js';
+import { redisErrorKind, type StorageFallback } from '../decisions/authorize.js';
+import type { SwipeRequest } from '../decisions/swipeRequest.js';
+import { type Logger, logFailOpen } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AuthorizeResult } from '../redis/results.js';
+import type { FailOpenEntry, Journal } from './journal.js';
+
+/** Approvals one shopper can have inside one window in this pod; more are declined. */
+export const SHOPPER_APPROVALS_MAX = 64;
+/** Sweep at most this many map entries per eviction pass (bounded work on the request path). */
+const EVICT_SCAN_MAX = 256;
+
+interface Answer {
+  readonly fingerprint: string;
+  readonly result: AuthorizeResult;
+  /** An approval still waiting in the journal to be replayed into Redis. */
+  pending: boolean;
+}
+
+interface Spend {
+  /** Flat [at_ms, cents, at_ms, cents, ...], oldest first. */
+  readonly entries: number[];
+}
+
+export interface PolicyLimits {
+  readonly enabled: boolean;
+  readonly maxCents: number;
+  readonly shopperMaxCents: number;
+  readonly windowMs: number;
+  /** Bound of the shopper map and of the answer map. */
+  readonly shoppersMax: number;
+}
+
+export function limitsFrom(config: Config): PolicyLimits {
+  return {
+    enabled: config.failopenEnabled,
+    maxCents: config.failopenMaxCents,
+    shopperMaxCents: config.failopenShopperMaxCents,
+    windowMs: config.failopenWindowS * 1000,
+    shoppersMax: config.failopenShoppersMax,
+  };
+}
+
+export class FailOpenPolicy implements StorageFallback {
+  private readonly answers = new Map<string, Answer>();
+  private readonly spend = new Map<string, Spend>();
+
+  constructor(
+    private readonly limits: PolicyLimits,
+    private readonly journal: Journal,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {
+    // Approvals journaled before a restart are still owed to Redis and still
+    // count against their shopper's window.
+    for (const e of journal.pending()) this.remember(e);
+    metrics.failopenJournalPending.set(journal.pendingCount());
+  }
+
+  /** The stored answer for a key whose fail-open approval is not replayed yet (checked before Redis). */
+  held(request: SwipeRequest): AuthorizeResult | undefined {
+    const a = this.answers.get(request.idempotencyKey);
+    if (a === undefined || !a.pending) return undefined;
+    return this.replay(a, request);
+  }
+
+  decide(request: SwipeRequest, authorizationId: string, nowMs: number, cause: unknown): AuthorizeResult {
+    const prior = this.answers.get(request.idempotencyKey);
+    if (prior !== undefined) return this.replay(prior, request);
+
+    const causeKind = redisErrorKind(cause);
+    const windowCents = this.windowCents(request.shopperId, nowMs);
+    let approve =
+      this.limits.enabled &&
+      request.amountCents <= this.limits.maxCents &&
+      windowCents + request.amountCents <= this.limits.shopperMaxCents &&
+      this.hasRoom(request.shopperId);
+    if (approve) {
+      const entry = this.entryFor(request, authorizationId, nowMs);
+      approve = this.journal.append(entry);
+      if (approve) this.count(request.shopperId, nowMs, request.amountCents);
+      else
+        this.logger.error({ journal: this.journal.path }, 'fail-open journal full or unwritable: declining');
+    }
+    const result: AuthorizeResult = {
+      reason: approve ? undefined : 'STORAGE_UNAVAILABLE',
+      authorizationId,
+      tripId: '',
+      amountCents: request.amountCents,
+      remainingCents: 0,
+      mode: 'fail_open',
+      replayed: false,
+    };
+    this.store(request.idempotencyKey, { fingerprint: request.fingerprint, result, pending: approve });
+    const decision = approve ? 'approved' : 'declined';
+    this.metrics.failopen.inc({ decision });
+    if (approve) this.metrics.failopenJournalPending.set(this.journal.pendingCount());
+    logFailOpen(this.logger, authorizationId, {
+      decision,
+      amount_cents: request.amountCents,
+      shopper_id: request.shopperId,
+      cause: causeKind,
+      idempotency_key: request.idempotencyKey,
+      transaction_id: request.transactionId,
+      authorization_id: authorizationId,
+      shopper_window_cents: windowCents + (approve ? request.amountCents : 0),
+    });
+    return result;
+  }
+
+  /** The approval for this key is in Redis now: Redis answers its retries from here on. */
+  markReplayed(idempotencyKey: string): void {
+    const a = this.answers.get(idempotencyKey);
+    if (a !== undefined) a.pending = false;
+    this.metrics.failopenJournalPending.set(this.journal.pendingCount());
+  }
+
+  /**
+   * Redis is healthy again: STORAGE_UNAVAILABLE declines are retryable, so they
+   * are forgotten (Redis decides those keys). Approvals are kept for identical answers.
+   */
+  forgetDeclines(): void {
+    for (const [key, a] of this.answers) if (a.result.reason !== undefined) this.answers.delete(key);
+  }
+
+  /** Shopper's fail-open total in the window ending at nowMs (test and log helper). */
+  windowCents(shopperId: string, nowMs: number): number {
+    const s = this.spend.get(shopperId);
+    if (s === undefined) return 0;
+    this.expire(s, nowMs);
+    let total = 0;
+    for (let i = 1; i < s.entries.length; i += 2) total += s.entries[i] as number;
+    return total;
+  }
+
+  sizes(): { answers: number; shoppers: number } {
+    return { answers: this.answers.size, shoppers: this.spend.size };
+  }
+
+  private replay(a: Answer, request: SwipeRequest): AuthorizeResult {
+    if (a.fingerprint === request.fingerprint) return { ...a.result, replayed: true };
+    return {
+      reason: 'IDEMPOTENCY_CONFLICT',
+      authorizationId: a.result.authorizationId,
+      tripId: '',
+      amountCents: request.amountCents,
+      remainingCents: 0,
+      mode: 'fail_open',
+      replayed: false,
+    };
+  }
+
+  private entryFor(request: SwipeRequest, authorizationId: string, nowMs: number): FailOpenEntry {
+    return {
+      id: authorizationId,
+      ev: randomUUID(),
+      at: nowMs,
+      shopper: request.shopperId,
+      amount: request.amountCents,
+      remaining: 0,
+      currency: request.currency,
+      idem: request.idempotencyKey,
+      fp: request.fingerprint,
+      txn: request.transactionId ?? '',
+      mname: request.merchantName,
+      maddr: request.merchantAddress,
+      lat: request.lat,
+      lng: request.lng,
+    };
+  }
+
+  private remember(e: FailOpenEntry): void {
+    const result: AuthorizeResult = {
+      reason: undefined,
+      authorizationId: e.id,
+      tripId: '',
+      amountCents: e.amount,
+      remainingCents: e.remaining,
+      mode: 'fail_open',
+      replayed: false,
+    };
+    // Pending approvals are never evicted, so restore may pass the soft bound.
+    this.answers.set(e.idem, { fingerprint: e.fp, result, pending: true });
+    this.count(e.shopper, e.at, e.amount);
+  }
+
+  /** Room for one more approval of this shopper (bounded maps, conservative when full). */
+  private hasRoom(shopperId: string): boolean {
+    const s = this.spend.get(shopperId);
+    if (s !== undefined) return s.entries.length / 2 < SHOPPER_APPROVALS_MAX;
+    if (this.spend.size < this.limits.shoppersMax) return true;
+    this.evictShoppers();
+    return this.spend.size < this.limits.shoppersMax;
+  }
+
+  private count(shopperId: string, atMs: number, cents: number): void {
+    let s = this.spend.get(shopperId);
+    if (s === undefined) {
+      s = { entries: [] };
+      this.spend.set(shopperId, s);
+    }
+    s.entries.push(atMs, cents);
+  }
+
+  private expire(s: Spend, nowMs: number): void {
+    let drop = 0;
+    while (drop < s.entries.length && (s.entries[drop] as number) <= nowMs - this.limits.windowMs) drop += 2;
+    if (drop > 0) s.entries.splice(0, drop);
+  }
+
+  private evictShoppers(): void {
+    const now = Date.now();
+    let scanned = 0;
+    for (const [id, s] of this.spend) {
+      if (scanned++ >= EVICT_SCAN_MAX) break;
+      this.expire(s, now);
+      if (s.entries.length === 0) this.spend.delete(id);
+    }
+  }
+
+  /** Stores an answer; when full, evicts the oldest answers that are not pending approvals. */
+  private store(key: string, answer: Answer): void {
+    if (this.answers.size >= this.limits.shoppersMax) {
+      let scanned = 0;
+      for (const [k, a] of this.answers) {
+        if (scanned++ >= EVICT_SCAN_MAX || this.answers.size < this.limits.shoppersMax) break;
+        if (!a.pending) this.answers.delete(k);
+      }
+    }
+    // A pending approval is always kept (it must not be decided twice); a
+    // decline that finds no room is simply not remembered.
+    if (answer.pending || this.answers.size < this.limits.shoppersMax) this.answers.set(key, answer);
+  }
+}

@@ -1,0 +1,199 @@
+// Replays the fail-open journal into Redis once Redis is healthy again
+// (docs/failopen.md): one replayFailOpen call per approval, oldest first, in
+// bounded batches, on a background client with its own (longer) deadline.
+// The script is idempotent on the authorization id and the idempotency key,
+// so a crash anywhere in here at worst repeats a call that then does nothing.
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Keys } from '../redis/keys.js';
+import type { ScriptRunner } from '../redis/scripts.js';
+import type { FailOpenEntry, Journal, ReplayOutcome } from './journal.js';
+import type { FailOpenPolicy } from './policy.js';
+
+/** Approvals replayed per tick. */
+export const REPLAY_BATCH_MAX = 200;
+/** How often the replayer looks for work while entries are pending. */
+export const REPLAY_INTERVAL_MS = 200;
+/**
+ * An approval for a shopper Redis does not know, in a partition whose state is
+ * not known intact (no meta key: Redis lost data, hydrate pending), waits for
+ * hydrate up to this age; after it, it is applied without a trip so that it at
+ * least reaches the WAL and reconciliation.
+ */
+export const REPLAY_DEFER_MAX_MS = 10 * 60_000;
+
+export type ReplayCode = ReplayOutcome | 'duplicate' | 'deferred';
+
+export interface ReplayResult {
+  readonly code: ReplayCode;
+  /** For already_decided / conflict: the authorization Redis had stored for the key. */
+  readonly storedAuthorizationId: string;
+  readonly tripId: string;
+  readonly authorizedCents: number | undefined;
+}
+
+const CODES: readonly ReplayCode[] = ['applied', 'already_decided', 'conflict', 'duplicate', 'deferred'];
+
+/** Maps the coded result of replayFailOpen (see its header). */
+export function decodeReplayResult(raw: unknown): ReplayResult {
+  if (!Array.isArray(raw) || raw.length !== 5 || typeof raw[0] !== 'number') {
+    throw new Error(`replayFailOpen returned an unexpected result: ${JSON.stringify(raw)?.slice(0, 200)}`);
+  }
+  const code = CODES[raw[0]];
+  if (code === undefined) throw new Error(`replayFailOpen refused its arguments (code ${raw[0]})`);
+  const authorized = Number(raw[4]);
+  return {
+    code,
+    storedAuthorizationId: String(raw[2]),
+    tripId: String(raw[3]),
+    authorizedCents: authorized < 0 ? undefined : authorized,
+  };
+}
+
+export interface ReplayerDeps {
+  readonly config: Config;
+  readonly keys: Keys;
+  /** A background client's runner (not the request-path one). */
+  readonly scripts: ScriptRunner;
+  readonly journal: Journal;
+  readonly policy: FailOpenPolicy;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Replays only while this says Redis is healthy (breaker closed). */
+  readonly healthy: () => boolean;
+  readonly now?: () => number;
+}
+
+export interface ReplayTickStats {
+  replayed: number;
+  deferred: number;
+  failed: number;
+}
+
+export class Replayer {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<ReplayTickStats> | undefined;
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ReplayerDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops the loop and waits for the tick in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.running !== undefined) await this.running;
+  }
+
+  /** One bounded pass over the pending approvals. Never throws. */
+  tick(): Promise<ReplayTickStats> {
+    if (this.running !== undefined) return this.running;
+    this.running = this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(async () => {
+      this.timer = undefined;
+      await this.tick();
+      this.schedule(REPLAY_INTERVAL_MS);
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async pass(): Promise<ReplayTickStats> {
+    const stats: ReplayTickStats = { replayed: 0, deferred: 0, failed: 0 };
+    const { journal } = this.deps;
+    if (journal.pendingCount() === 0 || !this.deps.healthy()) return stats;
+    for (const entry of journal.pending(REPLAY_BATCH_MAX)) {
+      if (this.stopped || !this.deps.healthy()) break;
+      let result: ReplayResult;
+      try {
+        result = await this.replayOne(entry);
+      } catch (err) {
+        stats.failed++;
+        this.deps.logger.warn(
+          { err: (err as Error).message, authorization_id: entry.id },
+          'fail-open replay failed',
+        );
+        if (!/refused/.test((err as Error).message)) break; // Redis trouble: try again next tick
+        continue; // a bad entry (logged): the others still go
+      }
+      if (result.code === 'deferred') {
+        stats.deferred++;
+        continue;
+      }
+      stats.replayed++;
+      this.settle(entry, result);
+    }
+    return stats;
+  }
+
+  private settle(entry: FailOpenEntry, result: ReplayResult): void {
+    const outcome: ReplayOutcome = result.code === 'duplicate' ? 'applied' : (result.code as ReplayOutcome);
+    this.deps.journal.ack(entry.id, outcome);
+    this.deps.policy.markReplayed(entry.idem);
+    const fields = {
+      authorization_id: entry.id,
+      idempotency_key: entry.idem,
+      shopper_id: entry.shopper,
+      amount_cents: entry.amount,
+      replay_outcome: result.code,
+      redis_authorization_id: result.storedAuthorizationId,
+      trip_id: result.tripId,
+    };
+    if (result.code === 'already_decided' || result.code === 'conflict') {
+      // For reconciliation: the processor was told "approved" by fail-open,
+      // Redis had its own decision for the key, and Redis's decision was kept.
+      this.deps.logger.warn(fields, 'fail-open replay: Redis had already decided this key');
+    } else {
+      this.deps.logger.info(fields, 'fail-open approval replayed');
+    }
+  }
+
+  private async replayOne(e: FailOpenEntry): Promise<ReplayResult> {
+    const { config, keys, scripts } = this.deps;
+    const p = keys.partition(e.shopper);
+    const base = keys.base(p);
+    const nowMs = this.now();
+    const raw = await scripts.run(
+      'replayFailOpen',
+      [keys.shopper(p, e.shopper), keys.idem(p, e.idem), `${base}fo:${e.id}`, keys.wal(p)],
+      [
+        nowMs,
+        e.ev,
+        e.id,
+        e.shopper,
+        e.amount,
+        e.currency,
+        e.fp,
+        e.idem,
+        e.txn,
+        e.mname,
+        e.maddr,
+        e.lat,
+        e.lng,
+        e.at,
+        e.remaining,
+        config.tripTtlS * 1000,
+        config.maxSwipesPerMinute,
+        config.idempotencyTtlS,
+        config.authorizationTtlS,
+        nowMs - e.at < REPLAY_DEFER_MAX_MS ? 1 : 0,
+      ],
+    );
+    return decodeReplayResult(raw);
+  }
+}

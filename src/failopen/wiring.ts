@@ -1,0 +1,111 @@
+// Builds the fail-open parts of one api process from config: breaker, journal,
+// policy, replayer (docs/failopen.md). Kept here so src/app/api.ts only calls
+// createFailOpen() and stop().
+import { basename, dirname, join } from 'node:path';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RedisClient } from '../redis/client.js';
+import type { Keys } from '../redis/keys.js';
+import type { ScriptRunner } from '../redis/scripts.js';
+import { BREAKER_DEFAULTS, BREAKER_STATE_VALUE, type BreakerState, CircuitBreaker } from './breaker.js';
+import { Journal } from './journal.js';
+import { FailOpenPolicy, limitsFrom } from './policy.js';
+import { Replayer } from './replayer.js';
+
+/** Default of FAILOPEN_JOURNAL_PATH (config.ts). */
+const DEFAULT_JOURNAL_PATH = '.journal/failopen.jsonl';
+
+/**
+ * The journal file of this process. In tests many in-process apis (each with
+ * its own key prefix) run side by side with the default path: each gets its
+ * own file, named after its prefix. Elsewhere the path is used as configured
+ * (one journal per pod: mount a volume that survives a container restart).
+ */
+export function journalPathFor(config: Config): string {
+  const path = config.failopenJournalPath;
+  if (config.env !== 'test' || path !== DEFAULT_JOURNAL_PATH) return path;
+  return join(dirname(path), `${basename(path, '.jsonl')}-${config.redisPrefix}.jsonl`);
+}
+
+export interface FailOpenDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly keys: Keys;
+  /** The request-path client: the breaker's probe PINGs it. */
+  readonly decisionRedis: RedisClient;
+  /** A background client's runner for the replay script. */
+  readonly replayScripts: ScriptRunner;
+  /** False when a caller supplied its own StorageFallback: only the breaker is built. */
+  readonly withPolicy: boolean;
+}
+
+export interface FailOpen {
+  readonly breaker: CircuitBreaker;
+  readonly policy: FailOpenPolicy | undefined;
+  readonly journal: Journal | undefined;
+  readonly replayer: Replayer | undefined;
+  /** Fields for /readyz. */
+  readiness(): { circuit: BreakerState; failopen_journal_pending: number };
+  /** Stops probing and replaying, then flushes and closes the journal. */
+  stop(): Promise<void>;
+}
+
+export function createFailOpen(deps: FailOpenDeps): FailOpen {
+  const { config, logger, metrics } = deps;
+  let policy: FailOpenPolicy | undefined;
+  const breaker = new CircuitBreaker({
+    deadlineMs: config.decisionTimeoutMs,
+    ...BREAKER_DEFAULTS,
+    probe: () => deps.decisionRedis.ping(),
+    onStateChange: (state, previous) => {
+      metrics.circuitState.set(BREAKER_STATE_VALUE[state]);
+      logger.warn({ circuit: state, previous }, 'redis circuit breaker state change');
+      if (state === 'closed') policy?.forgetDeclines();
+    },
+  });
+  metrics.circuitState.set(0);
+  if (!deps.withPolicy) {
+    return {
+      breaker,
+      policy,
+      journal: undefined,
+      replayer: undefined,
+      readiness: () => ({ circuit: breaker.state, failopen_journal_pending: 0 }),
+      async stop() {
+        breaker.stop();
+      },
+    };
+  }
+
+  const journal = Journal.open({ path: journalPathFor(config), bytesMax: config.failopenJournalBytesMax });
+  const stats = journal.stats();
+  if (stats.pending > 0 || stats.corruptLines > 0) {
+    logger.warn({ journal: journal.path, ...stats }, 'fail-open journal has approvals to replay');
+  }
+  policy = new FailOpenPolicy(limitsFrom(config), journal, metrics, logger);
+  const replayer = new Replayer({
+    config,
+    keys: deps.keys,
+    scripts: deps.replayScripts,
+    journal,
+    policy,
+    metrics,
+    logger,
+    healthy: () => breaker.state === 'closed',
+  });
+  replayer.start();
+  return {
+    breaker,
+    policy,
+    journal,
+    replayer,
+    readiness: () => ({ circuit: breaker.state, failopen_journal_pending: journal.pendingCount() }),
+    async stop() {
+      breaker.stop();
+      await replayer.stop();
+      journal.close();
+    },
+  };
+}

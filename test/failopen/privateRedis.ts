@@ -1,0 +1,113 @@
+// A PRIVATE redis-server (child of the test process) on one of this suite's
+// ports (16500-16599), to freeze (SIGSTOP/SIGCONT), kill -9, restart empty or
+// slow down. Never the shared 127.0.0.1:6379: only PIDs started here are signalled.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+
+export interface PrivateRedis {
+  readonly port: number;
+  readonly url: string;
+  pid(): number;
+  /** SIGSTOP: the process stays, its sockets stay open, nothing is answered. */
+  freeze(): void;
+  thaw(): void;
+  /** SIGKILL; without persistence every key is gone. */
+  kill9(): Promise<void>;
+  /** Starts a fresh (empty) server on the same port. */
+  restart(): Promise<void>;
+  /** A plain client for assertions (reconnects on its own). */
+  client(): Redis;
+  stop(): Promise<void>;
+}
+
+const PORT_MIN = 16500;
+const PORT_MAX = 16599;
+
+async function waitForPing(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      if ((await probe.ping()) === 'PONG') return;
+    } catch {
+      // not up yet
+    } finally {
+      probe.disconnect();
+    }
+    if (Date.now() > deadline)
+      throw new Error(`private redis on ${port} did not start within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startPrivateRedis(port: number): Promise<PrivateRedis> {
+  if (port < PORT_MIN || port > PORT_MAX)
+    throw new Error(`private redis port ${port} outside ${PORT_MIN}-${PORT_MAX}`);
+  let proc: ChildProcess | undefined;
+  let plain: Redis | undefined;
+
+  async function launch(): Promise<void> {
+    proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--enable-debug-command',
+        'local',
+      ],
+      { stdio: 'ignore' },
+    );
+    proc.unref();
+    await waitForPing(port, 5000);
+  }
+
+  function mine(): ChildProcess {
+    if (proc === undefined || proc.pid === undefined) throw new Error('private redis not running');
+    return proc;
+  }
+
+  async function kill9(): Promise<void> {
+    const p = mine();
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGCONT'); // a stopped process must not stay stopped forever
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pid: () => mine().pid as number,
+    freeze: () => mine().kill('SIGSTOP'),
+    thaw: () => mine().kill('SIGCONT'),
+    kill9,
+    restart: launch,
+    client() {
+      if (plain === undefined) {
+        plain = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+        plain.on('error', () => {});
+      }
+      return plain;
+    },
+    async stop() {
+      plain?.disconnect();
+      if (proc !== undefined) await kill9();
+    },
+  };
+}
