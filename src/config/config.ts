@@ -46,6 +46,8 @@ export interface Config {
   readonly persisterBlockMs: number;
   readonly persisterClaimIdleMs: number;
   readonly persisterDeliveriesMax: number;
+  /** Lifetime of a persister's partition lease; renewed every third of it. */
+  readonly persisterLeaseMs: number;
   readonly shutdownGraceMs: number;
 }
 
@@ -195,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     persisterBlockMs: r.int('PERSISTER_BLOCK_MS', 1000, 1, 60_000),
     persisterClaimIdleMs: r.int('PERSISTER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),
     persisterDeliveriesMax: r.int('PERSISTER_DELIVERIES_MAX', 5, 1, 1000),
+    persisterLeaseMs: r.int('PERSISTER_LEASE_MS', 10_000, 300, 600_000),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 300_000),
   };
 

@@ -1,0 +1,442 @@
+// Applies parsed WAL events to Postgres inside the caller's transaction, set
+// at a time: one multi-row statement per table (json_to_recordset keeps the
+// bind count at one per statement whatever the batch size).
+//
+// Exactly-once in effect: every event first claims its id in processed_events
+// (INSERT .. ON CONFLICT DO NOTHING RETURNING); only events whose claim
+// succeeded have an effect. Totals carried by events are "after" values and
+// are written only when the event is newer (WAL position) than what the row
+// already holds; increments (approved, reversed) come only from freshly
+// inserted rows. So redelivery, reordering after a retry, or two persisters
+// briefly sharing a partition never double-count.
+import type { Knex } from '@mikro-orm/postgresql';
+import {
+  type AuthorizationDecided,
+  EventError,
+  type EventType,
+  type ItemUpdated,
+  type ReversalApplied,
+  type TripUpserted,
+  type WalEvent,
+} from './events.js';
+
+type Db = Knex | Knex.Transaction;
+type Ev<T extends EventType> = Extract<WalEvent, { type: T }>;
+
+export interface ApplyResult {
+  /** Events that had an effect now, by type (duplicates excluded). */
+  readonly applied: Record<string, number>;
+  readonly duplicates: number;
+}
+
+async function rows<T>(db: Db, sql: string, data: readonly object[]): Promise<T[]> {
+  if (data.length === 0) return [];
+  const res = (await db.raw(sql, [JSON.stringify(data)])) as { rows: T[] };
+  return res.rows;
+}
+
+function coordText(v: number | string | null): string | null {
+  return v === null ? null : String(v);
+}
+
+function ofType<T extends EventType>(events: readonly WalEvent[], type: T): Ev<T>[] {
+  return events.filter((e): e is Ev<T> => e.type === type);
+}
+
+/** Keeps the newest (by WAL position) event per key. */
+function newestBy<E extends WalEvent>(events: readonly E[], key: (e: E) => string): E[] {
+  const m = new Map<string, E>();
+  for (const e of events) {
+    const prev = m.get(key(e));
+    if (prev === undefined || prev.pos < e.pos) m.set(key(e), e);
+  }
+  return [...m.values()];
+}
+
+async function claimEventIds(db: Db, events: readonly WalEvent[]): Promise<Set<string>> {
+  const inserted = await rows<{ event_id: string }>(
+    db,
+    `insert into processed_events (event_id, partition, stream_id, type)
+     select x.event_id, x.partition, x.stream_id, x.type
+       from json_to_recordset(?::json) as x(event_id text, partition int, stream_id text, type text)
+     on conflict (event_id) do nothing
+     returning event_id`,
+    events.map((e) => ({ event_id: e.eventId, partition: e.partition, stream_id: e.streamId, type: e.type })),
+  );
+  return new Set(inserted.map((r) => r.event_id));
+}
+
+async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Promise<void> {
+  const trips = events.map((e) => {
+    const d: TripUpserted = e.d;
+    return {
+      trip_id: d.trip_id,
+      shopper_id: d.shopper_id,
+      partition: e.partition,
+      currency: d.currency,
+      merchant_name: d.merchant.name,
+      merchant_address: d.merchant.address,
+      merchant_lat: coordText(d.merchant.lat),
+      merchant_lng: coordText(d.merchant.lng),
+      tax_rate_bps: d.tax_rate_bps,
+      tolerance_bps: d.tolerance_bps,
+      tolerance_cents: d.tolerance_cents,
+      hold_cents: d.hold_cents,
+      estimated_cents: d.estimated_cents,
+      spec_hash: d.spec_hash ?? null,
+      spec: d.spec ?? null,
+      at_ms: d.at_ms,
+      event_id: e.eventId,
+      stream_id: e.streamId,
+    };
+  });
+  await rows(
+    db,
+    `insert into trips (trip_id, shopper_id, partition, status, currency, merchant_name, merchant_address,
+                        merchant_lat, merchant_lng, tax_rate_bps, tolerance_bps, tolerance_cents, hold_cents,
+                        estimated_cents, spec_hash, spec, created_ms, activity_ms, event_id, stream_id)
+     select x.trip_id, x.shopper_id, x.partition, 'open', x.currency, x.merchant_name, x.merchant_address,
+            x.merchant_lat, x.merchant_lng, x.tax_rate_bps, x.tolerance_bps, x.tolerance_cents, x.hold_cents,
+            x.estimated_cents, x.spec_hash, x.spec, x.at_ms, x.at_ms, x.event_id, x.stream_id
+       from json_to_recordset(?::json) as x(trip_id text, shopper_id text, partition int, currency text,
+            merchant_name text, merchant_address text, merchant_lat text, merchant_lng text, tax_rate_bps int,
+            tolerance_bps int, tolerance_cents bigint, hold_cents bigint, estimated_cents bigint, spec_hash text,
+            spec text, at_ms bigint, event_id text, stream_id text)
+     on conflict (trip_id) do nothing`,
+    trips,
+  );
+  const orders: object[] = [];
+  const items: object[] = [];
+  for (const e of events) {
+    let position = 0;
+    e.d.orders.forEach((o, i) => {
+      orders.push({ trip_id: e.d.trip_id, order_id: o.order_id, position: i });
+      for (const it of o.items) {
+        items.push({
+          trip_id: e.d.trip_id,
+          item_id: it.item_id,
+          order_id: o.order_id,
+          position: position++,
+          quantity_milli: it.quantity_milli,
+          unit: it.unit,
+          unit_price_cents: it.unit_price_cents,
+          estimated_cents: it.estimated_cents,
+        });
+      }
+    });
+  }
+  await rows(
+    db,
+    `insert into orders (trip_id, order_id, position)
+     select x.trip_id, x.order_id, x.position
+       from json_to_recordset(?::json) as x(trip_id text, order_id text, position int)
+     on conflict do nothing`,
+    orders,
+  );
+  await rows(
+    db,
+    `insert into items (trip_id, item_id, order_id, position, quantity_milli, unit, unit_price_cents, estimated_cents)
+     select x.trip_id, x.item_id, x.order_id, x.position, x.quantity_milli, x.unit, x.unit_price_cents, x.estimated_cents
+       from json_to_recordset(?::json) as x(trip_id text, item_id text, order_id text, position int,
+            quantity_milli bigint, unit text, unit_price_cents bigint, estimated_cents bigint)
+     on conflict do nothing`,
+    items,
+  );
+}
+
+async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promise<void> {
+  const newest = newestBy(events, (e) => `${e.d.trip_id}\u0000${e.d.item_id}`);
+  const data = newest.map((e) => {
+    const d: ItemUpdated = e.d;
+    return {
+      trip_id: d.trip_id,
+      item_id: d.item_id,
+      status: d.status,
+      quantity_milli: d.quantity_milli,
+      unit_price_cents: d.unit_price_cents,
+      line_cents: d.line_cents,
+      replacement_item_id: d.replacement_item_id,
+      customer_approved: d.customer_approved,
+      at_ms: d.at_ms,
+      pos: e.pos,
+    };
+  });
+  // An older pick never overwrites a newer one; a missing item is a poison event.
+  const found = await rows<{ trip_id: string; item_id: string }>(
+    db,
+    `with x as (
+       select * from json_to_recordset(?::json) as x(trip_id text, item_id text, status text, quantity_milli bigint,
+              unit_price_cents bigint, line_cents bigint, replacement_item_id text, customer_approved boolean,
+              at_ms bigint, pos text)
+     ), upd as (
+       update items i
+          set pick_status = x.status, pick_quantity_milli = x.quantity_milli, pick_unit_price_cents = x.unit_price_cents,
+              pick_line_cents = x.line_cents, replacement_item_id = x.replacement_item_id,
+              customer_approved = x.customer_approved, picked_ms = x.at_ms, pick_pos = x.pos
+         from x
+        where i.trip_id = x.trip_id and i.item_id = x.item_id and (i.pick_pos is null or i.pick_pos < x.pos)
+       returning i.trip_id
+     )
+     select x.trip_id, x.item_id from x join items i on i.trip_id = x.trip_id and i.item_id = x.item_id`,
+    data,
+  );
+  if (found.length !== data.length) {
+    const have = new Set(found.map((r) => `${r.trip_id}\u0000${r.item_id}`));
+    const missing = data.filter((d) => !have.has(`${d.trip_id}\u0000${d.item_id}`));
+    throw new EventError(`item.updated for unknown item(s): ${missing.map((m) => `${m.trip_id}/${m.item_id}`).join(', ')}`);
+  }
+}
+
+async function insertAuthorizations(db: Db, events: readonly Ev<'authorization.decided'>[]): Promise<Set<string>> {
+  const data = events.map((e) => {
+    const d: AuthorizationDecided = e.d;
+    return {
+      authorization_id: d.authorization_id,
+      event_id: e.eventId,
+      partition: e.partition,
+      stream_id: e.streamId,
+      idempotency_key: d.idempotency_key,
+      fingerprint: d.fingerprint,
+      signature: d.signature,
+      http_status: d.status,
+      transaction_id: d.transaction_id,
+      shopper_id: d.shopper_id,
+      trip_id: d.trip_id,
+      decision: d.decision,
+      reason: d.reason,
+      mode: d.mode,
+      amount_cents: d.amount_cents,
+      remaining_cents: d.remaining_cents,
+      trip_authorized_cents: d.authorized_cents,
+      currency: d.currency,
+      merchant_name: d.merchant_name,
+      merchant_address: d.merchant_address,
+      lat: coordText(d.lat),
+      lng: coordText(d.lng),
+      decided_ms: d.at_ms,
+    };
+  });
+  const inserted = await rows<{ authorization_id: string }>(
+    db,
+    `insert into authorizations (authorization_id, event_id, partition, stream_id, idempotency_key, fingerprint,
+            signature, http_status, transaction_id, shopper_id, trip_id, decision, reason, mode, amount_cents,
+            remaining_cents, trip_authorized_cents, currency, merchant_name, merchant_address, lat, lng, decided_ms)
+     select x.* from json_to_recordset(?::json) as x(authorization_id text, event_id text, partition int,
+            stream_id text, idempotency_key text, fingerprint text, signature text, http_status int,
+            transaction_id text, shopper_id text, trip_id text, decision text, reason text, mode text,
+            amount_cents bigint, remaining_cents bigint, trip_authorized_cents bigint, currency text,
+            merchant_name text, merchant_address text, lat text, lng text, decided_ms bigint)
+     on conflict do nothing
+     returning authorization_id`,
+    data,
+  );
+  return new Set(inserted.map((r) => r.authorization_id));
+}
+
+async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]): Promise<Set<string>> {
+  const data = events.map((e) => {
+    const d: ReversalApplied = e.d;
+    return {
+      event_id: e.eventId,
+      reversal_key: d.reversal_key,
+      authorization_id: d.authorization_id,
+      transaction_id: d.transaction_id,
+      shopper_id: d.shopper_id,
+      trip_id: d.trip_id,
+      partition: e.partition,
+      stream_id: e.streamId,
+      amount_cents: d.amount_cents,
+      reversed_cents: d.reversed_cents,
+      held_cents: d.held_cents,
+      trip_authorized_cents: d.authorized_cents,
+      requested: d.requested ?? null,
+      applied_ms: d.at_ms,
+    };
+  });
+  const inserted = await rows<{ event_id: string }>(
+    db,
+    `insert into reversals (event_id, reversal_key, authorization_id, transaction_id, shopper_id, trip_id, partition,
+            stream_id, amount_cents, reversed_cents, held_cents, trip_authorized_cents, requested, applied_ms)
+     select x.* from json_to_recordset(?::json) as x(event_id text, reversal_key text, authorization_id text,
+            transaction_id text, shopper_id text, trip_id text, partition int, stream_id text, amount_cents bigint,
+            reversed_cents bigint, held_cents bigint, trip_authorized_cents bigint, requested text, applied_ms bigint)
+     on conflict do nothing
+     returning event_id`,
+    data,
+  );
+  const fresh = new Set(inserted.map((r) => r.event_id));
+  const newest = newestBy(
+    events.filter((e) => fresh.has(e.eventId)),
+    (e) => e.d.authorization_id,
+  );
+  await rows(
+    db,
+    `update authorizations a set reversed_cents = x.reversed_cents, reversed_pos = x.pos
+       from json_to_recordset(?::json) as x(authorization_id text, reversed_cents bigint, pos text)
+      where a.authorization_id = x.authorization_id and a.reversed_pos < x.pos`,
+    newest.map((e) => ({ authorization_id: e.d.authorization_id, reversed_cents: e.d.reversed_cents, pos: e.pos })),
+  );
+  return fresh;
+}
+
+interface TripDelta {
+  trip_id: string;
+  approved: number;
+  reversed: number;
+  picked: number | null;
+  picked_pos: string;
+  authorized: number | null;
+  authorized_pos: string;
+  activity_ms: number;
+  shopping: boolean;
+  closed_ms: number | null;
+}
+
+function delta(m: Map<string, TripDelta>, tripId: string): TripDelta {
+  let d = m.get(tripId);
+  if (d === undefined) {
+    d = {
+      trip_id: tripId,
+      approved: 0,
+      reversed: 0,
+      picked: null,
+      picked_pos: '',
+      authorized: null,
+      authorized_pos: '',
+      activity_ms: 0,
+      shopping: false,
+      closed_ms: null,
+    };
+    m.set(tripId, d);
+  }
+  return d;
+}
+
+function setPicked(d: TripDelta, cents: number, pos: string): void {
+  if (pos > d.picked_pos) {
+    d.picked = cents;
+    d.picked_pos = pos;
+  }
+}
+
+function setAuthorized(d: TripDelta, cents: number, pos: string): void {
+  if (pos > d.authorized_pos) {
+    d.authorized = cents;
+    d.authorized_pos = pos;
+  }
+}
+
+async function updateTrips(db: Db, deltas: Map<string, TripDelta>): Promise<void> {
+  // Sorted by trip id: concurrent writers lock rows in one order (no deadlock).
+  const data = [...deltas.values()].sort((a, b) => (a.trip_id < b.trip_id ? -1 : a.trip_id > b.trip_id ? 1 : 0));
+  await rows(
+    db,
+    `update trips t set
+        approved_cents = t.approved_cents + x.approved,
+        reversed_cents = t.reversed_cents + x.reversed,
+        picked_cents = case when x.picked is not null and x.picked_pos > t.picked_pos then x.picked else t.picked_cents end,
+        picked_pos = greatest(t.picked_pos, x.picked_pos),
+        authorized_cents = case when x.authorized is not null and x.authorized_pos > t.authorized_pos
+                                then x.authorized else t.authorized_cents end,
+        authorized_pos = greatest(t.authorized_pos, x.authorized_pos),
+        activity_ms = greatest(t.activity_ms, x.activity_ms),
+        status = case when t.status = 'closed' or x.closed_ms is not null then 'closed'
+                      when x.shopping then 'shopping' else t.status end,
+        closed_ms = coalesce(t.closed_ms, x.closed_ms)
+       from json_to_recordset(?::json) as x(trip_id text, approved bigint, reversed bigint, picked bigint,
+            picked_pos text, authorized bigint, authorized_pos text, activity_ms bigint, shopping boolean, closed_ms bigint)
+      where t.trip_id = x.trip_id`,
+    data,
+  );
+}
+
+async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void> {
+  const m = new Map<number, { partition: number; stream_id: string; wal_pos: string; n: number }>();
+  for (const e of events) {
+    const o = m.get(e.partition);
+    if (o === undefined) m.set(e.partition, { partition: e.partition, stream_id: e.streamId, wal_pos: e.pos, n: 1 });
+    else {
+      o.n += 1;
+      if (e.pos > o.wal_pos) {
+        o.wal_pos = e.pos;
+        o.stream_id = e.streamId;
+      }
+    }
+  }
+  await rows(
+    db,
+    `insert into stream_offsets (partition, stream_id, wal_pos, events_total, updated_at)
+     select x.partition, x.stream_id, x.wal_pos, x.n, now()
+       from json_to_recordset(?::json) as x(partition int, stream_id text, wal_pos text, n bigint)
+       order by x.partition
+     on conflict (partition) do update set
+        stream_id = case when excluded.wal_pos > stream_offsets.wal_pos then excluded.stream_id else stream_offsets.stream_id end,
+        wal_pos = greatest(stream_offsets.wal_pos, excluded.wal_pos),
+        events_total = stream_offsets.events_total + excluded.events_total,
+        updated_at = now()`,
+    [...m.values()],
+  );
+}
+
+/**
+ * Applies events (any partitions, each partition's events in stream order) in
+ * the caller's transaction. Throws EventError (or a Postgres data/constraint
+ * error) when an event cannot be applied; the caller then retries one event
+ * at a time to find it.
+ */
+export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<ApplyResult> {
+  if (events.length === 0) return { applied: {}, duplicates: 0 };
+  const freshIds = await claimEventIds(db, events);
+  // The same event id twice in one batch (a re-XADD): only its first entry has an effect.
+  const fresh = events.filter((e) => freshIds.delete(e.eventId));
+  const applied: Record<string, number> = {};
+  for (const e of fresh) applied[e.type] = (applied[e.type] ?? 0) + 1;
+
+  await insertTrips(db, ofType(fresh, 'trip.upserted'));
+  const picks = ofType(fresh, 'item.updated');
+  await applyPicks(db, picks);
+  const auths = ofType(fresh, 'authorization.decided');
+  const insertedAuths = await insertAuthorizations(db, auths);
+  const reversals = ofType(fresh, 'reversal.applied');
+  const insertedReversals = await insertReversals(db, reversals);
+
+  const deltas = new Map<string, TripDelta>();
+  for (const e of picks) {
+    const d = delta(deltas, e.d.trip_id);
+    setPicked(d, e.d.picked_cents, e.pos);
+    d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
+    d.shopping = true;
+  }
+  for (const e of ofType(fresh, 'trip.closed')) {
+    const d = delta(deltas, e.d.trip_id);
+    setPicked(d, e.d.picked_cents, e.pos);
+    setAuthorized(d, e.d.authorized_cents, e.pos);
+    d.closed_ms = d.closed_ms === null ? e.d.at_ms : Math.min(d.closed_ms, e.d.at_ms);
+  }
+  for (const e of auths) {
+    if (e.d.trip_id === null || !insertedAuths.has(e.d.authorization_id)) continue;
+    const d = delta(deltas, e.d.trip_id);
+    if (e.d.decision === 'approved') {
+      d.approved += e.d.amount_cents;
+      d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
+    }
+    if (e.d.authorized_cents !== null) setAuthorized(d, e.d.authorized_cents, e.pos);
+  }
+  for (const e of reversals) {
+    // The script moves the trip's totals only while the trip key exists (authorized_cents not null).
+    if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReversals.has(e.eventId)) continue;
+    const d = delta(deltas, e.d.trip_id);
+    d.reversed += e.d.amount_cents;
+    setAuthorized(d, e.d.authorized_cents, e.pos);
+  }
+  await updateTrips(db, deltas);
+  await recordOffsets(db, fresh);
+  return { applied, duplicates: events.length - fresh.length };
+}
+
+/** SQLSTATE classes that mean "this event cannot be applied" rather than "Postgres is unavailable". */
+export function isEventError(err: unknown): boolean {
+  if (err instanceof EventError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}

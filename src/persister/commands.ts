@@ -1,0 +1,175 @@
+// Entry points wired by src/cli.ts: persist | hydrate | migrate, and the
+// api's boot-time hydrate check (ensureHydrated).
+import type { Logger } from 'pino';
+import { startMetricsServer } from '../app/metricsServer.js';
+import type { Config } from '../config/config.js';
+import { runMigrations } from '../db/migrate.js';
+import { createOrm, type Orm } from '../db/orm.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { connectRedis, createRedisClient, type RedisClient } from '../redis/client.js';
+import { Persister } from './consumer.js';
+import { hydrateMissing } from './hydrate.js';
+
+/** Postgres connections the persister uses: one batch at a time, plus dead letters and hydrate. */
+const PERSISTER_POOL_MAX = 4;
+/** How often a running persister looks for partitions whose Redis state was lost. */
+const HYDRATE_CHECK_INTERVAL_MS = 5_000;
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(sig);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+export interface RunningPersister {
+  readonly persister: Persister;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the persister in this process (the persist command, and the dev
+ * command next to the api). Runs migrations first (advisory-locked, a no-op
+ * when up to date). Stop finishes the current batch, then releases leases.
+ */
+export async function startPersister(config: Config, logger: Logger, metrics: Metrics): Promise<RunningPersister> {
+  const orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: PERSISTER_POOL_MAX });
+  const streamClient = createRedisClient(config, {
+    name: 'persister-stream',
+    commandTimeoutMs: config.persisterBlockMs + 10_000,
+  });
+  const controlClient = createRedisClient(config, { name: 'persister-control', commandTimeoutMs: 10_000 });
+  try {
+    await runMigrations(orm, logger);
+    await connectRedis(streamClient);
+    await connectRedis(controlClient);
+  } catch (err) {
+    streamClient.disconnect();
+    controlClient.disconnect();
+    await orm.close(true);
+    throw err;
+  }
+  const persister = new Persister({ config, logger, metrics, orm, streamClient, controlClient });
+  await persister.start();
+
+  // Redis lost data while we run (restart without persistence): rebuild the
+  // partitions whose meta vanished, from what is committed.
+  let checking: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (checking !== undefined) return;
+    checking = hydrateMissing({ config, client: controlClient, logger, orm: async () => orm })
+      .catch((err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'hydrate check failed'))
+      .finally(() => {
+        checking = undefined;
+      });
+  }, HYDRATE_CHECK_INTERVAL_MS);
+  timer.unref();
+
+  logger.info({ consumer: persister.consumer, partitions: config.partitions }, 'persister started');
+  return {
+    persister,
+    async stop() {
+      clearInterval(timer);
+      await checking;
+      await persister.stop();
+      streamClient.disconnect();
+      controlClient.disconnect();
+      await orm.close(true);
+      logger.info({ committed: persister.committedEvents }, 'persister stopped');
+    },
+  };
+}
+
+/** `persist`: runs until SIGTERM/SIGINT, then finishes the current batch and returns. */
+export async function persistCommand(config: Config, logger: Logger): Promise<void> {
+  const metrics = createMetrics();
+  const running = await startPersister(config, logger, metrics);
+  const server = await startMetricsServer(config.host, config.metricsPort, metrics, () => true);
+  logger.info({ metricsPort: server.port }, 'persister metrics listening');
+  const sig = await waitForSignal();
+  logger.info({ signal: sig }, 'persister stopping');
+  await running.stop();
+  await server.close();
+}
+
+async function withOrm<T>(config: Config, fn: (orm: Orm) => Promise<T>): Promise<T> {
+  const orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2 });
+  try {
+    return await fn(orm);
+  } finally {
+    await orm.close(true);
+  }
+}
+
+/** `migrate`: applies pending migrations and returns. */
+export async function migrateCommand(config: Config, logger: Logger): Promise<void> {
+  await withOrm(config, (orm) => runMigrations(orm, logger));
+}
+
+async function withClient<T>(config: Config, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+  const client = createRedisClient(config, { name: 'hydrate', commandTimeoutMs: 30_000 });
+  try {
+    await connectRedis(client);
+    return await fn(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * `hydrate`: rebuilds every partition whose `meta` is missing (HYDRATE_FORCE=true
+ * or `force`: every partition; writes never overwrite existing keys).
+ */
+export async function hydrateCommand(config: Config, logger: Logger, options: { force?: boolean } = {}): Promise<void> {
+  const force = options.force ?? process.env.HYDRATE_FORCE === 'true';
+  await withClient(config, async (client) => {
+    let orm: Orm | undefined;
+    try {
+      const r = await hydrateMissing(
+        {
+          config,
+          client,
+          logger,
+          orm: async () => {
+            orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2 });
+            return orm;
+          },
+        },
+        { force },
+      );
+      logger.info(r, 'hydrate finished');
+    } finally {
+      await orm?.close(true);
+    }
+  });
+}
+
+/**
+ * Called by the api at boot, before it serves: partitions without `meta` are
+ * rebuilt from Postgres and marked; on a fresh, empty system they are only
+ * marked (initialized_ms). Postgres is opened only when some partition needs it.
+ */
+export async function ensureHydrated(config: Config, logger: Logger): Promise<{ hydratedPartitions: number }> {
+  return withClient(config, async (client) => {
+    let orm: Orm | undefined;
+    try {
+      const r = await hydrateMissing({
+        config,
+        client,
+        logger,
+        orm: async () => {
+          orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2 });
+          return orm;
+        },
+      });
+      return { hydratedPartitions: r.hydratedPartitions };
+    } finally {
+      await orm?.close(true);
+    }
+  });
+}

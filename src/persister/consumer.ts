@@ -1,0 +1,523 @@
+// The persister loop: drains the partition streams it holds leases on into
+// Postgres (docs/persister.md).
+//
+//   read  — per held partition, in this order of preference:
+//           1. entries other (crashed) consumers left pending, once idle past
+//              persisterClaimIdleMs (XAUTOCLAIM); the partition reads nothing
+//              newer until they are taken over, so its order holds;
+//           2. this consumer's own pending entries (XREADGROUP .. 0): retries;
+//           3. new entries (XREADGROUP .. >), blocking up to persisterBlockMs.
+//           COUNT per stream is bounded so one batch stays near
+//           persisterBatchEventsMax events (at most + one per partition).
+//   write — one Postgres transaction per batch (src/persister/apply.ts); when
+//           an event cannot be applied, the batch is redone one event per
+//           SAVEPOINT so only that event fails.
+//   ack   — XACK only after COMMIT. A failed event stays pending; after
+//           persisterDeliveriesMax deliveries it is dead-lettered, then acked.
+//   trim  — XTRIM MINID <lowest entry not yet acked>, never MAXLEN.
+//
+// Postgres or Redis unavailable: the batch is kept in memory and retried
+// with capped backoff (not re-read: delivery counts only grow on real
+// retries), so an outage never dead-letters good events.
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Orm } from '../db/orm.js';
+import { knexOf } from '../db/orm.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RedisClient } from '../redis/client.js';
+import { Keys } from '../redis/keys.js';
+import { applyEvents, isEventError } from './apply.js';
+import { type DeadLetterInput, deadLetter } from './deadLetters.js';
+import { parseEntry, type RawEntry, rawEntry, type WalEvent } from './events.js';
+import { LeaseManager } from './leases.js';
+
+export const CONSUMER_GROUP = 'persister';
+
+export interface PersisterDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly orm: Orm;
+  /** Connection for blocking stream reads (nothing else runs on it). */
+  readonly streamClient: RedisClient;
+  /** Connection for leases, acks, trims and gauges. */
+  readonly controlClient: RedisClient;
+  readonly consumer?: string;
+  /** Test hook: called at named points of a batch (e.g. to crash between commit and ack). */
+  readonly hook?: (point: 'beforeCommit' | 'afterCommit' | 'afterAck', batchSize: number) => Promise<void> | void;
+}
+
+interface PartitionState {
+  /** Other consumers may still have pending entries here: claim them before reading new ones. */
+  recovering: boolean;
+  /** This consumer has pending entries here (a failed event, or entries just claimed). */
+  ownPending: boolean;
+  lastClaimCheckMs: number;
+  lastTrimMs: number;
+}
+
+interface Batch {
+  readonly entries: RawEntry[];
+}
+
+const BACKOFF_MS_MIN = 100;
+const BACKOFF_MS_MAX = 5_000;
+const TRIM_INTERVAL_MS = 200;
+const LAG_INTERVAL_MS = 1_000;
+const DEAD_LETTER_STREAM_MAXLEN = 100_000;
+
+type XEntries = [id: string, fields: string[] | null][];
+/** RESP2 shape: [[key, entries], ...]; RESP3 (ioredis 6 `call`): the map flattened, [key, entries, key, entries]. */
+type XReadReply = [key: string, entries: XEntries][] | (string | XEntries)[] | null;
+
+export function streamsOf(reply: XReadReply): [string, XEntries][] {
+  if (reply === null || reply.length === 0) return [];
+  if (typeof reply[0] !== 'string') return reply as [string, XEntries][];
+  const out: [string, XEntries][] = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) out.push([reply[i] as string, (reply[i + 1] ?? []) as XEntries]);
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** "1700000000000-7" → "1700000000000-8": the smallest id after it. */
+export function nextStreamId(id: string): string {
+  const dash = id.indexOf('-');
+  return `${id.slice(0, dash)}-${BigInt(id.slice(dash + 1)) + 1n}`;
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
+}
+
+export class Persister {
+  readonly consumer: string;
+  readonly keys: Keys;
+  readonly leases: LeaseManager;
+  private readonly parts = new Map<number, PartitionState>();
+  private readonly walToPartition = new Map<string, number>();
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private lastLagMs = 0;
+  /** Partitions with acks not yet followed by a trim (trims are spaced TRIM_INTERVAL_MS apart). */
+  private readonly trimDue = new Set<number>();
+  /** Events committed since start (tests and the benchmark read it). */
+  committedEvents = 0;
+  batches = 0;
+
+  constructor(private readonly d: PersisterDeps) {
+    const c = d.config;
+    this.keys = new Keys(c.redisPrefix, c.partitions);
+    this.consumer = d.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    for (let p = 0; p < c.partitions; p++) this.walToPartition.set(this.keys.wal(p), p);
+    this.leases = new LeaseManager({
+      client: d.controlClient,
+      keys: this.keys,
+      consumer: this.consumer,
+      leaseMs: c.persisterLeaseMs,
+      logger: d.logger,
+    });
+  }
+
+  /** Takes leases and runs the loop in the background. */
+  async start(): Promise<void> {
+    await this.leases.start();
+    this.running = this.loop();
+  }
+
+  /** Finishes the current batch (bounded by shutdownGraceMs), releases leases, resolves. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.running !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((r) => {
+        timer = setTimeout(r, this.d.config.shutdownGraceMs + this.d.config.persisterBlockMs);
+      });
+      await Promise.race([this.running, grace]);
+      clearTimeout(timer);
+    }
+    await this.leases.stop();
+    for (const p of this.parts.keys()) this.d.metrics.walPending.remove({ partition: String(p) });
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = BACKOFF_MS_MIN;
+    while (!this.stopping) {
+      try {
+        this.syncPartitions();
+        const batch = await this.read();
+        if (batch.entries.length > 0) await this.processWithRetry(batch);
+        await this.trim([...this.trimDue]);
+        await this.maybeUpdateLag();
+        backoff = BACKOFF_MS_MIN;
+      } catch (err) {
+        this.d.logger.warn({ err: errText(err) }, 'persister read failed; backing off');
+        await sleep(backoff);
+        backoff = Math.min(BACKOFF_MS_MAX, backoff * 2);
+      }
+    }
+  }
+
+  /** Mirrors the lease set: new partitions start in recovery (claim before read). */
+  private syncPartitions(): void {
+    const owned = new Set(this.leases.owned());
+    for (const p of [...this.parts.keys()]) {
+      if (!owned.has(p)) {
+        this.parts.delete(p);
+        this.d.metrics.walPending.remove({ partition: String(p) });
+      }
+    }
+    for (const p of owned) {
+      if (!this.parts.has(p)) {
+        this.parts.set(p, { recovering: true, ownPending: true, lastClaimCheckMs: 0, lastTrimMs: 0 });
+      }
+    }
+  }
+
+  // --- read ------------------------------------------------------------------
+
+  private async read(): Promise<Batch> {
+    const held = [...this.parts.keys()];
+    if (held.length === 0) {
+      await sleep(Math.min(this.d.config.persisterBlockMs, 200));
+      return { entries: [] };
+    }
+    await this.ensureGroups(held);
+    const budget = this.d.config.persisterBatchEventsMax;
+    const perStream = Math.max(1, Math.ceil(budget / held.length));
+    const entries: RawEntry[] = [];
+
+    const claimed = await this.claimAbandoned(perStream);
+    entries.push(...claimed);
+    // Entries just claimed are processed now; re-reading them would count a second delivery.
+    const claimedParts = new Set(claimed.map((e) => e.partition));
+    const pendingParts = held.filter((p) => this.parts.get(p)?.ownPending && !claimedParts.has(p));
+    if (pendingParts.length > 0) entries.push(...(await this.readGroup(pendingParts, '0', perStream, undefined)));
+    const fresh = held.filter((p) => {
+      const s = this.parts.get(p);
+      return s !== undefined && !s.recovering && !s.ownPending;
+    });
+    if (fresh.length > 0) {
+      const block = entries.length === 0 ? this.d.config.persisterBlockMs : undefined;
+      const first = await this.readGroup(fresh, '>', perStream, block);
+      entries.push(...first);
+      // Top up the busy streams when the others were quiet.
+      const left = budget - entries.length;
+      if (left > 0 && first.length > 0) {
+        const counts = new Map<number, number>();
+        for (const e of first) counts.set(e.partition, (counts.get(e.partition) ?? 0) + 1);
+        const busy = [...counts].filter(([, n]) => n >= perStream).map(([p]) => p);
+        const more = busy.length > 0 ? Math.floor(left / busy.length) : 0;
+        if (more > 0) entries.push(...(await this.readGroup(busy, '>', more, undefined)));
+      }
+    }
+    return { entries };
+  }
+
+  private groupsReady = new Set<number>();
+
+  /** Creates the consumer group where missing (first start, or Redis lost the stream). */
+  private async ensureGroups(partitions: readonly number[]): Promise<void> {
+    const missing = partitions.filter((p) => !this.groupsReady.has(p));
+    for (const p of missing) {
+      try {
+        await this.d.controlClient.call('XGROUP', ['CREATE', this.keys.wal(p), CONSUMER_GROUP, '0', 'MKSTREAM']);
+      } catch (err) {
+        if (!errText(err).includes('BUSYGROUP')) throw err;
+      }
+      this.groupsReady.add(p);
+    }
+  }
+
+  private onNoGroup(err: unknown): void {
+    if (errText(err).includes('NOGROUP')) {
+      // The stream or group vanished (Redis flushed or restarted empty): recreate on the next read.
+      this.groupsReady.clear();
+      for (const s of this.parts.values()) {
+        s.recovering = true;
+        s.ownPending = true;
+      }
+    }
+  }
+
+  private async readGroup(
+    partitions: readonly number[],
+    id: '0' | '>',
+    count: number,
+    blockMs: number | undefined,
+  ): Promise<RawEntry[]> {
+    const args: (string | number)[] = ['GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', count];
+    if (blockMs !== undefined) args.push('BLOCK', blockMs);
+    args.push('STREAMS', ...partitions.map((p) => this.keys.wal(p)), ...partitions.map(() => id));
+    let reply: XReadReply;
+    try {
+      reply = (await this.d.streamClient.call('XREADGROUP', args)) as XReadReply;
+    } catch (err) {
+      this.onNoGroup(err);
+      throw err;
+    }
+    const out: RawEntry[] = [];
+    for (const [key, list] of streamsOf(reply)) {
+      const p = this.walToPartition.get(key);
+      if (p === undefined) continue;
+      for (const [streamId, fields] of list) out.push(rawEntry(p, streamId, fields));
+    }
+    if (id === '0') {
+      // A stream whose own-pending read came back empty has nothing left to retry.
+      for (const p of partitions) {
+        const s = this.parts.get(p);
+        if (s !== undefined && !out.some((e) => e.partition === p)) s.ownPending = false;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * For partitions in recovery (and every claim-idle period for all held ones):
+   * takes over entries other consumers left pending once idle past
+   * persisterClaimIdleMs. Returns the claimed entries (now this consumer's).
+   */
+  private async claimAbandoned(count: number): Promise<RawEntry[]> {
+    const c = this.d.config;
+    const now = Date.now();
+    const checkEveryMs = Math.max(100, Math.floor(c.persisterClaimIdleMs / 4));
+    const out: RawEntry[] = [];
+    for (const [p, s] of this.parts) {
+      if (!s.recovering && now - s.lastClaimCheckMs < c.persisterClaimIdleMs) continue;
+      if (s.recovering && now - s.lastClaimCheckMs < checkEveryMs) continue;
+      s.lastClaimCheckMs = now;
+      const wal = this.keys.wal(p);
+      let summary: [number, string | null, string | null, [string, string][] | null];
+      try {
+        summary = (await this.d.controlClient.call('XPENDING', [wal, CONSUMER_GROUP])) as typeof summary;
+      } catch (err) {
+        this.onNoGroup(err);
+        throw err;
+      }
+      const others = (summary[3] ?? []).filter(([name]) => name !== this.consumer);
+      const mine = (summary[3] ?? []).some(([name]) => name === this.consumer);
+      if (mine) s.ownPending = true;
+      if (others.length === 0) {
+        s.recovering = false;
+        continue;
+      }
+      s.recovering = true;
+      const reply = (await this.d.controlClient.call('XAUTOCLAIM', [
+        wal,
+        CONSUMER_GROUP,
+        this.consumer,
+        c.persisterClaimIdleMs,
+        '0-0',
+        'COUNT',
+        count,
+      ])) as [string, XEntries, string[]?];
+      const claimed = reply[1] ?? [];
+      if (claimed.length > 0) {
+        this.d.logger.info({ partition: p, claimed: claimed.length }, 'claimed entries of an idle consumer');
+        for (const [streamId, fields] of claimed) out.push(rawEntry(p, streamId, fields));
+      }
+    }
+    return out;
+  }
+
+  // --- write -------------------------------------------------------------------
+
+  private async processWithRetry(batch: Batch): Promise<void> {
+    let backoff = BACKOFF_MS_MIN;
+    for (;;) {
+      try {
+        await this.process(batch);
+        return;
+      } catch (err) {
+        if (this.stopping) {
+          this.d.logger.warn({ err: errText(err), events: batch.entries.length }, 'stopping with an unwritten batch; it stays pending');
+          return;
+        }
+        this.d.logger.warn({ err: errText(err), events: batch.entries.length }, 'batch failed; retrying');
+        await sleep(backoff);
+        backoff = Math.min(BACKOFF_MS_MAX, backoff * 2);
+      }
+    }
+  }
+
+  private async process(batch: Batch): Promise<void> {
+    const { metrics, hook } = this.d;
+    const started = process.hrtime.bigint();
+    const good: WalEvent[] = [];
+    const failed: { raw: RawEntry; error: string }[] = [];
+    // Within one batch an entry could appear twice: keep the first.
+    const rawOf = new Map<string, RawEntry>();
+    for (const raw of batch.entries) {
+      const k = `${raw.partition}/${raw.streamId}`;
+      if (rawOf.has(k)) continue;
+      rawOf.set(k, raw);
+      const r = parseEntry(raw);
+      if (r.ok) good.push(r.event);
+      else failed.push({ raw, error: r.error });
+    }
+    good.sort((a, b) => (a.partition - b.partition) || (a.pos < b.pos ? -1 : a.pos > b.pos ? 1 : 0));
+
+    const knex = knexOf(this.d.orm);
+    let applied: Record<string, number> = {};
+    let committed: WalEvent[] = good;
+    try {
+      if (good.length > 0) {
+        const r = await knex.transaction(async (trx) => {
+          const res = await applyEvents(trx, good);
+          await hook?.('beforeCommit', good.length);
+          return res;
+        });
+        applied = r.applied;
+      }
+    } catch (err) {
+      if (!isEventError(err)) throw err;
+      // Find the bad event(s): one SAVEPOINT per event, the rest commit together.
+      committed = [];
+      const ok: WalEvent[] = [];
+      const res = await knex.transaction(async (trx) => {
+        const sums: Record<string, number> = {};
+        for (const ev of good) {
+          try {
+            const r = await trx.transaction(async (sp) => applyEvents(sp, [ev]));
+            for (const [t, n] of Object.entries(r.applied)) sums[t] = (sums[t] ?? 0) + n;
+            ok.push(ev);
+          } catch (e) {
+            if (!isEventError(e)) throw e;
+            const raw = rawOf.get(`${ev.partition}/${ev.streamId}`);
+            if (raw !== undefined) failed.push({ raw, error: errText(e) });
+          }
+        }
+        await hook?.('beforeCommit', ok.length);
+        return sums;
+      });
+      applied = res;
+      committed = ok;
+    }
+    await hook?.('afterCommit', committed.length);
+
+    const toAck = new Map<number, string[]>();
+    const addAck = (p: number, id: string) => {
+      const l = toAck.get(p);
+      if (l === undefined) toAck.set(p, [id]);
+      else l.push(id);
+    };
+    for (const e of committed) addAck(e.partition, e.streamId);
+    for (const dl of await this.handleFailures(failed)) addAck(dl.partition, dl.streamId);
+    await this.ack(toAck);
+    await hook?.('afterAck', committed.length);
+
+    for (const [type, n] of Object.entries(applied)) metrics.persisterEvents.inc({ type }, n);
+    metrics.persisterBatchDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.committedEvents += committed.length;
+    this.batches += 1;
+    await this.trim([...toAck.keys()]);
+  }
+
+  /** Failed entries: dead-letter those delivered persisterDeliveriesMax times; the rest stay pending. */
+  private async handleFailures(failed: readonly { raw: RawEntry; error: string }[]): Promise<RawEntry[]> {
+    if (failed.length === 0) return [];
+    const max = this.d.config.persisterDeliveriesMax;
+    const dead: DeadLetterInput[] = [];
+    for (const { raw, error } of failed) {
+      const info = (await this.d.controlClient.call('XPENDING', [
+        this.keys.wal(raw.partition),
+        CONSUMER_GROUP,
+        raw.streamId,
+        raw.streamId,
+        1,
+      ])) as [string, string, number, number][];
+      const deliveries = Number(info[0]?.[3] ?? 0);
+      this.d.logger.warn({ partition: raw.partition, streamId: raw.streamId, eventId: raw.eventId, deliveries, error }, 'event failed');
+      if (deliveries >= max) dead.push({ raw, error, deliveries });
+      else {
+        const s = this.parts.get(raw.partition);
+        if (s !== undefined) s.ownPending = true;
+      }
+    }
+    if (dead.length === 0) return [];
+    await deadLetter(
+      { orm: this.d.orm, client: this.d.controlClient, keys: this.keys, metrics: this.d.metrics, logger: this.d.logger, streamMaxLen: DEAD_LETTER_STREAM_MAXLEN },
+      dead,
+    );
+    return dead.map((d) => d.raw);
+  }
+
+  private async ack(toAck: Map<number, string[]>): Promise<void> {
+    if (toAck.size === 0) return;
+    const pipe = this.d.controlClient.pipeline();
+    for (const [p, ids] of toAck) pipe.call('XACK', [this.keys.wal(p), CONSUMER_GROUP, ...ids]);
+    const res = (await pipe.exec()) ?? [];
+    for (const [err] of res) if (err) throw err;
+  }
+
+  /** XTRIM MINID below the lowest entry that is delivered-but-unacked (or not yet delivered). */
+  private async trim(partitions: readonly number[]): Promise<void> {
+    const now = Date.now();
+    for (const p of partitions) this.trimDue.add(p);
+    const due = partitions.filter((p) => {
+      const s = this.parts.get(p);
+      return s !== undefined && now - s.lastTrimMs >= TRIM_INTERVAL_MS;
+    });
+    if (due.length === 0) return;
+    for (const p of due) this.trimDue.delete(p);
+    const pipe = this.d.controlClient.pipeline();
+    for (const p of due) {
+      // Order matters: last-delivered first, then pending. An entry delivered in between is newer than it.
+      pipe.call('XINFO', ['GROUPS', this.keys.wal(p)]);
+      pipe.call('XPENDING', [this.keys.wal(p), CONSUMER_GROUP]);
+    }
+    const res = (await pipe.exec()) ?? [];
+    const trims = this.d.controlClient.pipeline();
+    due.forEach((p, i) => {
+      const [e1, groups] = res[2 * i] ?? [];
+      const [e2, pending] = res[2 * i + 1] ?? [];
+      if (e1 || e2) return;
+      const minId = minUnacked(groups as unknown[][], pending as [number, string | null]);
+      if (minId !== null) trims.call('XTRIM', [this.keys.wal(p), 'MINID', minId]);
+      const s = this.parts.get(p);
+      if (s !== undefined) s.lastTrimMs = now;
+    });
+    if (trims.length > 0) await trims.exec();
+  }
+
+  private async maybeUpdateLag(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastLagMs < LAG_INTERVAL_MS) return;
+    this.lastLagMs = now;
+    const held = [...this.parts.keys()];
+    if (held.length === 0) return;
+    const pipe = this.d.controlClient.pipeline();
+    for (const p of held) pipe.xlen(this.keys.wal(p));
+    const res = (await pipe.exec()) ?? [];
+    held.forEach((p, i) => {
+      const [err, n] = res[i] ?? [];
+      if (!err) this.d.metrics.walPending.set({ partition: String(p) }, Number(n));
+    });
+  }
+}
+
+/**
+ * The MINID to trim to: the oldest pending entry, or (nothing pending) the
+ * entry right after the last delivered one. Null when the group is unknown.
+ */
+export function minUnacked(groups: unknown[][], pending: [number, string | null]): string | null {
+  let lastDelivered: string | null = null;
+  for (const g of groups ?? []) {
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i + 1 < g.length; i += 2) fields.set(String(g[i]), g[i + 1]);
+    if (fields.get('name') === CONSUMER_GROUP) lastDelivered = String(fields.get('last-delivered-id'));
+  }
+  if (lastDelivered === null || lastDelivered === '0-0') return null;
+  const oldestPending = pending?.[0] > 0 ? pending[1] : null;
+  if (oldestPending !== null && compareIds(oldestPending, lastDelivered) <= 0) return oldestPending;
+  return nextStreamId(lastDelivered);
+}

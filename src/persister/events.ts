@@ -1,0 +1,368 @@
+// WAL events as read from a partition stream (docs/redis-layout.md, "WAL
+// events"), parsed and checked again before they reach Postgres: the scripts
+// assert before XADD, the persister asserts at persist. An entry that fails
+// here is a poison event: it is retried up to persisterDeliveriesMax times,
+// then dead-lettered (src/persister/deadLetters.ts).
+
+export const EVENT_TYPES = [
+  'trip.upserted',
+  'item.updated',
+  'trip.closed',
+  'authorization.decided',
+  'reversal.applied',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** A stream entry exactly as read: fields may be missing on a malformed entry. */
+export interface RawEntry {
+  readonly partition: number;
+  readonly streamId: string;
+  readonly eventId: string | undefined;
+  readonly type: string | undefined;
+  readonly data: string | undefined;
+}
+
+export interface TripUpserted {
+  readonly trip_id: string;
+  readonly shopper_id: string;
+  readonly currency: string;
+  readonly merchant: { name: string; address: string; lat: number | string | null; lng: number | string | null };
+  readonly tax_rate_bps: number;
+  readonly tolerance_bps: number;
+  readonly tolerance_cents: number;
+  readonly hold_cents: number | null;
+  readonly estimated_cents: number;
+  readonly orders: ReadonlyArray<{
+    order_id: string;
+    items: ReadonlyArray<{
+      item_id: string;
+      quantity_milli: number;
+      unit: string | null;
+      unit_price_cents: number;
+      estimated_cents: number;
+    }>;
+  }>;
+  readonly spec_hash?: string;
+  readonly spec?: string;
+  readonly at_ms: number;
+}
+
+export interface ItemUpdated {
+  readonly trip_id: string;
+  readonly shopper_id: string;
+  readonly item_id: string;
+  readonly status: 'picked' | 'not_found' | 'replaced';
+  readonly quantity_milli: number;
+  readonly unit_price_cents: number;
+  readonly line_cents: number;
+  readonly replacement_item_id: string | null;
+  readonly customer_approved: boolean;
+  readonly picked_cents: number;
+  readonly at_ms: number;
+}
+
+export interface TripClosed {
+  readonly trip_id: string;
+  readonly shopper_id: string;
+  readonly picked_cents: number;
+  readonly authorized_cents: number;
+  readonly at_ms: number;
+}
+
+export interface AuthorizationDecided {
+  readonly authorization_id: string;
+  readonly idempotency_key: string;
+  readonly fingerprint: string;
+  readonly signature: string | null;
+  readonly status: number;
+  readonly transaction_id: string | null;
+  readonly shopper_id: string;
+  readonly trip_id: string | null;
+  readonly decision: 'approved' | 'declined';
+  readonly reason: string | null;
+  readonly mode: string;
+  readonly amount_cents: number;
+  readonly remaining_cents: number;
+  readonly authorized_cents: number | null;
+  readonly currency: string;
+  readonly merchant_name: string;
+  readonly merchant_address: string;
+  readonly lat: number | string | null;
+  readonly lng: number | string | null;
+  readonly at_ms: number;
+}
+
+export interface ReversalApplied {
+  readonly reversal_key: string;
+  readonly authorization_id: string;
+  readonly transaction_id: string | null;
+  readonly shopper_id: string;
+  readonly trip_id: string | null;
+  readonly amount_cents: number;
+  readonly reversed_cents: number;
+  readonly held_cents: number;
+  readonly authorized_cents: number | null;
+  readonly requested?: string;
+  readonly at_ms: number;
+}
+
+interface Base {
+  readonly partition: number;
+  readonly streamId: string;
+  /** Zero-padded stream id: compares as text in stream order. */
+  readonly pos: string;
+  readonly eventId: string;
+}
+
+export type WalEvent =
+  | (Base & { readonly type: 'trip.upserted'; readonly d: TripUpserted })
+  | (Base & { readonly type: 'item.updated'; readonly d: ItemUpdated })
+  | (Base & { readonly type: 'trip.closed'; readonly d: TripClosed })
+  | (Base & { readonly type: 'authorization.decided'; readonly d: AuthorizationDecided })
+  | (Base & { readonly type: 'reversal.applied'; readonly d: ReversalApplied });
+
+export type ParseResult = { ok: true; event: WalEvent } | { ok: false; error: string };
+
+/** "1700000000000-7" → "0001700000000000-0000000007": text order equals stream order. */
+export function walPos(streamId: string): string {
+  const dash = streamId.indexOf('-');
+  if (dash <= 0) throw new EventError(`bad stream id ${streamId}`);
+  return `${streamId.slice(0, dash).padStart(16, '0')}-${streamId.slice(dash + 1).padStart(10, '0')}`;
+}
+
+export class EventError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EventError';
+  }
+}
+
+// --- field checks: each throws EventError naming the field -----------------
+
+type Obj = Record<string, unknown>;
+const ID_TEXT_MAX = 256;
+const TEXT_MAX = 4096;
+/** Cents and milli-quantities fit far below 2^53; anything above is a bug upstream. */
+const AMOUNT_MAX = 1e15;
+
+function obj(v: unknown, field: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new EventError(`${field} must be an object`);
+  return v as Obj;
+}
+function str(o: Obj, field: string, max = ID_TEXT_MAX): string {
+  const v = o[field];
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new EventError(`${field} must be a non-empty string`);
+  return v;
+}
+function strOrEmpty(o: Obj, field: string, max = TEXT_MAX): string {
+  const v = o[field];
+  if (typeof v !== 'string' || v.length > max) throw new EventError(`${field} must be a string`);
+  return v;
+}
+function strOrNull(o: Obj, field: string, max = ID_TEXT_MAX): string | null {
+  const v = o[field];
+  if (v === null || v === undefined || v === '') return null;
+  if (typeof v !== 'string' || v.length > max) throw new EventError(`${field} must be a string or null`);
+  return v;
+}
+function int(o: Obj, field: string, min = 0, max = AMOUNT_MAX): number {
+  const v = o[field];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new EventError(`${field} must be an integer in [${min}, ${max}]`);
+  }
+  return v;
+}
+function intOrNull(o: Obj, field: string, min = 0, max = AMOUNT_MAX): number | null {
+  const v = o[field];
+  if (v === null || v === undefined) return null;
+  return int(o, field, min, max);
+}
+function coord(o: Obj, field: string): number | string | null {
+  const v = o[field];
+  if (v === null || v === undefined || v === '') return null;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && /^-?\d{1,3}(\.\d{1,12})?$/.test(v)) return v;
+  throw new EventError(`${field} must be a coordinate or null`);
+}
+function oneOf<T extends string>(o: Obj, field: string, allowed: readonly T[]): T {
+  const v = o[field];
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    throw new EventError(`${field} must be one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+const ORDERS_MAX = 500;
+const ITEMS_MAX = 5000;
+
+function tripUpserted(o: Obj): TripUpserted {
+  const m = obj(o.merchant, 'merchant');
+  const ordersRaw = o.orders;
+  if (!Array.isArray(ordersRaw) || ordersRaw.length > ORDERS_MAX) throw new EventError('orders must be an array');
+  let itemCount = 0;
+  const orders = ordersRaw.map((or, i) => {
+    const order = obj(or, `orders[${i}]`);
+    const itemsRaw = order.items;
+    if (!Array.isArray(itemsRaw)) throw new EventError(`orders[${i}].items must be an array`);
+    itemCount += itemsRaw.length;
+    if (itemCount > ITEMS_MAX) throw new EventError('too many items');
+    return {
+      order_id: str(order, 'order_id'),
+      items: itemsRaw.map((it, j) => {
+        const item = obj(it, `orders[${i}].items[${j}]`);
+        return {
+          item_id: str(item, 'item_id'),
+          quantity_milli: int(item, 'quantity_milli'),
+          unit: strOrNull(item, 'unit'),
+          unit_price_cents: int(item, 'unit_price_cents'),
+          estimated_cents: int(item, 'estimated_cents'),
+        };
+      }),
+    };
+  });
+  const out: TripUpserted = {
+    trip_id: str(o, 'trip_id'),
+    shopper_id: str(o, 'shopper_id'),
+    currency: str(o, 'currency', 3),
+    merchant: {
+      name: strOrEmpty(m, 'name'),
+      address: strOrEmpty(m, 'address'),
+      lat: coord(m, 'lat'),
+      lng: coord(m, 'lng'),
+    },
+    tax_rate_bps: int(o, 'tax_rate_bps', 0, 100_000),
+    tolerance_bps: int(o, 'tolerance_bps', 0, 100_000),
+    tolerance_cents: int(o, 'tolerance_cents'),
+    hold_cents: intOrNull(o, 'hold_cents'),
+    estimated_cents: int(o, 'estimated_cents'),
+    orders,
+    at_ms: int(o, 'at_ms', 1),
+    ...(typeof o.spec_hash === 'string' ? { spec_hash: o.spec_hash } : {}),
+    ...(typeof o.spec === 'string' ? { spec: o.spec } : {}),
+  };
+  return out;
+}
+
+function itemUpdated(o: Obj): ItemUpdated {
+  const approved = o.customer_approved;
+  if (typeof approved !== 'boolean') throw new EventError('customer_approved must be a boolean');
+  return {
+    trip_id: str(o, 'trip_id'),
+    shopper_id: str(o, 'shopper_id'),
+    item_id: str(o, 'item_id'),
+    status: oneOf(o, 'status', ['picked', 'not_found', 'replaced'] as const),
+    quantity_milli: int(o, 'quantity_milli'),
+    unit_price_cents: int(o, 'unit_price_cents'),
+    line_cents: int(o, 'line_cents'),
+    replacement_item_id: strOrNull(o, 'replacement_item_id'),
+    customer_approved: approved,
+    picked_cents: int(o, 'picked_cents'),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
+function tripClosed(o: Obj): TripClosed {
+  return {
+    trip_id: str(o, 'trip_id'),
+    shopper_id: str(o, 'shopper_id'),
+    picked_cents: int(o, 'picked_cents'),
+    authorized_cents: int(o, 'authorized_cents', -AMOUNT_MAX),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
+function authorizationDecided(o: Obj): AuthorizationDecided {
+  const decision = oneOf(o, 'decision', ['approved', 'declined'] as const);
+  const reason = strOrNull(o, 'reason', 64);
+  if ((decision === 'approved') !== (reason === null)) throw new EventError('reason must be null exactly when approved');
+  return {
+    authorization_id: str(o, 'authorization_id'),
+    idempotency_key: str(o, 'idempotency_key'),
+    fingerprint: str(o, 'fingerprint'),
+    signature: strOrNull(o, 'signature'),
+    status: int(o, 'status', 100, 599),
+    transaction_id: strOrNull(o, 'transaction_id'),
+    shopper_id: str(o, 'shopper_id'),
+    trip_id: strOrNull(o, 'trip_id'),
+    decision,
+    reason,
+    mode: str(o, 'mode', 32),
+    amount_cents: int(o, 'amount_cents', 1),
+    remaining_cents: int(o, 'remaining_cents', -AMOUNT_MAX),
+    authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
+    currency: str(o, 'currency', 3),
+    merchant_name: strOrEmpty(o, 'merchant_name'),
+    merchant_address: strOrEmpty(o, 'merchant_address'),
+    lat: coord(o, 'lat'),
+    lng: coord(o, 'lng'),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
+function reversalApplied(o: Obj): ReversalApplied {
+  return {
+    reversal_key: str(o, 'reversal_key', 512),
+    authorization_id: str(o, 'authorization_id'),
+    transaction_id: strOrNull(o, 'transaction_id'),
+    shopper_id: str(o, 'shopper_id'),
+    trip_id: strOrNull(o, 'trip_id'),
+    amount_cents: int(o, 'amount_cents', 1),
+    reversed_cents: int(o, 'reversed_cents'),
+    held_cents: int(o, 'held_cents'),
+    authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
+    at_ms: int(o, 'at_ms', 1),
+    ...(typeof o.requested === 'string' ? { requested: o.requested } : {}),
+  };
+}
+
+const EVENT_ID_MAX = 128;
+
+/** Parses and checks one entry. Never throws: a bad entry comes back as { ok: false }. */
+export function parseEntry(raw: RawEntry): ParseResult {
+  try {
+    if (raw.eventId === undefined || raw.eventId.length === 0 || raw.eventId.length > EVENT_ID_MAX) {
+      throw new EventError('missing or bad event id (field e)');
+    }
+    if (raw.data === undefined) throw new EventError('missing payload (field d)');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.data);
+    } catch {
+      throw new EventError('payload is not valid JSON');
+    }
+    const o = obj(parsed, 'payload');
+    const base = { partition: raw.partition, streamId: raw.streamId, pos: walPos(raw.streamId), eventId: raw.eventId };
+    switch (raw.type) {
+      case 'trip.upserted':
+        return { ok: true, event: { ...base, type: raw.type, d: tripUpserted(o) } };
+      case 'item.updated':
+        return { ok: true, event: { ...base, type: raw.type, d: itemUpdated(o) } };
+      case 'trip.closed':
+        return { ok: true, event: { ...base, type: raw.type, d: tripClosed(o) } };
+      case 'authorization.decided':
+        return { ok: true, event: { ...base, type: raw.type, d: authorizationDecided(o) } };
+      case 'reversal.applied':
+        return { ok: true, event: { ...base, type: raw.type, d: reversalApplied(o) } };
+      default:
+        throw new EventError(`unknown event type ${JSON.stringify(raw.type)}`);
+    }
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** Stream entry fields ["e", id, "t", type, "d", json] → RawEntry. */
+export function rawEntry(partition: number, streamId: string, fields: readonly string[] | null): RawEntry {
+  let eventId: string | undefined;
+  let type: string | undefined;
+  let data: string | undefined;
+  const list = fields ?? [];
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const k = list[i];
+    const v = list[i + 1];
+    if (k === 'e') eventId = v;
+    else if (k === 't') type = v;
+    else if (k === 'd') data = v;
+  }
+  return { partition, streamId, eventId, type, data };
+}

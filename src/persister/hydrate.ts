@@ -1,0 +1,500 @@
+// Rebuilds a partition's Redis state from Postgres after Redis lost data
+// (flushed, or restarted without persistence). The layout written is exactly
+// docs/redis-layout.md; every write is "only if the key does not exist"
+// (lua/hydrate*.lua), so state the api wrote since the loss always wins and
+// running hydrate twice (two api pods booting at once) is harmless.
+//
+// What comes back, per partition (now = the rebuild time):
+//   trips whose keys would still live (last touch + trip_ttl_s + authorization_ttl_s),
+//     with their items, picks, totals, velocity zset (counted decisions of the
+//     last 60 s, newest max_swipes_per_minute) and auths list (newest 200);
+//   every shopper pointer (a shopper that ever had a trip stays known);
+//   auth hashes within their TTL, idempotency keys within idempotency_ttl_s,
+//     signature keys within 2 x signature_tolerance_s;
+//   reversal replay keys within authorization_ttl_s.
+// Then `<base>meta` gets hydrated_ms (or initialized_ms when Postgres had
+// nothing for the partition), so the rebuild is not repeated.
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Orm } from '../db/orm.js';
+import { knexOf } from '../db/orm.js';
+import { normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
+import type { RedisClient } from '../redis/client.js';
+import { Keys } from '../redis/keys.js';
+import { ScriptRunner } from '../redis/scripts.js';
+import { SCRIPTS } from '../redis/scripts.generated.js';
+
+/** Decline reasons in contract order: the auth hash stores the index (+1) as `code`, 0 = approved. */
+export const REASON_CODES = [
+  'IDEMPOTENCY_CONFLICT',
+  'UNKNOWN_SHOPPER',
+  'TRIP_CLOSED',
+  'NO_ACTIVE_TRIP',
+  'CURRENCY_MISMATCH',
+  'MERCHANT_MISMATCH',
+  'LOCATION_MISMATCH',
+  'VELOCITY_LIMIT',
+  'NO_ITEMS_PICKED',
+  'AMOUNT_EXCEEDS_ALLOWANCE',
+  'STORAGE_UNAVAILABLE',
+] as const;
+
+/** Decisions that never reach the trip's velocity window or auths list (authorizeSwipe-4.lua). */
+export const NOT_COUNTED_REASONS = ['IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'STORAGE_UNAVAILABLE'];
+
+const VELOCITY_WINDOW_MS = 60_000;
+const TRIP_AUTHS_MAX = 200;
+const PAGE_ROWS = 500;
+
+export interface HydrateDeps {
+  readonly config: Config;
+  readonly orm: Orm;
+  readonly client: RedisClient;
+  readonly logger: Logger;
+}
+
+export interface PartitionCounts {
+  trips: number;
+  shoppers: number;
+  authorizations: number;
+  reversals: number;
+}
+
+export function metaKey(keys: Keys, partition: number): string {
+  return `${keys.base(partition)}meta`;
+}
+
+function hydrateLockKey(keys: Keys, partition: number): string {
+  return `${keys.base(partition)}hydrate:lock`;
+}
+
+interface TripRow {
+  trip_id: string;
+  shopper_id: string;
+  status: string;
+  currency: string;
+  merchant_name: string;
+  merchant_address: string;
+  merchant_lat: string | null;
+  merchant_lng: string | null;
+  tax_rate_bps: number;
+  tolerance_bps: number;
+  tolerance_cents: string;
+  hold_cents: string | null;
+  estimated_cents: string;
+  picked_cents: string;
+  approved_cents: string;
+  reversed_cents: string;
+  authorized_cents: string;
+  spec_hash: string | null;
+  spec: string | null;
+  created_ms: string;
+  activity_ms: string;
+  closed_ms: string | null;
+  touched_ms: string;
+}
+
+interface AuthRow {
+  authorization_id: string;
+  idempotency_key: string;
+  fingerprint: string;
+  signature: string | null;
+  http_status: number;
+  transaction_id: string | null;
+  shopper_id: string;
+  trip_id: string | null;
+  decision: string;
+  reason: string | null;
+  mode: string;
+  amount_cents: string;
+  remaining_cents: string;
+  reversed_cents: string;
+  currency: string;
+  decided_ms: string;
+}
+
+export class Hydrator {
+  readonly keys: Keys;
+  private readonly scripts: ScriptRunner;
+
+  constructor(private readonly d: HydrateDeps) {
+    this.keys = new Keys(d.config.redisPrefix, d.config.partitions);
+    this.scripts = new ScriptRunner(d.client, undefined, undefined);
+  }
+
+  private schemaChecked: boolean | undefined;
+
+  private async schemaExists(): Promise<boolean> {
+    if (this.schemaChecked === undefined) {
+      const r = (await this.knex.raw(`select to_regclass('trips') is not null as ok`)) as { rows: { ok: boolean }[] };
+      this.schemaChecked = r.rows[0]?.ok === true;
+    }
+    return this.schemaChecked;
+  }
+
+  private get knex() {
+    return knexOf(this.d.orm);
+  }
+
+  /** Rebuilds one partition and marks it. Returns what was found in Postgres. */
+  async hydratePartition(p: number, nowMs = Date.now()): Promise<PartitionCounts> {
+    const counts: PartitionCounts = { trips: 0, shoppers: 0, authorizations: 0, reversals: 0 };
+    if (!(await this.schemaExists())) {
+      // Never migrated: nothing was ever persisted, so there is nothing to rebuild.
+      await this.d.client.hset(metaKey(this.keys, p), 'initialized_ms', Date.now());
+      return counts;
+    }
+    counts.trips = await this.trips(p, nowMs);
+    counts.shoppers = await this.shoppers(p);
+    counts.authorizations = await this.authorizations(p, nowMs);
+    counts.reversals = await this.reversals(p, nowMs);
+    const empty = counts.trips + counts.shoppers + counts.authorizations + counts.reversals === 0;
+    await this.d.client.hset(metaKey(this.keys, p), empty ? 'initialized_ms' : 'hydrated_ms', Date.now());
+    return counts;
+  }
+
+  private async trips(p: number, nowMs: number): Promise<number> {
+    const c = this.d.config;
+    const keyTtlMs = (c.tripTtlS + c.authorizationTtlS) * 1000;
+    const cutoff = nowMs - keyTtlMs;
+    let after = '';
+    let n = 0;
+    for (;;) {
+      // Keyset pages by trip id; a trip's keys live until its last touch + key TTL.
+      const res = (await this.knex.raw(
+        `select t.*, greatest(t.activity_ms, coalesce(v.last_ms, 0)) as touched_ms
+           from trips t
+           left join lateral (
+             select max(a.decided_ms) as last_ms from authorizations a
+              where a.trip_id = t.trip_id and (a.reason is null or a.reason <> all(?::text[]))
+           ) v on true
+          where t.partition = ? and t.trip_id > ?
+            and greatest(t.activity_ms, coalesce(v.last_ms, 0)) > ?
+          order by t.trip_id
+          limit ?`,
+        [NOT_COUNTED_REASONS, p, after, cutoff, PAGE_ROWS],
+      )) as { rows: TripRow[] };
+      if (res.rows.length === 0) return n;
+      for (const t of res.rows) {
+        await this.writeTrip(p, t, nowMs, keyTtlMs);
+        n++;
+      }
+      after = res.rows[res.rows.length - 1]?.trip_id ?? after;
+      if (res.rows.length < PAGE_ROWS) return n;
+    }
+  }
+
+  private async writeTrip(p: number, t: TripRow, nowMs: number, keyTtlMs: number): Promise<void> {
+    const c = this.d.config;
+    const items = (await this.knex.raw(
+      `select item_id, order_id, quantity_milli, unit, unit_price_cents, estimated_cents, pick_status,
+              pick_quantity_milli, pick_unit_price_cents, pick_line_cents, replacement_item_id, customer_approved
+         from items where trip_id = ? order by position`,
+      [t.trip_id],
+    )) as {
+      rows: {
+        item_id: string;
+        order_id: string;
+        quantity_milli: string;
+        unit: string | null;
+        unit_price_cents: string;
+        estimated_cents: string;
+        pick_status: string | null;
+        pick_quantity_milli: string | null;
+        pick_unit_price_cents: string | null;
+        pick_line_cents: string | null;
+        replacement_item_id: string | null;
+        customer_approved: boolean | null;
+      }[];
+    };
+    const counted = (await this.knex.raw(
+      `select authorization_id, decided_ms from authorizations
+        where trip_id = ? and (reason is null or reason <> all(?::text[]))
+        order by decided_ms desc, stream_id desc limit ?`,
+      [t.trip_id, NOT_COUNTED_REASONS, TRIP_AUTHS_MAX],
+    )) as { rows: { authorization_id: string; decided_ms: string }[] };
+
+    let pickedLines = 0;
+    const itemArgs: string[] = [];
+    const pickArgs: string[] = [];
+    for (const it of items.rows) {
+      itemArgs.push(
+        it.item_id,
+        JSON.stringify({
+          o: it.order_id,
+          q: Number(it.quantity_milli),
+          p: Number(it.unit_price_cents),
+          u: it.unit,
+          e: Number(it.estimated_cents),
+        }),
+      );
+      if (it.pick_status !== null) {
+        if (it.pick_status !== 'not_found') pickedLines++;
+        const pick: Record<string, unknown> = {
+          s: it.pick_status,
+          q: Number(it.pick_quantity_milli ?? 0),
+          p: Number(it.pick_unit_price_cents ?? 0),
+          l: Number(it.pick_line_cents ?? 0),
+          a: it.customer_approved === true,
+        };
+        if (it.replacement_item_id !== null) pick.r = it.replacement_item_id;
+        pickArgs.push(it.item_id, JSON.stringify(pick));
+      }
+    }
+    const velocity = counted.rows
+      .filter((a) => Number(a.decided_ms) > nowMs - VELOCITY_WINDOW_MS)
+      .slice(0, c.maxSwipesPerMinute);
+    const swipeArgs = velocity.flatMap((a) => [a.decided_ms, a.authorization_id]);
+    const authIds = counted.rows.map((a) => a.authorization_id);
+
+    const fields: [string, string | number][] = [
+      ['shopper', t.shopper_id],
+      ['status', t.status],
+      ['spec_hash', t.spec_hash ?? ''],
+      ['spec', t.spec ?? ''],
+      ['picked_cents', t.picked_cents],
+      ['picked_lines', pickedLines],
+      ['approved_cents', t.approved_cents],
+      ['reversed_cents', t.reversed_cents],
+      ['authorized_cents', t.authorized_cents],
+      ['created_ms', t.created_ms],
+      ['activity_ms', t.activity_ms],
+      ['currency', t.currency],
+      ['m_name', normalizeMerchantName(t.merchant_name)],
+      ['m_addr', normalizeAddress(t.merchant_address)],
+      ['lat', t.merchant_lat ?? ''],
+      ['lng', t.merchant_lng ?? ''],
+      ['tax_bps', t.tax_rate_bps],
+      ['tol_bps', t.tolerance_bps],
+      ['tol_cents', t.tolerance_cents],
+      ['hold_cents', t.hold_cents ?? -1],
+      ['est_cents', t.estimated_cents],
+    ];
+    if (t.closed_ms !== null) fields.push(['closed_ms', t.closed_ms]);
+
+    const tripKey = this.keys.trip(p, t.trip_id);
+    await this.scripts.run(
+      'hydrateTrip',
+      [tripKey, `${tripKey}:items`, `${tripKey}:picks`, `${tripKey}:swipes`, `${tripKey}:auths`],
+      [
+        Number(t.touched_ms) + keyTtlMs,
+        fields.length,
+        ...fields.flat(),
+        itemArgs.length / 2,
+        ...itemArgs,
+        pickArgs.length / 2,
+        ...pickArgs,
+        swipeArgs.length / 2,
+        ...swipeArgs,
+        authIds.length,
+        ...authIds,
+      ],
+    );
+  }
+
+  /** Every shopper that ever had a trip: pointer to the latest one. */
+  private async shoppers(p: number): Promise<number> {
+    let after = '';
+    let n = 0;
+    for (;;) {
+      const res = (await this.knex.raw(
+        `select distinct on (shopper_id) shopper_id, trip_id,
+                min(created_ms) over (partition by shopper_id) as first_ms
+           from trips where partition = ? and shopper_id > ?
+          order by shopper_id, created_ms desc, stream_id desc
+          limit ?`,
+        [p, after, PAGE_ROWS],
+      )) as { rows: { shopper_id: string; trip_id: string; first_ms: string }[] };
+      if (res.rows.length === 0) return n;
+      const pipe = this.d.client.pipeline();
+      for (const r of res.rows) {
+        (pipe as unknown as Record<string, (...a: unknown[]) => unknown>)[`hydrateShopper:${this.version('hydrateShopper')}`]?.(
+          this.keys.shopper(p, r.shopper_id),
+          r.trip_id,
+          r.first_ms,
+        );
+      }
+      await this.execPipeline(pipe);
+      n += res.rows.length;
+      after = res.rows[res.rows.length - 1]?.shopper_id ?? after;
+      if (res.rows.length < PAGE_ROWS) return n;
+    }
+  }
+
+  private version(name: 'hydrateShopper' | 'hydrateAuth'): string {
+    return SCRIPTS[name].version;
+  }
+
+  private async execPipeline(pipe: ReturnType<RedisClient['pipeline']>): Promise<void> {
+    const res = (await pipe.exec()) ?? [];
+    for (const [err] of res) if (err) throw err;
+  }
+
+  private async authorizations(p: number, nowMs: number): Promise<number> {
+    const c = this.d.config;
+    const idemMs = c.idempotencyTtlS * 1000;
+    const authMs = c.authorizationTtlS * 1000;
+    const sigMs = 2 * c.signatureToleranceS * 1000;
+    // Declined decisions live idempotency_ttl_s, approved ones authorization_ttl_s.
+    const oldest = nowMs - Math.max(idemMs, authMs);
+    let afterMs = '0';
+    let afterId = '';
+    let n = 0;
+    for (;;) {
+      const res = (await this.knex.raw(
+        `select * from authorizations
+          where partition = ? and decided_ms > ? and (decided_ms, authorization_id) > (?::bigint, ?)
+          order by decided_ms, authorization_id limit ?`,
+        [p, oldest, afterMs, afterId, PAGE_ROWS],
+      )) as { rows: AuthRow[] };
+      if (res.rows.length === 0) return n;
+      const pipe = this.d.client.pipeline();
+      const cmd = `hydrateAuth:${this.version('hydrateAuth')}`;
+      for (const a of res.rows) {
+        const at = Number(a.decided_ms);
+        const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
+        if (authExp <= nowMs) continue;
+        const code = a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
+        const fields: (string | number)[] = [
+          'code', code, 'status', a.http_status, 'decision', a.decision, 'mode', a.mode,
+          'trip', a.trip_id ?? '', 'shopper', a.shopper_id, 'amount', a.amount_cents,
+          'remaining', a.remaining_cents, 'currency', a.currency, 'txn', a.transaction_id ?? '',
+          'idem', a.idempotency_key, 'fp', a.fingerprint, 'reversed', a.reversed_cents, 'at_ms', a.decided_ms,
+        ];
+        const idemExp = at + idemMs > nowMs ? at + idemMs : '';
+        const sigExp = a.signature !== null && at + sigMs > nowMs ? at + sigMs : '';
+        (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[cmd]?.(
+          `${this.keys.base(p)}auth:${a.authorization_id}`,
+          this.keys.idem(p, a.idempotency_key),
+          this.keys.sig(p, a.signature ?? '-'),
+          a.authorization_id,
+          authExp,
+          idemExp,
+          sigExp,
+          fields.length / 2,
+          ...fields,
+        );
+        n++;
+      }
+      await this.execPipeline(pipe);
+      const last = res.rows[res.rows.length - 1];
+      if (last === undefined || res.rows.length < PAGE_ROWS) return n;
+      afterMs = last.decided_ms;
+      afterId = last.authorization_id;
+    }
+  }
+
+  /** Reversal replay keys: `rev:<transaction_id>:<reversal_id>` = {requested, state}. */
+  private async reversals(p: number, nowMs: number): Promise<number> {
+    const ttlMs = this.d.config.authorizationTtlS * 1000;
+    let afterMs = '0';
+    let afterId = '';
+    let n = 0;
+    for (;;) {
+      const res = (await this.knex.raw(
+        `select r.event_id, r.reversal_key, r.authorization_id, r.transaction_id, r.trip_id, r.reversed_cents,
+                r.held_cents, r.requested, r.applied_ms, a.amount_cents as auth_amount_cents
+           from reversals r left join authorizations a on a.authorization_id = r.authorization_id
+          where r.partition = ? and r.applied_ms > ? and (r.applied_ms, r.event_id) > (?::bigint, ?)
+          order by r.applied_ms, r.event_id limit ?`,
+        [p, nowMs - ttlMs, afterMs, afterId, PAGE_ROWS],
+      )) as {
+        rows: {
+          event_id: string;
+          reversal_key: string;
+          authorization_id: string;
+          transaction_id: string | null;
+          trip_id: string | null;
+          reversed_cents: string;
+          held_cents: string;
+          requested: string | null;
+          applied_ms: string;
+          auth_amount_cents: string | null;
+        }[];
+      };
+      if (res.rows.length === 0) return n;
+      const pipe = this.d.client.pipeline();
+      for (const r of res.rows) {
+        const held = Number(r.held_cents);
+        const state = {
+          authorization_id: r.authorization_id,
+          transaction_id: r.transaction_id,
+          trip_id: r.trip_id,
+          amount_cents: Number(r.auth_amount_cents ?? Number(r.reversed_cents) + held),
+          reversed_cents: Number(r.reversed_cents),
+          held_cents: held,
+          status: held === 0 ? 'reversed' : 'partially_reversed',
+        };
+        // The event does not carry the requested amount yet: a reversal that emptied the hold is
+        // taken as "everything" (''), any other as the released amount. See docs/persister.md.
+        const requested = r.requested ?? (held === 0 ? '' : String(Number(r.reversed_cents)));
+        pipe.call('SET', [
+          `${this.keys.base(p)}rev:${r.reversal_key}`,
+          JSON.stringify({ requested, state }),
+          'PXAT',
+          Number(r.applied_ms) + ttlMs,
+          'NX',
+        ]);
+        n++;
+      }
+      await this.execPipeline(pipe);
+      const last = res.rows[res.rows.length - 1];
+      if (last === undefined || res.rows.length < PAGE_ROWS) return n;
+      afterMs = last.applied_ms;
+      afterId = last.event_id;
+    }
+  }
+}
+
+/**
+ * Rebuilds every partition whose `meta` is missing. Two processes doing it at
+ * once is harmless (write-if-absent); a short per-partition lock avoids the
+ * double work. Returns the number of partitions rebuilt from Postgres data.
+ */
+export async function hydrateMissing(
+  deps: Omit<HydrateDeps, 'orm'> & { readonly orm: () => Promise<Orm> },
+  options: { force?: boolean; lockMs?: number } = {},
+): Promise<{ hydratedPartitions: number; initializedPartitions: number }> {
+  const { config, client, logger } = deps;
+  const keys = new Keys(config.redisPrefix, config.partitions);
+  const lockMs = options.lockMs ?? 120_000;
+  const pipe = client.pipeline();
+  for (let p = 0; p < config.partitions; p++) pipe.exists(metaKey(keys, p));
+  const res = (await pipe.exec()) ?? [];
+  const missing: number[] = [];
+  res.forEach(([err, n], p) => {
+    if (err) throw err;
+    if (options.force || Number(n) === 0) missing.push(p);
+  });
+  let hydrated = 0;
+  let initialized = 0;
+  if (missing.length === 0) return { hydratedPartitions: 0, initializedPartitions: 0 };
+  const orm = await deps.orm();
+  const hydrator = new Hydrator({ config, client, logger, orm });
+  const started = Date.now();
+  for (const p of missing) {
+    const lock = hydrateLockKey(keys, p);
+    const got = await client.set(lock, String(process.pid), 'PX', lockMs, 'NX');
+    if (got !== 'OK') {
+      // Another process is rebuilding this partition: wait for its mark (bounded), then check again.
+      const deadline = Date.now() + lockMs;
+      while (Date.now() < deadline && (await client.exists(metaKey(keys, p))) === 0 && (await client.exists(lock)) === 1) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if ((await client.exists(metaKey(keys, p))) === 1 && !options.force) continue;
+    }
+    try {
+      const counts = await hydrator.hydratePartition(p);
+      const empty = counts.trips + counts.shoppers + counts.authorizations + counts.reversals === 0;
+      if (empty) initialized++;
+      else {
+        hydrated++;
+        logger.info({ partition: p, ...counts }, 'partition hydrated from Postgres');
+      }
+    } finally {
+      await client.del(lock);
+    }
+  }
+  logger.info({ hydrated, initialized, ms: Date.now() - started }, 'hydrate check done');
+  return { hydratedPartitions: hydrated, initializedPartitions: initialized };
+}

@@ -1,0 +1,202 @@
+// The persister against the shared Redis (unique prefix) and shared Postgres
+// (fresh database): exactly-once effect, redelivery, poison events, trimming,
+// several persisters sharing partitions.
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, loadConfig } from '../../src/config/config.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { connectRedis, createRedisClient, type RedisClient } from '../../src/redis/client.js';
+import { CONSUMER_GROUP, Persister } from '../../src/persister/consumer.js';
+import { createTestDb, type TestDb } from './helpers/pg.js';
+import { cleanPrefix, plainClient, uniquePrefix } from './helpers/redis.js';
+import { type TripModel, WalWriter } from './helpers/wal.js';
+
+const PARTITIONS = 4;
+import { pino } from 'pino';
+const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', pino.destination({ dest: process.env.TEST_LOG_FILE ?? 2, sync: true }));
+
+let db: TestDb;
+let redis: Redis;
+let config: Config;
+const running: { p: Persister; clients: RedisClient[] }[] = [];
+
+async function startPersister(metrics: Metrics = createMetrics({ defaultMetrics: false })) {
+  const streamClient = createRedisClient(config, { name: 't-stream', commandTimeoutMs: 10_000 });
+  const controlClient = createRedisClient(config, { name: 't-control', commandTimeoutMs: 10_000 });
+  await connectRedis(streamClient);
+  await connectRedis(controlClient);
+  const p = new Persister({ config, logger, metrics, orm: db.orm, streamClient, controlClient });
+  await p.start();
+  running.push({ p, clients: [streamClient, controlClient] });
+  return p;
+}
+
+async function stopAll() {
+  for (const r of running.splice(0)) {
+    await r.p.stop();
+    for (const c of r.clients) c.disconnect();
+  }
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function count(table: string): Promise<number> {
+  const r = await db.query<{ n: string }>(`select count(*) as n from ${table}`);
+  return Number(r[0]?.n);
+}
+
+async function expectTripsMatch(models: Iterable<TripModel>) {
+  for (const t of models) {
+    const [row] = await db.query<Record<string, string>>('select * from trips where trip_id = ?', [t.tripId]);
+    expect(row, t.tripId).toBeDefined();
+    expect({
+      picked: Number(row?.picked_cents),
+      approved: Number(row?.approved_cents),
+      reversed: Number(row?.reversed_cents),
+      authorized: Number(row?.authorized_cents),
+      status: row?.status,
+    }).toEqual({ picked: t.picked, approved: t.approved, reversed: t.reversed, authorized: t.authorized, status: t.status });
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDb();
+  redis = plainClient();
+  config = loadConfig({
+    NODE_ENV: 'test',
+    REDIS_PREFIX: uniquePrefix(),
+    PARTITIONS: String(PARTITIONS),
+    DATABASE_URL: db.url,
+    PERSISTER_BATCH_EVENTS_MAX: '200',
+    PERSISTER_BLOCK_MS: '50',
+    PERSISTER_CLAIM_IDLE_MS: '300',
+    PERSISTER_DELIVERIES_MAX: '3',
+    PERSISTER_LEASE_MS: '900',
+    SHUTDOWN_GRACE_MS: '2000',
+    SIGNATURE_SECRETS: 'test-signature-secret-0123456789',
+    API_TOKENS: 'test-api-token-0123456789abcdef',
+  });
+});
+
+afterEach(stopAll);
+
+afterAll(async () => {
+  await stopAll();
+  await cleanPrefix(redis, config.redisPrefix);
+  redis.disconnect();
+  await db.drop();
+});
+
+describe('persister', () => {
+  it('writes every event exactly once and per-trip totals equal the model', async () => {
+    const w = new WalWriter(redis, config.redisPrefix, PARTITIONS);
+    for (let i = 0; i < 12; i++) await w.life(`shopper-a${i}`, `trip-a${i}`, i % 3 === 0);
+    const metrics = createMetrics({ defaultMetrics: false });
+    const p = await startPersister(metrics);
+    await waitFor('all events', async () => (await count('processed_events')) === w.events);
+    expect(p.committedEvents).toBe(w.events);
+    expect(await count('authorizations')).toBe(12 * 3);
+    expect(await count('reversals')).toBe(12);
+    expect(await count('items')).toBe(12 * 3);
+    await expectTripsMatch(w.trips.values());
+    // Picks: the later update replaced the earlier one.
+    const [pick] = await db.query<Record<string, string>>(
+      `select * from items where trip_id = 'trip-a1' and item_id = 'item-0'`,
+    );
+    expect(Number(pick?.pick_quantity_milli)).toBe(500);
+    // Acked and trimmed: nothing pending, streams empty.
+    await waitFor('trimmed', async () => {
+      let len = 0;
+      for (let part = 0; part < PARTITIONS; part++) len += await redis.xlen(w.keys.wal(part));
+      return len === 0;
+    });
+    const metricsText = await metrics.registry.metrics();
+    expect(metricsText).toMatch(/persister_events_total\{type="authorization.decided"\} 36/);
+    expect(metricsText).toMatch(/persister_batch_duration_seconds_count \d+/);
+    await stopAll();
+  });
+
+  it('redelivered events (same event id, new stream entry) change nothing', async () => {
+    const w = new WalWriter(redis, config.redisPrefix, PARTITIONS);
+    const t = await w.trip('shopper-dup', 'trip-dup');
+    await w.pick(t, 'item-0', 1000);
+    const eventId = randomUUID();
+    const d = {
+      authorization_id: randomUUID(), idempotency_key: 't:dup', fingerprint: 'x', signature: null, status: 200,
+      transaction_id: 'dup', shopper_id: t.shopperId, trip_id: t.tripId, decision: 'approved', reason: null,
+      mode: 'normal', amount_cents: 100, remaining_cents: 5, authorized_cents: 100, currency: 'USD',
+      merchant_name: 'Safeway', merchant_address: '123 Main St', lat: null, lng: null, at_ms: Date.now(),
+    };
+    t.approved += 100;
+    t.authorized += 100;
+    await w.xadd(t.partition, 'authorization.decided', d, eventId);
+    await w.xadd(t.partition, 'authorization.decided', d, eventId);
+    await w.xadd(t.partition, 'authorization.decided', d, eventId);
+    const before = await count('processed_events');
+    await startPersister();
+    await waitFor('drained', async () => (await redis.xlen(w.keys.wal(t.partition))) === 0);
+    expect(await count('processed_events')).toBe(before + 3);
+    await expectTripsMatch([t]);
+    await stopAll();
+  });
+
+  it('a poison event is dead-lettered after N deliveries and the partition keeps moving', async () => {
+    const w = new WalWriter(redis, config.redisPrefix, PARTITIONS);
+    const t = await w.trip('shopper-poison', 'trip-poison');
+    const badId = randomUUID();
+    await w.xadd(t.partition, 'item.updated', '{"trip_id": "trip-poison", not json', badId);
+    // A well-formed event that violates the data: an item the trip never had.
+    const orphanId = randomUUID();
+    await w.xadd(t.partition, 'item.updated', {
+      trip_id: t.tripId, shopper_id: t.shopperId, item_id: 'no-such-item', status: 'picked', quantity_milli: 1000,
+      unit_price_cents: 100, line_cents: 100, replacement_item_id: null, customer_approved: false,
+      picked_cents: 100, at_ms: Date.now(),
+    }, orphanId);
+    await w.pick(t, 'item-1', 1000);
+    await w.swipe(t, 10, true);
+    const metrics = createMetrics({ defaultMetrics: false });
+    await startPersister(metrics);
+    await waitFor('dead letters', async () => (await count('dead_letters')) >= 2);
+    const dead = await db.query<Record<string, string>>('select * from dead_letters order by stream_id');
+    expect(dead.map((r) => r.event_id).sort()).toEqual([badId, orphanId].sort());
+    for (const r of dead) expect(Number(r.deliveries)).toBeGreaterThanOrEqual(config.persisterDeliveriesMax);
+    expect(dead.find((r) => r.event_id === badId)?.error).toMatch(/not valid JSON/);
+    expect(dead.find((r) => r.event_id === orphanId)?.error).toMatch(/unknown item/);
+    await waitFor('partition drained', async () => (await redis.xlen(w.keys.wal(t.partition))) === 0);
+    await expectTripsMatch([t]);
+    expect(await redis.xlen(`${w.keys.base(t.partition)}wal:dead`)).toBe(2);
+    const pending = (await redis.xpending(w.keys.wal(t.partition), CONSUMER_GROUP)) as [number];
+    expect(pending[0]).toBe(0);
+    expect(await metrics.registry.metrics()).toMatch(/persister_dead_letters_total 2/);
+    await stopAll();
+  });
+
+  it('two persisters share the partitions and still write each event once', async () => {
+    const a = await startPersister();
+    const b = await startPersister();
+    await waitFor('leases split', async () => a.leases.owned().length + b.leases.owned().length === PARTITIONS && a.leases.owned().length > 0 && b.leases.owned().length > 0, 10_000);
+    const overlap = a.leases.owned().filter((p) => b.leases.owned().includes(p));
+    expect(overlap).toEqual([]);
+    const w = new WalWriter(redis, config.redisPrefix, PARTITIONS);
+    const before = await count('processed_events');
+    for (let i = 0; i < 20; i++) await w.life(`shopper-b${i}`, `trip-b${i}`, i % 2 === 0);
+    await waitFor('all events', async () => (await count('processed_events')) === before + w.events);
+    await expectTripsMatch(w.trips.values());
+    // One of them stops: the other takes its partitions over and keeps writing.
+    await running[0]?.p.stop();
+    const w2 = new WalWriter(redis, config.redisPrefix, PARTITIONS);
+    for (let i = 0; i < 8; i++) await w2.life(`shopper-c${i}`, `trip-c${i}`, false);
+    await waitFor('taken over', async () => (await count('processed_events')) === before + w.events + w2.events, 20_000);
+    await expectTripsMatch(w2.trips.values());
+    await stopAll();
+  });
+});
