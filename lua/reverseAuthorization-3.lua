@@ -4,7 +4,7 @@
 
   Input:
     KEYS[1] idempotency key of the transaction  <base>idem:t:<transaction_id>
-    KEYS[2] reversal key                         <base>rev:<transaction_id>:<reversal_id or ->
+    KEYS[2] reversal key                         <base>rev:<sha256 of [transaction_id, reversal_id or -]>
     KEYS[3] WAL stream                           <base>wal
 
     ARGV[1] now_ms   ARGV[2] event_id   ARGV[3] shopper_id   ARGV[4] transaction_id
@@ -29,6 +29,7 @@ local requested = ARGV[6]
 local stored = redis.call('GET', rev_key)
 if stored then
   local previous = cjson.decode(stored)
+  if previous.shopper ~= shopper_id or previous.txn ~= txn then return { 2, '' } end
   if previous.requested ~= requested then return { 4, '' } end
   return { 1, cjson.encode(previous.state) }
 end
@@ -60,7 +61,8 @@ local state = {
   authorization_id = auth_id, transaction_id = txn, trip_id = a[5], amount_cents = amount,
   reversed_cents = reversed, held_cents = held, status = (held == 0) and 'reversed' or 'partially_reversed',
 }
-redis.call('SET', rev_key, cjson.encode({ requested = requested, state = state }), 'EX', tonumber(ARGV[7]))
+redis.call('SET', rev_key, cjson.encode({ requested = requested, shopper = shopper_id, txn = txn, state = state }),
+  'EX', tonumber(ARGV[7]))
 wal_append(wal_key, ARGV[2], 'reversal.applied', cjson.encode({
   reversal_key = ARGV[5], authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
   trip_id = a[5], amount_cents = release, reversed_cents = reversed, held_cents = held,

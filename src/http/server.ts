@@ -107,9 +107,16 @@ export class HttpServer {
       traceparent: req.getHeader('traceparent'),
       tracestate: req.getHeader('tracestate'),
     };
-    const state = { aborted: false, answered: false };
+    const state = { aborted: false, answered: false, started: false };
     res.onAborted(() => {
       state.aborted = true;
+      // Aborted before the body was complete: the handler will never run, so
+      // this request is no longer in flight.
+      if (!state.started && !state.answered) {
+        state.answered = true;
+        this.inFlight--;
+        this.options.metrics.httpRequests.inc({ route: route.label, status: 'aborted' });
+      }
     });
     this.inFlight++;
 
@@ -126,6 +133,7 @@ export class HttpServer {
       });
     };
     const run = (body: Buffer): void => {
+      state.started = true;
       const request: Request = { params, headers, body, startedNs };
       let pending: Promise<HttpResponse> | HttpResponse;
       try {

@@ -1,5 +1,6 @@
 // Key builder. Every key of one shopper carries the hash tag {p<partition>}, so
 // each script touches exactly one Cluster slot. Layout: docs/redis-layout.md.
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 export function partitionOf(shopperId: string, partitions: number): number {
@@ -37,8 +38,10 @@ export class Keys {
     return `${this.base(p)}sig:${signatureHex}`;
   }
 
+  /** Both ids may contain ':': hash the pair so (X, r:1) and (X:r, 1) cannot collide. */
   reversal(p: number, transactionId: string, reversalId: string): string {
-    return `${this.base(p)}rev:${transactionId}:${reversalId}`;
+    const pair = createHash('sha256').update(JSON.stringify([transactionId, reversalId])).digest('hex');
+    return `${this.base(p)}rev:${pair.slice(0, 40)}`;
   }
 
   wal(p: number): string {

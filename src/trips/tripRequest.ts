@@ -85,6 +85,8 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
   if (!name.ok) return name;
   const address = parseText(merchant['address'], 'merchant.address', MERCHANT_TEXT_LENGTH_MAX);
   if (!address.ok) return address;
+  if (normalizeMerchantName(name.value) === '') return fail('merchant.name has no letters or digits to match on');
+  if (normalizeAddress(address.value) === '') return fail('merchant.address has no letters or digits to match on');
   const hasLocation = merchant['lat'] !== undefined || merchant['lng'] !== undefined;
   const location = parseLocation(hasLocation ? { lat: merchant['lat'] ?? null, lng: merchant['lng'] ?? null } : undefined, 'merchant');
   if (!location.ok) return location;

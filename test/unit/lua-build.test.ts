@@ -38,6 +38,9 @@ describe('keys and partitions', () => {
     expect(keys.trip(p, 't1')).toBe(`sa:{p${p}}:trip:t1`);
     expect(keys.wal(p)).toBe(`sa:{p${p}}:wal`);
     expect(keys.allWals()).toHaveLength(64);
+    // Ids may contain ':' — the reversal key must not let (X, r:1) and (X:r, 1) collide.
+    expect(keys.reversal(p, 'X', 'r:1')).not.toBe(keys.reversal(p, 'X:r', '1'));
+    expect(keys.reversal(p, 'X', 'r:1')).toMatch(new RegExp(`^sa:\\{p${p}\\}:rev:[0-9a-f]{40}$`));
   });
 
   test('partitions spread evenly enough', () => {
