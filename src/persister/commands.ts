@@ -7,7 +7,7 @@ import { runMigrations } from '../db/migrate.js';
 import { createOrm, type Orm } from '../db/orm.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { connectRedis, createRedisClient, type RedisClient } from '../redis/client.js';
-import { Persister } from './consumer.js';
+import { Persister, type PersisterDeps } from './consumer.js';
 import { hydrateMissing } from './hydrate.js';
 
 /** Postgres connections the persister uses: one batch at a time, plus dead letters and hydrate. */
@@ -25,6 +25,20 @@ function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
   });
+}
+
+/**
+ * Test-only fault injection (NODE_ENV=test): PERSISTER_TEST_CRASH=<point>:<probability>
+ * SIGKILLs this process at that point of a batch (beforeCommit, afterCommit, afterAck).
+ */
+function crashHook(config: Config): PersisterDeps['hook'] {
+  const spec = process.env.PERSISTER_TEST_CRASH;
+  if (config.env !== 'test' || spec === undefined || spec === '') return undefined;
+  const [point, probability] = spec.split(':');
+  const p = Number(probability ?? '1');
+  return (at) => {
+    if (at === point && Math.random() < p) process.kill(process.pid, 'SIGKILL');
+  };
 }
 
 export interface RunningPersister {
@@ -54,7 +68,7 @@ export async function startPersister(config: Config, logger: Logger, metrics: Me
     await orm.close(true);
     throw err;
   }
-  const persister = new Persister({ config, logger, metrics, orm, streamClient, controlClient });
+  const persister = new Persister({ config, logger, metrics, orm, streamClient, controlClient, hook: crashHook(config) });
   await persister.start();
 
   // Redis lost data while we run (restart without persistence): rebuild the

@@ -6,16 +6,15 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../../src/config/config.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { connectRedis, createRedisClient, type RedisClient } from '../../src/redis/client.js';
 import { CONSUMER_GROUP, Persister } from '../../src/persister/consumer.js';
+import { testLogger } from './helpers/log.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
 import { cleanPrefix, plainClient, uniquePrefix } from './helpers/redis.js';
 import { type TripModel, WalWriter } from './helpers/wal.js';
 
 const PARTITIONS = 4;
-import { pino } from 'pino';
-const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', pino.destination({ dest: process.env.TEST_LOG_FILE ?? 2, sync: true }));
+const logger = testLogger();
 
 let db: TestDb;
 let redis: Redis;
