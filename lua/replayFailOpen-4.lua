@@ -23,22 +23,24 @@
     ARGV[15] remaining_cents as answered to the processor
     ARGV[16] trip_ttl_ms            ARGV[17] max_swipes_per_minute
     ARGV[18] idempotency_ttl_s      ARGV[19] authorization_ttl_s
-    ARGV[20] defer_unknown: 1 = an unknown shopper in a partition whose state
-             is not known intact (no <base>meta) is deferred (Redis lost data,
-             hydrate pending); 0 = apply it without a trip
+    ARGV[20] require_intact: 1 = defer while the partition's state is not
+             known intact (no <base>meta: Redis lost data, hydrate pending or
+             in progress); 0 = replay anyway (the entry waited too long)
 
   Output: { code, outcome, stored_authorization_id, trip_id, authorized_cents }
     code 0 applied          counted against the shopper's trip (trip_id '' when
                             no trip existed at decision time), auth + idem
                             written, WAL failopen.replayed
          1 already_decided  Redis had decided this key the same way (approved,
-                            same request): nothing counted, WAL event only
+                            same request): nothing counted, WAL event; when it
+                            was our own timed-out call (same authorization id)
+                            the stored answer becomes the delivered fail-open one
          2 conflict         Redis had decided this key otherwise (declined, or a
                             different request): Redis's decision kept, nothing
                             counted, WAL event only
          3 duplicate        this entry was replayed before: nothing written
-         4 deferred         shopper unknown and partition not intact: nothing
-                            written, retry after hydrate
+         4 deferred         partition not intact (no meta): nothing written,
+                            retry after hydrate
          5 invalid          bad arguments: nothing written
     authorized_cents: the trip's total after (-1 when nothing was counted)
 ]]
@@ -67,7 +69,7 @@ local trip_ttl_ms = tonumber(ARGV[16])
 local max_swipes = tonumber(ARGV[17])
 local idem_ttl_s = tonumber(ARGV[18])
 local auth_ttl_s = tonumber(ARGV[19])
-local defer_unknown = ARGV[20] == '1'
+local require_intact = ARGV[20] == '1'
 
 -- 1. Validate everything before the first write.
 local function is_int(v) return v ~= nil and v == math.floor(v) end
@@ -100,7 +102,13 @@ local function event(outcome, trip_id, authorized, stored_id, stored_decision, s
   })
 end
 
--- 3. Redis already decided this key (a timed-out call that did execute, or a
+-- 3. After a data loss the idempotency keys and trips may be missing or only
+--    half rebuilt: wait for hydrate to mark the partition intact.
+if require_intact and redis.call('EXISTS', base .. 'meta') == 0 then
+  return { 4, 'deferred', '', '', -1 }
+end
+
+-- 4. Redis already decided this key (a timed-out call that did execute, or a
 --    retry served by Redis, or another pod): keep Redis's decision, count nothing.
 local stored_id = redis.call('GET', idem_key)
 if stored_id then
@@ -113,6 +121,15 @@ if stored_id then
   local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
     'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
   local stored_reason = reasons[tonumber(a[4] or '0')]
+  if outcome == 'already_decided' and stored_id == auth_id then
+    -- Our own timed-out call, executed late: Redis's answer was never
+    -- delivered, the fail-open one was. Keep the decision and its count; store
+    -- the delivered answer so retries get it byte for byte (trip kept in fo_trip).
+    local auth_key = base .. 'auth:' .. auth_id
+    local counted = redis.call('HGET', auth_key, 'trip')
+    redis.call('HSET', auth_key, 'mode', 'fail_open', 'trip', '', 'fo_trip', counted,
+      'remaining', answered_remaining, 'replayed_ms', now_ms)
+  end
   redis.call('SET', marker_key, outcome, 'EX', idem_ttl_s)
   wal_append(wal_key, event_id, 'failopen.replayed', event(outcome, '', nil, stored_id, a[1] or 'expired', stored_reason))
   local code = 2
@@ -120,12 +137,9 @@ if stored_id then
   return { code, outcome, stored_id, '', -1 }
 end
 
--- 4. The trip this approval counts against: the shopper's latest trip, when it
+-- 5. The trip this approval counts against: the shopper's latest trip, when it
 --    already existed at decision time.
 local trip_id = redis.call('HGET', shopper_key, 'trip')
-if not trip_id and defer_unknown and redis.call('EXISTS', base .. 'meta') == 0 then
-  return { 4, 'deferred', '', '', -1 }
-end
 local trip_key = nil
 if trip_id then
   trip_key = base .. 'trip:' .. trip_id
@@ -135,7 +149,7 @@ if trip_id then
   end
 end
 
--- 5. Apply: count, record with the authorizeSwipe layout (so a retry against a
+-- 6. Apply: count, record with the authorizeSwipe layout (so a retry against a
 --    healthy Redis replays the fail-open answer byte for byte), log.
 local authorized = nil
 local counted_trip = ''

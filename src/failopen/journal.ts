@@ -3,6 +3,9 @@
 // Append-only file of lines `<crc32 hex> <json>\n`:
 //   {"k":"a", ...FailOpenEntry}          an approval made while Redis was degraded
 //   {"k":"r","id":"<auth id>","o":"..."} that approval was replayed into Redis
+//   {"k":"s","shopper","at","amount"}    a replayed approval still inside the
+//                                        fail-open window (kept by compaction so
+//                                        the per-shopper cap survives a restart)
 //
 // - Every record is written with one synchronous write() before the swipe is
 //   answered: it is in the kernel's page cache, so it survives a SIGKILL of the
@@ -10,8 +13,10 @@
 //   power loss; close() syncs whatever is left.
 // - Bounded: an append that would pass `bytesMax` after compaction is refused
 //   (the caller then declines the swipe: nothing is approved that is not
-//   journaled). Compaction rewrites only the pending approvals (tmp + fsync +
-//   rename + fsync dir); with nothing pending the file is truncated.
+//   journaled). Compaction (when half full, or when an append does not fit)
+//   rewrites only the pending approvals and the spend of the window (tmp +
+//   fsync + rename + fsync dir); with neither, the file is truncated. A
+//   closed journal with neither is removed.
 // - A lock file (`<path>.lock`, holding the pid) keeps two live processes off
 //   one journal; a lock left by a dead process is taken over.
 // - On open, torn or corrupt lines (bad CRC) are skipped and counted.
@@ -60,7 +65,17 @@ export type ReplayOutcome = 'applied' | 'already_decided' | 'conflict';
 export interface JournalOptions {
   readonly path: string;
   readonly bytesMax: number;
+  /** FAILOPEN_WINDOW_S in ms: how long replayed approvals still count against their shopper. */
+  readonly windowMs: number;
   readonly fsyncIntervalMs?: number;
+  readonly now?: () => number;
+}
+
+/** One approval's weight in its shopper's window. */
+export interface Spend {
+  readonly shopper: string;
+  readonly at: number;
+  readonly amount: number;
 }
 
 export interface JournalStats {
@@ -109,6 +124,12 @@ function isEntry(r: Record<string, unknown>): boolean {
   );
 }
 
+function isSpend(r: Record<string, unknown>): boolean {
+  return (
+    typeof r['shopper'] === 'string' && Number.isSafeInteger(r['at']) && Number.isSafeInteger(r['amount'])
+  );
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -123,6 +144,9 @@ export class Journal {
   private bytes: number;
   /** Pending approvals in journal order (Map keeps insertion order). */
   private readonly pendingById = new Map<string, FailOpenEntry>();
+  /** Replayed approvals, oldest first, until they leave the window. */
+  private replayedSpend: Spend[] = [];
+  private readonly now: () => number;
   private readonly fsyncIntervalMs: number;
   private syncTimer: NodeJS.Timeout | undefined;
   private dirty = false;
@@ -134,6 +158,8 @@ export class Journal {
     private readonly lockPath: string,
   ) {
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? 10;
+    this.now = options.now ?? Date.now;
+    const acked: Spend[] = [];
     let corrupt = 0;
     if (existsSync(options.path)) {
       const text = readFileSync(options.path, 'utf8');
@@ -148,13 +174,23 @@ export class Journal {
           const { k: _k, ...entry } = r;
           this.pendingById.set(entry['id'] as string, entry as unknown as FailOpenEntry);
         } else if (r['k'] === 'r' && typeof r['id'] === 'string') {
+          const e = this.pendingById.get(r['id']);
+          if (e !== undefined) acked.push({ shopper: e.shopper, at: e.at, amount: e.amount });
           this.pendingById.delete(r['id']);
+        } else if (r['k'] === 's' && isSpend(r)) {
+          acked.push({
+            shopper: r['shopper'] as string,
+            at: r['at'] as number,
+            amount: r['amount'] as number,
+          });
         } else {
           corrupt++;
         }
       }
     }
     this.corruptLines = corrupt;
+    this.replayedSpend = acked.sort((a, b) => a.at - b.at);
+    this.pruneSpend();
     this.fd = openSync(options.path, 'a');
     this.bytes = fstatSync(this.fd).size;
   }
@@ -203,6 +239,12 @@ export class Journal {
     return out;
   }
 
+  /** Approvals already replayed that still count in their shopper's window (restored after a restart). */
+  spendInWindow(): readonly Spend[] {
+    this.pruneSpend();
+    return this.replayedSpend;
+  }
+
   /** Appends an approval. False when the journal is full or cannot be written: the caller must not approve. */
   append(entry: FailOpenEntry): boolean {
     if (this.closed) return false;
@@ -226,8 +268,11 @@ export class Journal {
     if (this.closed || !this.pendingById.has(id)) return;
     const line = encodeLine({ k: 'r', id, o: outcome });
     this.write(line, Buffer.byteLength(line));
+    const e = this.pendingById.get(id) as FailOpenEntry;
+    this.replayedSpend.push({ shopper: e.shopper, at: e.at, amount: e.amount });
     this.pendingById.delete(id);
-    if (this.pendingById.size === 0 || this.bytes > this.options.bytesMax / 2) this.compact();
+    // Compaction fsyncs on the event loop: only when the file is half full, not on every drain.
+    if (this.bytes > this.options.bytesMax / 2) this.compact();
   }
 
   /** fdatasync now (shutdown, tests). */
@@ -245,7 +290,7 @@ export class Journal {
     this.flush();
     closeSync(this.fd);
     this.closed = true;
-    if (this.pendingById.size === 0) {
+    if (this.pendingById.size === 0 && this.spendInWindow().length === 0) {
       try {
         unlinkSync(this.options.path);
       } catch {
@@ -279,14 +324,25 @@ export class Journal {
     });
   }
 
-  /** Keeps only pending approvals. Truncates in place when none are pending. */
+  private pruneSpend(): void {
+    const oldest = this.now() - this.options.windowMs;
+    let drop = 0;
+    while (drop < this.replayedSpend.length && (this.replayedSpend[drop] as Spend).at <= oldest) drop++;
+    if (drop > 0) this.replayedSpend = this.replayedSpend.slice(drop);
+  }
+
+  /** Keeps only pending approvals and the window's spend. Truncates in place when there is neither. */
   private compact(): void {
-    if (this.pendingById.size === 0) {
+    this.pruneSpend();
+    if (this.pendingById.size === 0 && this.replayedSpend.length === 0) {
       ftruncateSync(this.fd, 0);
       this.bytes = 0;
       return;
     }
-    const lines = [...this.pendingById.values()].map((e) => encodeLine({ k: 'a', ...e }));
+    const lines = [
+      ...this.replayedSpend.map((sp) => encodeLine({ k: 's', ...sp })),
+      ...[...this.pendingById.values()].map((e) => encodeLine({ k: 'a', ...e })),
+    ];
     const text = lines.join('');
     const tmp = `${this.options.path}.tmp`;
     const tmpFd = openSync(tmp, 'w');

@@ -64,8 +64,9 @@ export class FailOpenPolicy implements StorageFallback {
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {
-    // Approvals journaled before a restart are still owed to Redis and still
-    // count against their shopper's window.
+    // Approvals journaled before a restart still count against their shopper's
+    // window (replayed or not); those not replayed are still owed to Redis.
+    for (const sp of journal.spendInWindow()) this.count(sp.shopper, sp.at, sp.amount);
     for (const e of journal.pending()) this.remember(e);
     metrics.failopenJournalPending.set(journal.pendingCount());
   }

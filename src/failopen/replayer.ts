@@ -16,12 +16,15 @@ export const REPLAY_BATCH_MAX = 200;
 /** How often the replayer looks for work while entries are pending. */
 export const REPLAY_INTERVAL_MS = 200;
 /**
- * An approval for a shopper Redis does not know, in a partition whose state is
- * not known intact (no meta key: Redis lost data, hydrate pending), waits for
- * hydrate up to this age; after it, it is applied without a trip so that it at
- * least reaches the WAL and reconciliation.
+ * An approval for a partition whose state is not known intact (no meta key:
+ * Redis lost data, hydrate pending or in progress) waits for hydrate up to this
+ * age; after it, it is replayed anyway so that it at least reaches the WAL and
+ * reconciliation (it may then miss a key Redis had decided before the loss).
  */
 export const REPLAY_DEFER_MAX_MS = 10 * 60_000;
+
+/** At most one "waiting for hydrate" line per this interval. */
+const DEFERRED_LOG_INTERVAL_MS = 10_000;
 
 export type ReplayCode = ReplayOutcome | 'duplicate' | 'deferred';
 
@@ -76,6 +79,7 @@ export class Replayer {
   private running: Promise<ReplayTickStats> | undefined;
   private stopped = false;
   private readonly now: () => number;
+  private deferredLoggedMs = 0;
 
   constructor(private readonly deps: ReplayerDeps) {
     this.now = deps.now ?? Date.now;
@@ -137,6 +141,13 @@ export class Replayer {
       }
       stats.replayed++;
       this.settle(entry, result);
+    }
+    if (stats.deferred > 0 && this.now() - this.deferredLoggedMs > DEFERRED_LOG_INTERVAL_MS) {
+      this.deferredLoggedMs = this.now();
+      this.deps.logger.warn(
+        { deferred: stats.deferred, pending: journal.pendingCount() },
+        'fail-open replay waiting for hydrate: partition state not marked intact (meta key missing)',
+      );
     }
     return stats;
   }

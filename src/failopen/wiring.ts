@@ -79,7 +79,11 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
     };
   }
 
-  const journal = Journal.open({ path: journalPathFor(config), bytesMax: config.failopenJournalBytesMax });
+  const journal = Journal.open({
+    path: journalPathFor(config),
+    bytesMax: config.failopenJournalBytesMax,
+    windowMs: config.failopenWindowS * 1000,
+  });
   const stats = journal.stats();
   if (stats.pending > 0 || stats.corruptLines > 0) {
     logger.warn({ journal: journal.path, ...stats }, 'fail-open journal has approvals to replay');

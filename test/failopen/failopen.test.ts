@@ -31,6 +31,12 @@ async function until(
   }
 }
 
+/** What `hydrate` does at deploy time: every partition marked intact (the replayer waits for it). */
+async function markIntact(h: TestApi): Promise<void> {
+  for (let p = 0; p < h.config.partitions; p++)
+    await h.redis.hset(`${h.keys.base(p)}meta`, 'initialized_ms', Date.now());
+}
+
 async function shopperWithTrip(h: TestApi): Promise<{ shopper: string; trip: string }> {
   const shopper = newId('s');
   const trip = newId('trip');
@@ -59,6 +65,7 @@ describe('with fail-open enabled', () => {
       FAILOPEN_MAX_CENTS: '5000',
       FAILOPEN_SHOPPER_MAX_CENTS: '8000',
     });
+    await markIntact(h);
   });
   afterAll(async () => {
     redis.thaw();
@@ -180,6 +187,7 @@ describe('journal across a restart', () => {
       REDIS_PREFIX: newId('tjr').replace('_', ''),
     };
     const h1 = await startTestApi(env);
+    await markIntact(h1);
     const a = await shopperWithTrip(h1);
     const sacrificial = await shopperWithTrip(h1);
     redis.freeze();
