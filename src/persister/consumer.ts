@@ -343,6 +343,8 @@ export class Persister {
           return;
         }
         this.d.logger.warn({ err: errText(err), events: batch.entries.length }, 'batch failed; retrying');
+        // The lag gauge keeps moving while Postgres is away: that is when it matters.
+        await this.maybeUpdateLag().catch(() => undefined);
         await sleep(backoff);
         backoff = Math.min(BACKOFF_MS_MAX, backoff * 2);
       }
