@@ -30,6 +30,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   unlinkSync,
   writeFileSync,
@@ -193,6 +194,19 @@ export class Journal {
     this.pruneSpend();
     this.fd = openSync(options.path, 'a');
     this.bytes = fstatSync(this.fd).size;
+    // A torn last line (crash mid-write) must not swallow the next record.
+    if (this.bytes > 0 && !this.endsWithNewline()) this.write('\n', 1);
+  }
+
+  private endsWithNewline(): boolean {
+    const last = Buffer.alloc(1);
+    const fd = openSync(this.options.path, 'r');
+    try {
+      readSync(fd, last, 0, 1, this.bytes - 1);
+    } finally {
+      closeSync(fd);
+    }
+    return last[0] === 0x0a;
   }
 
   /** Opens (creating directories) and locks the journal; reads every pending approval. */

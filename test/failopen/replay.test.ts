@@ -1,0 +1,227 @@
+// replayFailOpen on the shared Redis (own key prefix): each outcome, its WAL
+// event, idempotency of the replay itself, and that a later retry through the
+// api gets the fail-open answer byte for byte.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { decisionResponse } from '../../src/decisions/authorize.js';
+import type { FailOpenEntry } from '../../src/failopen/journal.js';
+import { decodeReplayResult, type ReplayResult } from '../../src/failopen/replayer.js';
+import { ScriptRunner } from '../../src/redis/scripts.js';
+import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-replay-'));
+let h: TestApi;
+let scripts: ScriptRunner;
+
+beforeAll(async () => {
+  h = await startTestApi({ FAILOPEN_JOURNAL_PATH: join(dir, 'j.jsonl') });
+  scripts = new ScriptRunner(h.redis, undefined, undefined);
+  for (let p = 0; p < h.config.partitions; p++)
+    await h.redis.hset(`${h.keys.base(p)}meta`, 'initialized_ms', 1);
+});
+afterAll(async () => {
+  await h?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function shopperWithTrip(): Promise<{ shopper: string; trip: string }> {
+  const shopper = newId('s');
+  const trip = newId('trip');
+  expect((await h.putTrip(shopper, trip, safewayTrip())).status).toBe(201);
+  expect(
+    (await h.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10, unit_price: '3.49' })).status,
+  ).toBe(200);
+  return { shopper, trip };
+}
+
+/** The journal entry the policy would have written for this swipe body. */
+function entryFor(
+  body: ReturnType<typeof swipeBody>,
+  amountCents: number,
+  fp: string,
+  at = Date.now(),
+): FailOpenEntry {
+  return {
+    id: `auth_${newId('fo').replace('_', '')}`,
+    ev: newId('ev'),
+    at,
+    shopper: body.shopper_id,
+    amount: amountCents,
+    remaining: 0,
+    currency: 'USD',
+    idem: `t:${body.transaction_id}`,
+    fp,
+    txn: body.transaction_id,
+    mname: body.merchant.name,
+    maddr: body.merchant.address,
+    lat: '',
+    lng: '',
+  };
+}
+
+async function replay(e: FailOpenEntry, requireIntact = 1): Promise<ReplayResult> {
+  const p = h.keys.partition(e.shopper);
+  const raw = await scripts.run(
+    'replayFailOpen',
+    [h.keys.shopper(p, e.shopper), h.keys.idem(p, e.idem), `${h.keys.base(p)}fo:${e.id}`, h.keys.wal(p)],
+    [
+      Date.now(),
+      e.ev,
+      e.id,
+      e.shopper,
+      e.amount,
+      e.currency,
+      e.fp,
+      e.idem,
+      e.txn,
+      e.mname,
+      e.maddr,
+      e.lat,
+      e.lng,
+      e.at,
+      e.remaining,
+      h.config.tripTtlS * 1000,
+      h.config.maxSwipesPerMinute,
+      h.config.idempotencyTtlS,
+      h.config.authorizationTtlS,
+      requireIntact,
+    ],
+  );
+  return decodeReplayResult(raw);
+}
+
+async function events(id: string) {
+  return (await h.walEvents()).filter(
+    (e) => e.d['authorization_id'] === id || e.d['redis_authorization_id'] === id,
+  );
+}
+
+/** The fingerprint the api computes (read back from a normal decision on a throwaway key). */
+async function fingerprintOf(body: ReturnType<typeof swipeBody>): Promise<string> {
+  const probe = { ...body, transaction_id: newId('fp') };
+  const r = await h.swipe(probe);
+  const ev = (await h.walEvents()).find((e) => e.d['authorization_id'] === r.json['authorization_id']);
+  return ev?.d['fingerprint'] as string;
+}
+
+test('applied: counted once against the trip, one WAL event; a second replay writes nothing', async () => {
+  const { shopper, trip } = await shopperWithTrip();
+  const body = swipeBody(shopper, '12.00');
+  const fp = await fingerprintOf({ ...body, amount: '12.00' });
+  const before = (await h.getTrip(shopper, trip)).json['authorized_cents'] as number;
+  const e = entryFor(body, 1200, fp);
+
+  const first = await replay(e);
+  expect(first).toMatchObject({ code: 'applied', tripId: trip, authorizedCents: before + 1200 });
+  const again = await replay(e);
+  expect(again.code).toBe('duplicate');
+  expect((await h.getTrip(shopper, trip)).json['authorized_cents']).toBe(before + 1200);
+  const evs = await events(e.id);
+  expect(evs).toHaveLength(1);
+  expect(evs[0]).toMatchObject({ t: 'failopen.replayed', e: e.ev });
+  expect(evs[0]?.d).toMatchObject({
+    replay_outcome: 'applied',
+    mode: 'fail_open',
+    decision: 'approved',
+    status: 200,
+    trip_id: trip,
+    amount_cents: 1200,
+    authorized_cents: before + 1200,
+    idempotency_key: e.idem,
+    fingerprint: fp,
+    at_ms: e.at,
+  });
+
+  // The processor retries against a healthy Redis: the fail-open answer, byte for byte.
+  const delivered = decisionResponse({
+    reason: undefined,
+    authorizationId: e.id,
+    tripId: '',
+    amountCents: 1200,
+    remainingCents: 0,
+    mode: 'fail_open',
+    replayed: false,
+  }).body;
+  const retry = await h.swipe(body);
+  expect(retry.text).toBe(delivered);
+  expect(retry.headers.get('idempotent-replayed')).toBe('true');
+  expect((await h.getTrip(shopper, trip)).json['authorized_cents']).toBe(before + 1200);
+});
+
+test('already_decided: our own timed-out call executed late; nothing counted twice, the delivered answer is kept', async () => {
+  const { shopper, trip } = await shopperWithTrip();
+  const body = swipeBody(shopper, '7.00');
+  const redisAnswer = await h.swipe(body); // stands in for the call that timed out but ran
+  expect(redisAnswer.json['mode']).toBe('normal');
+  const authorized = (await h.getTrip(shopper, trip)).json['authorized_cents'];
+  const ev = (await h.walEvents()).find(
+    (x) => x.d['authorization_id'] === redisAnswer.json['authorization_id'],
+  );
+  const e = {
+    ...entryFor(body, 700, ev?.d['fingerprint'] as string),
+    id: redisAnswer.json['authorization_id'] as string,
+  };
+
+  expect((await replay(e)).code).toBe('already_decided');
+  expect((await replay(e)).code).toBe('duplicate');
+  expect((await h.getTrip(shopper, trip)).json['authorized_cents']).toBe(authorized);
+  const replayed = (await events(e.id)).filter((x) => x.t === 'failopen.replayed');
+  expect(replayed).toHaveLength(1);
+  expect(replayed[0]?.d).toMatchObject({ replay_outcome: 'already_decided', redis_decision: 'approved' });
+  const retry = await h.swipe(body);
+  expect(retry.json).toMatchObject({
+    authorization_id: e.id,
+    mode: 'fail_open',
+    trip_id: '',
+    remaining_cents: 0,
+  });
+});
+
+test('conflict: Redis declined the key; its decision is kept, nothing counted, the disagreement is in the WAL', async () => {
+  const { shopper, trip } = await shopperWithTrip();
+  const body = swipeBody(shopper, '999.00');
+  const declined = await h.swipe(body);
+  expect(declined.json['reason']).toBe('AMOUNT_EXCEEDS_ALLOWANCE');
+  const authorized = (await h.getTrip(shopper, trip)).json['authorized_cents'];
+  const ev = (await h.walEvents()).find((x) => x.d['authorization_id'] === declined.json['authorization_id']);
+  const e = entryFor({ ...body }, 99_900, ev?.d['fingerprint'] as string);
+
+  expect(await replay(e)).toMatchObject({
+    code: 'conflict',
+    storedAuthorizationId: declined.json['authorization_id'],
+  });
+  expect((await h.getTrip(shopper, trip)).json['authorized_cents']).toBe(authorized);
+  const replayed = (await events(e.id)).filter((x) => x.t === 'failopen.replayed');
+  expect(replayed[0]?.d).toMatchObject({
+    replay_outcome: 'conflict',
+    redis_decision: 'declined',
+    redis_reason: 'AMOUNT_EXCEEDS_ALLOWANCE',
+  });
+  expect((await h.swipe(body)).text).toBe(declined.text);
+});
+
+test('deferred while the partition is not marked intact (after a data loss), applied once it is', async () => {
+  const { shopper, trip } = await shopperWithTrip();
+  const body = swipeBody(shopper, '3.00');
+  const fp = await fingerprintOf(body);
+  const e = entryFor(body, 300, fp);
+  const meta = `${h.keys.base(h.keys.partition(shopper))}meta`;
+  await h.redis.del(meta);
+  expect((await replay(e)).code).toBe('deferred');
+  expect(await events(e.id)).toHaveLength(0);
+  await h.redis.hset(meta, 'hydrated_ms', Date.now());
+  expect(await replay(e)).toMatchObject({ code: 'applied', tripId: trip });
+});
+
+test('a trip created after the swipe is not charged; bad arguments are refused without a write', async () => {
+  const { shopper } = await shopperWithTrip();
+  const body = swipeBody(shopper, '2.00');
+  const e = entryFor(body, 200, await fingerprintOf(body), Date.now() - 60_000);
+  expect(await replay(e)).toMatchObject({ code: 'applied', tripId: '' });
+  expect(() => decodeReplayResult([5, 'invalid', '', '', -1])).toThrow(/refused/);
+  const bad = { ...entryFor(body, 200, 'fp'), amount: 0 };
+  await expect(replay(bad)).rejects.toThrow(/refused/);
+  expect(await events(bad.id)).toHaveLength(0);
+});
