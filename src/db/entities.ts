@@ -75,7 +75,8 @@ export class Item {
 @Entity({ tableName: 'authorizations' })
 @Index({ name: 'authorizations_trip_decided_idx', properties: ['tripId', 'decidedMs'] })
 @Index({ name: 'authorizations_partition_decided_idx', properties: ['partition', 'decidedMs'] })
-@Index({ name: 'authorizations_transaction_idx', properties: ['transactionId'] })
+/** A processor transaction id is decided once system-wide (across partitions this is the backstop; NULLs are distinct). */
+@Unique({ name: 'authorizations_transaction_id_unique', properties: ['transactionId'] })
 @Check({ name: 'authorizations_amounts_check', expression: 'amount_cents > 0 and reversed_cents >= 0' })
 @Check({ name: 'authorizations_decision_check', expression: "decision in ('approved', 'declined')" })
 export class Authorization {

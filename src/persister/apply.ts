@@ -226,7 +226,7 @@ async function insertAuthorizations(db: Db, events: readonly Ev<'authorization.d
             transaction_id text, shopper_id text, trip_id text, decision text, reason text, mode text,
             amount_cents bigint, remaining_cents bigint, trip_authorized_cents bigint, currency text,
             merchant_name text, merchant_address text, lat text, lng text, decided_ms bigint)
-     on conflict do nothing
+     on conflict (authorization_id) do nothing
      returning authorization_id`,
     data,
   );
@@ -260,7 +260,7 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
      select x.* from json_to_recordset(?::json) as x(event_id text, reversal_key text, authorization_id text,
             transaction_id text, shopper_id text, trip_id text, partition int, stream_id text, amount_cents bigint,
             reversed_cents bigint, held_cents bigint, trip_authorized_cents bigint, requested text, applied_ms bigint)
-     on conflict do nothing
+     on conflict (event_id) do nothing
      returning event_id`,
     data,
   );

@@ -162,20 +162,30 @@ describe('persister', () => {
     }, orphanId);
     await w.pick(t, 'item-1', 1000);
     await w.swipe(t, 10, true);
+    // A second decision for a transaction id already decided (another partition's shopper in real life).
+    const other = await w.trip('shopper-poison-2', 'trip-poison-2');
+    const dupTxnId = randomUUID();
+    await w.xadd(other.partition, 'authorization.decided', {
+      authorization_id: randomUUID(), idempotency_key: 't:x', fingerprint: 'x', signature: null, status: 402,
+      transaction_id: `txn_${t.auths[0]?.id}`, shopper_id: other.shopperId, trip_id: other.tripId, decision: 'declined',
+      reason: 'NO_ITEMS_PICKED', mode: 'normal', amount_cents: 10, remaining_cents: 0, authorized_cents: 0,
+      currency: 'USD', merchant_name: 'S', merchant_address: 'A', lat: null, lng: null, at_ms: Date.now(),
+    }, dupTxnId);
     const metrics = createMetrics({ defaultMetrics: false });
     await startPersister(metrics);
-    await waitFor('dead letters', async () => (await count('dead_letters')) >= 2);
+    await waitFor('dead letters', async () => (await count('dead_letters')) >= 3);
     const dead = await db.query<Record<string, string>>('select * from dead_letters order by stream_id');
-    expect(dead.map((r) => r.event_id).sort()).toEqual([badId, orphanId].sort());
+    expect(dead.map((r) => r.event_id).sort()).toEqual([badId, orphanId, dupTxnId].sort());
+    expect(dead.find((r) => r.event_id === dupTxnId)?.error).toMatch(/authorizations_transaction_id_unique/);
     for (const r of dead) expect(Number(r.deliveries)).toBeGreaterThanOrEqual(config.persisterDeliveriesMax);
     expect(dead.find((r) => r.event_id === badId)?.error).toMatch(/not valid JSON/);
     expect(dead.find((r) => r.event_id === orphanId)?.error).toMatch(/unknown item/);
     await waitFor('partition drained', async () => (await redis.xlen(w.keys.wal(t.partition))) === 0);
     await expectTripsMatch([t]);
-    expect(await redis.xlen(`${w.keys.base(t.partition)}wal:dead`)).toBe(2);
+    expect(await redis.xlen(`${w.keys.base(t.partition)}wal:dead`)).toBe(t.partition === other.partition ? 3 : 2);
     const pending = (await redis.xpending(w.keys.wal(t.partition), CONSUMER_GROUP)) as [number];
     expect(pending[0]).toBe(0);
-    expect(await metrics.registry.metrics()).toMatch(/persister_dead_letters_total 2/);
+    expect(await metrics.registry.metrics()).toMatch(/persister_dead_letters_total 3/);
     await stopAll();
   });
 

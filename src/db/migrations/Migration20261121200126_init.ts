@@ -1,13 +1,13 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261121194749_init extends Migration {
+export class Migration20261121200126_init extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "authorizations" ("authorization_id" text not null, "event_id" text not null, "partition" int not null, "stream_id" text not null, "idempotency_key" text not null, "fingerprint" text not null, "signature" text null, "http_status" int not null, "transaction_id" text null, "shopper_id" text not null, "trip_id" text null, "decision" text not null, "reason" text null, "mode" text not null, "amount_cents" bigint not null, "remaining_cents" bigint not null, "trip_authorized_cents" bigint null, "reversed_cents" bigint not null default 0, "reversed_pos" text not null default '', "currency" text not null, "merchant_name" text not null, "merchant_address" text not null, "lat" text null, "lng" text null, "decided_ms" bigint not null, constraint "authorizations_pkey" primary key ("authorization_id"), constraint authorizations_decision_check check (decision in ('approved', 'declined')), constraint authorizations_amounts_check check (amount_cents > 0 and reversed_cents >= 0));`);
     this.addSql(`alter table "authorizations" add constraint "authorizations_event_id_key" unique ("event_id");`);
-    this.addSql(`create index "authorizations_transaction_idx" on "authorizations" ("transaction_id");`);
     this.addSql(`create index "authorizations_partition_decided_idx" on "authorizations" ("partition", "decided_ms");`);
     this.addSql(`create index "authorizations_trip_decided_idx" on "authorizations" ("trip_id", "decided_ms");`);
+    this.addSql(`alter table "authorizations" add constraint "authorizations_transaction_id_unique" unique ("transaction_id");`);
 
     this.addSql(`create table "dead_letters" ("id" bigserial primary key, "partition" int not null, "stream_id" text not null, "event_id" text null, "type" text null, "payload" text not null, "error" text not null, "deliveries" int not null, "created_at" timestamptz not null default now());`);
     this.addSql(`alter table "dead_letters" add constraint "dead_letters_partition_stream_unique" unique ("partition", "stream_id");`);
