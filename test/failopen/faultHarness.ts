@@ -300,6 +300,8 @@ export interface FaultReport {
   replay_outcomes: Record<string, number>;
   lost: number;
   problems: string[];
+  /** 1-min load average of the machine when the fault ended. */
+  load_avg?: number;
 }
 
 export interface CheckInput {
