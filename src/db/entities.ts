@@ -108,6 +108,30 @@ export class Authorization {
   @Property({ type: 'text', nullable: true }) lat?: string | null;
   @Property({ type: 'text', nullable: true }) lng?: string | null;
   @Property({ type: 'bigint', fieldName: 'decided_ms' }) decidedMs!: string;
+  /** Set for fail-open approvals once replayed into Redis (mode fail_open); trip_id is then the trip counted against. */
+  @Property({ type: 'bigint', fieldName: 'replayed_ms', nullable: true }) replayedMs?: string | null;
+}
+
+/** Every fail-open journal replay (failopen.replayed), whatever its outcome: reconciliation reads these. */
+@Entity({ tableName: 'failopen_replays' })
+@Index({ name: 'failopen_replays_authorization_idx', properties: ['authorizationId'] })
+export class FailopenReplay {
+  @PrimaryKey({ type: 'text', fieldName: 'event_id' }) eventId!: string;
+  @Property({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
+  @Property({ type: 'integer' }) partition!: number;
+  @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
+  /** applied | already_decided | conflict */
+  @Property({ type: 'text' }) outcome!: string;
+  @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
+  @Property({ type: 'text', fieldName: 'trip_id', nullable: true }) tripId?: string | null;
+  @Property({ type: 'text', fieldName: 'transaction_id', nullable: true }) transactionId?: string | null;
+  @Property({ type: 'text', fieldName: 'idempotency_key' }) idempotencyKey!: string;
+  @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
+  @Property({ type: 'bigint', fieldName: 'decided_ms' }) decidedMs!: string;
+  @Property({ type: 'bigint', fieldName: 'replayed_ms' }) replayedMs!: string;
+  @Property({ type: 'text', fieldName: 'redis_authorization_id', nullable: true }) redisAuthorizationId?: string | null;
+  @Property({ type: 'text', fieldName: 'redis_decision', nullable: true }) redisDecision?: string | null;
+  @Property({ type: 'text', fieldName: 'redis_reason', nullable: true }) redisReason?: string | null;
 }
 
 @Entity({ tableName: 'reversals' })
@@ -167,4 +191,4 @@ export class DeadLetter {
   @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
 }
 
-export const ENTITIES = [Trip, Order, Item, Authorization, Reversal, ProcessedEvent, StreamOffset, DeadLetter];
+export const ENTITIES = [Trip, Order, Item, Authorization, FailopenReplay, Reversal, ProcessedEvent, StreamOffset, DeadLetter];

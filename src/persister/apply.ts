@@ -187,10 +187,14 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
   }
 }
 
-async function insertAuthorizations(db: Db, events: readonly Ev<'authorization.decided'>[]): Promise<Set<string>> {
+async function insertAuthorizations(
+  db: Db,
+  events: readonly (Ev<'authorization.decided'> | Ev<'failopen.replayed'>)[],
+): Promise<Set<string>> {
   const data = events.map((e) => {
     const d: AuthorizationDecided = e.d;
     return {
+      replayed_ms: e.type === 'failopen.replayed' ? e.d.replayed_ms : null,
       authorization_id: d.authorization_id,
       event_id: e.eventId,
       partition: e.partition,
@@ -220,8 +224,13 @@ async function insertAuthorizations(db: Db, events: readonly Ev<'authorization.d
     db,
     `insert into authorizations (authorization_id, event_id, partition, stream_id, idempotency_key, fingerprint,
             signature, http_status, transaction_id, shopper_id, trip_id, decision, reason, mode, amount_cents,
-            remaining_cents, trip_authorized_cents, currency, merchant_name, merchant_address, lat, lng, decided_ms)
-     select x.* from json_to_recordset(?::json) as x(authorization_id text, event_id text, partition int,
+            remaining_cents, trip_authorized_cents, currency, merchant_name, merchant_address, lat, lng, decided_ms,
+            replayed_ms)
+     select x.authorization_id, x.event_id, x.partition, x.stream_id, x.idempotency_key, x.fingerprint, x.signature,
+            x.http_status, x.transaction_id, x.shopper_id, x.trip_id, x.decision, x.reason, x.mode, x.amount_cents,
+            x.remaining_cents, x.trip_authorized_cents, x.currency, x.merchant_name, x.merchant_address, x.lat, x.lng,
+            x.decided_ms, x.replayed_ms
+       from json_to_recordset(?::json) as x(replayed_ms bigint, authorization_id text, event_id text, partition int,
             stream_id text, idempotency_key text, fingerprint text, signature text, http_status int,
             transaction_id text, shopper_id text, trip_id text, decision text, reason text, mode text,
             amount_cents bigint, remaining_cents bigint, trip_authorized_cents bigint, currency text,
@@ -231,6 +240,57 @@ async function insertAuthorizations(db: Db, events: readonly Ev<'authorization.d
     data,
   );
   return new Set(inserted.map((r) => r.authorization_id));
+}
+
+/**
+ * failopen.replayed: every replay is recorded; an "applied" one is also the
+ * authorization (mode fail_open, counted against trip_id); "already_decided"
+ * on our own timed-out call turns the stored decision into the delivered
+ * fail-open answer, as the script does in Redis.
+ */
+async function applyFailopenReplays(db: Db, events: readonly Ev<'failopen.replayed'>[]): Promise<Set<string>> {
+  await rows(
+    db,
+    `insert into failopen_replays (event_id, authorization_id, partition, stream_id, outcome, shopper_id, trip_id,
+            transaction_id, idempotency_key, amount_cents, decided_ms, replayed_ms, redis_authorization_id,
+            redis_decision, redis_reason)
+     select x.* from json_to_recordset(?::json) as x(event_id text, authorization_id text, partition int,
+            stream_id text, outcome text, shopper_id text, trip_id text, transaction_id text, idempotency_key text,
+            amount_cents bigint, decided_ms bigint, replayed_ms bigint, redis_authorization_id text,
+            redis_decision text, redis_reason text)
+     on conflict (event_id) do nothing`,
+    events.map((e) => ({
+      event_id: e.eventId,
+      authorization_id: e.d.authorization_id,
+      partition: e.partition,
+      stream_id: e.streamId,
+      outcome: e.d.replay_outcome,
+      shopper_id: e.d.shopper_id,
+      trip_id: e.d.trip_id,
+      transaction_id: e.d.transaction_id,
+      idempotency_key: e.d.idempotency_key,
+      amount_cents: e.d.amount_cents,
+      decided_ms: e.d.at_ms,
+      replayed_ms: e.d.replayed_ms,
+      redis_authorization_id: e.d.redis_authorization_id,
+      redis_decision: e.d.redis_decision,
+      redis_reason: e.d.redis_reason,
+    })),
+  );
+  const own = events.filter(
+    (e) => e.d.replay_outcome === 'already_decided' && e.d.redis_authorization_id === e.d.authorization_id,
+  );
+  await rows(
+    db,
+    `update authorizations a set mode = 'fail_open', remaining_cents = x.remaining_cents, replayed_ms = x.replayed_ms
+       from json_to_recordset(?::json) as x(authorization_id text, remaining_cents bigint, replayed_ms bigint)
+      where a.authorization_id = x.authorization_id`,
+    own.map((e) => ({ authorization_id: e.d.authorization_id, remaining_cents: e.d.remaining_cents, replayed_ms: e.d.replayed_ms })),
+  );
+  return insertAuthorizations(
+    db,
+    events.filter((e) => e.d.replay_outcome === 'applied'),
+  );
 }
 
 async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]): Promise<Set<string>> {
@@ -397,6 +457,8 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
   await applyPicks(db, picks);
   const auths = ofType(fresh, 'authorization.decided');
   const insertedAuths = await insertAuthorizations(db, auths);
+  const replays = ofType(fresh, 'failopen.replayed');
+  const insertedReplays = await applyFailopenReplays(db, replays);
   const reversals = ofType(fresh, 'reversal.applied');
   const insertedReversals = await insertReversals(db, reversals);
 
@@ -421,6 +483,13 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
       d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
     }
     if (e.d.authorized_cents !== null) setAuthorized(d, e.d.authorized_cents, e.pos);
+  }
+  for (const e of replays) {
+    if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReplays.has(e.d.authorization_id)) continue;
+    const d = delta(deltas, e.d.trip_id);
+    d.approved += e.d.amount_cents;
+    d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
+    setAuthorized(d, e.d.authorized_cents, e.pos);
   }
   for (const e of reversals) {
     // The script moves the trip's totals only while the trip key exists (authorized_cents not null).

@@ -3,6 +3,7 @@
 // assert before XADD, the persister asserts at persist. An entry that fails
 // here is a poison event: it is retried up to persisterDeliveriesMax times,
 // then dead-lettered (src/persister/deadLetters.ts).
+import { createHash } from 'node:crypto';
 
 export const EVENT_TYPES = [
   'trip.upserted',
@@ -10,6 +11,7 @@ export const EVENT_TYPES = [
   'trip.closed',
   'authorization.decided',
   'reversal.applied',
+  'failopen.replayed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -92,6 +94,15 @@ export interface AuthorizationDecided {
   readonly at_ms: number;
 }
 
+/** A fail-open approval replayed from an api pod's journal (lua/replayFailOpen-4.lua). */
+export interface FailopenReplayed extends AuthorizationDecided {
+  readonly replay_outcome: 'applied' | 'already_decided' | 'conflict';
+  readonly replayed_ms: number;
+  readonly redis_authorization_id: string | null;
+  readonly redis_decision: string | null;
+  readonly redis_reason: string | null;
+}
+
 export interface ReversalApplied {
   readonly reversal_key: string;
   readonly authorization_id: string;
@@ -119,7 +130,8 @@ export type WalEvent =
   | (Base & { readonly type: 'item.updated'; readonly d: ItemUpdated })
   | (Base & { readonly type: 'trip.closed'; readonly d: TripClosed })
   | (Base & { readonly type: 'authorization.decided'; readonly d: AuthorizationDecided })
-  | (Base & { readonly type: 'reversal.applied'; readonly d: ReversalApplied });
+  | (Base & { readonly type: 'reversal.applied'; readonly d: ReversalApplied })
+  | (Base & { readonly type: 'failopen.replayed'; readonly d: FailopenReplayed });
 
 export type ParseResult = { ok: true; event: WalEvent } | { ok: false; error: string };
 
@@ -161,7 +173,8 @@ function strOrEmpty(o: Obj, field: string, max = TEXT_MAX): string {
 }
 function strOrNull(o: Obj, field: string, max = ID_TEXT_MAX): string | null {
   const v = o[field];
-  if (v === null || v === undefined || v === '') return null;
+  // `false` is how a Lua nil (a missing HGET) reaches cjson: read it as null.
+  if (v === null || v === undefined || v === '' || v === false) return null;
   if (typeof v !== 'string' || v.length > max) throw new EventError(`${field} must be a string or null`);
   return v;
 }
@@ -190,6 +203,19 @@ function oneOf<T extends string>(o: Obj, field: string, allowed: readonly T[]): 
     throw new EventError(`${field} must be one of ${allowed.join(', ')}`);
   }
   return v as T;
+}
+
+/**
+ * The trip's canonical spec as the api hashed it (src/trips/tripRequest.ts
+ * canonicalSpec: JSON.stringify of the spec, whose fields the event carries
+ * in the same order between trip_id/shopper_id/partition and at_ms). Kept so
+ * hydrate restores spec and spec_hash, and an identical PUT stays a 200.
+ */
+function canonicalSpec(o: Obj): { spec: string; spec_hash: string } {
+  if (typeof o.spec === 'string' && typeof o.spec_hash === 'string') return { spec: o.spec, spec_hash: o.spec_hash };
+  const { trip_id: _t, shopper_id: _s, partition: _p, at_ms: _a, ...spec } = o;
+  const json = JSON.stringify(spec);
+  return { spec: json, spec_hash: createHash('sha256').update(json).digest('hex') };
 }
 
 const ORDERS_MAX = 500;
@@ -237,8 +263,7 @@ function tripUpserted(o: Obj): TripUpserted {
     estimated_cents: int(o, 'estimated_cents'),
     orders,
     at_ms: int(o, 'at_ms', 1),
-    ...(typeof o.spec_hash === 'string' ? { spec_hash: o.spec_hash } : {}),
-    ...(typeof o.spec === 'string' ? { spec: o.spec } : {}),
+    ...canonicalSpec(o),
   };
   return out;
 }
@@ -299,6 +324,19 @@ function authorizationDecided(o: Obj): AuthorizationDecided {
   };
 }
 
+function failopenReplayed(o: Obj): FailopenReplayed {
+  const d = authorizationDecided(o);
+  if (d.decision !== 'approved') throw new EventError('a fail-open replay is an approval');
+  return {
+    ...d,
+    replay_outcome: oneOf(o, 'replay_outcome', ['applied', 'already_decided', 'conflict'] as const),
+    replayed_ms: int(o, 'replayed_ms', 1),
+    redis_authorization_id: strOrNull(o, 'redis_authorization_id'),
+    redis_decision: strOrNull(o, 'redis_decision', 32),
+    redis_reason: strOrNull(o, 'redis_reason', 64),
+  };
+}
+
 function reversalApplied(o: Obj): ReversalApplied {
   return {
     reversal_key: str(o, 'reversal_key', 512),
@@ -343,6 +381,8 @@ export function parseEntry(raw: RawEntry): ParseResult {
         return { ok: true, event: { ...base, type: raw.type, d: authorizationDecided(o) } };
       case 'reversal.applied':
         return { ok: true, event: { ...base, type: raw.type, d: reversalApplied(o) } };
+      case 'failopen.replayed':
+        return { ok: true, event: { ...base, type: raw.type, d: failopenReplayed(o) } };
       default:
         throw new EventError(`unknown event type ${JSON.stringify(raw.type)}`);
     }

@@ -111,6 +111,7 @@ interface AuthRow {
   reversed_cents: string;
   currency: string;
   decided_ms: string;
+  replayed_ms: string | null;
 }
 
 export class Hydrator {
@@ -148,6 +149,7 @@ export class Hydrator {
     counts.shoppers = await this.shoppers(p);
     counts.authorizations = await this.authorizations(p, nowMs);
     counts.reversals = await this.reversals(p, nowMs);
+    counts.reversals += await this.failopenMarkers(p, nowMs);
     const empty = counts.trips + counts.shoppers + counts.authorizations + counts.reversals === 0;
     await this.d.client.hset(metaKey(this.keys, p), empty ? 'initialized_ms' : 'hydrated_ms', Date.now());
     return counts;
@@ -165,7 +167,7 @@ export class Hydrator {
         `select t.*, greatest(t.activity_ms, coalesce(v.last_ms, 0)) as touched_ms
            from trips t
            left join lateral (
-             select max(a.decided_ms) as last_ms from authorizations a
+             select max(greatest(a.decided_ms, coalesce(a.replayed_ms, 0))) as last_ms from authorizations a
               where a.trip_id = t.trip_id and (a.reason is null or a.reason <> all(?::text[]))
            ) v on true
           where t.partition = ? and t.trip_id > ?
@@ -343,7 +345,8 @@ export class Hydrator {
     for (;;) {
       const res = (await this.knex.raw(
         `select * from authorizations
-          where partition = ? and decided_ms > ? and (decided_ms, authorization_id) > (?::bigint, ?)
+          where partition = ? and greatest(decided_ms, coalesce(replayed_ms, 0)) > ?
+          and (decided_ms, authorization_id) > (?::bigint, ?)
           order by decided_ms, authorization_id limit ?`,
         [p, oldest, afterMs, afterId, PAGE_ROWS],
       )) as { rows: AuthRow[] };
@@ -351,16 +354,20 @@ export class Hydrator {
       const pipe = this.d.client.pipeline();
       const cmd = `hydrateAuth:${this.version('hydrateAuth')}`;
       for (const a of res.rows) {
-        const at = Number(a.decided_ms);
+        // A replayed fail-open approval was written (and its TTLs set) at replay time.
+        const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
         const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
         if (authExp <= nowMs) continue;
         const code = a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
+        const failOpen = a.mode === 'fail_open';
         const fields: (string | number)[] = [
           'code', code, 'status', a.http_status, 'decision', a.decision, 'mode', a.mode,
-          'trip', a.trip_id ?? '', 'shopper', a.shopper_id, 'amount', a.amount_cents,
+          // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
+          'trip', failOpen ? '' : (a.trip_id ?? ''), 'shopper', a.shopper_id, 'amount', a.amount_cents,
           'remaining', a.remaining_cents, 'currency', a.currency, 'txn', a.transaction_id ?? '',
           'idem', a.idempotency_key, 'fp', a.fingerprint, 'reversed', a.reversed_cents, 'at_ms', a.decided_ms,
         ];
+        if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
         const idemExp = at + idemMs > nowMs ? at + idemMs : '';
         const sigExp = a.signature !== null && at + sigMs > nowMs ? at + sigMs : '';
         (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[cmd]?.(
@@ -384,7 +391,25 @@ export class Hydrator {
     }
   }
 
-  /** Reversal replay keys: `rev:<transaction_id>:<reversal_id>` = {requested, state}. */
+  /** Fail-open replay markers `fo:<authorization_id>` = outcome, so a journal entry is never replayed twice. */
+  private async failopenMarkers(p: number, nowMs: number): Promise<number> {
+    const ttlMs = this.d.config.idempotencyTtlS * 1000;
+    const res = (await this.knex.raw(
+      `select distinct on (authorization_id) authorization_id, outcome, replayed_ms from failopen_replays
+        where partition = ? and replayed_ms > ? order by authorization_id, replayed_ms`,
+      [p, nowMs - ttlMs],
+    )) as { rows: { authorization_id: string; outcome: string; replayed_ms: string }[] };
+    for (let i = 0; i < res.rows.length; i += PAGE_ROWS) {
+      const pipe = this.d.client.pipeline();
+      for (const r of res.rows.slice(i, i + PAGE_ROWS)) {
+        pipe.call('SET', [`${this.keys.base(p)}fo:${r.authorization_id}`, r.outcome, 'PXAT', Number(r.replayed_ms) + ttlMs, 'NX']);
+      }
+      await this.execPipeline(pipe);
+    }
+    return res.rows.length;
+  }
+
+  /** Reversal replay keys: `rev:<sha256([transaction_id, reversal_id])[:40]>` = {requested, shopper, txn, state}. */
   private async reversals(p: number, nowMs: number): Promise<number> {
     const ttlMs = this.d.config.authorizationTtlS * 1000;
     let afterMs = '0';
@@ -392,7 +417,8 @@ export class Hydrator {
     let n = 0;
     for (;;) {
       const res = (await this.knex.raw(
-        `select r.event_id, r.reversal_key, r.authorization_id, r.transaction_id, r.trip_id, r.reversed_cents,
+        `select r.event_id, r.reversal_key, r.authorization_id, r.transaction_id, r.shopper_id, r.trip_id,
+                r.amount_cents, r.reversed_cents,
                 r.held_cents, r.requested, r.applied_ms, a.amount_cents as auth_amount_cents
            from reversals r left join authorizations a on a.authorization_id = r.authorization_id
           where r.partition = ? and r.applied_ms > ? and (r.applied_ms, r.event_id) > (?::bigint, ?)
@@ -404,7 +430,9 @@ export class Hydrator {
           reversal_key: string;
           authorization_id: string;
           transaction_id: string | null;
+          shopper_id: string;
           trip_id: string | null;
+          amount_cents: string;
           reversed_cents: string;
           held_cents: string;
           requested: string | null;
@@ -427,10 +455,12 @@ export class Hydrator {
         };
         // The event does not carry the requested amount yet: a reversal that emptied the hold is
         // taken as "everything" (''), any other as the released amount. See docs/persister.md.
-        const requested = r.requested ?? (held === 0 ? '' : String(Number(r.reversed_cents)));
+        const requested = r.requested ?? (held === 0 ? '' : String(Number(r.amount_cents)));
+        const txn = r.transaction_id ?? '';
+        const reversalId = r.reversal_key.startsWith(`${txn}:`) ? r.reversal_key.slice(txn.length + 1) : '-';
         pipe.call('SET', [
-          `${this.keys.base(p)}rev:${r.reversal_key}`,
-          JSON.stringify({ requested, state }),
+          this.keys.reversal(p, txn, reversalId),
+          JSON.stringify({ requested, shopper: r.shopper_id, txn, state }),
           'PXAT',
           Number(r.applied_ms) + ttlMs,
           'NX',
