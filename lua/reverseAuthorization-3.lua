@@ -38,8 +38,10 @@ local auth_id = redis.call('GET', idem_key)
 if not auth_id then return { 2, '' } end
 local base = string.sub(idem_key, 1, string.len(idem_key) - string.len('idem:t:' .. txn))
 local auth_key = base .. 'auth:' .. auth_id
-local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip')
+local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip', 'fo_trip')
 if not a[1] or a[1] ~= shopper_id then return { 2, '' } end
+-- A replayed fail-open approval answered without a trip but was counted against fo_trip.
+if (a[5] == nil or a[5] == '') and a[6] then a[5] = a[6] end
 
 local amount = tonumber(a[3])
 local reversed = tonumber(a[4])
@@ -51,8 +53,8 @@ if release <= 0 or release > held then return { 3, '' } end
 reversed = redis.call('HINCRBY', auth_key, 'reversed', release)
 held = amount - reversed
 local authorized = cjson.null
-local trip_key = base .. 'trip:' .. a[5]
-if redis.call('EXISTS', trip_key) == 1 then
+local trip_key = base .. 'trip:' .. (a[5] or '')
+if a[5] and a[5] ~= '' and redis.call('EXISTS', trip_key) == 1 then
   authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', -release)
   redis.call('HINCRBY', trip_key, 'reversed_cents', release)
 end

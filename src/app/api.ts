@@ -44,22 +44,36 @@ function storageGuard(logger: Logger, handler: Handler): Handler {
   };
 }
 
-export async function startApi(config: Config, logger: Logger, options: ApiOptions = {}): Promise<RunningApi> {
+export async function startApi(
+  config: Config,
+  logger: Logger,
+  options: ApiOptions = {},
+): Promise<RunningApi> {
   const binary = assertNativeUws();
   logger.info({ binary: binary.split('/').slice(-1)[0] }, 'uWebSockets.js native binary loaded');
   const metrics = createMetrics();
   const tracing = options.tracing ?? initTracing(process.env, logger);
   const keys = new Keys(config.redisPrefix, config.partitions);
 
-  const decisionRedis = createRedisClient(config, { name: 'sa-api-decide', commandTimeoutMs: config.decisionTimeoutMs });
-  const tripRedis = createRedisClient(config, { name: 'sa-api-trips', commandTimeoutMs: TRIP_API_TIMEOUT_MS });
+  const decisionRedis = createRedisClient(config, {
+    name: 'sa-api-decide',
+    commandTimeoutMs: config.decisionTimeoutMs,
+  });
+  const tripRedis = createRedisClient(config, {
+    name: 'sa-api-trips',
+    commandTimeoutMs: TRIP_API_TIMEOUT_MS,
+  });
   const clients: RedisClient[] = [decisionRedis, tripRedis];
-  for (const c of clients) c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis client error'));
+  for (const c of clients)
+    c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis client error'));
   try {
     await Promise.all(clients.map((c) => connectRedis(c)));
   } catch (err) {
     if (!config.failopenEnabled) throw err;
-    logger.warn({ err: (err as Error).message }, 'Redis unreachable at boot; serving with the fail-open policy');
+    logger.warn(
+      { err: (err as Error).message },
+      'Redis unreachable at boot; serving with the fail-open policy',
+    );
   }
 
   const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing);
@@ -104,7 +118,14 @@ export async function startApi(config: Config, logger: Logger, options: ApiOptio
   const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true } as const;
   const noBody = { bodyBytesMax: 0, requireJson: false } as const;
   const server = new HttpServer({ logger, metrics })
-    .route({ method: 'post', pattern: '/v1/authorizations', label: '/v1/authorizations', paramCount: 0, ...webhook, handler: authorize })
+    .route({
+      method: 'post',
+      pattern: '/v1/authorizations',
+      label: '/v1/authorizations',
+      paramCount: 0,
+      ...webhook,
+      handler: authorize,
+    })
     .route({
       method: 'post',
       pattern: '/v1/authorizations/reversals',
@@ -145,7 +166,14 @@ export async function startApi(config: Config, logger: Logger, options: ApiOptio
       ...noBody,
       handler: storageGuard(logger, trips.close),
     })
-    .route({ method: 'get', pattern: '/healthz', label: '/healthz', paramCount: 0, ...noBody, handler: () => jsonResponse(200, { status: 'ok' }) })
+    .route({
+      method: 'get',
+      pattern: '/healthz',
+      label: '/healthz',
+      paramCount: 0,
+      ...noBody,
+      handler: () => jsonResponse(200, { status: 'ok' }),
+    })
     .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...noBody, handler: ready })
     .fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz']);
 

@@ -7,7 +7,7 @@ import type { Config } from '../config/config.js';
 import { decodeUtf8Strict, parseJson } from '../domain/json.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, logDecline, requestIdFrom } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
@@ -185,11 +185,15 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         reason,
         mode: result.replayed ? 'replay' : result.mode,
       });
-      if (result.reason !== undefined) {
-        logger.debug(
-          { reason, authorization_id: result.authorizationId, replayed: result.replayed },
-          'swipe declined',
-        );
+      if (result.reason !== undefined && logger.isLevelEnabled('debug')) {
+        logDecline(logger, requestIdFrom(req.headers.requestId || undefined), {
+          reason,
+          amount_cents: result.amountCents,
+          trip_id: result.tripId,
+          shopper_id: parsed.value.shopperId,
+          authorization_id: result.authorizationId,
+          mode: result.replayed ? 'replay' : result.mode,
+        });
       }
       span.setAttribute('swipe.decision', reason);
       const response = decisionResponse(result);

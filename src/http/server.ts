@@ -15,6 +15,7 @@ export interface RequestHeaders {
   readonly authorization: string;
   readonly traceparent: string;
   readonly tracestate: string;
+  readonly requestId: string;
 }
 
 export interface Request {
@@ -106,6 +107,7 @@ export class HttpServer {
       authorization: req.getHeader('authorization'),
       traceparent: req.getHeader('traceparent'),
       tracestate: req.getHeader('tracestate'),
+      requestId: req.getHeader('x-request-id'),
     };
     const state = { aborted: false, answered: false, started: false };
     res.onAborted(() => {
