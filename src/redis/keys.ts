@@ -40,7 +40,9 @@ export class Keys {
 
   /** Both ids may contain ':': hash the pair so (X, r:1) and (X:r, 1) cannot collide. */
   reversal(p: number, transactionId: string, reversalId: string): string {
-    const pair = createHash('sha256').update(JSON.stringify([transactionId, reversalId])).digest('hex');
+    const pair = createHash('sha256')
+      .update(JSON.stringify([transactionId, reversalId]))
+      .digest('hex');
     return `${this.base(p)}rev:${pair.slice(0, 40)}`;
   }
 

@@ -61,7 +61,10 @@ export interface AuthorizationState {
 
 export type ReverseResult =
   | { readonly ok: true; readonly replayed: boolean; readonly state: AuthorizationState }
-  | { readonly ok: false; readonly error: 'authorization_not_found' | 'amount_exceeds_held' | 'reversal_conflict' };
+  | {
+      readonly ok: false;
+      readonly error: 'authorization_not_found' | 'amount_exceeds_held' | 'reversal_conflict';
+    };
 
 export interface TripView {
   readonly trip: Record<string, string>;
@@ -127,7 +130,8 @@ export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
     }
     case 'updateItem': {
       const [code, picked, line] = arrayOf(name, raw, 3);
-      if (code === 0) return { ok: true, pickedCents: Number(picked), lineCents: Number(line) } as ScriptResults[N];
+      if (code === 0)
+        return { ok: true, pickedCents: Number(picked), lineCents: Number(line) } as ScriptResults[N];
       const error = ITEM_ERRORS[(code as number) - 1];
       if (error === undefined) fail(name, raw);
       return { ok: false, error } as ScriptResults[N];

@@ -33,12 +33,19 @@ export class ScriptRunner {
     registerScripts(client);
   }
 
-  async run(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[], parent?: SpanLike): Promise<unknown> {
+  async run(
+    name: ScriptName,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+    parent?: SpanLike,
+  ): Promise<unknown> {
     const expected = SCRIPTS[name].numberOfKeys;
-    if (keys.length !== expected) throw new Error(`script ${name} takes ${expected} keys, got ${keys.length}`);
+    if (keys.length !== expected)
+      throw new Error(`script ${name} takes ${expected} keys, got ${keys.length}`);
     const fn = (this.client as unknown as Record<string, ScriptFn>)[commandName(name)];
     if (fn === undefined) throw new Error(`script ${name} is not registered`);
-    const span = parent !== undefined && this.tracing !== undefined ? this.tracing.scriptSpan(parent, name) : NOOP_SPAN;
+    const span =
+      parent !== undefined && this.tracing !== undefined ? this.tracing.scriptSpan(parent, name) : NOOP_SPAN;
     const started = process.hrtime.bigint();
     try {
       return await fn.call(this.client, ...keys, ...args);

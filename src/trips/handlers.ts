@@ -26,9 +26,11 @@ type Parsed = { ok: true; json: JsonValue } | { ok: false; response: HttpRespons
 
 function parseBody(req: Request): Parsed {
   const text = decodeUtf8Strict(req.body);
-  if (text === null) return { ok: false, response: errorResponse('invalid_request', 'body is not valid UTF-8') };
+  if (text === null)
+    return { ok: false, response: errorResponse('invalid_request', 'body is not valid UTF-8') };
   const json = parseJson(text);
-  if (!json.ok) return { ok: false, response: errorResponse('invalid_request', `malformed JSON: ${json.message}`) };
+  if (!json.ok)
+    return { ok: false, response: errorResponse('invalid_request', `malformed JSON: ${json.message}`) };
   return { ok: true, json: json.value };
 }
 
@@ -142,7 +144,12 @@ export function createTripHandlers(deps: TripDeps) {
     });
     const raw = await scripts.run(
       'upsertTrip',
-      [keys.shopper(g.p, g.shopperId), keys.trip(g.p, g.tripId), `${keys.trip(g.p, g.tripId)}:items`, keys.wal(g.p)],
+      [
+        keys.shopper(g.p, g.shopperId),
+        keys.trip(g.p, g.tripId),
+        `${keys.trip(g.p, g.tripId)}:items`,
+        keys.wal(g.p),
+      ],
       [
         nowMs,
         randomUUID(),
@@ -163,7 +170,8 @@ export function createTripHandlers(deps: TripDeps) {
     if (result === 'trip_conflict') {
       return errorResponse('trip_conflict', 'a trip with this id exists with a different body');
     }
-    if (result === 'open_trip_exists') return errorResponse('open_trip_exists', 'the shopper has another open trip');
+    if (result === 'open_trip_exists')
+      return errorResponse('open_trip_exists', 'the shopper has another open trip');
     const view = await read(g.p, g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('internal_error');
     return jsonResponse(result === 'created' ? 201 : 200, tripView(g.tripId, view));
@@ -203,7 +211,8 @@ export function createTripHandlers(deps: TripDeps) {
     );
     const result = decodeScriptResult('updateItem', raw);
     if (!result.ok) {
-      if (result.error === 'line_too_large') return errorResponse('invalid_request', 'line value is too large');
+      if (result.error === 'line_too_large')
+        return errorResponse('invalid_request', 'line value is too large');
       return errorResponse(result.error);
     }
     return jsonResponse(200, {

@@ -37,12 +37,7 @@ export interface TripSpec {
 
 const fail = (message: string): Parsed<never> => ({ ok: false, message });
 
-function optionalInt(
-  v: JsonValue | undefined,
-  field: string,
-  fallback: number,
-  max: number,
-): Parsed<number> {
+function optionalInt(v: JsonValue | undefined, field: string, fallback: number, max: number): Parsed<number> {
   if (v === undefined || v === null) return { ok: true, value: fallback };
   return parseIntegerInRange(v, field, 0, max);
 }
@@ -62,7 +57,8 @@ function parseItem(v: JsonValue, field: string): Parsed<TripItemSpec> {
   const price = parseUnitPriceCents(v['unit_price'], `${field}.unit_price`);
   if (!price.ok) return price;
   const unit = v['unit'] ?? 'each';
-  if (typeof unit !== 'string' || !UNIT_PATTERN.test(unit)) return fail(`${field}.unit must be a short unit name`);
+  if (typeof unit !== 'string' || !UNIT_PATTERN.test(unit))
+    return fail(`${field}.unit must be a short unit name`);
   const estimated = lineCents(quantity.value, price.value);
   if (estimated > LINE_CENTS_MAX) return fail(`${field} is worth more than the line maximum`);
   return {
@@ -85,10 +81,15 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
   if (!name.ok) return name;
   const address = parseText(merchant['address'], 'merchant.address', MERCHANT_TEXT_LENGTH_MAX);
   if (!address.ok) return address;
-  if (normalizeMerchantName(name.value) === '') return fail('merchant.name has no letters or digits to match on');
-  if (normalizeAddress(address.value) === '') return fail('merchant.address has no letters or digits to match on');
+  if (normalizeMerchantName(name.value) === '')
+    return fail('merchant.name has no letters or digits to match on');
+  if (normalizeAddress(address.value) === '')
+    return fail('merchant.address has no letters or digits to match on');
   const hasLocation = merchant['lat'] !== undefined || merchant['lng'] !== undefined;
-  const location = parseLocation(hasLocation ? { lat: merchant['lat'] ?? null, lng: merchant['lng'] ?? null } : undefined, 'merchant');
+  const location = parseLocation(
+    hasLocation ? { lat: merchant['lat'] ?? null, lng: merchant['lng'] ?? null } : undefined,
+    'merchant',
+  );
   if (!location.ok) return location;
   const currency = parseCurrency(body['currency']);
   if (!currency.ok) return currency;
@@ -96,7 +97,12 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
   if (!tax.ok) return tax;
   const tolBps = optionalInt(body['tolerance_bps'], 'tolerance_bps', config.defaultToleranceBps, 10_000);
   if (!tolBps.ok) return tolBps;
-  const tolCents = optionalInt(body['tolerance_cents'], 'tolerance_cents', config.defaultToleranceCents, 100_000_000);
+  const tolCents = optionalInt(
+    body['tolerance_cents'],
+    'tolerance_cents',
+    config.defaultToleranceCents,
+    100_000_000,
+  );
   if (!tolCents.ok) return tolCents;
   let hold: number | null = null;
   if (body['hold_cents'] !== undefined && body['hold_cents'] !== null) {
@@ -120,11 +126,13 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
     if (seenOrders.has(orderId.value)) return fail(`orders[${o}].order_id is a duplicate`);
     seenOrders.add(orderId.value);
     const itemsRaw = order['items'];
-    if (!Array.isArray(itemsRaw) || itemsRaw.length === 0) return fail(`orders[${o}].items must be a non-empty array`);
+    if (!Array.isArray(itemsRaw) || itemsRaw.length === 0)
+      return fail(`orders[${o}].items must be a non-empty array`);
     const items: TripItemSpec[] = [];
     for (let i = 0; i < itemsRaw.length; i++) {
       const field = `orders[${o}].items[${i}]`;
-      if (seenItems.size >= config.tripItemsMax) return fail(`a trip may have at most ${config.tripItemsMax} items`);
+      if (seenItems.size >= config.tripItemsMax)
+        return fail(`a trip may have at most ${config.tripItemsMax} items`);
       const item = parseItem(itemsRaw[i]!, field);
       if (!item.ok) return item;
       if (seenItems.has(item.value.item_id)) return fail(`${field}.item_id is a duplicate within the trip`);
@@ -161,7 +169,10 @@ export function canonicalSpec(spec: TripSpec): { json: string; hash: string } {
 }
 
 export function normalizedStore(spec: TripSpec): { name: string; address: string } {
-  return { name: normalizeMerchantName(spec.merchant.name), address: normalizeAddress(spec.merchant.address) };
+  return {
+    name: normalizeMerchantName(spec.merchant.name),
+    address: normalizeAddress(spec.merchant.address),
+  };
 }
 
 export type ItemUpdate =
@@ -192,12 +203,18 @@ export function parseItemUpdate(body: JsonValue): Parsed<ItemUpdate> {
     }
     return {
       ok: true,
-      value: { status, quantityMilli: quantity.value, unitPriceCents: price, customerApproved: approved.value },
+      value: {
+        status,
+        quantityMilli: quantity.value,
+        unitPriceCents: price,
+        customerApproved: approved.value,
+      },
     };
   }
   if (status === 'replaced') {
     const replacement = body['replacement'];
-    if (!isObject(replacement)) return fail('replacement must be an object with item_id, quantity and unit_price');
+    if (!isObject(replacement))
+      return fail('replacement must be an object with item_id, quantity and unit_price');
     const itemId = parseId(replacement['item_id'], 'replacement.item_id');
     if (!itemId.ok) return itemId;
     const quantity = parseQuantityMilli(replacement['quantity'], 'replacement.quantity');
