@@ -81,7 +81,8 @@ export class Item {
 @Check({ name: 'authorizations_decision_check', expression: "decision in ('approved', 'declined')" })
 export class Authorization {
   @PrimaryKey({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
-  @Property({ type: 'text', fieldName: 'event_id', unique: 'authorizations_event_id_key' }) eventId!: string;
+  /** The event that recorded it (unique through processed_events; no second index on the hot path). */
+  @Property({ type: 'text', fieldName: 'event_id' }) eventId!: string;
   @Property({ type: 'integer' }) partition!: number;
   @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
   /** `kind:key` as in the Redis idem key. */
@@ -157,7 +158,6 @@ export class Reversal {
 
 /** One row per WAL event ever applied: the persister's idempotency key. */
 @Entity({ tableName: 'processed_events' })
-@Index({ name: 'processed_events_partition_idx', properties: ['partition', 'streamId'] })
 export class ProcessedEvent {
   @PrimaryKey({ type: 'text', fieldName: 'event_id' }) eventId!: string;
   @Property({ type: 'integer' }) partition!: number;

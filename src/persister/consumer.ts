@@ -66,6 +66,8 @@ const BACKOFF_MS_MAX = 5_000;
 const TRIM_INTERVAL_MS = 200;
 const LAG_INTERVAL_MS = 1_000;
 const DEAD_LETTER_STREAM_MAXLEN = 100_000;
+/** Concurrent write transactions per batch (partitions split by number). Postgres gets one backend each. */
+export const WRITERS = 2;
 
 type XEntries = [id: string, fields: string[] | null][];
 /** RESP2 shape: [[key, entries], ...]; RESP3 (ioredis 6 `call`): the map flattened, [key, entries, key, entries]. */
@@ -368,41 +370,18 @@ export class Persister {
     }
     good.sort((a, b) => (a.partition - b.partition) || (a.pos < b.pos ? -1 : a.pos > b.pos ? 1 : 0));
 
-    const knex = knexOf(this.d.orm);
-    let applied: Record<string, number> = {};
-    let committed: WalEvent[] = good;
-    try {
-      if (good.length > 0) {
-        const r = await knex.transaction(async (trx) => {
-          const res = await applyEvents(trx, good);
-          await hook?.('beforeCommit', good.length);
-          return res;
-        });
-        applied = r.applied;
-      }
-    } catch (err) {
-      if (!isEventError(err)) throw err;
-      // Find the bad event(s): one SAVEPOINT per event, the rest commit together.
-      committed = [];
-      const ok: WalEvent[] = [];
-      const res = await knex.transaction(async (trx) => {
-        const sums: Record<string, number> = {};
-        for (const ev of good) {
-          try {
-            const r = await trx.transaction(async (sp) => applyEvents(sp, [ev]));
-            for (const [t, n] of Object.entries(r.applied)) sums[t] = (sums[t] ?? 0) + n;
-            ok.push(ev);
-          } catch (e) {
-            if (!isEventError(e)) throw e;
-            const raw = rawOf.get(`${ev.partition}/${ev.streamId}`);
-            if (raw !== undefined) failed.push({ raw, error: errText(e) });
-          }
-        }
-        await hook?.('beforeCommit', ok.length);
-        return sums;
-      });
-      applied = res;
-      committed = ok;
+    // Partitions are split over WRITERS concurrent transactions (each partition in exactly one, in
+    // stream order): a partition's rows never meet another's, so they cannot conflict or deadlock.
+    const groups: WalEvent[][] = Array.from({ length: WRITERS }, () => []);
+    for (const e of good) groups[e.partition % WRITERS]?.push(e);
+    const settled = await Promise.allSettled(groups.filter((g) => g.length > 0).map((g) => this.write(g, rawOf, failed)));
+    const applied: Record<string, number> = {};
+    const committed: WalEvent[] = [];
+    for (const s of settled) if (s.status === 'rejected') throw s.reason; // retried whole: commits made are no-ops then
+    for (const s of settled) {
+      const r = (s as PromiseFulfilledResult<{ committed: WalEvent[]; applied: Record<string, number> }>).value;
+      committed.push(...r.committed);
+      for (const [t, n] of Object.entries(r.applied)) applied[t] = (applied[t] ?? 0) + n;
     }
     await hook?.('afterCommit', committed.length);
 
@@ -422,6 +401,47 @@ export class Persister {
     this.committedEvents += committed.length;
     this.batches += 1;
     await this.trim([...toAck.keys()]);
+  }
+
+  /**
+   * One transaction for these events; when one of them cannot be applied, redo
+   * them one SAVEPOINT each so only the bad ones fail (pushed to `failed`).
+   */
+  private async write(
+    events: readonly WalEvent[],
+    rawOf: ReadonlyMap<string, RawEntry>,
+    failed: { raw: RawEntry; error: string }[],
+  ): Promise<{ committed: WalEvent[]; applied: Record<string, number> }> {
+    const { hook } = this.d;
+    const knex = knexOf(this.d.orm);
+    try {
+      const r = await knex.transaction(async (trx) => {
+        const res = await applyEvents(trx, events);
+        await hook?.('beforeCommit', events.length);
+        return res;
+      });
+      return { committed: [...events], applied: r.applied };
+    } catch (err) {
+      if (!isEventError(err)) throw err;
+    }
+    const ok: WalEvent[] = [];
+    const applied = await knex.transaction(async (trx) => {
+      const sums: Record<string, number> = {};
+      for (const ev of events) {
+        try {
+          const r = await trx.transaction(async (sp) => applyEvents(sp, [ev]));
+          for (const [t, n] of Object.entries(r.applied)) sums[t] = (sums[t] ?? 0) + n;
+          ok.push(ev);
+        } catch (e) {
+          if (!isEventError(e)) throw e;
+          const raw = rawOf.get(`${ev.partition}/${ev.streamId}`);
+          if (raw !== undefined) failed.push({ raw, error: errText(e) });
+        }
+      }
+      await hook?.('beforeCommit', ok.length);
+      return sums;
+    });
+    return { committed: ok, applied };
   }
 
   /** Failed entries: dead-letter those delivered persisterDeliveriesMax times; the rest stay pending. */

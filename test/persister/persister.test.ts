@@ -175,18 +175,62 @@ describe('persister', () => {
     await startPersister(metrics);
     await waitFor('dead letters', async () => (await count('dead_letters')) >= 3);
     const dead = await db.query<Record<string, string>>('select * from dead_letters order by stream_id');
-    expect(dead.map((r) => r.event_id).sort()).toEqual([badId, orphanId, dupTxnId].sort());
-    expect(dead.find((r) => r.event_id === dupTxnId)?.error).toMatch(/authorizations_transaction_id_unique/);
+    expect(dead.filter((r) => r.event_id === badId || r.event_id === orphanId).length).toBe(2);
+    // Two partitions decided one transaction id: whichever is written second is dead-lettered (partitions have no
+    // order between them), and the first is the authorization of record.
+    const dupDead = dead.filter((r) => r.event_id !== badId && r.event_id !== orphanId);
+    expect(dupDead.length).toBe(1);
+    expect(dupDead[0]?.error).toMatch(/authorizations_transaction_id_unique/);
+    expect(await db.query('select 1 from authorizations where transaction_id = ?', [`txn_${t.auths[0]?.id}`])).toHaveLength(1);
+    if (dupDead[0]?.event_id !== dupTxnId) {
+      // The model's approval lost the race: take it out of the expected totals.
+      t.approved -= 10;
+      t.authorized -= 10;
+    }
     for (const r of dead) expect(Number(r.deliveries)).toBeGreaterThanOrEqual(config.persisterDeliveriesMax);
     expect(dead.find((r) => r.event_id === badId)?.error).toMatch(/not valid JSON/);
     expect(dead.find((r) => r.event_id === orphanId)?.error).toMatch(/unknown item/);
     await waitFor('partition drained', async () => (await redis.xlen(w.keys.wal(t.partition))) === 0);
     await expectTripsMatch([t]);
-    expect(await redis.xlen(`${w.keys.base(t.partition)}wal:dead`)).toBe(t.partition === other.partition ? 3 : 2);
+    const deadStreams = new Set([t.partition, other.partition]);
+    let deadEntries = 0;
+    for (const p of deadStreams) deadEntries += await redis.xlen(`${w.keys.base(p)}wal:dead`);
+    expect(deadEntries).toBe(3);
     const pending = (await redis.xpending(w.keys.wal(t.partition), CONSUMER_GROUP)) as [number];
     expect(pending[0]).toBe(0);
     expect(await metrics.registry.metrics()).toMatch(/persister_dead_letters_total 3/);
     await stopAll();
+  });
+
+  it('fail-open replays: applied ones count against the trip once, others are only recorded', async () => {
+    const w = new WalWriter(redis, config.redisPrefix, PARTITIONS);
+    const t = await w.trip('shopper-fo', 'trip-fo');
+    await w.pick(t, 'item-0', 1000);
+    const base = {
+      idempotency_key: 't:fo', fingerprint: 'fp', signature: null, status: 200, shopper_id: t.shopperId,
+      decision: 'approved', reason: null, mode: 'fail_open', amount_cents: 70, remaining_cents: 0, currency: 'USD',
+      merchant_name: 'Safeway', merchant_address: '123 Main St', lat: null, lng: null, at_ms: Date.now() - 5000,
+      replayed_ms: Date.now(),
+    };
+    const applied = randomUUID();
+    t.approved += 70;
+    t.authorized += 70;
+    const foEvent = { ...base, authorization_id: applied, transaction_id: 'fo-1', trip_id: t.tripId, authorized_cents: t.authorized, replay_outcome: 'applied', redis_authorization_id: null, redis_decision: null, redis_reason: null };
+    const foEventId = randomUUID();
+    await w.xadd(t.partition, 'failopen.replayed', foEvent, foEventId);
+    await w.xadd(t.partition, 'failopen.replayed', foEvent, foEventId); // a repeated replay: same event id
+    await w.xadd(t.partition, 'failopen.replayed', {
+      ...base, authorization_id: randomUUID(), transaction_id: 'fo-2', trip_id: null, authorized_cents: null,
+      replay_outcome: 'conflict', redis_authorization_id: 'auth-x', redis_decision: 'declined', redis_reason: 'AMOUNT_EXCEEDS_ALLOWANCE',
+    });
+    await startPersister();
+    await waitFor('drained', async () => (await count('failopen_replays')) === 2);
+    await expectTripsMatch([t]);
+    const [row] = await db.query<Record<string, string>>('select * from authorizations where authorization_id = ?', [applied]);
+    expect(row?.mode).toBe('fail_open');
+    expect(row?.trip_id).toBe(t.tripId);
+    expect(Number(row?.replayed_ms)).toBe(base.replayed_ms);
+    expect(await db.query(`select * from authorizations where transaction_id = 'fo-2'`)).toEqual([]);
   });
 
   it('two persisters share the partitions and still write each event once', async () => {

@@ -3,8 +3,10 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261121200126_init } from './Migration20261121200126_init.js';
 import { Migration20261121200408_failopen } from './Migration20261121200408_failopen.js';
+import { Migration20261121202044_lean_indexes } from './Migration20261121202044_lean_indexes.js';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121200126_init', class: Migration20261121200126_init },
   { name: 'Migration20261121200408_failopen', class: Migration20261121200408_failopen },
+  { name: 'Migration20261121202044_lean_indexes', class: Migration20261121202044_lean_indexes },
 ];
