@@ -9,7 +9,7 @@
 // Needs the local Redis and Postgres (REDIS_URL, DATABASE_URL as for the service).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { runMigrations } from '../db/migrate.js';
@@ -100,6 +100,8 @@ interface Run {
   batches: number;
   batchP50Ms: number;
   batchP99Ms: number;
+  /** 1-minute load average when the run ended: other work on the machine shows here. */
+  load: number;
 }
 
 async function runOnce(batch: number, events: number): Promise<Run> {
@@ -153,6 +155,7 @@ async function runOnce(batch: number, events: number): Promise<Run> {
       batches: total,
       batchP50Ms: quantile(0.5),
       batchP99Ms: quantile(0.99),
+      load: loadavg()[0] ?? Number.NaN,
     };
   } finally {
     // Remove the namespace (never FLUSH a shared server) and the database.
@@ -183,12 +186,12 @@ function writeSection(runs: Run[], events: number): void {
       'transaction per batch (multi-row `INSERT ... SELECT FROM json_to_recordset ... ON CONFLICT DO NOTHING`), ' +
       'commit, XACK, XTRIM MINID. Time from start to the last commit.',
     '',
-    '| batch events max | events | seconds | events/s | batches | batch p50 ms | batch p99 ms |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| batch events max | events | seconds | events/s | batches | batch p50 ms | batch p99 ms | load avg (1 min) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...runs.map(
       (r) =>
         `| ${r.batch} | ${r.events} | ${r.seconds.toFixed(2)} | ${Math.round(r.eventsPerS)} | ${r.batches} | ` +
-        `≤ ${r.batchP50Ms} | ≤ ${r.batchP99Ms} |`,
+        `≤ ${r.batchP50Ms} | ≤ ${r.batchP99Ms} | ${r.load.toFixed(1)} |`,
     ),
     '',
     'Requirement: at least twice the api\'s peak decision rate (target ~25k decisions/s on 2 cores, so 50k events/s).',
