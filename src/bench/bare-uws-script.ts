@@ -1,0 +1,121 @@
+// Limit (3): a bare uWebSockets.js server that calls the same authorizeSwipe
+// script for every request, with the service's ioredis client options
+// (src/redis/client.ts: auto-pipelining off, 25 ms command timeout) and the
+// same keys and ARGV shape, but none of the service's own work: no HMAC check,
+// no strict JSON/money parser, no merchant normalization, no metrics, no spans.
+//   BENCH_PORT=18431 REDIS_PREFIX=bench.. PARTITIONS=64 node dist/bench/bare-uws-script.js
+import { randomUUID } from 'node:crypto';
+import uWS from 'uWebSockets.js';
+import { loadConfig } from '../config/config.js';
+import { createRedisClient } from '../redis/client.js';
+import { Keys } from '../redis/keys.js';
+import { registerScripts } from '../redis/scripts.js';
+import { SCRIPTS } from '../redis/scripts.generated.js';
+import { authorizeCall } from './workload.js';
+
+const port = Number(process.env['BENCH_PORT'] ?? 18431);
+const config = loadConfig({
+  REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+  REDIS_PREFIX: process.env['REDIS_PREFIX'] ?? 'sa',
+  PARTITIONS: process.env['PARTITIONS'] ?? '64',
+  LOG_LEVEL: 'silent',
+});
+/** BENCH_AUTOPIPELINE=1: the same client with ioredis auto-pipelining on (one write per event-loop turn). */
+const autoPipelining = process.env['BENCH_AUTOPIPELINE'] === '1';
+const client = createRedisClient(config, {
+  name: 'bench-bare-script',
+  commandTimeoutMs: config.decisionTimeoutMs,
+});
+if (autoPipelining) (client.options as { enableAutoPipelining: boolean }).enableAutoPipelining = true;
+
+/**
+ * BENCH_COALESCE=1: the change proposed for the service (BENCHMARKS.md): cork the
+ * Redis socket at the first command of an event-loop turn and uncork it in
+ * setImmediate (after the poll phase), so all EVALSHAs issued while uWS hands
+ * over one batch of requests leave in one writev instead of one write(2) each.
+ */
+const coalesce = process.env['BENCH_COALESCE'] === '1';
+let corked = false;
+function coalesceWrites(): void {
+  if (!coalesce || corked) return;
+  const stream = (client as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
+  if (stream === undefined) return;
+  stream.cork();
+  corked = true;
+  setImmediate(() => {
+    corked = false;
+    stream.uncork();
+  });
+}
+registerScripts(client);
+const s = SCRIPTS.authorizeSwipe;
+const command = (client as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[
+  `${s.name}:${s.version}`
+]!;
+const keys = new Keys(config.redisPrefix, config.partitions);
+
+interface Body {
+  transaction_id: string;
+  shopper_id: string;
+  amount: string;
+  merchant: { name: string };
+}
+
+function answer(res: uWS.HttpResponse, state: { aborted: boolean }, status: string, body: string): void {
+  if (state.aborted) return;
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('Content-Type', 'application/json').end(body);
+  });
+}
+
+await client.connect();
+uWS
+  .App()
+  .post('/v1/authorizations', (res, req) => {
+    const sigHeader = req.getHeader('x-signature');
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    const chunks: Buffer[] = [];
+    res.onData((chunk, isLast) => {
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      const b = JSON.parse(Buffer.concat(chunks).toString()) as Body;
+      const v1 = sigHeader.slice(sigHeader.indexOf('v1=') + 3);
+      const swipe = {
+        shopperId: String(b.shopper_id),
+        amountCents: Math.round(Number(b.amount) * 100),
+        merchantName: b.merchant.name,
+        txn: b.transaction_id,
+      };
+      const authId = `auth_${randomUUID().replaceAll('-', '')}`;
+      const call = authorizeCall(keys, swipe, v1, Date.now(), randomUUID(), authId);
+      coalesceWrites();
+      command.call(client, ...call.keys, ...call.args).then(
+        (raw) => {
+          const r = raw as Array<string | number>;
+          const ok = Number(r[0]) === 0;
+          answer(
+            res,
+            state,
+            ok ? '200 OK' : '402 Payment Required',
+            `{"decision":"${ok ? 'approved' : 'declined'}","authorization_id":"${r[1]}","amount_cents":${r[3]},"remaining_cents":${r[4]}}`,
+          );
+        },
+        () => answer(res, state, '503 Service Unavailable', '{"error":"storage_unavailable"}'),
+      );
+    });
+  })
+  .listen('127.0.0.1', port, (socket) => {
+    if (socket === false) {
+      console.error(`cannot listen on ${port}`);
+      process.exit(1);
+    }
+    console.log(`listening ${port}`);
+  });
+
+process.on('SIGTERM', () => {
+  client.disconnect();
+  process.exit(0);
+});
