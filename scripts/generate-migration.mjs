@@ -21,7 +21,12 @@ try {
   try {
     const migrator = orm.getMigrator();
     await migrator.up(); // bring the scratch database to the checked-in state first
-    const result = await migrator.createMigration(join(root, 'src/db/migrations'), false, false, process.argv[2]);
+    const result = await migrator.createMigration(
+      join(root, 'src/db/migrations'),
+      false,
+      false,
+      process.argv[2],
+    );
     console.log(result.fileName ? `generated ${result.fileName}` : 'no changes');
   } finally {
     await orm.close(true);

@@ -9,7 +9,10 @@ import { Check, Entity, Index, PrimaryKey, Property, Unique } from '@mikro-orm/c
 @Entity({ tableName: 'trips' })
 @Index({ name: 'trips_partition_activity_idx', properties: ['partition', 'activityMs'] })
 @Index({ name: 'trips_shopper_created_idx', properties: ['shopperId', 'createdMs'] })
-@Check({ name: 'trips_amounts_check', expression: 'estimated_cents >= 0 and picked_cents >= 0 and approved_cents >= 0 and reversed_cents >= 0' })
+@Check({
+  name: 'trips_amounts_check',
+  expression: 'estimated_cents >= 0 and picked_cents >= 0 and approved_cents >= 0 and reversed_cents >= 0',
+})
 export class Trip {
   @PrimaryKey({ type: 'text', fieldName: 'trip_id' }) tripId!: string;
   @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
@@ -63,11 +66,19 @@ export class Item {
   @Property({ type: 'bigint', fieldName: 'estimated_cents' }) estimatedCents!: string;
   /** Latest pick (item.updated); null until the item was picked. */
   @Property({ type: 'text', fieldName: 'pick_status', nullable: true }) pickStatus?: string | null;
-  @Property({ type: 'bigint', fieldName: 'pick_quantity_milli', nullable: true }) pickQuantityMilli?: string | null;
-  @Property({ type: 'bigint', fieldName: 'pick_unit_price_cents', nullable: true }) pickUnitPriceCents?: string | null;
+  @Property({ type: 'bigint', fieldName: 'pick_quantity_milli', nullable: true }) pickQuantityMilli?:
+    | string
+    | null;
+  @Property({ type: 'bigint', fieldName: 'pick_unit_price_cents', nullable: true }) pickUnitPriceCents?:
+    | string
+    | null;
   @Property({ type: 'bigint', fieldName: 'pick_line_cents', nullable: true }) pickLineCents?: string | null;
-  @Property({ type: 'text', fieldName: 'replacement_item_id', nullable: true }) replacementItemId?: string | null;
-  @Property({ type: 'boolean', fieldName: 'customer_approved', nullable: true }) customerApproved?: boolean | null;
+  @Property({ type: 'text', fieldName: 'replacement_item_id', nullable: true }) replacementItemId?:
+    | string
+    | null;
+  @Property({ type: 'boolean', fieldName: 'customer_approved', nullable: true }) customerApproved?:
+    | boolean
+    | null;
   @Property({ type: 'bigint', fieldName: 'picked_ms', nullable: true }) pickedMs?: string | null;
   @Property({ type: 'text', fieldName: 'pick_pos', nullable: true }) pickPos?: string | null;
 }
@@ -99,7 +110,9 @@ export class Authorization {
   @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
   @Property({ type: 'bigint', fieldName: 'remaining_cents' }) remainingCents!: string;
   /** The trip's authorized total right after this decision. */
-  @Property({ type: 'bigint', fieldName: 'trip_authorized_cents', nullable: true }) tripAuthorizedCents?: string | null;
+  @Property({ type: 'bigint', fieldName: 'trip_authorized_cents', nullable: true }) tripAuthorizedCents?:
+    | string
+    | null;
   @Property({ type: 'bigint', fieldName: 'reversed_cents', default: 0 }) reversedCents!: string;
   @Property({ type: 'text', fieldName: 'reversed_pos', default: '' }) reversedPos!: string;
   @Property({ type: 'text' }) currency!: string;
@@ -130,7 +143,9 @@ export class FailopenReplay {
   @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
   @Property({ type: 'bigint', fieldName: 'decided_ms' }) decidedMs!: string;
   @Property({ type: 'bigint', fieldName: 'replayed_ms' }) replayedMs!: string;
-  @Property({ type: 'text', fieldName: 'redis_authorization_id', nullable: true }) redisAuthorizationId?: string | null;
+  @Property({ type: 'text', fieldName: 'redis_authorization_id', nullable: true }) redisAuthorizationId?:
+    | string
+    | null;
   @Property({ type: 'text', fieldName: 'redis_decision', nullable: true }) redisDecision?: string | null;
   @Property({ type: 'text', fieldName: 'redis_reason', nullable: true }) redisReason?: string | null;
 }
@@ -150,7 +165,9 @@ export class Reversal {
   /** Totals right after this reversal. */
   @Property({ type: 'bigint', fieldName: 'reversed_cents' }) reversedCents!: string;
   @Property({ type: 'bigint', fieldName: 'held_cents' }) heldCents!: string;
-  @Property({ type: 'bigint', fieldName: 'trip_authorized_cents', nullable: true }) tripAuthorizedCents?: string | null;
+  @Property({ type: 'bigint', fieldName: 'trip_authorized_cents', nullable: true }) tripAuthorizedCents?:
+    | string
+    | null;
   /** The amount string the reversal request carried ('' = everything held), when the event has it. */
   @Property({ type: 'text', nullable: true }) requested?: string | null;
   @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
@@ -191,4 +208,14 @@ export class DeadLetter {
   @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
 }
 
-export const ENTITIES = [Trip, Order, Item, Authorization, FailopenReplay, Reversal, ProcessedEvent, StreamOffset, DeadLetter];
+export const ENTITIES = [
+  Trip,
+  Order,
+  Item,
+  Authorization,
+  FailopenReplay,
+  Reversal,
+  ProcessedEvent,
+  StreamOffset,
+  DeadLetter,
+];

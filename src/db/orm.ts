@@ -43,7 +43,11 @@ export async function createOrm(options: OrmOptions): Promise<Orm> {
     },
     pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000, acquireTimeoutMillis: 5_000 },
     driverOptions: {
-      connection: { statement_timeout: statementTimeoutMs, connectionTimeoutMillis: 5_000, application_name: 'swipe-authorizer' },
+      connection: {
+        statement_timeout: statementTimeoutMs,
+        connectionTimeoutMillis: 5_000,
+        application_name: 'swipe-authorizer',
+      },
     },
     allowGlobalContext: false,
     ensureDatabase: false,

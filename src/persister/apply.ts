@@ -183,7 +183,9 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
   if (found.length !== data.length) {
     const have = new Set(found.map((r) => `${r.trip_id}\u0000${r.item_id}`));
     const missing = data.filter((d) => !have.has(`${d.trip_id}\u0000${d.item_id}`));
-    throw new EventError(`item.updated for unknown item(s): ${missing.map((m) => `${m.trip_id}/${m.item_id}`).join(', ')}`);
+    throw new EventError(
+      `item.updated for unknown item(s): ${missing.map((m) => `${m.trip_id}/${m.item_id}`).join(', ')}`,
+    );
   }
 }
 
@@ -248,7 +250,10 @@ async function insertAuthorizations(
  * on our own timed-out call turns the stored decision into the delivered
  * fail-open answer, as the script does in Redis.
  */
-async function applyFailopenReplays(db: Db, events: readonly Ev<'failopen.replayed'>[]): Promise<Set<string>> {
+async function applyFailopenReplays(
+  db: Db,
+  events: readonly Ev<'failopen.replayed'>[],
+): Promise<Set<string>> {
   await rows(
     db,
     `insert into failopen_replays (event_id, authorization_id, partition, stream_id, outcome, shopper_id, trip_id,
@@ -285,7 +290,11 @@ async function applyFailopenReplays(db: Db, events: readonly Ev<'failopen.replay
     `update authorizations a set mode = 'fail_open', remaining_cents = x.remaining_cents, replayed_ms = x.replayed_ms
        from json_to_recordset(?::json) as x(authorization_id text, remaining_cents bigint, replayed_ms bigint)
       where a.authorization_id = x.authorization_id`,
-    own.map((e) => ({ authorization_id: e.d.authorization_id, remaining_cents: e.d.remaining_cents, replayed_ms: e.d.replayed_ms })),
+    own.map((e) => ({
+      authorization_id: e.d.authorization_id,
+      remaining_cents: e.d.remaining_cents,
+      replayed_ms: e.d.replayed_ms,
+    })),
   );
   return insertAuthorizations(
     db,
@@ -334,7 +343,11 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
     `update authorizations a set reversed_cents = x.reversed_cents, reversed_pos = x.pos
        from json_to_recordset(?::json) as x(authorization_id text, reversed_cents bigint, pos text)
       where a.authorization_id = x.authorization_id and a.reversed_pos < x.pos`,
-    newest.map((e) => ({ authorization_id: e.d.authorization_id, reversed_cents: e.d.reversed_cents, pos: e.pos })),
+    newest.map((e) => ({
+      authorization_id: e.d.authorization_id,
+      reversed_cents: e.d.reversed_cents,
+      pos: e.pos,
+    })),
   );
   return fresh;
 }
@@ -388,7 +401,9 @@ function setAuthorized(d: TripDelta, cents: number, pos: string): void {
 
 async function updateTrips(db: Db, deltas: Map<string, TripDelta>): Promise<void> {
   // Sorted by trip id: concurrent writers lock rows in one order (no deadlock).
-  const data = [...deltas.values()].sort((a, b) => (a.trip_id < b.trip_id ? -1 : a.trip_id > b.trip_id ? 1 : 0));
+  const data = [...deltas.values()].sort((a, b) =>
+    a.trip_id < b.trip_id ? -1 : a.trip_id > b.trip_id ? 1 : 0,
+  );
   await rows(
     db,
     `update trips t set
@@ -414,7 +429,8 @@ async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void>
   const m = new Map<number, { partition: number; stream_id: string; wal_pos: string; n: number }>();
   for (const e of events) {
     const o = m.get(e.partition);
-    if (o === undefined) m.set(e.partition, { partition: e.partition, stream_id: e.streamId, wal_pos: e.pos, n: 1 });
+    if (o === undefined)
+      m.set(e.partition, { partition: e.partition, stream_id: e.streamId, wal_pos: e.pos, n: 1 });
     else {
       o.n += 1;
       if (e.pos > o.wal_pos) {
@@ -485,7 +501,8 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
     if (e.d.authorized_cents !== null) setAuthorized(d, e.d.authorized_cents, e.pos);
   }
   for (const e of replays) {
-    if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReplays.has(e.d.authorization_id)) continue;
+    if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReplays.has(e.d.authorization_id))
+      continue;
     const d = delta(deltas, e.d.trip_id);
     d.approved += e.d.amount_cents;
     d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);

@@ -26,20 +26,49 @@ const XADD_PIPELINE = 1000;
 /** One trip's life: 1 upsert, 4 picks, 8 decisions (6 approved), 1 reversal, 1 close = 15 events. */
 function tripEvents(shopperId: string, tripId: string, partition: number, now: number): [string, unknown][] {
   const out: [string, unknown][] = [];
-  const items = [0, 1, 2, 3].map((i) => ({ item_id: `i${i}`, quantity_milli: 2000, unit: 'each', unit_price_cents: 250, estimated_cents: 500 }));
-  out.push(['trip.upserted', {
-    trip_id: tripId, shopper_id: shopperId, partition,
-    merchant: { name: 'Safeway', address: '123 Main St', lat: '37.77', lng: '-122.41' }, currency: 'USD',
-    tax_rate_bps: 925, tolerance_bps: 500, tolerance_cents: 200, hold_cents: null, estimated_cents: 2000,
-    orders: [{ order_id: 'o-1', items }], at_ms: now,
-  }]);
+  const items = [0, 1, 2, 3].map((i) => ({
+    item_id: `i${i}`,
+    quantity_milli: 2000,
+    unit: 'each',
+    unit_price_cents: 250,
+    estimated_cents: 500,
+  }));
+  out.push([
+    'trip.upserted',
+    {
+      trip_id: tripId,
+      shopper_id: shopperId,
+      partition,
+      merchant: { name: 'Safeway', address: '123 Main St', lat: '37.77', lng: '-122.41' },
+      currency: 'USD',
+      tax_rate_bps: 925,
+      tolerance_bps: 500,
+      tolerance_cents: 200,
+      hold_cents: null,
+      estimated_cents: 2000,
+      orders: [{ order_id: 'o-1', items }],
+      at_ms: now,
+    },
+  ]);
   let picked = 0;
   for (const it of items) {
     picked += 500;
-    out.push(['item.updated', {
-      trip_id: tripId, shopper_id: shopperId, item_id: it.item_id, status: 'picked', quantity_milli: 2000,
-      unit_price_cents: 250, line_cents: 500, replacement_item_id: null, customer_approved: false, picked_cents: picked, at_ms: now,
-    }]);
+    out.push([
+      'item.updated',
+      {
+        trip_id: tripId,
+        shopper_id: shopperId,
+        item_id: it.item_id,
+        status: 'picked',
+        quantity_milli: 2000,
+        unit_price_cents: 250,
+        line_cents: 500,
+        replacement_item_id: null,
+        customer_approved: false,
+        picked_cents: picked,
+        at_ms: now,
+      },
+    ]);
   }
   let authorized = 0;
   let firstTxn = '';
@@ -53,20 +82,58 @@ function tripEvents(shopperId: string, tripId: string, partition: number, now: n
       firstTxn = txn;
       firstAuth = id;
     }
-    out.push(['authorization.decided', {
-      authorization_id: id, idempotency_key: `t:${txn}`, fingerprint: randomBytes(16).toString('hex'),
-      signature: randomBytes(32).toString('hex'), status: approved ? 200 : 402, transaction_id: txn, shopper_id: shopperId,
-      trip_id: tripId, decision: approved ? 'approved' : 'declined', reason: approved ? null : 'AMOUNT_EXCEEDS_ALLOWANCE',
-      mode: 'normal', amount_cents: 100, remaining_cents: 1000, authorized_cents: authorized, currency: 'USD',
-      merchant_name: 'SAFEWAY #1234', merchant_address: '123 MAIN STREET', lat: 37.77, lng: -122.41, at_ms: now,
-    }]);
+    out.push([
+      'authorization.decided',
+      {
+        authorization_id: id,
+        idempotency_key: `t:${txn}`,
+        fingerprint: randomBytes(16).toString('hex'),
+        signature: randomBytes(32).toString('hex'),
+        status: approved ? 200 : 402,
+        transaction_id: txn,
+        shopper_id: shopperId,
+        trip_id: tripId,
+        decision: approved ? 'approved' : 'declined',
+        reason: approved ? null : 'AMOUNT_EXCEEDS_ALLOWANCE',
+        mode: 'normal',
+        amount_cents: 100,
+        remaining_cents: 1000,
+        authorized_cents: authorized,
+        currency: 'USD',
+        merchant_name: 'SAFEWAY #1234',
+        merchant_address: '123 MAIN STREET',
+        lat: 37.77,
+        lng: -122.41,
+        at_ms: now,
+      },
+    ]);
   }
   authorized -= 50;
-  out.push(['reversal.applied', {
-    reversal_key: `${firstTxn}:-`, authorization_id: firstAuth, transaction_id: firstTxn, shopper_id: shopperId,
-    trip_id: tripId, amount_cents: 50, reversed_cents: 50, held_cents: 50, authorized_cents: authorized, at_ms: now,
-  }]);
-  out.push(['trip.closed', { trip_id: tripId, shopper_id: shopperId, picked_cents: picked, authorized_cents: authorized, at_ms: now }]);
+  out.push([
+    'reversal.applied',
+    {
+      reversal_key: `${firstTxn}:-`,
+      authorization_id: firstAuth,
+      transaction_id: firstTxn,
+      shopper_id: shopperId,
+      trip_id: tripId,
+      amount_cents: 50,
+      reversed_cents: 50,
+      held_cents: 50,
+      authorized_cents: authorized,
+      at_ms: now,
+    },
+  ]);
+  out.push([
+    'trip.closed',
+    {
+      trip_id: tripId,
+      shopper_id: shopperId,
+      picked_cents: picked,
+      authorized_cents: authorized,
+      at_ms: now,
+    },
+  ]);
   return out;
 }
 
@@ -161,7 +228,10 @@ async function runOnce(batch: number, events: number): Promise<Run> {
     // Remove the namespace (never FLUSH a shared server) and the database.
     let cursor = '0';
     do {
-      const [next, found] = (await controlClient.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)) as [string, string[]];
+      const [next, found] = (await controlClient.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)) as [
+        string,
+        string[],
+      ];
       cursor = next;
       if (found.length > 0) await controlClient.unlink(...found);
     } while (cursor !== '0');
@@ -194,7 +264,7 @@ function writeSection(runs: Run[], events: number): void {
         `≤ ${r.batchP50Ms} | ≤ ${r.batchP99Ms} | ${r.load.toFixed(1)} |`,
     ),
     '',
-    'Requirement: at least twice the api\'s peak decision rate (target ~25k decisions/s on 2 cores, so 50k events/s).',
+    "Requirement: at least twice the api's peak decision rate (target ~25k decisions/s on 2 cores, so 50k events/s).",
     '',
   ];
   const section = lines.join('\n');

@@ -51,7 +51,11 @@ export interface RunningPersister {
  * command next to the api). Runs migrations first (advisory-locked, a no-op
  * when up to date). Stop finishes the current batch, then releases leases.
  */
-export async function startPersister(config: Config, logger: Logger, metrics: Metrics): Promise<RunningPersister> {
+export async function startPersister(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<RunningPersister> {
   const orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: PERSISTER_POOL_MAX });
   const streamClient = createRedisClient(config, {
     name: 'persister-stream',
@@ -68,7 +72,15 @@ export async function startPersister(config: Config, logger: Logger, metrics: Me
     await orm.close(true);
     throw err;
   }
-  const persister = new Persister({ config, logger, metrics, orm, streamClient, controlClient, hook: crashHook(config) });
+  const persister = new Persister({
+    config,
+    logger,
+    metrics,
+    orm,
+    streamClient,
+    controlClient,
+    hook: crashHook(config),
+  });
   await persister.start();
 
   // Redis lost data while we run (restart without persistence): rebuild the
@@ -77,7 +89,9 @@ export async function startPersister(config: Config, logger: Logger, metrics: Me
   const timer = setInterval(() => {
     if (checking !== undefined) return;
     checking = hydrateMissing({ config, client: controlClient, logger, orm: async () => orm })
-      .catch((err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'hydrate check failed'))
+      .catch((err: unknown) =>
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'hydrate check failed'),
+      )
       .finally(() => {
         checking = undefined;
       });
@@ -139,7 +153,11 @@ async function withClient<T>(config: Config, fn: (client: RedisClient) => Promis
  * `hydrate`: rebuilds every partition whose `meta` is missing (HYDRATE_FORCE=true
  * or `force`: every partition; writes never overwrite existing keys).
  */
-export async function hydrateCommand(config: Config, logger: Logger, options: { force?: boolean } = {}): Promise<void> {
+export async function hydrateCommand(
+  config: Config,
+  logger: Logger,
+  options: { force?: boolean } = {},
+): Promise<void> {
   const force = options.force ?? process.env.HYDRATE_FORCE === 'true';
   await withClient(config, async (client) => {
     let orm: Orm | undefined;
@@ -168,7 +186,10 @@ export async function hydrateCommand(config: Config, logger: Logger, options: { 
  * rebuilt from Postgres and marked; on a fresh, empty system they are only
  * marked (initialized_ms). Postgres is opened only when some partition needs it.
  */
-export async function ensureHydrated(config: Config, logger: Logger): Promise<{ hydratedPartitions: number }> {
+export async function ensureHydrated(
+  config: Config,
+  logger: Logger,
+): Promise<{ hydratedPartitions: number }> {
   return withClient(config, async (client) => {
     let orm: Orm | undefined;
     try {

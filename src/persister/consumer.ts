@@ -45,7 +45,10 @@ export interface PersisterDeps {
   readonly controlClient: RedisClient;
   readonly consumer?: string;
   /** Test hook: called at named points of a batch (e.g. to crash between commit and ack). */
-  readonly hook?: (point: 'beforeCommit' | 'afterCommit' | 'afterAck', batchSize: number) => Promise<void> | void;
+  readonly hook?: (
+    point: 'beforeCommit' | 'afterCommit' | 'afterAck',
+    batchSize: number,
+  ) => Promise<void> | void;
 }
 
 interface PartitionState {
@@ -77,7 +80,8 @@ export function streamsOf(reply: XReadReply): [string, XEntries][] {
   if (reply === null || reply.length === 0) return [];
   if (typeof reply[0] !== 'string') return reply as [string, XEntries][];
   const out: [string, XEntries][] = [];
-  for (let i = 0; i + 1 < reply.length; i += 2) out.push([reply[i] as string, (reply[i + 1] ?? []) as XEntries]);
+  for (let i = 0; i + 1 < reply.length; i += 2)
+    out.push([reply[i] as string, (reply[i + 1] ?? []) as XEntries]);
   return out;
 }
 
@@ -203,7 +207,8 @@ export class Persister {
     // Entries just claimed are processed now; re-reading them would count a second delivery.
     const claimedParts = new Set(claimed.map((e) => e.partition));
     const pendingParts = held.filter((p) => this.parts.get(p)?.ownPending && !claimedParts.has(p));
-    if (pendingParts.length > 0) entries.push(...(await this.readGroup(pendingParts, '0', perStream, undefined)));
+    if (pendingParts.length > 0)
+      entries.push(...(await this.readGroup(pendingParts, '0', perStream, undefined)));
     const fresh = held.filter((p) => {
       const s = this.parts.get(p);
       return s !== undefined && !s.recovering && !s.ownPending;
@@ -232,7 +237,13 @@ export class Persister {
     const missing = partitions.filter((p) => !this.groupsReady.has(p));
     for (const p of missing) {
       try {
-        await this.d.controlClient.call('XGROUP', ['CREATE', this.keys.wal(p), CONSUMER_GROUP, '0', 'MKSTREAM']);
+        await this.d.controlClient.call('XGROUP', [
+          'CREATE',
+          this.keys.wal(p),
+          CONSUMER_GROUP,
+          '0',
+          'MKSTREAM',
+        ]);
       } catch (err) {
         if (!errText(err).includes('BUSYGROUP')) throw err;
       }
@@ -341,7 +352,10 @@ export class Persister {
         return;
       } catch (err) {
         if (this.stopping) {
-          this.d.logger.warn({ err: errText(err), events: batch.entries.length }, 'stopping with an unwritten batch; it stays pending');
+          this.d.logger.warn(
+            { err: errText(err), events: batch.entries.length },
+            'stopping with an unwritten batch; it stays pending',
+          );
           return;
         }
         this.d.logger.warn({ err: errText(err), events: batch.entries.length }, 'batch failed; retrying');
@@ -368,18 +382,21 @@ export class Persister {
       if (r.ok) good.push(r.event);
       else failed.push({ raw, error: r.error });
     }
-    good.sort((a, b) => (a.partition - b.partition) || (a.pos < b.pos ? -1 : a.pos > b.pos ? 1 : 0));
+    good.sort((a, b) => a.partition - b.partition || (a.pos < b.pos ? -1 : a.pos > b.pos ? 1 : 0));
 
     // Partitions are split over WRITERS concurrent transactions (each partition in exactly one, in
     // stream order): a partition's rows never meet another's, so they cannot conflict or deadlock.
     const groups: WalEvent[][] = Array.from({ length: WRITERS }, () => []);
     for (const e of good) groups[e.partition % WRITERS]?.push(e);
-    const settled = await Promise.allSettled(groups.filter((g) => g.length > 0).map((g) => this.write(g, rawOf, failed)));
+    const settled = await Promise.allSettled(
+      groups.filter((g) => g.length > 0).map((g) => this.write(g, rawOf, failed)),
+    );
     const applied: Record<string, number> = {};
     const committed: WalEvent[] = [];
     for (const s of settled) if (s.status === 'rejected') throw s.reason; // retried whole: commits made are no-ops then
     for (const s of settled) {
-      const r = (s as PromiseFulfilledResult<{ committed: WalEvent[]; applied: Record<string, number> }>).value;
+      const r = (s as PromiseFulfilledResult<{ committed: WalEvent[]; applied: Record<string, number> }>)
+        .value;
       committed.push(...r.committed);
       for (const [t, n] of Object.entries(r.applied)) applied[t] = (applied[t] ?? 0) + n;
     }
@@ -458,7 +475,10 @@ export class Persister {
         1,
       ])) as [string, string, number, number][];
       const deliveries = Number(info[0]?.[3] ?? 0);
-      this.d.logger.warn({ partition: raw.partition, streamId: raw.streamId, eventId: raw.eventId, deliveries, error }, 'event failed');
+      this.d.logger.warn(
+        { partition: raw.partition, streamId: raw.streamId, eventId: raw.eventId, deliveries, error },
+        'event failed',
+      );
       if (deliveries >= max) dead.push({ raw, error, deliveries });
       else {
         const s = this.parts.get(raw.partition);
@@ -467,7 +487,14 @@ export class Persister {
     }
     if (dead.length === 0) return [];
     await deadLetter(
-      { orm: this.d.orm, client: this.d.controlClient, keys: this.keys, metrics: this.d.metrics, logger: this.d.logger, streamMaxLen: DEAD_LETTER_STREAM_MAXLEN },
+      {
+        orm: this.d.orm,
+        client: this.d.controlClient,
+        keys: this.keys,
+        metrics: this.d.metrics,
+        logger: this.d.logger,
+        streamMaxLen: DEAD_LETTER_STREAM_MAXLEN,
+      },
       dead,
     );
     return dead.map((d) => d.raw);

@@ -81,7 +81,14 @@ export async function deadLetter(deps: DeadLetterDeps, items: readonly DeadLette
   deps.metrics.persisterDeadLetters.inc(res.rows.length);
   for (const { raw, error, deliveries } of items) {
     deps.logger.error(
-      { partition: raw.partition, streamId: raw.streamId, eventId: raw.eventId, type: raw.type, deliveries, error },
+      {
+        partition: raw.partition,
+        streamId: raw.streamId,
+        eventId: raw.eventId,
+        type: raw.type,
+        deliveries,
+        error,
+      },
       'WAL event dead-lettered',
     );
   }

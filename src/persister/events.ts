@@ -28,7 +28,12 @@ export interface TripUpserted {
   readonly trip_id: string;
   readonly shopper_id: string;
   readonly currency: string;
-  readonly merchant: { name: string; address: string; lat: number | string | null; lng: number | string | null };
+  readonly merchant: {
+    name: string;
+    address: string;
+    lat: number | string | null;
+    lng: number | string | null;
+  };
   readonly tax_rate_bps: number;
   readonly tolerance_bps: number;
   readonly tolerance_cents: number;
@@ -158,12 +163,14 @@ const TEXT_MAX = 4096;
 const AMOUNT_MAX = 1e15;
 
 function obj(v: unknown, field: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new EventError(`${field} must be an object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new EventError(`${field} must be an object`);
   return v as Obj;
 }
 function str(o: Obj, field: string, max = ID_TEXT_MAX): string {
   const v = o[field];
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new EventError(`${field} must be a non-empty string`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw new EventError(`${field} must be a non-empty string`);
   return v;
 }
 function strOrEmpty(o: Obj, field: string, max = TEXT_MAX): string {
@@ -212,7 +219,8 @@ function oneOf<T extends string>(o: Obj, field: string, allowed: readonly T[]): 
  * hydrate restores spec and spec_hash, and an identical PUT stays a 200.
  */
 function canonicalSpec(o: Obj): { spec: string; spec_hash: string } {
-  if (typeof o.spec === 'string' && typeof o.spec_hash === 'string') return { spec: o.spec, spec_hash: o.spec_hash };
+  if (typeof o.spec === 'string' && typeof o.spec_hash === 'string')
+    return { spec: o.spec, spec_hash: o.spec_hash };
   const { trip_id: _t, shopper_id: _s, partition: _p, at_ms: _a, ...spec } = o;
   const json = JSON.stringify(spec);
   return { spec: json, spec_hash: createHash('sha256').update(json).digest('hex') };
@@ -224,7 +232,8 @@ const ITEMS_MAX = 5000;
 function tripUpserted(o: Obj): TripUpserted {
   const m = obj(o.merchant, 'merchant');
   const ordersRaw = o.orders;
-  if (!Array.isArray(ordersRaw) || ordersRaw.length > ORDERS_MAX) throw new EventError('orders must be an array');
+  if (!Array.isArray(ordersRaw) || ordersRaw.length > ORDERS_MAX)
+    throw new EventError('orders must be an array');
   let itemCount = 0;
   const orders = ordersRaw.map((or, i) => {
     const order = obj(or, `orders[${i}]`);
@@ -299,7 +308,8 @@ function tripClosed(o: Obj): TripClosed {
 function authorizationDecided(o: Obj): AuthorizationDecided {
   const decision = oneOf(o, 'decision', ['approved', 'declined'] as const);
   const reason = strOrNull(o, 'reason', 64);
-  if ((decision === 'approved') !== (reason === null)) throw new EventError('reason must be null exactly when approved');
+  if ((decision === 'approved') !== (reason === null))
+    throw new EventError('reason must be null exactly when approved');
   return {
     authorization_id: str(o, 'authorization_id'),
     idempotency_key: str(o, 'idempotency_key'),
@@ -369,7 +379,12 @@ export function parseEntry(raw: RawEntry): ParseResult {
       throw new EventError('payload is not valid JSON');
     }
     const o = obj(parsed, 'payload');
-    const base = { partition: raw.partition, streamId: raw.streamId, pos: walPos(raw.streamId), eventId: raw.eventId };
+    const base = {
+      partition: raw.partition,
+      streamId: raw.streamId,
+      pos: walPos(raw.streamId),
+      eventId: raw.eventId,
+    };
     switch (raw.type) {
       case 'trip.upserted':
         return { ok: true, event: { ...base, type: raw.type, d: tripUpserted(o) } };

@@ -40,7 +40,13 @@ export const REASON_CODES = [
 ] as const;
 
 /** Decisions that never reach the trip's velocity window or auths list (authorizeSwipe-4.lua). */
-export const NOT_COUNTED_REASONS = ['IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'STORAGE_UNAVAILABLE'];
+export const NOT_COUNTED_REASONS = [
+  'IDEMPOTENCY_CONFLICT',
+  'UNKNOWN_SHOPPER',
+  'TRIP_CLOSED',
+  'NO_ACTIVE_TRIP',
+  'STORAGE_UNAVAILABLE',
+];
 
 const VELOCITY_WINDOW_MS = 60_000;
 const TRIP_AUTHS_MAX = 200;
@@ -127,7 +133,9 @@ export class Hydrator {
 
   private async schemaExists(): Promise<boolean> {
     if (this.schemaChecked === undefined) {
-      const r = (await this.knex.raw(`select to_regclass('trips') is not null as ok`)) as { rows: { ok: boolean }[] };
+      const r = (await this.knex.raw(`select to_regclass('trips') is not null as ok`)) as {
+        rows: { ok: boolean }[];
+      };
       this.schemaChecked = r.rows[0]?.ok === true;
     }
     return this.schemaChecked;
@@ -310,11 +318,9 @@ export class Hydrator {
       if (res.rows.length === 0) return n;
       const pipe = this.d.client.pipeline();
       for (const r of res.rows) {
-        (pipe as unknown as Record<string, (...a: unknown[]) => unknown>)[`hydrateShopper:${this.version('hydrateShopper')}`]?.(
-          this.keys.shopper(p, r.shopper_id),
-          r.trip_id,
-          r.first_ms,
-        );
+        (pipe as unknown as Record<string, (...a: unknown[]) => unknown>)[
+          `hydrateShopper:${this.version('hydrateShopper')}`
+        ]?.(this.keys.shopper(p, r.shopper_id), r.trip_id, r.first_ms);
       }
       await this.execPipeline(pipe);
       n += res.rows.length;
@@ -358,14 +364,39 @@ export class Hydrator {
         const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
         const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
         if (authExp <= nowMs) continue;
-        const code = a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
+        const code =
+          a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
         const failOpen = a.mode === 'fail_open';
         const fields: (string | number)[] = [
-          'code', code, 'status', a.http_status, 'decision', a.decision, 'mode', a.mode,
+          'code',
+          code,
+          'status',
+          a.http_status,
+          'decision',
+          a.decision,
+          'mode',
+          a.mode,
           // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
-          'trip', failOpen ? '' : (a.trip_id ?? ''), 'shopper', a.shopper_id, 'amount', a.amount_cents,
-          'remaining', a.remaining_cents, 'currency', a.currency, 'txn', a.transaction_id ?? '',
-          'idem', a.idempotency_key, 'fp', a.fingerprint, 'reversed', a.reversed_cents, 'at_ms', a.decided_ms,
+          'trip',
+          failOpen ? '' : (a.trip_id ?? ''),
+          'shopper',
+          a.shopper_id,
+          'amount',
+          a.amount_cents,
+          'remaining',
+          a.remaining_cents,
+          'currency',
+          a.currency,
+          'txn',
+          a.transaction_id ?? '',
+          'idem',
+          a.idempotency_key,
+          'fp',
+          a.fingerprint,
+          'reversed',
+          a.reversed_cents,
+          'at_ms',
+          a.decided_ms,
         ];
         if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
         const idemExp = at + idemMs > nowMs ? at + idemMs : '';
@@ -402,7 +433,13 @@ export class Hydrator {
     for (let i = 0; i < res.rows.length; i += PAGE_ROWS) {
       const pipe = this.d.client.pipeline();
       for (const r of res.rows.slice(i, i + PAGE_ROWS)) {
-        pipe.call('SET', [`${this.keys.base(p)}fo:${r.authorization_id}`, r.outcome, 'PXAT', Number(r.replayed_ms) + ttlMs, 'NX']);
+        pipe.call('SET', [
+          `${this.keys.base(p)}fo:${r.authorization_id}`,
+          r.outcome,
+          'PXAT',
+          Number(r.replayed_ms) + ttlMs,
+          'NX',
+        ]);
       }
       await this.execPipeline(pipe);
     }
@@ -508,7 +545,11 @@ export async function hydrateMissing(
     if (got !== 'OK') {
       // Another process is rebuilding this partition: wait for its mark (bounded), then check again.
       const deadline = Date.now() + lockMs;
-      while (Date.now() < deadline && (await client.exists(metaKey(keys, p))) === 0 && (await client.exists(lock)) === 1) {
+      while (
+        Date.now() < deadline &&
+        (await client.exists(metaKey(keys, p))) === 0 &&
+        (await client.exists(lock)) === 1
+      ) {
         await new Promise((r) => setTimeout(r, 100));
       }
       if ((await client.exists(metaKey(keys, p))) === 1 && !options.force) continue;

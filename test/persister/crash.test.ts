@@ -58,14 +58,17 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+  for (const c of children)
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
   await api?.stop();
   await cleanPrefix(redis, prefix);
   redis.disconnect();
   await db?.drop();
 });
 
-it('survives 20+ SIGKILLs at random moments with no event lost or doubled', { timeout: 180_000 }, async () => {
+it('survives 20+ SIGKILLs at random moments with no event lost or doubled', {
+  timeout: 180_000,
+}, async () => {
   const books = newBooks();
   await createTrips(api, books, 'crash', 40);
   let loadDone = false;
@@ -81,7 +84,10 @@ it('survives 20+ SIGKILLs at random moments with no event lost or doubled', { ti
     children.push(child);
     const started = Date.now();
     // Random kills land anywhere: startup, lease wait, claim, mid-batch, between batches.
-    const timer = setTimeout(() => child.proc.kill('SIGKILL'), mode === 'random' ? 300 + Math.random() * 1200 : 4000);
+    const timer = setTimeout(
+      () => child.proc.kill('SIGKILL'),
+      mode === 'random' ? 300 + Math.random() * 1200 : 4000,
+    );
     const { signal, code } = await child.exited;
     clearTimeout(timer);
     if (signal === 'SIGKILL') {
@@ -119,7 +125,9 @@ it('survives 20+ SIGKILLs at random moments with no event lost or doubled', { ti
   expect(exit.code, final.output()).toBe(0);
 
   // Exactly one row per event: by type, and per authorization id.
-  const byType = await db.query<{ type: string; n: string }>('select type, count(*) as n from processed_events group by type');
+  const byType = await db.query<{ type: string; n: string }>(
+    'select type, count(*) as n from processed_events group by type',
+  );
   const got = Object.fromEntries(byType.map((r) => [r.type, Number(r.n)]));
   expect(got).toEqual(books.events);
   const auths = await db.query<{ authorization_id: string }>('select authorization_id from authorizations');
@@ -139,9 +147,21 @@ it('survives 20+ SIGKILLs at random moments with no event lost or doubled', { ti
     const p = api.keys.partition(String(row.shopper_id));
     const h = await redis.hgetall(api.keys.trip(p, String(row.trip_id)));
     expect(
-      { status: row.status, picked: row.picked_cents, approved: row.approved_cents, reversed: row.reversed_cents, authorized: row.authorized_cents },
+      {
+        status: row.status,
+        picked: row.picked_cents,
+        approved: row.approved_cents,
+        reversed: row.reversed_cents,
+        authorized: row.authorized_cents,
+      },
       String(row.trip_id),
-    ).toEqual({ status: h.status, picked: h.picked_cents, approved: h.approved_cents, reversed: h.reversed_cents, authorized: h.authorized_cents });
+    ).toEqual({
+      status: h.status,
+      picked: h.picked_cents,
+      approved: h.approved_cents,
+      reversed: h.reversed_cents,
+      authorized: h.authorized_cents,
+    });
   }
 
   // Acked and trimmed: nothing left in the WAL.

@@ -19,7 +19,12 @@ import { cleanPrefix, plainClient, type PrivateRedis, privateRedis, uniquePrefix
 const PARTITIONS = 4;
 const REDIS_PORT = 16_410;
 const logger = testLogger();
-const apiEnv = { PARTITIONS: String(PARTITIONS), MAX_SWIPES_PER_MINUTE: '3', DECISION_TIMEOUT_MS: '800', FAILOPEN_ENABLED: 'false' };
+const apiEnv = {
+  PARTITIONS: String(PARTITIONS),
+  MAX_SWIPES_PER_MINUTE: '3',
+  DECISION_TIMEOUT_MS: '800',
+  FAILOPEN_ENABLED: 'false',
+};
 
 let db: TestDb;
 let shared: Redis;
@@ -64,7 +69,14 @@ async function persistAll(api: TestApi): Promise<void> {
   const controlClient = createRedisClient(config, { name: 'h-control', commandTimeoutMs: 10_000 });
   await connectRedis(streamClient);
   await connectRedis(controlClient);
-  const p = new Persister({ config, logger, metrics: createMetrics({ defaultMetrics: false }), orm: db.orm, streamClient, controlClient });
+  const p = new Persister({
+    config,
+    logger,
+    metrics: createMetrics({ defaultMetrics: false }),
+    orm: db.orm,
+    streamClient,
+    controlClient,
+  });
   await p.start();
   const deadline = Date.now() + 20_000;
   try {
@@ -82,6 +94,7 @@ async function persistAll(api: TestApi): Promise<void> {
   }
 }
 
+/** pttl: -1 = no TTL, else the absolute expiry time in ms (comparable across snapshots). */
 type Snapshot = Map<string, { type: string; value: unknown; pttl: number }>;
 const NOT_STATE = /:(wal|wal:dead|meta|lease:persister|hydrate:lock)$/;
 
@@ -108,7 +121,8 @@ async function snapshot(api: TestApi): Promise<Snapshot> {
         const s = (await r.get(key)) ?? '';
         value = key.includes(':rev:') ? JSON.parse(s) : s;
       } else value = type;
-      out.set(key.slice(api.config.redisPrefix.length), { type, value, pttl: await r.pttl(key) });
+      const pttl = await r.pttl(key);
+      out.set(key.slice(api.config.redisPrefix.length), { type, value, pttl: pttl < 0 ? pttl : Date.now() + pttl });
     }
   } while (cursor !== '0');
   return out;
@@ -116,7 +130,11 @@ async function snapshot(api: TestApi): Promise<Snapshot> {
 
 function expectSameState(before: Snapshot, after: Snapshot): void {
   const missing = [...before.keys()].filter((k) => !after.has(k));
-  if (missing.length > 0) console.error('missing after hydrate', missing.map((k) => [k, before.get(k)]));
+  if (missing.length > 0)
+    console.error(
+      'missing after hydrate',
+      missing.map((k) => [k, before.get(k)]),
+    );
   expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
   for (const [key, b] of before) {
     const a = after.get(key);
@@ -136,7 +154,12 @@ function answer(r: Reply): unknown {
         return kept;
       })
     : authorizations;
-  return { status: r.status, replayed: r.headers.get('idempotent-replayed') === 'true', ...rest, authorizations: list };
+  return {
+    status: r.status,
+    replayed: r.headers.get('idempotent-replayed') === 'true',
+    ...rest,
+    authorizations: list,
+  };
 }
 
 interface History {
@@ -156,13 +179,24 @@ async function history(apis: TestApi[]): Promise<History> {
   };
   // Trips: s0..s4 shop; s5 has nothing picked; s6's first trip is closed, then a second one.
   for (let i = 0; i <= 6; i++) {
-    expect((await both((a) => a.putTrip(`hs${i}`, `ht${i}`, safewayTrip({ hold_cents: i === 2 ? 1500 : undefined })))).status).toBe(201);
+    expect(
+      (
+        await both((a) =>
+          a.putTrip(`hs${i}`, `ht${i}`, safewayTrip({ hold_cents: i === 2 ? 1500 : undefined })),
+        )
+      ).status,
+    ).toBe(201);
   }
   for (let i = 0; i <= 4; i++) {
     await both((a) => a.pick(`hs${i}`, `ht${i}`, 'milk', { status: 'picked', quantity: 3 + i }));
     await both((a) => a.pick(`hs${i}`, `ht${i}`, 'apples', { status: 'not_found' }));
   }
-  await both((a) => a.pick('hs1', 'ht1', 'apples', { status: 'replaced', replacement: { item_id: 'fuji', quantity: '1.2', unit_price: '3.10' } }));
+  await both((a) =>
+    a.pick('hs1', 'ht1', 'apples', {
+      status: 'replaced',
+      replacement: { item_id: 'fuji', quantity: '1.2', unit_price: '3.10' },
+    }),
+  );
   await both((a) => a.pick('hs0', 'ht0', 'milk', { status: 'picked', quantity: 2 })); // replaces the earlier pick
   await both((a) => a.pick('hs6', 'ht6', 'milk', { status: 'picked', quantity: 1 }));
   await both((a) => a.closeTrip('hs6', 'ht6'));
@@ -228,7 +262,9 @@ async function later(ref: TestApi, sub: TestApi, h: History): Promise<number> {
   await same((a) => a.putTrip('hs6', 'ht6', safewayTrip()));
   await same((a) => a.pick('hs3', 'ht3', 'milk', { status: 'picked', quantity: 9 }));
   await same((a) => a.pick('hs6', 'ht6', 'milk', { status: 'picked', quantity: 9 }));
-  await same((a) => a.swipe(swipeBody('hs3', '4.00', { merchant: { name: 'Safeway Store 0042', address: '123 Main St.' } })));
+  await same((a) =>
+    a.swipe(swipeBody('hs3', '4.00', { merchant: { name: 'Safeway Store 0042', address: '123 Main St.' } })),
+  );
   for (let i = 0; i <= 6; i++) {
     const get = await same((a) => a.getTrip(`hs${i}`, `ht${i}`));
     expect(get.status).toBe(200);
@@ -239,7 +275,12 @@ async function later(ref: TestApi, sub: TestApi, h: History): Promise<number> {
 async function startPair(subEnv: Record<string, string> = {}): Promise<{ ref: TestApi; sub: TestApi }> {
   const ref = await startTestApi({ ...apiEnv, REDIS_PREFIX: uniquePrefix('thref'), DATABASE_URL: db.url });
   cleanups.push(() => ref.stop());
-  const sub = await startTestApi({ ...apiEnv, REDIS_PREFIX: uniquePrefix('thsub'), DATABASE_URL: db.url, ...subEnv });
+  const sub = await startTestApi({
+    ...apiEnv,
+    REDIS_PREFIX: uniquePrefix('thsub'),
+    DATABASE_URL: db.url,
+    ...subEnv,
+  });
   cleanups.push(() => sub.stop());
   return { ref, sub };
 }
@@ -260,7 +301,8 @@ describe('hydrate', () => {
     const r = await ensureHydrated(config, logger);
     expect(r.hydratedPartitions).toBeGreaterThan(0);
     expectSameState(before, await snapshot(sub));
-    for (let p = 0; p < PARTITIONS; p++) expect(await shared.hexists(`${sub.keys.base(p)}meta`, 'hydrated_ms')).toBe(1);
+    for (let p = 0; p < PARTITIONS; p++)
+      expect(await shared.hexists(`${sub.keys.base(p)}meta`, 'hydrated_ms')).toBe(1);
     // Marked: a second check does nothing.
     expect((await ensureHydrated(config, logger)).hydratedPartitions).toBe(0);
 
@@ -277,13 +319,16 @@ describe('hydrate', () => {
     const h = await history([ref, sub]);
     await persistAll(sub);
     const before = await snapshot(sub);
-    const [{ n: persistedBefore } = { n: '0' }] = await db.query<{ n: string }>('select count(*) as n from processed_events');
+    const [{ n: persistedBefore } = { n: '0' }] = await db.query<{ n: string }>(
+      'select count(*) as n from processed_events',
+    );
 
     await redis.stop();
     await redis.start();
     // The api reconnects on its own; wait until it answers again.
     const deadline = Date.now() + 15_000;
-    while ((await sub.request('GET', '/readyz')).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((await sub.request('GET', '/readyz')).status !== 200 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     expect((await snapshot(sub)).size).toBe(0);
     await hydrateCommand(configFor(sub), logger);
     expectSameState(before, await snapshot(sub));
@@ -291,7 +336,9 @@ describe('hydrate', () => {
     await later(ref, sub, h);
     // New events land in new streams (new consumer group): the persister picks them up.
     await persistAll(sub);
-    const [{ n: persistedAfter } = { n: '0' }] = await db.query<{ n: string }>('select count(*) as n from processed_events');
+    const [{ n: persistedAfter } = { n: '0' }] = await db.query<{ n: string }>(
+      'select count(*) as n from processed_events',
+    );
     expect(Number(persistedAfter)).toBeGreaterThan(Number(persistedBefore));
   });
 

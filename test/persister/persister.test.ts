@@ -63,7 +63,13 @@ async function expectTripsMatch(models: Iterable<TripModel>) {
       reversed: Number(row?.reversed_cents),
       authorized: Number(row?.authorized_cents),
       status: row?.status,
-    }).toEqual({ picked: t.picked, approved: t.approved, reversed: t.reversed, authorized: t.authorized, status: t.status });
+    }).toEqual({
+      picked: t.picked,
+      approved: t.approved,
+      reversed: t.reversed,
+      authorized: t.authorized,
+      status: t.status,
+    });
   }
 }
 
@@ -130,10 +136,26 @@ describe('persister', () => {
     await w.pick(t, 'item-0', 1000);
     const eventId = randomUUID();
     const d = {
-      authorization_id: randomUUID(), idempotency_key: 't:dup', fingerprint: 'x', signature: null, status: 200,
-      transaction_id: 'dup', shopper_id: t.shopperId, trip_id: t.tripId, decision: 'approved', reason: null,
-      mode: 'normal', amount_cents: 100, remaining_cents: 5, authorized_cents: 100, currency: 'USD',
-      merchant_name: 'Safeway', merchant_address: '123 Main St', lat: null, lng: null, at_ms: Date.now(),
+      authorization_id: randomUUID(),
+      idempotency_key: 't:dup',
+      fingerprint: 'x',
+      signature: null,
+      status: 200,
+      transaction_id: 'dup',
+      shopper_id: t.shopperId,
+      trip_id: t.tripId,
+      decision: 'approved',
+      reason: null,
+      mode: 'normal',
+      amount_cents: 100,
+      remaining_cents: 5,
+      authorized_cents: 100,
+      currency: 'USD',
+      merchant_name: 'Safeway',
+      merchant_address: '123 Main St',
+      lat: null,
+      lng: null,
+      at_ms: Date.now(),
     };
     t.approved += 100;
     t.authorized += 100;
@@ -155,22 +177,56 @@ describe('persister', () => {
     await w.xadd(t.partition, 'item.updated', '{"trip_id": "trip-poison", not json', badId);
     // A well-formed event that violates the data: an item the trip never had.
     const orphanId = randomUUID();
-    await w.xadd(t.partition, 'item.updated', {
-      trip_id: t.tripId, shopper_id: t.shopperId, item_id: 'no-such-item', status: 'picked', quantity_milli: 1000,
-      unit_price_cents: 100, line_cents: 100, replacement_item_id: null, customer_approved: false,
-      picked_cents: 100, at_ms: Date.now(),
-    }, orphanId);
+    await w.xadd(
+      t.partition,
+      'item.updated',
+      {
+        trip_id: t.tripId,
+        shopper_id: t.shopperId,
+        item_id: 'no-such-item',
+        status: 'picked',
+        quantity_milli: 1000,
+        unit_price_cents: 100,
+        line_cents: 100,
+        replacement_item_id: null,
+        customer_approved: false,
+        picked_cents: 100,
+        at_ms: Date.now(),
+      },
+      orphanId,
+    );
     await w.pick(t, 'item-1', 1000);
     await w.swipe(t, 10, true);
     // A second decision for a transaction id already decided (another partition's shopper in real life).
     const other = await w.trip('shopper-poison-2', 'trip-poison-2');
     const dupTxnId = randomUUID();
-    await w.xadd(other.partition, 'authorization.decided', {
-      authorization_id: randomUUID(), idempotency_key: 't:x', fingerprint: 'x', signature: null, status: 402,
-      transaction_id: `txn_${t.auths[0]?.id}`, shopper_id: other.shopperId, trip_id: other.tripId, decision: 'declined',
-      reason: 'NO_ITEMS_PICKED', mode: 'normal', amount_cents: 10, remaining_cents: 0, authorized_cents: 0,
-      currency: 'USD', merchant_name: 'S', merchant_address: 'A', lat: null, lng: null, at_ms: Date.now(),
-    }, dupTxnId);
+    await w.xadd(
+      other.partition,
+      'authorization.decided',
+      {
+        authorization_id: randomUUID(),
+        idempotency_key: 't:x',
+        fingerprint: 'x',
+        signature: null,
+        status: 402,
+        transaction_id: `txn_${t.auths[0]?.id}`,
+        shopper_id: other.shopperId,
+        trip_id: other.tripId,
+        decision: 'declined',
+        reason: 'NO_ITEMS_PICKED',
+        mode: 'normal',
+        amount_cents: 10,
+        remaining_cents: 0,
+        authorized_cents: 0,
+        currency: 'USD',
+        merchant_name: 'S',
+        merchant_address: 'A',
+        lat: null,
+        lng: null,
+        at_ms: Date.now(),
+      },
+      dupTxnId,
+    );
     const metrics = createMetrics({ defaultMetrics: false });
     await startPersister(metrics);
     await waitFor('dead letters', async () => (await count('dead_letters')) >= 3);
@@ -181,7 +237,9 @@ describe('persister', () => {
     const dupDead = dead.filter((r) => r.event_id !== badId && r.event_id !== orphanId);
     expect(dupDead.length).toBe(1);
     expect(dupDead[0]?.error).toMatch(/authorizations_transaction_id_unique/);
-    expect(await db.query('select 1 from authorizations where transaction_id = ?', [`txn_${t.auths[0]?.id}`])).toHaveLength(1);
+    expect(
+      await db.query('select 1 from authorizations where transaction_id = ?', [`txn_${t.auths[0]?.id}`]),
+    ).toHaveLength(1);
     if (dupDead[0]?.event_id !== dupTxnId) {
       // The model's approval lost the race: take it out of the expected totals.
       t.approved -= 10;
@@ -207,26 +265,59 @@ describe('persister', () => {
     const t = await w.trip('shopper-fo', 'trip-fo');
     await w.pick(t, 'item-0', 1000);
     const base = {
-      idempotency_key: 't:fo', fingerprint: 'fp', signature: null, status: 200, shopper_id: t.shopperId,
-      decision: 'approved', reason: null, mode: 'fail_open', amount_cents: 70, remaining_cents: 0, currency: 'USD',
-      merchant_name: 'Safeway', merchant_address: '123 Main St', lat: null, lng: null, at_ms: Date.now() - 5000,
+      idempotency_key: 't:fo',
+      fingerprint: 'fp',
+      signature: null,
+      status: 200,
+      shopper_id: t.shopperId,
+      decision: 'approved',
+      reason: null,
+      mode: 'fail_open',
+      amount_cents: 70,
+      remaining_cents: 0,
+      currency: 'USD',
+      merchant_name: 'Safeway',
+      merchant_address: '123 Main St',
+      lat: null,
+      lng: null,
+      at_ms: Date.now() - 5000,
       replayed_ms: Date.now(),
     };
     const applied = randomUUID();
     t.approved += 70;
     t.authorized += 70;
-    const foEvent = { ...base, authorization_id: applied, transaction_id: 'fo-1', trip_id: t.tripId, authorized_cents: t.authorized, replay_outcome: 'applied', redis_authorization_id: null, redis_decision: null, redis_reason: null };
+    const foEvent = {
+      ...base,
+      authorization_id: applied,
+      transaction_id: 'fo-1',
+      trip_id: t.tripId,
+      authorized_cents: t.authorized,
+      replay_outcome: 'applied',
+      redis_authorization_id: null,
+      redis_decision: null,
+      redis_reason: null,
+    };
     const foEventId = randomUUID();
     await w.xadd(t.partition, 'failopen.replayed', foEvent, foEventId);
     await w.xadd(t.partition, 'failopen.replayed', foEvent, foEventId); // a repeated replay: same event id
     await w.xadd(t.partition, 'failopen.replayed', {
-      ...base, authorization_id: randomUUID(), transaction_id: 'fo-2', trip_id: null, authorized_cents: null,
-      replay_outcome: 'conflict', redis_authorization_id: 'auth-x', redis_decision: 'declined', redis_reason: 'AMOUNT_EXCEEDS_ALLOWANCE',
+      ...base,
+      authorization_id: randomUUID(),
+      transaction_id: 'fo-2',
+      trip_id: null,
+      authorized_cents: null,
+      replay_outcome: 'conflict',
+      redis_authorization_id: 'auth-x',
+      redis_decision: 'declined',
+      redis_reason: 'AMOUNT_EXCEEDS_ALLOWANCE',
     });
     await startPersister();
     await waitFor('drained', async () => (await count('failopen_replays')) === 2);
     await expectTripsMatch([t]);
-    const [row] = await db.query<Record<string, string>>('select * from authorizations where authorization_id = ?', [applied]);
+    const [row] = await db.query<Record<string, string>>(
+      'select * from authorizations where authorization_id = ?',
+      [applied],
+    );
     expect(row?.mode).toBe('fail_open');
     expect(row?.trip_id).toBe(t.tripId);
     expect(Number(row?.replayed_ms)).toBe(base.replayed_ms);
@@ -236,7 +327,14 @@ describe('persister', () => {
   it('two persisters share the partitions and still write each event once', async () => {
     const a = await startPersister();
     const b = await startPersister();
-    await waitFor('leases split', async () => a.leases.owned().length + b.leases.owned().length === PARTITIONS && a.leases.owned().length > 0 && b.leases.owned().length > 0, 10_000);
+    await waitFor(
+      'leases split',
+      async () =>
+        a.leases.owned().length + b.leases.owned().length === PARTITIONS &&
+        a.leases.owned().length > 0 &&
+        b.leases.owned().length > 0,
+      10_000,
+    );
     const overlap = a.leases.owned().filter((p) => b.leases.owned().includes(p));
     expect(overlap).toEqual([]);
     const w = new WalWriter(redis, config.redisPrefix, PARTITIONS);
@@ -248,7 +346,11 @@ describe('persister', () => {
     await running[0]?.p.stop();
     const w2 = new WalWriter(redis, config.redisPrefix, PARTITIONS);
     for (let i = 0; i < 8; i++) await w2.life(`shopper-c${i}`, `trip-c${i}`, false);
-    await waitFor('taken over', async () => (await count('processed_events')) === before + w.events + w2.events, 20_000);
+    await waitFor(
+      'taken over',
+      async () => (await count('processed_events')) === before + w.events + w2.events,
+      20_000,
+    );
     await expectTripsMatch(w2.trips.values());
     await stopAll();
   });

@@ -56,7 +56,9 @@ async function walLength(): Promise<number> {
   return n;
 }
 
-it('keeps deciding while Postgres is down for 30 s, then catches up with nothing lost', { timeout: 150_000 }, async () => {
+it('keeps deciding while Postgres is down for 30 s, then catches up with nothing lost', {
+  timeout: 150_000,
+}, async () => {
   const config = loadConfig({
     NODE_ENV: 'test',
     REDIS_PREFIX: prefix,
@@ -113,7 +115,9 @@ it('keeps deciding while Postgres is down for 30 s, then catches up with nothing
   const started = Date.now();
   let persisted = 0;
   while (Date.now() - started < 60_000) {
-    const [row] = await db.query<{ n: string }>('select count(*) as n from processed_events').catch(() => [{ n: '0' }]);
+    const [row] = await db
+      .query<{ n: string }>('select count(*) as n from processed_events')
+      .catch(() => [{ n: '0' }]);
     persisted = Number(row?.n);
     if (persisted >= expected) break;
     await sleep(200);
@@ -131,14 +135,18 @@ it('keeps deciding while Postgres is down for 30 s, then catches up with nothing
   expect(walDuring).toBeGreaterThan(walBefore + 1000);
   expect(pendingGauge).toBeGreaterThan(1000);
   expect(persisted).toBe(expected);
-  const byType = await db.query<{ type: string; n: string }>('select type, count(*) as n from processed_events group by type');
+  const byType = await db.query<{ type: string; n: string }>(
+    'select type, count(*) as n from processed_events group by type',
+  );
   expect(Object.fromEntries(byType.map((r) => [r.type, Number(r.n)]))).toEqual(books.events);
   const auths = await db.query<{ authorization_id: string }>('select authorization_id from authorizations');
   expect(new Set(auths.map((a) => a.authorization_id))).toEqual(books.authorizationIds);
   const [dead] = await db.query<{ n: string }>('select count(*) as n from dead_letters');
   expect(Number(dead?.n)).toBe(0);
   for (const row of await db.query<Record<string, string>>('select * from trips')) {
-    const h = await redis.hgetall(api.keys.trip(api.keys.partition(String(row.shopper_id)), String(row.trip_id)));
+    const h = await redis.hgetall(
+      api.keys.trip(api.keys.partition(String(row.shopper_id)), String(row.trip_id)),
+    );
     expect([row.picked_cents, row.authorized_cents, row.approved_cents, row.reversed_cents]).toEqual([
       h.picked_cents,
       h.authorized_cents,

@@ -15,7 +15,14 @@ export interface Books {
 }
 
 export function newBooks(): Books {
-  return { events: {}, authorizationIds: new Set(), ambiguous: 0, latenciesMs: [], trips: [], approvedTxns: [] };
+  return {
+    events: {},
+    authorizationIds: new Set(),
+    ambiguous: 0,
+    latenciesMs: [],
+    trips: [],
+    approvedTxns: [],
+  };
 }
 
 function add(b: Books, type: string): void {
@@ -43,11 +50,15 @@ function pickOne<T>(xs: readonly T[]): T {
   return x;
 }
 
-function recordSwipe(books: Books, shopperId: string, r: Reply, ms: number): void {
+function recordSwipe(books: Books, r: Reply, ms: number): void {
   books.latenciesMs.push(ms);
   if (r.headers.get('idempotent-replayed') === 'true') return;
   const j = r.json;
-  if ((r.status !== 200 && r.status !== 402) || j.mode === 'fail_open' || j.reason === 'STORAGE_UNAVAILABLE') {
+  if (
+    (r.status !== 200 && r.status !== 402) ||
+    j.mode === 'fail_open' ||
+    j.reason === 'STORAGE_UNAVAILABLE'
+  ) {
     books.ambiguous++;
     return;
   }
@@ -74,15 +85,24 @@ export async function step(api: TestApi, books: Books): Promise<void> {
     const body = swipeBody(t.shopperId, (1 + Math.floor(Math.random() * 400) / 100).toFixed(2));
     const started = performance.now();
     const r = await api.swipe(body);
-    recordSwipe(books, t.shopperId, r, performance.now() - started);
+    recordSwipe(books, r, performance.now() - started);
     if (r.status === 200 && r.json.mode === 'normal') {
-      books.approvedTxns.push({ shopperId: t.shopperId, txn: body.transaction_id, amountCents: Number(r.json.amount_cents), reversedCents: 0 });
+      books.approvedTxns.push({
+        shopperId: t.shopperId,
+        txn: body.transaction_id,
+        amountCents: Number(r.json.amount_cents),
+        reversedCents: 0,
+      });
     }
   } else {
     const a = books.approvedTxns.find((x) => x.reversedCents < x.amountCents);
     if (a === undefined) return;
     const cents = Math.min(50, a.amountCents - a.reversedCents);
-    const r = await api.reverse({ transaction_id: a.txn, shopper_id: a.shopperId, amount: (cents / 100).toFixed(2) });
+    const r = await api.reverse({
+      transaction_id: a.txn,
+      shopper_id: a.shopperId,
+      amount: (cents / 100).toFixed(2),
+    });
     if (r.status === 200 && r.headers.get('idempotent-replayed') !== 'true') {
       a.reversedCents += cents;
       add(books, 'reversal.applied');
@@ -91,7 +111,13 @@ export async function step(api: TestApi, books: Books): Promise<void> {
 }
 
 /** Runs `workers` concurrent request loops at about `ratePerS` in total until `until()` says stop. */
-export async function drive(api: TestApi, books: Books, workers: number, ratePerS: number, until: () => boolean): Promise<void> {
+export async function drive(
+  api: TestApi,
+  books: Books,
+  workers: number,
+  ratePerS: number,
+  until: () => boolean,
+): Promise<void> {
   const gapMs = (1000 * workers) / ratePerS;
   await Promise.all(
     Array.from({ length: workers }, async () => {

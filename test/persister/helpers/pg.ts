@@ -52,7 +52,9 @@ export async function createTestDb(serverUrl = SHARED_PG): Promise<TestDb> {
     },
     async drop() {
       await db.orm.close(true).catch(() => undefined);
-      await admin(serverUrl, (k) => k.raw(`drop database if exists ${name} with (force)`)).catch(() => undefined);
+      await admin(serverUrl, (k) => k.raw(`drop database if exists ${name} with (force)`)).catch(
+        () => undefined,
+      );
     },
   };
   return db;
@@ -77,13 +79,16 @@ export function privatePostgres(port: number): PrivatePostgres {
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
   const run = (cmd: string, args: string[]) => {
-    const full = asRoot ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args]] : [join(PG_BIN, cmd), args];
+    const full = asRoot
+      ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args]]
+      : [join(PG_BIN, cmd), args];
     const r = spawnSync(full[0] as string, full[1] as string[], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
   };
   run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync']);
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`;
-  const start = () => run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', '-t', '30', 'start']);
+  const start = () =>
+    run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', '-t', '30', 'start']);
   const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '30', 'stop']);
   start();
   return {

@@ -25,15 +25,27 @@ export function ensureBuilt(): void {
   } catch {
     built = 0;
   }
-  const sources = Math.max(newestMtime(join(ROOT, 'src', 'persister')), newestMtime(join(ROOT, 'src', 'db')), newestMtime(join(ROOT, 'lua')));
+  const sources = Math.max(
+    newestMtime(join(ROOT, 'src', 'persister')),
+    newestMtime(join(ROOT, 'src', 'db')),
+    newestMtime(join(ROOT, 'lua')),
+  );
   if (built > sources) return;
-  spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-lua.mjs')], { cwd: ROOT, stdio: 'ignore', timeout: 60_000 });
-  // Errors in files outside the persister do not stop tsc from emitting.
-  spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
+  spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-lua.mjs')], {
     cwd: ROOT,
     stdio: 'ignore',
-    timeout: 180_000,
+    timeout: 60_000,
   });
+  // Errors in files outside the persister do not stop tsc from emitting.
+  spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+    {
+      cwd: ROOT,
+      stdio: 'ignore',
+      timeout: 180_000,
+    },
+  );
   statSync(PERSISTER_MAIN);
 }
 

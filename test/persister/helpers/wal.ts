@@ -23,7 +23,6 @@ export class WalWriter {
   readonly keys: Keys;
   readonly trips = new Map<string, TripModel>();
   events = 0;
-  private readonly pipe: { cmds: (string | number)[][] } = { cmds: [] };
 
   constructor(
     readonly redis: Redis,
@@ -35,7 +34,16 @@ export class WalWriter {
 
   async xadd(partition: number, type: string, d: unknown, eventId = randomUUID()): Promise<string> {
     this.events++;
-    return (await this.redis.xadd(this.keys.wal(partition), '*', 'e', eventId, 't', type, 'd', typeof d === 'string' ? d : JSON.stringify(d))) as string;
+    return (await this.redis.xadd(
+      this.keys.wal(partition),
+      '*',
+      'e',
+      eventId,
+      't',
+      type,
+      'd',
+      typeof d === 'string' ? d : JSON.stringify(d),
+    )) as string;
   }
 
   async trip(shopperId: string, tripId: string, itemCount = 3): Promise<TripModel> {
@@ -47,7 +55,13 @@ export class WalWriter {
       const p = 199 + i * 100;
       const e = Math.floor((q * p + 500) / 1000);
       items.set(`item-${i}`, { q, p, e });
-      specItems.push({ item_id: `item-${i}`, quantity_milli: q, unit: 'each', unit_price_cents: p, estimated_cents: e });
+      specItems.push({
+        item_id: `item-${i}`,
+        quantity_milli: q,
+        unit: 'each',
+        unit_price_cents: p,
+        estimated_cents: e,
+      });
     }
     const estimated = [...items.values()].reduce((s, i) => s + i.e, 0);
     await this.xadd(partition, 'trip.upserted', {
@@ -81,7 +95,12 @@ export class WalWriter {
     return model;
   }
 
-  async pick(t: TripModel, itemId: string, quantityMilli: number, status: 'picked' | 'not_found' = 'picked'): Promise<void> {
+  async pick(
+    t: TripModel,
+    itemId: string,
+    quantityMilli: number,
+    status: 'picked' | 'not_found' = 'picked',
+  ): Promise<void> {
     const item = t.items.get(itemId);
     if (item === undefined) throw new Error(`no item ${itemId}`);
     const price = status === 'picked' ? item.p : 0;
@@ -105,7 +124,12 @@ export class WalWriter {
     });
   }
 
-  async swipe(t: TripModel, amount: number, approve: boolean, reason = 'AMOUNT_EXCEEDS_ALLOWANCE'): Promise<string> {
+  async swipe(
+    t: TripModel,
+    amount: number,
+    approve: boolean,
+    reason = 'AMOUNT_EXCEEDS_ALLOWANCE',
+  ): Promise<string> {
     const id = randomUUID();
     const txn = `txn_${id}`;
     if (approve) {
