@@ -10,7 +10,7 @@
 //        --no-docs (JSON only), --phase-s=N, --connections=N, --report=<json> (docs from an earlier run)
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,6 +91,8 @@ const runId = randomBytes(4).toString('hex');
 const prefix = `bench${runId}`;
 const mixPrefix = `${prefix}m`;
 const dbName = `bench_${runId}`;
+/** Fail-open journals of the bench's api processes; removed at the end. */
+const JOURNAL_DIR = path.join(os.tmpdir(), `swipe-bench-${runId}`);
 const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
 const started: Proc[] = [];
 let redisPid: number | undefined;
@@ -113,7 +115,7 @@ function apiEnv(port: number, metricsPort: number, keyPrefix: string, extra: Rec
     API_TOKENS: TOKEN,
     LOG_LEVEL: 'warn',
     MAX_SWIPES_PER_MINUTE: String(MAX_SWIPES_PER_MINUTE),
-    FAILOPEN_JOURNAL_PATH: path.join(os.tmpdir(), `${prefix}-${port}-failopen.jsonl`),
+    FAILOPEN_JOURNAL_PATH: path.join(JOURNAL_DIR, `${port}-failopen.jsonl`),
     SHUTDOWN_GRACE_MS: '3000',
     OTEL_SDK_DISABLED: '',
     OTEL_EXPORTER_OTLP_ENDPOINT: '',
@@ -652,6 +654,7 @@ async function main(): Promise<void> {
     });
     log(`removed ${removed} keys`);
     if (dbCreated) psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    rmSync(JOURNAL_DIR, { recursive: true, force: true });
     redis.disconnect();
   }
 
