@@ -252,9 +252,10 @@ function writeSection(runs: Run[], events: number): void {
     `Measured by \`node dist/persister/bench.js\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores ` +
       `(${cpus()[0]?.model ?? 'unknown CPU'}), local Redis and Postgres (default settings, synchronous commit on). ` +
       `${events} WAL events pre-filled over ${PARTITIONS} partitions (per trip: 1 trip.upserted, 4 item.updated, ` +
-      '8 authorization.decided, 1 reversal.applied, 1 trip.closed), drained by one persister process: read, one ' +
-      'transaction per batch (multi-row `INSERT ... SELECT FROM json_to_recordset ... ON CONFLICT DO NOTHING`), ' +
-      'commit, XACK, XTRIM MINID. Time from start to the last commit.',
+      '8 authorization.decided, 1 reversal.applied, 1 trip.closed), drained by one persister process: read, two ' +
+      'concurrent transactions per batch (partitions split; multi-row `INSERT ... SELECT FROM json_to_recordset ... ' +
+      'ON CONFLICT DO NOTHING`), commit, XACK, XTRIM MINID. Time from start to the last commit. The machine is ' +
+      'shared: a load average above ~1 means other engineers\' work ran at the same time.',
     '',
     '| batch events max | events | seconds | events/s | batches | batch p50 ms | batch p99 ms | load avg (1 min) |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
