@@ -57,7 +57,9 @@ export async function startApi(
 
   const decisionRedis = createRedisClient(config, {
     name: 'sa-api-decide',
-    commandTimeoutMs: config.decisionTimeoutMs,
+    // The breaker's deadline (DECISION_TIMEOUT_MS) decides; ioredis' own timer is
+    // only a backstop, later, so it never fires first on a reply already read.
+    commandTimeoutMs: 2 * config.decisionTimeoutMs,
   });
   const tripRedis = createRedisClient(config, {
     name: 'sa-api-trips',

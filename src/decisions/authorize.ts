@@ -17,7 +17,7 @@ import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 
 /** Pod-local memory of idempotency keys for cross-partition conflicts (see recentKeys.ts). */
-const RECENT_KEYS_MAX = 100_000;
+const RECENT_KEYS_MAX = 50_000;
 const RECENT_KEYS_TTL_MS = 10 * 60_000;
 
 /** What the api does when Redis cannot decide in time (see src/failopen/). */

@@ -10,8 +10,9 @@ export interface RecentDecision {
   readonly authorizationId: string;
 }
 
+/** One compact string per key ("<atMs> <shopperId> <authorizationId>"): about 200 bytes an entry. */
 export class RecentKeys {
-  private readonly entries = new Map<string, RecentDecision & { readonly atMs: number }>();
+  private readonly entries = new Map<string, string>();
 
   constructor(
     private readonly entriesMax: number,
@@ -29,11 +30,12 @@ export class RecentKeys {
   conflict(idempotencyKey: string, shopperId: string, nowMs: number): RecentDecision | undefined {
     const hit = this.entries.get(idempotencyKey);
     if (hit === undefined) return undefined;
-    if (nowMs - hit.atMs > this.ttlMs) {
+    const [atMs, earlierShopper, authorizationId] = hit.split(' ') as [string, string, string];
+    if (nowMs - Number(atMs) > this.ttlMs) {
       this.entries.delete(idempotencyKey);
       return undefined;
     }
-    return hit.shopperId === shopperId ? undefined : hit;
+    return earlierShopper === shopperId ? undefined : { shopperId: earlierShopper, authorizationId };
   }
 
   remember(idempotencyKey: string, decision: RecentDecision, nowMs: number): void {
@@ -43,6 +45,7 @@ export class RecentKeys {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(idempotencyKey, { ...decision, atMs: nowMs });
+    // Shopper and authorization ids never contain spaces (validated / generated).
+    this.entries.set(idempotencyKey, `${nowMs} ${decision.shopperId} ${decision.authorizationId}`);
   }
 }

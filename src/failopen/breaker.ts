@@ -135,7 +135,10 @@ export class CircuitBreaker {
 export function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(ms)), ms);
+    // Timers run before I/O callbacks in Node's loop: after an event-loop stall
+    // a reply that already arrived would lose to an expired timer. Deferring the
+    // rejection one turn (setImmediate runs after the poll phase) lets it win.
+    timer = setTimeout(() => setImmediate(() => reject(new DeadlineError(ms))), ms);
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }

@@ -340,7 +340,7 @@ describe('HTTP edges', () => {
     });
 
     it('a mid-body abort does not leave a request counted in flight (shutdown is not held up)', async () => {
-      const h2 = await startTestApi({ SHUTDOWN_GRACE_MS: '3000' });
+      const h2 = await startTestApi({ SHUTDOWN_GRACE_MS: '60000' });
       try {
         for (let i = 0; i < 5; i++) {
           const full = signedSwipe(paddedSwipe(4000));
@@ -354,10 +354,11 @@ describe('HTTP edges', () => {
       } finally {
         const started = Date.now();
         await h2.stop();
-        // A leaked in-flight count makes drain() wait the whole grace (3 s).
-        expect(Date.now() - started).toBeLessThan(1500);
+        // A leaked in-flight count makes drain() wait the whole grace (60 s); a
+        // healthy stop takes milliseconds, even on a loaded machine far below 30 s.
+        expect(Date.now() - started).toBeLessThan(30_000);
       }
-    });
+    }, 120_000);
 
     it('pipelined requests answered synchronously come back in order', async () => {
       const unsigned = Buffer.from(
