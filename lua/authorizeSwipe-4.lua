@@ -174,7 +174,8 @@ if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
 local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
   'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
-local function or_null(v) if v == nil or v == '' then return cjson.null end return v end
+-- A missing HGET is false in Lua: null on the wire, like nil and ''.
+local function or_null(v) if v == nil or v == false or v == '' then return cjson.null end return v end
 wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
   authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
   signature = or_null(signature), status = status, transaction_id = or_null(txn),

@@ -66,7 +66,7 @@ local state = {
 redis.call('SET', rev_key, cjson.encode({ requested = requested, shopper = shopper_id, txn = txn, state = state }),
   'EX', tonumber(ARGV[7]))
 wal_append(wal_key, ARGV[2], 'reversal.applied', cjson.encode({
-  reversal_key = ARGV[5], authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
+  reversal_key = ARGV[5], requested = requested, authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
   trip_id = a[5], amount_cents = release, reversed_cents = reversed, held_cents = held,
   authorized_cents = authorized, at_ms = now_ms,
 }))

@@ -18,7 +18,21 @@ function onSignals(handler: (signal: string) => void): void {
   for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => handler(s));
 }
 
+/** Boot check: partitions whose Redis state was lost are rebuilt from Postgres before serving. */
+async function hydrateAtBoot(config: Config, logger: Logger): Promise<void> {
+  const { ensureHydrated } = await import('./persister/commands.js');
+  try {
+    const { hydratedPartitions } = await ensureHydrated(config, logger);
+    if (hydratedPartitions > 0) logger.warn({ hydratedPartitions }, 'rebuilt lost Redis partitions from Postgres');
+  } catch (err) {
+    // Serving beats not serving: Redis is the authorizing store. The persister
+    // retries the rebuild every few seconds once Postgres is back.
+    logger.error({ err: (err as Error).message }, 'hydrate check at boot failed; serving without it');
+  }
+}
+
 async function serve(config: Config, logger: Logger): Promise<void> {
+  await hydrateAtBoot(config, logger);
   const api = await startApi(config, logger);
   onSignals(async (signal) => {
     logger.info({ signal }, 'draining');

@@ -140,6 +140,8 @@ export function createTripHandlers(deps: TripDeps) {
       shopper_id: g.shopperId,
       partition: g.p,
       ...s,
+      spec: json,
+      spec_hash: hash,
       at_ms: nowMs,
     });
     const raw = await scripts.run(
