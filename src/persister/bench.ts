@@ -255,7 +255,7 @@ function writeSection(runs: Run[], events: number): void {
       '8 authorization.decided, 1 reversal.applied, 1 trip.closed), drained by one persister process: read, two ' +
       'concurrent transactions per batch (partitions split; multi-row `INSERT ... SELECT FROM json_to_recordset ... ' +
       'ON CONFLICT DO NOTHING`), commit, XACK, XTRIM MINID. Time from start to the last commit. The machine is ' +
-      'shared: a load average above ~1 means other engineers\' work ran at the same time.',
+      "shared: a load average above ~1 means other engineers' work ran at the same time.",
     '',
     '| batch events max | events | seconds | events/s | batches | batch p50 ms | batch p99 ms | load avg (1 min) |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

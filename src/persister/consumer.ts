@@ -20,12 +20,14 @@
 // with capped backoff (not re-read: delivery counts only grow on real
 // retries), so an outage never dead-letters good events.
 import { hostname } from 'node:os';
+import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Orm } from '../db/orm.js';
 import { knexOf } from '../db/orm.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisClient } from '../redis/client.js';
+import { type BatchCall, runBatch, runBatchOrThrow } from '../redis/batch.js';
 import { Keys } from '../redis/keys.js';
 import { applyEvents, isEventError } from './apply.js';
 import { type DeadLetterInput, deadLetter } from './deadLetters.js';
@@ -68,6 +70,8 @@ const BACKOFF_MS_MIN = 100;
 const BACKOFF_MS_MAX = 5_000;
 const TRIM_INTERVAL_MS = 200;
 const LAG_INTERVAL_MS = 1_000;
+/** Redis Cluster has no multi-slot blocking read: pause this long when every stream was empty. */
+const CLUSTER_POLL_PAUSE_MS = 50;
 const DEAD_LETTER_STREAM_MAXLEN = 100_000;
 /** Concurrent write transactions per batch (partitions split by number). Postgres gets one backend each. */
 export const WRITERS = 2;
@@ -268,18 +272,18 @@ export class Persister {
     count: number,
     blockMs: number | undefined,
   ): Promise<RawEntry[]> {
-    const args: (string | number)[] = ['GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', count];
-    if (blockMs !== undefined) args.push('BLOCK', blockMs);
-    args.push('STREAMS', ...partitions.map((p) => this.keys.wal(p)), ...partitions.map(() => id));
-    let reply: XReadReply;
+    let replies: XReadReply[];
     try {
-      reply = (await this.d.streamClient.call('XREADGROUP', args)) as XReadReply;
+      replies =
+        this.d.streamClient instanceof Cluster
+          ? await this.readEachPartition(partitions, id, count, blockMs)
+          : [await this.readStreams(partitions, id, count, blockMs)];
     } catch (err) {
       this.onNoGroup(err);
       throw err;
     }
     const out: RawEntry[] = [];
-    for (const [key, list] of streamsOf(reply)) {
+    for (const [key, list] of replies.flatMap((reply) => streamsOf(reply))) {
       const p = this.walToPartition.get(key);
       if (p === undefined) continue;
       for (const [streamId, fields] of list) out.push(rawEntry(p, streamId, fields));
@@ -292,6 +296,53 @@ export class Persister {
       }
     }
     return out;
+  }
+
+  /** One XREADGROUP over several streams: standalone Redis, where all streams share a node. */
+  private readStreams(
+    partitions: readonly number[],
+    id: '0' | '>',
+    count: number,
+    blockMs: number | undefined,
+  ): Promise<XReadReply> {
+    const args: (string | number)[] = ['GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', count];
+    if (blockMs !== undefined) args.push('BLOCK', blockMs);
+    args.push('STREAMS', ...partitions.map((p) => this.keys.wal(p)), ...partitions.map(() => id));
+    return this.d.streamClient.call('XREADGROUP', args) as Promise<XReadReply>;
+  }
+
+  /**
+   * Redis Cluster: each partition's stream lives in its own slot, so a
+   * multi-stream XREADGROUP would be cross-slot. Read each stream without
+   * BLOCK (ioredis routes each to its node) and, when all are empty, wait a
+   * short bounded pause instead of blocking.
+   */
+  private async readEachPartition(
+    partitions: readonly number[],
+    id: '0' | '>',
+    count: number,
+    blockMs: number | undefined,
+  ): Promise<XReadReply[]> {
+    const perStream = Math.max(1, Math.ceil(count / Math.max(1, partitions.length)));
+    const replies = await Promise.all(
+      partitions.map(
+        (p) =>
+          this.d.streamClient.call('XREADGROUP', [
+            'GROUP',
+            CONSUMER_GROUP,
+            this.consumer,
+            'COUNT',
+            perStream,
+            'STREAMS',
+            this.keys.wal(p),
+            id,
+          ]) as Promise<XReadReply>,
+      ),
+    );
+    if (blockMs !== undefined && replies.every((r) => streamsOf(r).every(([, list]) => list.length === 0))) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(blockMs, CLUSTER_POLL_PAUSE_MS)));
+    }
+    return replies;
   }
 
   /**
@@ -502,10 +553,10 @@ export class Persister {
 
   private async ack(toAck: Map<number, string[]>): Promise<void> {
     if (toAck.size === 0) return;
-    const pipe = this.d.controlClient.pipeline();
-    for (const [p, ids] of toAck) pipe.call('XACK', [this.keys.wal(p), CONSUMER_GROUP, ...ids]);
-    const res = (await pipe.exec()) ?? [];
-    for (const [err] of res) if (err) throw err;
+    await runBatchOrThrow(
+      this.d.controlClient,
+      [...toAck].map(([p, ids]): BatchCall => ['XACK', [this.keys.wal(p), CONSUMER_GROUP, ...ids]]),
+    );
   }
 
   /** XTRIM MINID below the lowest entry that is delivered-but-unacked (or not yet delivered). */
@@ -518,24 +569,26 @@ export class Persister {
     });
     if (due.length === 0) return;
     for (const p of due) this.trimDue.delete(p);
-    const pipe = this.d.controlClient.pipeline();
-    for (const p of due) {
-      // Order matters: last-delivered first, then pending. An entry delivered in between is newer than it.
-      pipe.call('XINFO', ['GROUPS', this.keys.wal(p)]);
-      pipe.call('XPENDING', [this.keys.wal(p), CONSUMER_GROUP]);
-    }
-    const res = (await pipe.exec()) ?? [];
-    const trims = this.d.controlClient.pipeline();
+    // Order matters: last-delivered first, then pending. An entry delivered in between is newer than it.
+    // (On Cluster the two go in parallel; XINFO is still sent first on the same node connection.)
+    const res = await runBatch(
+      this.d.controlClient,
+      due.flatMap((p): BatchCall[] => [
+        ['XINFO', ['GROUPS', this.keys.wal(p)]],
+        ['XPENDING', [this.keys.wal(p), CONSUMER_GROUP]],
+      ]),
+    );
+    const trims: BatchCall[] = [];
     due.forEach((p, i) => {
       const [e1, groups] = res[2 * i] ?? [];
       const [e2, pending] = res[2 * i + 1] ?? [];
       if (e1 || e2) return;
       const minId = minUnacked(groups as unknown[][], pending as [number, string | null]);
-      if (minId !== null) trims.call('XTRIM', [this.keys.wal(p), 'MINID', minId]);
+      if (minId !== null) trims.push(['XTRIM', [this.keys.wal(p), 'MINID', minId]]);
       const s = this.parts.get(p);
       if (s !== undefined) s.lastTrimMs = now;
     });
-    if (trims.length > 0) await trims.exec();
+    await runBatch(this.d.controlClient, trims);
   }
 
   private async maybeUpdateLag(): Promise<void> {
@@ -544,9 +597,10 @@ export class Persister {
     this.lastLagMs = now;
     const held = [...this.parts.keys()];
     if (held.length === 0) return;
-    const pipe = this.d.controlClient.pipeline();
-    for (const p of held) pipe.xlen(this.keys.wal(p));
-    const res = (await pipe.exec()) ?? [];
+    const res = await runBatch(
+      this.d.controlClient,
+      held.map((p): BatchCall => ['XLEN', [this.keys.wal(p)]]),
+    );
     held.forEach((p, i) => {
       const [err, n] = res[i] ?? [];
       if (!err) this.d.metrics.walPending.set({ partition: String(p) }, Number(n));

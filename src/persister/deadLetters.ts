@@ -10,6 +10,7 @@ import type { Orm } from '../db/orm.js';
 import { knexOf } from '../db/orm.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RedisClient } from '../redis/client.js';
+import { type BatchCall, runBatchOrThrow } from '../redis/batch.js';
 import type { Keys } from '../redis/keys.js';
 import type { RawEntry } from './events.js';
 
@@ -54,30 +55,32 @@ export async function deadLetter(deps: DeadLetterDeps, items: readonly DeadLette
      returning stream_id`,
     [JSON.stringify(rows)],
   )) as { rows: { stream_id: string }[] };
-  const pipe = deps.client.pipeline();
+  const adds: BatchCall[] = [];
   for (const { raw, error, deliveries } of items) {
-    pipe.call('XADD', [
-      deadLetterStream(deps.keys, raw.partition),
-      'MAXLEN',
-      '~',
-      deps.streamMaxLen,
-      '*',
-      'src',
-      raw.streamId,
-      'e',
-      raw.eventId ?? '',
-      't',
-      raw.type ?? '',
-      'd',
-      raw.data ?? '',
-      'err',
-      error.slice(0, ERROR_CHARS_MAX),
-      'n',
-      deliveries,
+    adds.push([
+      'XADD',
+      [
+        deadLetterStream(deps.keys, raw.partition),
+        'MAXLEN',
+        '~',
+        deps.streamMaxLen,
+        '*',
+        'src',
+        raw.streamId,
+        'e',
+        raw.eventId ?? '',
+        't',
+        raw.type ?? '',
+        'd',
+        raw.data ?? '',
+        'err',
+        error.slice(0, ERROR_CHARS_MAX),
+        'n',
+        deliveries,
+      ],
     ]);
   }
-  const out = (await pipe.exec()) ?? [];
-  for (const [err] of out) if (err) throw err;
+  await runBatchOrThrow(deps.client, adds);
   deps.metrics.persisterDeadLetters.inc(res.rows.length);
   for (const { raw, error, deliveries } of items) {
     deps.logger.error(

@@ -20,6 +20,7 @@ import type { Orm } from '../db/orm.js';
 import { knexOf } from '../db/orm.js';
 import { normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
 import type { RedisClient } from '../redis/client.js';
+import { type BatchCall, runBatch } from '../redis/batch.js';
 import { Keys } from '../redis/keys.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { SCRIPTS } from '../redis/scripts.generated.js';
@@ -525,9 +526,10 @@ export async function hydrateMissing(
   const { config, client, logger } = deps;
   const keys = new Keys(config.redisPrefix, config.partitions);
   const lockMs = options.lockMs ?? 120_000;
-  const pipe = client.pipeline();
-  for (let p = 0; p < config.partitions; p++) pipe.exists(metaKey(keys, p));
-  const res = (await pipe.exec()) ?? [];
+  const res = await runBatch(
+    client,
+    Array.from({ length: config.partitions }, (_, p): BatchCall => ['EXISTS', [metaKey(keys, p)]]),
+  );
   const missing: number[] = [];
   res.forEach(([err, n], p) => {
     if (err) throw err;
