@@ -3,7 +3,13 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startApi } from './app/api.js';
-import { type Config, ConfigError, DEV_API_TOKEN, DEV_SIGNATURE_SECRET, loadConfig } from './config/config.js';
+import {
+  type Config,
+  ConfigError,
+  DEV_API_TOKEN,
+  DEV_SIGNATURE_SECRET,
+  loadConfig,
+} from './config/config.js';
 import { createLogger, type Logger } from './observability/logger.js';
 
 const USAGE = `usage: swipe-authorizer <command>
@@ -18,12 +24,16 @@ function onSignals(handler: (signal: string) => void): void {
   for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => handler(s));
 }
 
-/** Boot check: partitions whose Redis state was lost are rebuilt from Postgres before serving. */
+/**
+ * Boot check: partitions whose Redis state was lost are rebuilt from Postgres
+ * before serving. It runs as a child process (`hydrate`), so the api process
+ * never loads the ORM or a Postgres driver: less memory, and no Postgres in
+ * the process that answers swipes.
+ */
 async function hydrateAtBoot(config: Config, logger: Logger): Promise<void> {
-  const { ensureHydrated } = await import('./persister/commands.js');
+  const timeoutMs = 120_000;
   try {
-    const { hydratedPartitions } = await ensureHydrated(config, logger);
-    if (hydratedPartitions > 0) logger.warn({ hydratedPartitions }, 'rebuilt lost Redis partitions from Postgres');
+    await runChild(fileURLToPath(import.meta.url), ['hydrate'], {}, timeoutMs);
   } catch (err) {
     // Serving beats not serving: Redis is the authorizing store. The persister
     // retries the rebuild every few seconds once Postgres is back.
@@ -49,7 +59,10 @@ async function dev(config: Config, logger: Logger): Promise<void> {
   const persisterEnv = { METRICS_PORT: String(config.metricsPort + 1) };
   const children = [
     spawn(process.execPath, [self, 'serve'], { stdio: 'inherit' }),
-    spawn(process.execPath, [self, 'persist'], { stdio: 'inherit', env: { ...process.env, ...persisterEnv } }),
+    spawn(process.execPath, [self, 'persist'], {
+      stdio: 'inherit',
+      env: { ...process.env, ...persisterEnv },
+    }),
   ];
   let exiting = false;
   const stopAll = (code: number) => {
@@ -57,18 +70,32 @@ async function dev(config: Config, logger: Logger): Promise<void> {
     exiting = true;
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     setTimeout(() => process.exit(code), config.shutdownGraceMs + 1000).unref();
-    Promise.all(children.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r(null))))).then(
-      () => process.exit(code),
-    );
+    Promise.all(
+      children.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r(null)))),
+    ).then(() => process.exit(code));
   };
   for (const c of children) c.once('exit', (code) => stopAll(code ?? 1));
   onSignals(() => stopAll(0));
 }
 
-function runChild(script: string, args: string[], env: Record<string, string>): Promise<void> {
+function runChild(script: string, args: string[], env: Record<string, string>, timeoutMs = 0): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited with ${code}`))));
+    const child = spawn(process.execPath, [script, ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    });
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            child.kill('SIGKILL');
+            reject(new Error(`${args.join(' ')} did not finish within ${timeoutMs} ms`));
+          }, timeoutMs)
+        : undefined;
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${args.join(' ')} exited with ${code}`));
+    });
   });
 }
 
