@@ -12,6 +12,24 @@ import { isObject, type JsonValue } from '../domain/json.js';
 import { MERCHANT_TEXT_LENGTH_MAX, normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
 import { type Parsed, parseAmountCents } from '../domain/money.js';
 
+/**
+ * Descriptors repeat (a few thousand stores): normalizing (NFKC + regexes) is
+ * memoized in bounded maps, emptied when full (bounded memory, no LRU work).
+ */
+const NORMALIZED_ENTRIES_MAX = 10_000;
+const nameCache = new Map<string, string>();
+const addressCache = new Map<string, string>();
+
+function memo(cache: Map<string, string>, normalize: (s: string) => string, raw: string): string {
+  let value = cache.get(raw);
+  if (value === undefined) {
+    value = normalize(raw);
+    if (cache.size >= NORMALIZED_ENTRIES_MAX) cache.clear();
+    cache.set(raw, value);
+  }
+  return value;
+}
+
 /** Window of the derived idempotency key (CONTRACT §1). */
 export const DERIVED_KEY_WINDOW_MS = 30_000;
 
@@ -64,8 +82,8 @@ export function parseSwipeRequest(
   );
   if (!headerKey.ok) return headerKey;
 
-  const nameNorm = normalizeMerchantName(name.value);
-  const addressNorm = normalizeAddress(address.value);
+  const nameNorm = memo(nameCache, normalizeMerchantName, name.value);
+  const addressNorm = memo(addressCache, normalizeAddress, address.value);
   const merchantPart = `${shopperId.value}\n${nameNorm}\n${addressNorm}\n${amount.value}`;
   let idempotencyKey: string;
   if (transactionId.value !== undefined) idempotencyKey = `t:${transactionId.value}`;
