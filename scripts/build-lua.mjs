@@ -24,7 +24,11 @@ export function resolveIncludes(file, seen = new Set(), stack = []) {
     const target = join(luaDir, `${m[1]}.lua`);
     if (seen.has(target)) continue; // each helper is inlined once
     seen.add(target);
-    out.push(`-- <include ${m[1]}>`, resolveIncludes(target, seen, [...stack, file]), `-- </include ${m[1]}>`);
+    out.push(
+      `-- <include ${m[1]}>`,
+      resolveIncludes(target, seen, [...stack, file]),
+      `-- </include ${m[1]}>`,
+    );
   }
   return out.join('\n');
 }
@@ -43,7 +47,10 @@ export function buildScripts() {
 
 const scripts = buildScripts();
 const body = scripts
-  .map((s) => `  ${s.name}: { name: ${JSON.stringify(s.name)}, numberOfKeys: ${s.numberOfKeys}, version: ${JSON.stringify(s.version)}, lua: ${JSON.stringify(s.lua)} },`)
+  .map(
+    (s) =>
+      `  ${s.name}: { name: ${JSON.stringify(s.name)}, numberOfKeys: ${s.numberOfKeys}, version: ${JSON.stringify(s.version)}, lua: ${JSON.stringify(s.lua)} },`,
+  )
   .join('\n');
 writeFileSync(
   join(root, 'src/redis/scripts.generated.ts'),

@@ -139,12 +139,15 @@ export function loadConfig(env: Env = process.env): Config {
       generatedDevSecrets = true;
     }
   }
-  for (const s of signatureSecrets) if (s.length < 16) r.problems.push('each SIGNATURE_SECRETS entry must be >= 16 chars');
+  for (const s of signatureSecrets)
+    if (s.length < 16) r.problems.push('each SIGNATURE_SECRETS entry must be >= 16 chars');
   for (const t of apiTokens) if (t.length < 16) r.problems.push('each API_TOKENS entry must be >= 16 chars');
 
   const redisPrefix = r.str('REDIS_PREFIX', 'sa');
   if (!/^[A-Za-z0-9_.-]{1,32}$/.test(redisPrefix)) {
-    r.problems.push('REDIS_PREFIX must be 1-32 chars of [A-Za-z0-9_.-] (no braces: the hash tag is added per key)');
+    r.problems.push(
+      'REDIS_PREFIX must be 1-32 chars of [A-Za-z0-9_.-] (no braces: the hash tag is added per key)',
+    );
   }
   const redisClusterNodes = r.list('REDIS_CLUSTER_NODES');
   for (const n of redisClusterNodes) {
@@ -190,7 +193,15 @@ export function loadConfig(env: Env = process.env): Config {
     webhookBodyBytesMax: r.int('WEBHOOK_BODY_BYTES_MAX', 16 * 1024, 1024, 1024 * 1024),
     tripBodyBytesMax: r.int('TRIP_BODY_BYTES_MAX', 256 * 1024, 1024, 4 * 1024 * 1024),
     tripItemsMax: r.int('TRIP_ITEMS_MAX', 500, 1, 5000),
-    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', [
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ] as const),
     processorDeadlineMs: r.int('PROCESSOR_DEADLINE_MS', 1000, 100, 60_000),
     holdExpiryS: r.int('HOLD_EXPIRY_S', 7 * DAY_S, 60, 90 * DAY_S),
     persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 500, 1, 10_000),
@@ -211,7 +222,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.authorizationTtlS < config.idempotencyTtlS) {
     r.problems.push('AUTHORIZATION_TTL_S must be >= IDEMPOTENCY_TTL_S');
   }
-  if (config.port !== 0 && config.port === config.metricsPort) r.problems.push('PORT and METRICS_PORT must differ');
+  if (config.port !== 0 && config.port === config.metricsPort)
+    r.problems.push('PORT and METRICS_PORT must differ');
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze({

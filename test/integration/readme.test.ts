@@ -10,7 +10,11 @@ import { startTestApi, type TestApi } from '../helpers/api.js';
 const run = promisify(execFile);
 let h: TestApi;
 beforeAll(async () => {
-  h = await startTestApi({ SIGNATURE_SECRETS: DEV_SIGNATURE_SECRET, API_TOKENS: DEV_API_TOKEN, PARTITIONS: '64' });
+  h = await startTestApi({
+    SIGNATURE_SECRETS: DEV_SIGNATURE_SECRET,
+    API_TOKENS: DEV_API_TOKEN,
+    PARTITIONS: '64',
+  });
 });
 afterAll(async () => {
   await h?.stop();

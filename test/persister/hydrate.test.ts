@@ -122,7 +122,11 @@ async function snapshot(api: TestApi): Promise<Snapshot> {
         value = key.includes(':rev:') ? JSON.parse(s) : s;
       } else value = type;
       const pttl = await r.pttl(key);
-      out.set(key.slice(api.config.redisPrefix.length), { type, value, pttl: pttl < 0 ? pttl : Date.now() + pttl });
+      out.set(key.slice(api.config.redisPrefix.length), {
+        type,
+        value,
+        pttl: pttl < 0 ? pttl : Date.now() + pttl,
+      });
     }
   } while (cursor !== '0');
   return out;
