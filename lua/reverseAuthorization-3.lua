@@ -38,7 +38,8 @@ local auth_id = redis.call('GET', idem_key)
 if not auth_id then return { 2, '' } end
 local base = string.sub(idem_key, 1, string.len(idem_key) - string.len('idem:t:' .. txn))
 local auth_key = base .. 'auth:' .. auth_id
-local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip', 'fo_trip')
+local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip', 'fo_trip', 'cleared',
+  'expired')
 if not a[1] or a[1] ~= shopper_id then return { 2, '' } end
 -- A replayed fail-open approval answered without a trip but was counted against fo_trip.
 if (a[5] == nil or a[5] == '') and a[6] then a[5] = a[6] end
@@ -46,7 +47,8 @@ if (a[5] == nil or a[5] == '') and a[6] then a[5] = a[6] end
 local amount = tonumber(a[3])
 local reversed = tonumber(a[4])
 local held = 0
-if a[2] == 'approved' then held = amount - reversed end
+-- A cleared or expired authorization holds nothing any more (clearAuthorization, expireHold).
+if a[2] == 'approved' and not a[7] and not a[8] then held = amount - reversed end
 local release = tonumber(requested) or held
 if release <= 0 or release > held then return { 3, '' } end
 

@@ -3,6 +3,8 @@
 import { createBearerCheck } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import { createAuthorizeHandler, FAIL_CLOSED, type StorageFallback } from '../decisions/authorize.js';
+import { createClearingHandler } from '../decisions/clear.js';
+import { createLateFlagger } from '../decisions/late.js';
 import { createReversalHandler } from '../decisions/reverse.js';
 import { createFailOpen } from '../failopen/wiring.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
@@ -96,6 +98,13 @@ export async function startApi(
     authorized: createBearerCheck(config.apiTokens),
   });
   const reverse = createReversalHandler({ config, keys, scripts: tripScripts });
+  const clear = createClearingHandler({ config, keys, scripts: tripScripts });
+  const late = createLateFlagger({
+    keys,
+    scripts: tripScripts,
+    logger,
+    deadlineMs: config.processorDeadlineMs,
+  });
   const authorize = createAuthorizeHandler({
     config,
     keys,
@@ -105,6 +114,7 @@ export async function startApi(
     tracing,
     fallback: options.fallback ?? failOpen.policy ?? FAIL_CLOSED,
     guard: failOpen.breaker,
+    onLate: late.flag,
   });
 
   let stopping = false;
@@ -135,6 +145,14 @@ export async function startApi(
       paramCount: 0,
       ...webhook,
       handler: storageGuard(logger, reverse),
+    })
+    .route({
+      method: 'post',
+      pattern: '/v1/authorizations/clearings',
+      label: '/v1/authorizations/clearings',
+      paramCount: 0,
+      ...webhook,
+      handler: storageGuard(logger, clear),
     })
     .route({
       method: 'put',
@@ -192,6 +210,7 @@ export async function startApi(
       const drained = await server.drain(config.shutdownGraceMs);
       if (!drained) logger.warn('shutdown grace elapsed with requests in flight');
       server.close();
+      await late.settled();
       await failOpen.stop(); // after the drain: every fail-open answer given is journaled and flushed
       await metricsServer.close();
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));

@@ -89,6 +89,12 @@ export class Item {
 /** A processor transaction id is decided once system-wide (across partitions this is the backstop; NULLs are distinct). */
 @Unique({ name: 'authorizations_transaction_id_unique', properties: ['transactionId'] })
 @Check({ name: 'authorizations_amounts_check', expression: 'amount_cents > 0 and reversed_cents >= 0' })
+/** Hold expiry sweep: approved holds neither cleared nor expired, oldest first (src/ledger/holdExpiry.ts). */
+@Index({
+  name: 'authorizations_open_holds_idx',
+  expression:
+    "create index authorizations_open_holds_idx on authorizations (decided_ms) where decision = 'approved' and cleared_cents is null and expired_ms is null",
+})
 @Check({ name: 'authorizations_decision_check', expression: "decision in ('approved', 'declined')" })
 export class Authorization {
   @PrimaryKey({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
@@ -124,11 +130,21 @@ export class Authorization {
   @Property({ type: 'bigint', fieldName: 'decided_ms' }) decidedMs!: string;
   /** Set for fail-open approvals once replayed into Redis (mode fail_open); trip_id is then the trip counted against. */
   @Property({ type: 'bigint', fieldName: 'replayed_ms', nullable: true }) replayedMs?: string | null;
+  /** The settled amount (clearing.posted); null until cleared. */
+  @Property({ type: 'bigint', fieldName: 'cleared_cents', nullable: true }) clearedCents?: string | null;
+  @Property({ type: 'bigint', fieldName: 'cleared_ms', nullable: true }) clearedMs?: string | null;
+  /** What hold expiry (or reconciliation) released (hold.expired). */
+  @Property({ type: 'bigint', fieldName: 'expired_cents', default: 0 }) expiredCents!: string;
+  @Property({ type: 'bigint', fieldName: 'expired_ms', nullable: true }) expiredMs?: string | null;
+  /** Answered after the processor's deadline (authorization.late): the processor declined it. */
+  @Property({ type: 'bigint', fieldName: 'late_ms', nullable: true }) lateMs?: string | null;
+  @Property({ type: 'bigint', fieldName: 'late_elapsed_ms', nullable: true }) lateElapsedMs?: string | null;
 }
 
 /** Every fail-open journal replay (failopen.replayed), whatever its outcome: reconciliation reads these. */
 @Entity({ tableName: 'failopen_replays' })
 @Index({ name: 'failopen_replays_authorization_idx', properties: ['authorizationId'] })
+@Index({ name: 'failopen_replays_transaction_idx', properties: ['transactionId'] })
 export class FailopenReplay {
   @PrimaryKey({ type: 'text', fieldName: 'event_id' }) eventId!: string;
   @Property({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
@@ -173,6 +189,132 @@ export class Reversal {
   @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
 }
 
+/** One clearing per authorization (clearing.posted). */
+@Entity({ tableName: 'clearings' })
+@Unique({ name: 'clearings_authorization_unique', properties: ['authorizationId'] })
+@Check({ name: 'clearings_amounts_check', expression: 'cleared_cents > 0 and released_cents >= 0' })
+export class Clearing {
+  @PrimaryKey({ type: 'text', fieldName: 'event_id' }) eventId!: string;
+  @Property({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
+  @Property({ type: 'text', fieldName: 'transaction_id' }) transactionId!: string;
+  @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
+  @Property({ type: 'text', fieldName: 'trip_id', nullable: true }) tripId?: string | null;
+  @Property({ type: 'integer' }) partition!: number;
+  @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
+  @Property({ type: 'text' }) currency!: string;
+  /** The authorization's amount and reversed total when it was cleared. */
+  @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
+  @Property({ type: 'bigint', fieldName: 'reversed_cents' }) reversedCents!: string;
+  /** Hold released by this clearing (0 when the hold had expired). */
+  @Property({ type: 'bigint', fieldName: 'released_cents' }) releasedCents!: string;
+  @Property({ type: 'bigint', fieldName: 'cleared_cents' }) clearedCents!: string;
+  @Property({ type: 'bigint', fieldName: 'cleared_at_ms' }) clearedAtMs!: string;
+  @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
+}
+
+/** One hold release per authorization (hold.expired: expiry sweep or reconciliation). */
+@Entity({ tableName: 'hold_expiries' })
+@Unique({ name: 'hold_expiries_authorization_unique', properties: ['authorizationId'] })
+export class HoldExpiry {
+  @PrimaryKey({ type: 'text', fieldName: 'event_id' }) eventId!: string;
+  @Property({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
+  @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
+  @Property({ type: 'text', fieldName: 'trip_id', nullable: true }) tripId?: string | null;
+  @Property({ type: 'integer' }) partition!: number;
+  @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
+  @Property({ type: 'text' }) currency!: string;
+  @Property({ type: 'bigint', fieldName: 'released_cents' }) releasedCents!: string;
+  /** expiry | reconciliation */
+  @Property({ type: 'text' }) reason!: string;
+  /** present | missing: whether Redis still had the authorization hash. */
+  @Property({ type: 'text', fieldName: 'redis_state' }) redisState!: string;
+  @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
+}
+
+/** Ledger accounts (docs/ledger.md): program_funding, card_holds:<shopper>, merchant_settlement_payable, failopen_exposure, adjustments. */
+@Entity({ tableName: 'ledger_accounts' })
+export class LedgerAccount {
+  @PrimaryKey({ type: 'text', fieldName: 'account_id' }) accountId!: string;
+  @Property({ type: 'text' }) kind!: string;
+  @Property({ type: 'text', fieldName: 'shopper_id', nullable: true }) shopperId?: string | null;
+  @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
+}
+
+/** One posting per WAL event (posting_id = event id) or reconciliation adjustment (recon:<kind>:<subject>). */
+@Entity({ tableName: 'ledger_postings' })
+@Index({ name: 'ledger_postings_authorization_idx', properties: ['authorizationId'] })
+export class LedgerPosting {
+  @PrimaryKey({ type: 'text', fieldName: 'posting_id' }) postingId!: string;
+  /** authorization | failopen_approval | failopen_exposure | reversal | clearing | hold_expiry | adjustment */
+  @Property({ type: 'text' }) kind!: string;
+  @Property({ type: 'text', fieldName: 'authorization_id', nullable: true }) authorizationId?: string | null;
+  @Property({ type: 'text', fieldName: 'transaction_id', nullable: true }) transactionId?: string | null;
+  @Property({ type: 'text', fieldName: 'shopper_id', nullable: true }) shopperId?: string | null;
+  @Property({ type: 'text' }) currency!: string;
+  @Property({ type: 'bigint', fieldName: 'event_ms' }) eventMs!: string;
+  @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
+}
+
+/** Signed entries: amount > 0 moves money into the account. Each posting's entries sum to zero per currency. */
+@Entity({ tableName: 'ledger_entries' })
+@Index({ name: 'ledger_entries_account_idx', properties: ['accountId', 'currency'] })
+@Index({ name: 'ledger_entries_authorization_idx', properties: ['authorizationId'] })
+@Check({ name: 'ledger_entries_amount_check', expression: 'amount_cents <> 0' })
+export class LedgerEntry {
+  @PrimaryKey({ type: 'text', fieldName: 'posting_id' }) postingId!: string;
+  @PrimaryKey({ type: 'smallint' }) line!: number;
+  @Property({ type: 'text', fieldName: 'account_id' }) accountId!: string;
+  @Property({ type: 'text' }) currency!: string;
+  @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
+  /** The authorization whose hold this entry moves (card holds sub-ledger). */
+  @Property({ type: 'text', fieldName: 'authorization_id', nullable: true }) authorizationId?: string | null;
+}
+
+/** One reconciliation run per settlement file (file_hash): a re-run of the same file changes nothing. */
+@Entity({ tableName: 'reconciliation_runs' })
+@Unique({ name: 'reconciliation_runs_file_hash_unique', properties: ['fileHash'] })
+export class ReconciliationRun {
+  @PrimaryKey({ type: 'bigint', autoincrement: true, fieldName: 'run_id' }) runId!: string;
+  @Property({ type: 'text', fieldName: 'file_hash' }) fileHash!: string;
+  @Property({ type: 'text', fieldName: 'file_name' }) fileName!: string;
+  @Property({ type: 'integer', fieldName: 'rows_total' }) rowsTotal!: number;
+  @Property({ type: 'integer', fieldName: 'items_total' }) itemsTotal!: number;
+  @Property({ type: 'bigint', fieldName: 'window_from_ms' }) windowFromMs!: string;
+  @Property({ type: 'bigint', fieldName: 'window_to_ms' }) windowToMs!: string;
+  @Property({ type: 'bigint', fieldName: 'started_ms' }) startedMs!: string;
+  @Property({ type: 'integer', fieldName: 'duration_ms' }) durationMs!: number;
+  /** JSON: counts by kind and class. */
+  @Property({ type: 'text' }) summary!: string;
+}
+
+/** One mismatch found by a run; unique per (file hash, row key): `row:<n>` for file rows, `auth:<id>` for authorizations. */
+@Entity({ tableName: 'reconciliation_items' })
+@Unique({ name: 'reconciliation_items_file_row_unique', properties: ['fileHash', 'rowKey'] })
+@Index({ name: 'reconciliation_items_class_idx', properties: ['klass', 'status'] })
+export class ReconciliationItem {
+  @PrimaryKey({ type: 'bigint', autoincrement: true }) id!: string;
+  @Property({ type: 'bigint', fieldName: 'run_id' }) runId!: string;
+  @Property({ type: 'text', fieldName: 'file_hash' }) fileHash!: string;
+  @Property({ type: 'text', fieldName: 'row_key' }) rowKey!: string;
+  @Property({ type: 'text' }) kind!: string;
+  /** auto_adjusted | needs_review | unclassified */
+  @Property({ type: 'text', fieldName: 'class' }) klass!: string;
+  /** adjusted | open | queued */
+  @Property({ type: 'text' }) status!: string;
+  @Property({ type: 'integer', fieldName: 'row_no', nullable: true }) rowNo?: number | null;
+  @Property({ type: 'text', fieldName: 'transaction_id', nullable: true }) transactionId?: string | null;
+  @Property({ type: 'text', fieldName: 'authorization_id', nullable: true }) authorizationId?: string | null;
+  @Property({ type: 'bigint', fieldName: 'file_amount_cents', nullable: true }) fileAmountCents?:
+    | string
+    | null;
+  @Property({ type: 'bigint', fieldName: 'our_amount_cents', nullable: true }) ourAmountCents?: string | null;
+  @Property({ type: 'text', fieldName: 'file_currency', nullable: true }) fileCurrency?: string | null;
+  @Property({ type: 'text', fieldName: 'our_currency', nullable: true }) ourCurrency?: string | null;
+  /** The ledger posting or WAL event of the automatic adjustment. */
+  @Property({ type: 'text', fieldName: 'adjustment_id', nullable: true }) adjustmentId?: string | null;
+  @Property({ type: 'text' }) detail!: string;
+}
+
 /** One row per WAL event ever applied: the persister's idempotency key. */
 @Entity({ tableName: 'processed_events' })
 export class ProcessedEvent {
@@ -215,6 +357,13 @@ export const ENTITIES = [
   Authorization,
   FailopenReplay,
   Reversal,
+  Clearing,
+  HoldExpiry,
+  LedgerAccount,
+  LedgerPosting,
+  LedgerEntry,
+  ReconciliationRun,
+  ReconciliationItem,
   ProcessedEvent,
   StreamOffset,
   DeadLetter,

@@ -75,6 +75,8 @@ export interface AuthorizeDeps {
   readonly fallback: StorageFallback;
   readonly guard?: RedisGuard;
   readonly now?: () => number;
+  /** Called when an approval is answered after the processor's deadline (src/decisions/late.ts). */
+  readonly onLate?: (shopperId: string, authorizationId: string, elapsedMs: number) => void;
 }
 
 export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
@@ -197,7 +199,16 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       }
       span.setAttribute('swipe.decision', reason);
       const response = decisionResponse(result);
-      metrics.decisionDuration.observe(Number(process.hrtime.bigint() - req.startedNs) / 1e9);
+      const elapsedS = Number(process.hrtime.bigint() - req.startedNs) / 1e9;
+      metrics.decisionDuration.observe(elapsedS);
+      if (
+        elapsedS * 1000 > config.processorDeadlineMs &&
+        result.reason === undefined &&
+        result.mode === 'normal' &&
+        !result.replayed
+      ) {
+        deps.onLate?.(parsed.value.shopperId, result.authorizationId, elapsedS * 1000);
+      }
       return response;
     } finally {
       span.end();

@@ -10,6 +10,7 @@
 // inserted rows. So redelivery, reordering after a retry, or two persisters
 // briefly sharing a partition never double-count.
 import type { Knex } from '@mikro-orm/postgresql';
+import { type Posting, postingFor, writePostings } from '../ledger/postings.js';
 import {
   type AuthorizationDecided,
   EventError,
@@ -352,6 +353,105 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
   return fresh;
 }
 
+async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[]): Promise<Set<string>> {
+  const inserted = await rows<{ event_id: string }>(
+    db,
+    `insert into clearings (event_id, authorization_id, transaction_id, shopper_id, trip_id, partition, stream_id,
+            currency, amount_cents, reversed_cents, released_cents, cleared_cents, cleared_at_ms, applied_ms)
+     select x.* from json_to_recordset(?::json) as x(event_id text, authorization_id text, transaction_id text,
+            shopper_id text, trip_id text, partition int, stream_id text, currency text, amount_cents bigint,
+            reversed_cents bigint, released_cents bigint, cleared_cents bigint, cleared_at_ms bigint, applied_ms bigint)
+     on conflict do nothing
+     returning event_id`,
+    events.map((e) => ({
+      event_id: e.eventId,
+      authorization_id: e.d.authorization_id,
+      transaction_id: e.d.transaction_id,
+      shopper_id: e.d.shopper_id,
+      trip_id: e.d.trip_id,
+      partition: e.partition,
+      stream_id: e.streamId,
+      currency: e.d.currency,
+      amount_cents: e.d.amount_cents,
+      reversed_cents: e.d.reversed_cents,
+      released_cents: e.d.released_cents,
+      cleared_cents: e.d.cleared_cents,
+      cleared_at_ms: e.d.cleared_at_ms,
+      applied_ms: e.d.at_ms,
+    })),
+  );
+  const fresh = new Set(inserted.map((r) => r.event_id));
+  await rows(
+    db,
+    `update authorizations a set cleared_cents = x.cleared_cents, cleared_ms = x.cleared_ms
+       from json_to_recordset(?::json) as x(authorization_id text, cleared_cents bigint, cleared_ms bigint)
+      where a.authorization_id = x.authorization_id`,
+    events
+      .filter((e) => fresh.has(e.eventId))
+      .map((e) => ({
+        authorization_id: e.d.authorization_id,
+        cleared_cents: e.d.cleared_cents,
+        cleared_ms: e.d.at_ms,
+      })),
+  );
+  return fresh;
+}
+
+async function insertHoldExpiries(db: Db, events: readonly Ev<'hold.expired'>[]): Promise<Set<string>> {
+  const inserted = await rows<{ event_id: string }>(
+    db,
+    `insert into hold_expiries (event_id, authorization_id, shopper_id, trip_id, partition, stream_id, currency,
+            released_cents, reason, redis_state, applied_ms)
+     select x.* from json_to_recordset(?::json) as x(event_id text, authorization_id text, shopper_id text,
+            trip_id text, partition int, stream_id text, currency text, released_cents bigint, reason text,
+            redis_state text, applied_ms bigint)
+     on conflict do nothing
+     returning event_id`,
+    events.map((e) => ({
+      event_id: e.eventId,
+      authorization_id: e.d.authorization_id,
+      shopper_id: e.d.shopper_id,
+      trip_id: e.d.trip_id,
+      partition: e.partition,
+      stream_id: e.streamId,
+      currency: e.d.currency,
+      released_cents: e.d.released_cents,
+      reason: e.d.reason,
+      redis_state: e.d.redis_state,
+      applied_ms: e.d.at_ms,
+    })),
+  );
+  const fresh = new Set(inserted.map((r) => r.event_id));
+  await rows(
+    db,
+    `update authorizations a set expired_cents = x.released_cents, expired_ms = x.at_ms
+       from json_to_recordset(?::json) as x(authorization_id text, released_cents bigint, at_ms bigint)
+      where a.authorization_id = x.authorization_id`,
+    events
+      .filter((e) => fresh.has(e.eventId))
+      .map((e) => ({
+        authorization_id: e.d.authorization_id,
+        released_cents: e.d.released_cents,
+        at_ms: e.d.at_ms,
+      })),
+  );
+  return fresh;
+}
+
+async function flagLate(db: Db, events: readonly Ev<'authorization.late'>[]): Promise<void> {
+  await rows(
+    db,
+    `update authorizations a set late_ms = x.at_ms, late_elapsed_ms = x.elapsed_ms
+       from json_to_recordset(?::json) as x(authorization_id text, at_ms bigint, elapsed_ms bigint)
+      where a.authorization_id = x.authorization_id and a.late_ms is null`,
+    events.map((e) => ({
+      authorization_id: e.d.authorization_id,
+      at_ms: e.d.at_ms,
+      elapsed_ms: e.d.elapsed_ms,
+    })),
+  );
+}
+
 interface TripDelta {
   trip_id: string;
   approved: number;
@@ -477,6 +577,26 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
   const insertedReplays = await applyFailopenReplays(db, replays);
   const reversals = ofType(fresh, 'reversal.applied');
   const insertedReversals = await insertReversals(db, reversals);
+  const clearings = ofType(fresh, 'clearing.posted');
+  const insertedClearings = await insertClearings(db, clearings);
+  const expiries = ofType(fresh, 'hold.expired');
+  const insertedExpiries = await insertHoldExpiries(db, expiries);
+  await flagLate(db, ofType(fresh, 'authorization.late'));
+
+  // Ledger: one posting per event that had an effect now, in the same transaction (docs/ledger.md).
+  const postings: Posting[] = [];
+  const post = (e: WalEvent) => {
+    const p = postingFor(e);
+    if (p !== undefined) postings.push(p);
+  };
+  for (const e of auths) if (insertedAuths.has(e.d.authorization_id)) post(e);
+  for (const e of replays) {
+    if (e.d.replay_outcome === 'applied' ? insertedReplays.has(e.d.authorization_id) : true) post(e);
+  }
+  for (const e of reversals) if (insertedReversals.has(e.eventId)) post(e);
+  for (const e of clearings) if (insertedClearings.has(e.eventId)) post(e);
+  for (const e of expiries) if (insertedExpiries.has(e.eventId)) post(e);
+  await writePostings(db, postings);
 
   const deltas = new Map<string, TripDelta>();
   for (const e of picks) {
@@ -514,6 +634,12 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
     const d = delta(deltas, e.d.trip_id);
     d.reversed += e.d.amount_cents;
     setAuthorized(d, e.d.authorized_cents, e.pos);
+  }
+  for (const e of [...clearings, ...expiries]) {
+    // The script moves the trip's total only while the trip key exists (authorized_cents not null).
+    if (e.d.trip_id === null || e.d.authorized_cents === null) continue;
+    if (!(insertedClearings.has(e.eventId) || insertedExpiries.has(e.eventId))) continue;
+    setAuthorized(delta(deltas, e.d.trip_id), e.d.authorized_cents, e.pos);
   }
   await updateTrips(db, deltas);
   await recordOffsets(db, fresh);

@@ -4,9 +4,12 @@ import type { Logger } from 'pino';
 import { startMetricsServer } from '../app/metricsServer.js';
 import type { Config } from '../config/config.js';
 import { runMigrations } from '../db/migrate.js';
-import { createOrm, type Orm } from '../db/orm.js';
+import { createOrm, knexOf, type Orm } from '../db/orm.js';
+import { HOLD_SWEEP_INTERVAL_MS, HoldExpirySweeper } from '../ledger/holdExpiry.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { connectRedis, createRedisClient, type RedisClient } from '../redis/client.js';
+import { Keys } from '../redis/keys.js';
+import { ScriptRunner } from '../redis/scripts.js';
 import { Persister, type PersisterDeps } from './consumer.js';
 import { hydrateMissing } from './hydrate.js';
 
@@ -98,12 +101,37 @@ export async function startPersister(
   }, HYDRATE_CHECK_INTERVAL_MS);
   timer.unref();
 
+  // Hold expiry: approved, never cleared holds older than HOLD_EXPIRY_S, on the partitions this process leases.
+  const sweeper = new HoldExpirySweeper({
+    config,
+    keys: new Keys(config.redisPrefix, config.partitions),
+    scripts: new ScriptRunner(controlClient, metrics, undefined),
+    knex: knexOf(orm),
+    logger,
+    partitions: () => persister.leases.owned(),
+  });
+  let sweeping: Promise<unknown> | undefined;
+  const sweepTimer = setInterval(() => {
+    if (sweeping !== undefined) return;
+    sweeping = sweeper
+      .tick()
+      .catch((err: unknown) =>
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'hold expiry sweep failed'),
+      )
+      .finally(() => {
+        sweeping = undefined;
+      });
+  }, HOLD_SWEEP_INTERVAL_MS);
+  sweepTimer.unref();
+
   logger.info({ consumer: persister.consumer, partitions: config.partitions }, 'persister started');
   return {
     persister,
     async stop() {
       clearInterval(timer);
+      clearInterval(sweepTimer);
       await checking;
+      await sweeping;
       await persister.stop();
       streamClient.disconnect();
       controlClient.disconnect();

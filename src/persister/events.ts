@@ -12,6 +12,9 @@ export const EVENT_TYPES = [
   'authorization.decided',
   'reversal.applied',
   'failopen.replayed',
+  'clearing.posted',
+  'hold.expired',
+  'authorization.late',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -122,6 +125,50 @@ export interface ReversalApplied {
   readonly at_ms: number;
 }
 
+/** lua/clearAuthorization-3.lua */
+export interface ClearingPosted {
+  readonly authorization_id: string;
+  readonly transaction_id: string;
+  readonly shopper_id: string;
+  readonly trip_id: string | null;
+  readonly currency: string;
+  readonly amount_cents: number;
+  readonly reversed_cents: number;
+  /** Hold released now: what was still held (0 when the hold had expired). */
+  readonly released_cents: number;
+  readonly cleared_cents: number;
+  readonly cleared_at_ms: number;
+  readonly authorized_cents: number | null;
+  readonly at_ms: number;
+}
+
+/** lua/expireHold-3.lua */
+export interface HoldExpired {
+  readonly authorization_id: string;
+  readonly transaction_id: string | null;
+  readonly shopper_id: string;
+  readonly trip_id: string | null;
+  readonly currency: string;
+  readonly released_cents: number;
+  readonly reason: 'expiry' | 'reconciliation';
+  readonly redis_state: 'present' | 'missing';
+  readonly authorized_cents: number | null;
+  readonly at_ms: number;
+}
+
+/** lua/flagLate-2.lua */
+export interface AuthorizationLate {
+  readonly authorization_id: string;
+  readonly transaction_id: string | null;
+  readonly shopper_id: string;
+  readonly trip_id: string | null;
+  readonly amount_cents: number;
+  readonly currency: string;
+  readonly elapsed_ms: number;
+  readonly deadline_ms: number;
+  readonly at_ms: number;
+}
+
 interface Base {
   readonly partition: number;
   readonly streamId: string;
@@ -136,7 +183,10 @@ export type WalEvent =
   | (Base & { readonly type: 'trip.closed'; readonly d: TripClosed })
   | (Base & { readonly type: 'authorization.decided'; readonly d: AuthorizationDecided })
   | (Base & { readonly type: 'reversal.applied'; readonly d: ReversalApplied })
-  | (Base & { readonly type: 'failopen.replayed'; readonly d: FailopenReplayed });
+  | (Base & { readonly type: 'failopen.replayed'; readonly d: FailopenReplayed })
+  | (Base & { readonly type: 'clearing.posted'; readonly d: ClearingPosted })
+  | (Base & { readonly type: 'hold.expired'; readonly d: HoldExpired })
+  | (Base & { readonly type: 'authorization.late'; readonly d: AuthorizationLate });
 
 export type ParseResult = { ok: true; event: WalEvent } | { ok: false; error: string };
 
@@ -363,6 +413,55 @@ function reversalApplied(o: Obj): ReversalApplied {
   };
 }
 
+function clearingPosted(o: Obj): ClearingPosted {
+  const d: ClearingPosted = {
+    authorization_id: str(o, 'authorization_id'),
+    transaction_id: str(o, 'transaction_id'),
+    shopper_id: str(o, 'shopper_id'),
+    trip_id: strOrNull(o, 'trip_id'),
+    currency: str(o, 'currency', 3),
+    amount_cents: int(o, 'amount_cents', 1),
+    reversed_cents: int(o, 'reversed_cents'),
+    released_cents: int(o, 'released_cents'),
+    cleared_cents: int(o, 'cleared_cents', 1),
+    cleared_at_ms: int(o, 'cleared_at_ms', 1),
+    authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
+    at_ms: int(o, 'at_ms', 1),
+  };
+  if (d.released_cents > d.amount_cents - d.reversed_cents)
+    throw new EventError('released_cents above what was held');
+  return d;
+}
+
+function holdExpired(o: Obj): HoldExpired {
+  return {
+    authorization_id: str(o, 'authorization_id'),
+    transaction_id: strOrNull(o, 'transaction_id'),
+    shopper_id: str(o, 'shopper_id'),
+    trip_id: strOrNull(o, 'trip_id'),
+    currency: str(o, 'currency', 3),
+    released_cents: int(o, 'released_cents', 1),
+    reason: oneOf(o, 'reason', ['expiry', 'reconciliation'] as const),
+    redis_state: oneOf(o, 'redis_state', ['present', 'missing'] as const),
+    authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
+function authorizationLate(o: Obj): AuthorizationLate {
+  return {
+    authorization_id: str(o, 'authorization_id'),
+    transaction_id: strOrNull(o, 'transaction_id'),
+    shopper_id: str(o, 'shopper_id'),
+    trip_id: strOrNull(o, 'trip_id'),
+    amount_cents: int(o, 'amount_cents', 1),
+    currency: str(o, 'currency', 3),
+    elapsed_ms: int(o, 'elapsed_ms'),
+    deadline_ms: int(o, 'deadline_ms'),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
 const EVENT_ID_MAX = 128;
 
 /** Parses and checks one entry. Never throws: a bad entry comes back as { ok: false }. */
@@ -398,6 +497,12 @@ export function parseEntry(raw: RawEntry): ParseResult {
         return { ok: true, event: { ...base, type: raw.type, d: reversalApplied(o) } };
       case 'failopen.replayed':
         return { ok: true, event: { ...base, type: raw.type, d: failopenReplayed(o) } };
+      case 'clearing.posted':
+        return { ok: true, event: { ...base, type: raw.type, d: clearingPosted(o) } };
+      case 'hold.expired':
+        return { ok: true, event: { ...base, type: raw.type, d: holdExpired(o) } };
+      case 'authorization.late':
+        return { ok: true, event: { ...base, type: raw.type, d: authorizationLate(o) } };
       default:
         throw new EventError(`unknown event type ${JSON.stringify(raw.type)}`);
     }

@@ -46,6 +46,20 @@ export class Keys {
     return `${this.base(p)}rev:${pair.slice(0, 40)}`;
   }
 
+  /** One clearing per transaction (lua/clearAuthorization-3.lua). */
+  clearing(p: number, transactionId: string): string {
+    return `${this.base(p)}clr:${transactionId}`;
+  }
+
+  auth(p: number, authorizationId: string): string {
+    return `${this.base(p)}auth:${authorizationId}`;
+  }
+
+  /** Marker: this authorization's hold was released by expiry or reconciliation (lua/expireHold-3.lua). */
+  holdExpiry(p: number, authorizationId: string): string {
+    return `${this.base(p)}hx:${authorizationId}`;
+  }
+
   wal(p: number): string {
     return `${this.base(p)}wal`;
   }

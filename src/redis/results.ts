@@ -66,6 +66,40 @@ export type ReverseResult =
       readonly error: 'authorization_not_found' | 'amount_exceeds_held' | 'reversal_conflict';
     };
 
+export interface ClearingState {
+  readonly authorization_id: string;
+  readonly transaction_id: string;
+  readonly trip_id: string;
+  readonly currency: string;
+  readonly amount_cents: number;
+  readonly reversed_cents: number;
+  readonly released_cents?: number;
+  readonly cleared_cents: number;
+  readonly held_cents: number;
+  readonly cleared_at_ms?: number;
+  readonly status: 'cleared';
+}
+
+export type ClearResult =
+  | { readonly ok: true; readonly replayed: boolean; readonly state: ClearingState }
+  | {
+      readonly ok: false;
+      readonly error:
+        | 'authorization_not_found'
+        | 'amount_exceeds_allowance'
+        | 'clearing_conflict'
+        | 'authorization_not_approved'
+        | 'currency_mismatch';
+    };
+
+export type ExpireHoldResult =
+  | { readonly outcome: 'released'; readonly releasedCents: number }
+  | { readonly outcome: 'already_released'; readonly releasedCents: number }
+  | { readonly outcome: 'nothing_held' }
+  | { readonly outcome: 'shopper_mismatch' };
+
+export type FlagLateResult = 'flagged' | 'already_flagged' | 'not_approved';
+
 export interface TripView {
   readonly trip: Record<string, string>;
   readonly authorizations: ReadonlyArray<Record<string, string | number>>;
@@ -78,6 +112,9 @@ export interface ScriptResults {
   closeTrip: CloseTripResult;
   readTrip: TripView | undefined;
   reverseAuthorization: ReverseResult;
+  clearAuthorization: ClearResult;
+  expireHold: ExpireHoldResult;
+  flagLate: FlagLateResult;
 }
 
 function fail(name: string, raw: unknown): never {
@@ -101,6 +138,14 @@ const ITEM_ERRORS = [
   'line_too_large',
 ] as const;
 const REVERSE_ERRORS = ['authorization_not_found', 'amount_exceeds_held', 'reversal_conflict'] as const;
+const CLEAR_ERRORS = [
+  'authorization_not_found',
+  'amount_exceeds_allowance',
+  'clearing_conflict',
+  'authorization_not_approved',
+  'currency_mismatch',
+] as const;
+const FLAG_LATE: readonly FlagLateResult[] = ['flagged', 'already_flagged', 'not_approved'];
 
 export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
   name: N,
@@ -157,6 +202,37 @@ export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
       const error = REVERSE_ERRORS[(code as number) - 2];
       if (error === undefined) fail(name, raw);
       return { ok: false, error } as ScriptResults[N];
+    }
+    case 'clearAuthorization': {
+      const [code, state] = arrayOf(name, raw, 2);
+      if (code === 0 || code === 1) {
+        return { ok: true, replayed: code === 1, state: JSON.parse(String(state)) } as ScriptResults[N];
+      }
+      const error = CLEAR_ERRORS[(code as number) - 2];
+      if (error === undefined) fail(name, raw);
+      return { ok: false, error } as ScriptResults[N];
+    }
+    case 'expireHold': {
+      const [code, released] = arrayOf(name, raw, 2);
+      if (typeof released !== 'number' || released < 0) fail(name, raw);
+      const result: ExpireHoldResult | undefined =
+        code === 0
+          ? { outcome: 'released', releasedCents: released }
+          : code === 1
+            ? { outcome: 'already_released', releasedCents: released }
+            : code === 2
+              ? { outcome: 'nothing_held' }
+              : code === 3
+                ? { outcome: 'shopper_mismatch' }
+                : undefined;
+      if (result === undefined) fail(name, raw);
+      return result as ScriptResults[N];
+    }
+    case 'flagLate': {
+      const [code] = arrayOf(name, raw, 1);
+      const result = FLAG_LATE[code as number];
+      if (result === undefined) fail(name, raw);
+      return result as ScriptResults[N];
     }
     default:
       return fail(name, raw);

@@ -4,9 +4,11 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261121200126_init } from './Migration20261121200126_init.js';
 import { Migration20261121200408_failopen } from './Migration20261121200408_failopen.js';
 import { Migration20261121202044_lean_indexes } from './Migration20261121202044_lean_indexes.js';
+import { Migration20261121203801_ledger } from './Migration20261121203801_ledger.js';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121200126_init', class: Migration20261121200126_init },
   { name: 'Migration20261121200408_failopen', class: Migration20261121200408_failopen },
   { name: 'Migration20261121202044_lean_indexes', class: Migration20261121202044_lean_indexes },
+  { name: 'Migration20261121203801_ledger', class: Migration20261121203801_ledger },
 ];

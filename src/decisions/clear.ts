@@ -1,0 +1,118 @@
+// POST /v1/authorizations/clearings (CONTRACT §2): signed like the webhook,
+// posts the final settled amount of an approved authorization. The script
+// (lua/clearAuthorization-3.lua) releases the hold, moves the trip's
+// authorized total to the cleared amount and XADDs clearing.posted; the
+// persister writes the ledger posting (docs/ledger.md).
+import { randomUUID } from 'node:crypto';
+import { verifySignature } from '../auth/signature.js';
+import type { Config } from '../config/config.js';
+import { parseCurrency, parseOptionalKey, parseShopperId } from '../domain/fields.js';
+import { decodeUtf8Strict, isObject, type JsonValue, parseJson } from '../domain/json.js';
+import { parseAmountCents } from '../domain/money.js';
+import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
+import type { Request } from '../http/server.js';
+import type { Keys } from '../redis/keys.js';
+import { type ClearingState, decodeScriptResult } from '../redis/results.js';
+import type { ScriptRunner } from '../redis/scripts.js';
+
+export interface ClearDeps {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly scripts: ScriptRunner;
+  readonly now?: () => number;
+}
+
+/** RFC 3339 date-time with a zone (Z or ±hh:mm). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+/** 2000-01-01 .. 2100-01-01: anything outside is a malformed time, not a settlement. */
+const CLEARED_AT_MIN_MS = 946_684_800_000;
+const CLEARED_AT_MAX_MS = 4_102_444_800_000;
+
+/** cleared_at: optional RFC 3339 time; absent = now. */
+export function parseClearedAt(
+  v: JsonValue | undefined,
+  nowMs: number,
+): { ok: true; value: number } | { ok: false; message: string } {
+  if (v === undefined || v === null) return { ok: true, value: nowMs };
+  if (typeof v !== 'string' || !RFC3339.test(v)) {
+    return { ok: false, message: 'cleared_at must be an RFC 3339 date-time, e.g. 2026-11-21T18:04:05Z' };
+  }
+  const ms = Date.parse(v);
+  if (!Number.isFinite(ms) || ms < CLEARED_AT_MIN_MS || ms > CLEARED_AT_MAX_MS) {
+    return { ok: false, message: 'cleared_at is out of range' };
+  }
+  return { ok: true, value: ms };
+}
+
+/** Fixed field order (cjson's is not stable), so a replay is byte-identical. */
+export function clearingBody(s: ClearingState): Record<string, unknown> {
+  return {
+    status: s.status,
+    authorization_id: s.authorization_id,
+    transaction_id: s.transaction_id,
+    trip_id: s.trip_id,
+    currency: s.currency,
+    amount_cents: s.amount_cents,
+    reversed_cents: s.reversed_cents,
+    released_cents: s.released_cents ?? 0,
+    cleared_cents: s.cleared_cents,
+    held_cents: s.held_cents,
+    cleared_at_ms: s.cleared_at_ms ?? null,
+  };
+}
+
+export function createClearingHandler(deps: ClearDeps): (req: Request) => Promise<HttpResponse> {
+  const { config, keys, scripts } = deps;
+  const now = deps.now ?? Date.now;
+  return async (req) => {
+    const check = verifySignature(
+      req.headers.signature === '' ? undefined : req.headers.signature,
+      req.body,
+      config.signatureSecrets,
+      Math.floor(now() / 1000),
+      config.signatureToleranceS,
+    );
+    if (!check.ok) return errorResponse('invalid_signature');
+    const text = decodeUtf8Strict(req.body);
+    if (text === null) return errorResponse('invalid_request', 'body is not valid UTF-8');
+    const json = parseJson(text);
+    if (!json.ok) return errorResponse('invalid_request', `malformed JSON: ${json.message}`);
+    const body = json.value;
+    if (!isObject(body)) return errorResponse('invalid_request', 'body must be a JSON object');
+    const txn = parseOptionalKey(body['transaction_id'], 'transaction_id');
+    if (!txn.ok) return errorResponse('invalid_request', txn.message);
+    if (txn.value === undefined) return errorResponse('invalid_request', 'transaction_id is required');
+    const shopper = parseShopperId(body['shopper_id']);
+    if (!shopper.ok) return errorResponse('invalid_request', shopper.message);
+    const amount = parseAmountCents(body['amount'], 'amount');
+    if (!amount.ok) return errorResponse('invalid_request', amount.message);
+    const nowMs = now();
+    const clearedAt = parseClearedAt(body['cleared_at'], nowMs);
+    if (!clearedAt.ok) return errorResponse('invalid_request', clearedAt.message);
+    let currency = '';
+    if (body['currency'] !== undefined && body['currency'] !== null) {
+      const c = parseCurrency(body['currency']);
+      if (!c.ok) return errorResponse('invalid_request', c.message);
+      currency = c.value;
+    }
+
+    const p = keys.partition(shopper.value);
+    const raw = await scripts.run(
+      'clearAuthorization',
+      [keys.idem(p, `t:${txn.value}`), keys.clearing(p, txn.value), keys.wal(p)],
+      [
+        nowMs,
+        randomUUID(),
+        shopper.value,
+        txn.value,
+        amount.value,
+        clearedAt.value,
+        currency,
+        config.authorizationTtlS,
+      ],
+    );
+    const result = decodeScriptResult('clearAuthorization', raw);
+    if (!result.ok) return errorResponse(result.error);
+    return { ...jsonResponse(200, clearingBody(result.state)), replayed: result.replayed };
+  };
+}
