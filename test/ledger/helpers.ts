@@ -15,8 +15,11 @@ import { createTestDb, type TestDb } from '../persister/helpers/pg.js';
 export interface LedgerEnv {
   readonly t: TestApi;
   readonly db: TestDb;
-  readonly persister: RunningPersister;
   readonly control: RedisClient;
+  readonly scripts: ScriptRunner;
+  /** Stops the in-process persister (WAL entries then wait in Redis). */
+  pausePersister(): Promise<void>;
+  resumePersister(): Promise<void>;
   sweeper(nowMs: () => number): HoldExpirySweeper;
   /** Waits until every WAL entry written so far is committed to Postgres. */
   persisted(timeoutMs?: number): Promise<void>;
@@ -33,7 +36,11 @@ export async function startLedgerEnv(env: Record<string, string> = {}): Promise<
     ...env,
   });
   const logger = testLogger();
-  const persister = await startPersister(t.config, logger, createMetrics({ defaultMetrics: false }));
+  let persister: RunningPersister | undefined = await startPersister(
+    t.config,
+    logger,
+    createMetrics({ defaultMetrics: false }),
+  );
   const control = createRedisClient(t.config, { name: 'ledger-test', commandTimeoutMs: 5000 });
   await connectRedis(control);
   const scripts = new ScriptRunner(control, undefined, undefined);
@@ -67,13 +74,21 @@ export async function startLedgerEnv(env: Record<string, string> = {}): Promise<
   return {
     t,
     db,
-    persister,
     control,
+    scripts,
+    async pausePersister() {
+      await persister?.stop();
+      persister = undefined;
+    },
+    async resumePersister() {
+      if (persister === undefined)
+        persister = await startPersister(t.config, logger, createMetrics({ defaultMetrics: false }));
+    },
     sweeper: (now) =>
       new HoldExpirySweeper({ config: t.config, keys: t.keys, scripts, knex: knexOf(db.orm), logger, now }),
     persisted,
     async stop() {
-      await persister.stop();
+      await persister?.stop();
       control.disconnect();
       await t.stop();
       await db.drop();
