@@ -18,6 +18,7 @@ const USAGE = `usage: swipe-authorizer <command>
   hydrate    rebuild Redis state for open trips from Postgres
   migrate    apply Postgres migrations
   reconcile  compare a processor settlement file with Postgres
+             (--file <settlement.csv> --out <report dir>; see README)
   dev        migrate, then run serve + persist together (local quick start)`;
 
 function onSignals(handler: (signal: string) => void): void {
@@ -129,14 +130,31 @@ async function main(argv: string[]): Promise<void> {
     case 'hydrate':
     case 'migrate':
     case 'reconcile':
-      return runBackgroundCommand(command, config, logger);
+      return runBackgroundCommand(command, config, logger, argv.slice(1));
     default:
       console.error(`unknown command "${command}"\n${USAGE}`);
       process.exit(2);
   }
 }
 
-async function runBackgroundCommand(command: string, config: Config, logger: Logger): Promise<void> {
+async function runBackgroundCommand(
+  command: string,
+  config: Config,
+  logger: Logger,
+  args: string[],
+): Promise<void> {
+  if (command === 'reconcile') {
+    const { reconcileCommand, UsageError } = await import('./reconcile/command.js');
+    try {
+      return await reconcileCommand(config, logger, args);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      console.error(
+        `reconcile: ${err.message}\nusage: swipe-authorizer reconcile --file <settlement.csv> --out <report dir> [--from <time>] [--to <time>] [--auto-adjust-max-cents <n>]`,
+      );
+      process.exit(2);
+    }
+  }
   const commands = await import('./persister/commands.js');
   switch (command) {
     case 'persist':
