@@ -119,6 +119,13 @@ interface AuthRow {
   currency: string;
   decided_ms: string;
   replayed_ms: string | null;
+  /** From clearings / hold_expiries (null when none). */
+  c_cleared: string | null;
+  c_released: string | null;
+  c_at_ms: string | null;
+  c_ms: string | null;
+  h_released: string | null;
+  h_ms: string | null;
 }
 
 export class Hydrator {
@@ -351,10 +358,15 @@ export class Hydrator {
     let n = 0;
     for (;;) {
       const res = (await this.knex.raw(
-        `select * from authorizations
-          where partition = ? and greatest(decided_ms, coalesce(replayed_ms, 0)) > ?
-          and (decided_ms, authorization_id) > (?::bigint, ?)
-          order by decided_ms, authorization_id limit ?`,
+        `select a.*, c.cleared_cents as c_cleared, c.released_cents as c_released,
+                c.cleared_at_ms as c_at_ms, c.applied_ms as c_ms,
+                h.released_cents as h_released, h.applied_ms as h_ms
+           from authorizations a
+           left join clearings c on c.authorization_id = a.authorization_id
+           left join hold_expiries h on h.authorization_id = a.authorization_id
+          where a.partition = ? and greatest(a.decided_ms, coalesce(a.replayed_ms, 0)) > ?
+          and (a.decided_ms, a.authorization_id) > (?::bigint, ?)
+          order by a.decided_ms, a.authorization_id limit ?`,
         [p, oldest, afterMs, afterId, PAGE_ROWS],
       )) as { rows: AuthRow[] };
       if (res.rows.length === 0) return n;
@@ -400,6 +412,37 @@ export class Hydrator {
           a.decided_ms,
         ];
         if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
+        if (a.c_cleared !== null) {
+          // Cleared: the auth holds nothing; the clr: key replays the clearing (lua/clearAuthorization-3.lua).
+          fields.push('cleared', a.c_cleared, 'cleared_ms', a.c_ms ?? '', 'cleared_at_ms', a.c_at_ms ?? '');
+          pipe.call('SET', [
+            this.keys.clearing(p, a.transaction_id ?? ''),
+            JSON.stringify({
+              shopper: a.shopper_id,
+              txn: a.transaction_id,
+              state: {
+                authorization_id: a.authorization_id,
+                transaction_id: a.transaction_id,
+                trip_id: a.trip_id ?? '',
+                currency: a.currency,
+                amount_cents: Number(a.amount_cents),
+                reversed_cents: Number(a.reversed_cents),
+                released_cents: Number(a.c_released),
+                cleared_cents: Number(a.c_cleared),
+                held_cents: 0,
+                cleared_at_ms: Number(a.c_at_ms),
+                status: 'cleared',
+              },
+            }),
+            'PXAT',
+            authExp,
+          ]);
+        }
+        if (a.h_released !== null) {
+          // Expired: released once; the hx: marker keeps a second release a no-op (lua/expireHold-3.lua).
+          fields.push('expired', a.h_released, 'expired_ms', a.h_ms ?? '');
+          pipe.call('SET', [this.keys.holdExpiry(p, a.authorization_id), a.h_released, 'PXAT', authExp]);
+        }
         const idemExp = at + idemMs > nowMs ? at + idemMs : '';
         const sigExp = a.signature !== null && at + sigMs > nowMs ? at + sigMs : '';
         (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[cmd]?.(

@@ -1,0 +1,71 @@
+// After Redis loses data, hydrate restores what clearings and hold expiries did:
+// a cleared authorization holds nothing (a reversal is refused), the clearing
+// replays identically, and an expired hold is never released twice.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { signatureHeader } from '../../src/auth/signature.js';
+import { hydrateCommand } from '../../src/persister/commands.js';
+import { newId, SECRET, safewayTrip, swipeBody } from '../helpers/api.js';
+import { testLogger } from '../persister/helpers/log.js';
+import { type LedgerEnv, startLedgerEnv } from './helpers.js';
+
+let env: LedgerEnv;
+beforeAll(async () => {
+  env = await startLedgerEnv();
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+function clear(body: unknown) {
+  const raw = JSON.stringify(body);
+  return env.t.request('POST', '/v1/authorizations/clearings', raw, {
+    'Content-Type': 'application/json',
+    'X-Signature': signatureHeader(SECRET, Math.floor(Date.now() / 1000), raw),
+  });
+}
+
+async function flushNamespace(): Promise<void> {
+  const redis = env.t.redis;
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${env.t.config.redisPrefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (found.length > 0) await redis.unlink(...found);
+  } while (cursor !== '0');
+}
+
+it('a cleared authorization stays cleared after a flush and hydrate', async () => {
+  const shopper = newId('s');
+  const trip = newId('trip');
+  await env.t.putTrip(shopper, trip, safewayTrip());
+  await env.t.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10 });
+  const swipe = swipeBody(shopper, '30.00');
+  expect((await env.t.swipe(swipe)).status).toBe(200);
+  const body = {
+    transaction_id: swipe.transaction_id,
+    shopper_id: shopper,
+    amount: '29.50',
+    cleared_at: '2026-11-21T18:00:00Z',
+  };
+  const first = await clear(body);
+  expect(first.status).toBe(200);
+  const tripBefore = (await env.t.getTrip(shopper, trip)).json;
+  await env.persisted();
+
+  await env.pausePersister();
+  await flushNamespace();
+  await hydrateCommand(env.t.config, testLogger());
+  await env.resumePersister();
+
+  const replay = await clear(body);
+  expect(replay.status).toBe(200);
+  expect(replay.text).toBe(first.text);
+  const reversal = await env.t.reverse({
+    transaction_id: swipe.transaction_id,
+    shopper_id: shopper,
+    amount: '1.00',
+  });
+  expect(reversal.status).toBe(409);
+  const tripAfter = (await env.t.getTrip(shopper, trip)).json;
+  expect(tripAfter['authorized_cents']).toBe(tripBefore['authorized_cents']);
+});
