@@ -24,7 +24,11 @@
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     code 0 approved; 1..10 the decline reasons in contract order
     (1 IDEMPOTENCY_CONFLICT .. 10 AMOUNT_EXCEEDS_ALLOWANCE); replayed 1 when
-    the answer is a stored earlier decision (nothing consumed).
+    the answer is a stored earlier decision (nothing consumed);
+    code 11: the partition's state is not known intact (no <base>meta: Redis
+    lost data and hydrate has not finished) — nothing decided, nothing written:
+    the api treats it as storage unavailable (fail-open policy), because an
+    UNKNOWN_SHOPPER here would be a wrong answer.
 ]]
 --- @include "includes/wal"
 --- @include "includes/allowance"
@@ -59,6 +63,11 @@ local auth_ttl_s = tonumber(ARGV[21])
 local sig_ttl_s = tonumber(ARGV[22])
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
+
+-- 0. Only decide on state known intact (hydrate or first boot writes meta).
+if redis.call('EXISTS', base .. 'meta') == 0 then
+  return { 11, auth_id, '', amount, 0, 'normal', 0 }
+end
 
 -- A stored decision, answered again: same body, nothing consumed.
 local function replay(stored_id)

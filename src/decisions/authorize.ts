@@ -11,7 +11,7 @@ import { type Logger, logDecline, requestIdFrom } from '../observability/logger.
 import type { Metrics } from '../observability/metrics.js';
 import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
-import { type AuthorizeResult, decodeScriptResult } from '../redis/results.js';
+import { type AuthorizeResult, decodeScriptResult, PartitionNotReadyError } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
@@ -217,6 +217,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
 }
 
 export function redisErrorKind(err: unknown): string {
+  if (err instanceof PartitionNotReadyError) return 'not_hydrated';
   const message = err instanceof Error ? err.message : String(err);
   if (/timed? ?out/i.test(message)) return 'timeout';
   if (/breaker/i.test(message)) return 'breaker_open';

@@ -21,6 +21,20 @@ export type DeclineReason = (typeof DECLINE_REASONS)[number];
 
 export type DecisionMode = 'normal' | 'fail_open';
 
+/** authorizeSwipe code 11: the partition has no `meta` (Redis lost data, hydrate pending). */
+const PARTITION_NOT_READY_CODE = 11;
+
+/**
+ * Infrastructure, not a business outcome: Redis answered but cannot vouch for
+ * the partition's state, so the api applies the storage fallback.
+ */
+export class PartitionNotReadyError extends Error {
+  constructor() {
+    super('partition state not intact (hydrate pending)');
+    this.name = 'PartitionNotReadyError';
+  }
+}
+
 export interface AuthorizeResult {
   readonly reason: DeclineReason | undefined;
   readonly authorizationId: string;
@@ -154,6 +168,7 @@ export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
   switch (name) {
     case 'authorizeSwipe': {
       const [code, authorizationId, tripId, amount, remaining, mode, replayed] = arrayOf(name, raw, 7);
+      if (code === PARTITION_NOT_READY_CODE) throw new PartitionNotReadyError();
       if (typeof code !== 'number' || code < 0 || code > 10) fail(name, raw);
       if (mode !== 'normal' && mode !== 'fail_open') fail(name, raw);
       const result: AuthorizeResult = {

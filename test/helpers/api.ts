@@ -72,6 +72,14 @@ export async function startTestApi(
         )
       : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
 
+  // What the boot-time hydrate check does for an empty system: mark every
+  // partition's state as intact (authorizeSwipe refuses to decide without it).
+  await Promise.all(
+    Array.from({ length: config.partitions }, (_, p) =>
+      redis.hset(`${keys.base(p)}meta`, 'initialized_ms', Date.now()),
+    ),
+  );
+
   async function request(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
     const res = await fetch(base + path, { method, body, headers });
     const text = await res.text();

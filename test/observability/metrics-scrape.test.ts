@@ -219,6 +219,9 @@ let persisterText = '';
 beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} not found: run \`npm run build\` first (or set SCRAPE_CLI)`);
   const taken = new Set<number>();
+  // Database and persister first: the api's boot-time hydrate check needs the
+  // database, and marks the (empty) partitions intact before swipes are decided.
+  persisterUp = await startPersister(taken);
   apiPort = await freePort(taken);
   apiMetricsPort = await freePort(taken);
   const api = start('api', ['serve'], {
@@ -227,7 +230,6 @@ beforeAll(async () => {
     METRICS_PORT: String(apiMetricsPort),
   });
   await waitFor200(`http://127.0.0.1:${apiPort}/readyz`, api, READY_TIMEOUT_MS);
-  persisterUp = await startPersister(taken);
 
   const trip = await call(
     'PUT',
