@@ -31,7 +31,7 @@ function onSignals(handler: (signal: string) => void): void {
  * never loads the ORM or a Postgres driver: less memory, and no Postgres in
  * the process that answers swipes.
  */
-async function hydrateAtBoot(config: Config, logger: Logger): Promise<void> {
+async function hydrateAtBoot(logger: Logger): Promise<void> {
   const timeoutMs = 120_000;
   try {
     await runChild(fileURLToPath(import.meta.url), ['hydrate'], {}, timeoutMs);
@@ -43,7 +43,7 @@ async function hydrateAtBoot(config: Config, logger: Logger): Promise<void> {
 }
 
 async function serve(config: Config, logger: Logger): Promise<void> {
-  await hydrateAtBoot(config, logger);
+  await hydrateAtBoot(logger);
   const api = await startApi(config, logger);
   onSignals(async (signal) => {
     logger.info({ signal }, 'draining');
@@ -54,7 +54,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 }
 
 /** api + persister as two child processes of this one, so `npm start` is one command. */
-async function dev(config: Config, logger: Logger): Promise<void> {
+async function dev(config: Config): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   await runChild(self, ['migrate'], {});
   const persisterEnv = { METRICS_PORT: String(config.metricsPort + 1) };
@@ -125,7 +125,7 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve(config, logger);
     case 'dev':
-      return dev(config, logger);
+      return dev(config);
     case 'persist':
     case 'hydrate':
     case 'migrate':

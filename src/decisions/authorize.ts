@@ -1,10 +1,9 @@
 // POST /v1/authorizations: verify, validate, one authorizeSwipe script call,
 // answer. Redis failures (infrastructure) never become business declines
 // here: they go to the storage fallback (fail-open policy).
+import { readSignedBody } from './signedBody.js';
 import { randomUUID } from 'node:crypto';
-import { verifySignature } from '../auth/signature.js';
 import type { Config } from '../config/config.js';
-import { decodeUtf8Strict, parseJson } from '../domain/json.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import { type Logger, logDecline, requestIdFrom } from '../observability/logger.js';
@@ -165,22 +164,12 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       req.headers.tracestate,
     );
     try {
-      const check = verifySignature(
-        req.headers.signature === '' ? undefined : req.headers.signature,
-        req.body,
-        config.signatureSecrets,
-        Math.floor(now() / 1000),
-        config.signatureToleranceS,
-      );
-      if (!check.ok) return errorResponse('invalid_signature');
-      const text = decodeUtf8Strict(req.body);
-      if (text === null) return errorResponse('invalid_request', 'body is not valid UTF-8');
-      const json = parseJson(text);
-      if (!json.ok) return errorResponse('invalid_request', `malformed JSON: ${json.message}`);
-      const parsed = parseSwipeRequest(json.value, req.headers.idempotencyKey, now());
+      const signed = readSignedBody(req, config, now());
+      if (!signed.ok) return signed.response;
+      const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, now());
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
-      const result = await decide(parsed.value, check.v1, span);
+      const result = await decide(parsed.value, signed.signature.v1, span);
       const reason = result.reason ?? 'none';
       metrics.decisions.inc({
         decision: result.reason === undefined ? 'approved' : 'declined',

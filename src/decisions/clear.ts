@@ -3,11 +3,11 @@
 // (lua/clearAuthorization-3.lua) releases the hold, moves the trip's
 // authorized total to the cleared amount and XADDs clearing.posted; the
 // persister writes the ledger posting (docs/ledger.md).
+import { readSignedBody } from './signedBody.js';
 import { randomUUID } from 'node:crypto';
-import { verifySignature } from '../auth/signature.js';
 import type { Config } from '../config/config.js';
 import { parseCurrency, parseOptionalKey, parseShopperId } from '../domain/fields.js';
-import { decodeUtf8Strict, isObject, type JsonValue, parseJson } from '../domain/json.js';
+import { isObject, type JsonValue } from '../domain/json.js';
 import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
@@ -65,19 +65,9 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
   const { config, keys, scripts } = deps;
   const now = deps.now ?? Date.now;
   return async (req) => {
-    const check = verifySignature(
-      req.headers.signature === '' ? undefined : req.headers.signature,
-      req.body,
-      config.signatureSecrets,
-      Math.floor(now() / 1000),
-      config.signatureToleranceS,
-    );
-    if (!check.ok) return errorResponse('invalid_signature');
-    const text = decodeUtf8Strict(req.body);
-    if (text === null) return errorResponse('invalid_request', 'body is not valid UTF-8');
-    const json = parseJson(text);
-    if (!json.ok) return errorResponse('invalid_request', `malformed JSON: ${json.message}`);
-    const body = json.value;
+    const signed = readSignedBody(req, config, now());
+    if (!signed.ok) return signed.response;
+    const body = signed.body;
     if (!isObject(body)) return errorResponse('invalid_request', 'body must be a JSON object');
     const txn = parseOptionalKey(body['transaction_id'], 'transaction_id');
     if (!txn.ok) return errorResponse('invalid_request', txn.message);

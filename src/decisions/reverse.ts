@@ -1,10 +1,10 @@
 // POST /v1/authorizations/reversals (CONTRACT §2): signed like the webhook,
 // releases part or all of an approved authorization back to its trip.
+import { readSignedBody } from './signedBody.js';
 import { randomUUID } from 'node:crypto';
-import { verifySignature } from '../auth/signature.js';
 import type { Config } from '../config/config.js';
 import { parseOptionalKey, parseShopperId } from '../domain/fields.js';
-import { decodeUtf8Strict, isObject, parseJson } from '../domain/json.js';
+import { isObject } from '../domain/json.js';
 import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
@@ -23,19 +23,9 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
   const { config, keys, scripts } = deps;
   const now = deps.now ?? Date.now;
   return async (req) => {
-    const check = verifySignature(
-      req.headers.signature === '' ? undefined : req.headers.signature,
-      req.body,
-      config.signatureSecrets,
-      Math.floor(now() / 1000),
-      config.signatureToleranceS,
-    );
-    if (!check.ok) return errorResponse('invalid_signature');
-    const text = decodeUtf8Strict(req.body);
-    if (text === null) return errorResponse('invalid_request', 'body is not valid UTF-8');
-    const json = parseJson(text);
-    if (!json.ok) return errorResponse('invalid_request', `malformed JSON: ${json.message}`);
-    const body = json.value;
+    const signed = readSignedBody(req, config, now());
+    if (!signed.ok) return signed.response;
+    const body = signed.body;
     if (!isObject(body)) return errorResponse('invalid_request', 'body must be a JSON object');
     const txn = parseOptionalKey(body['transaction_id'], 'transaction_id');
     if (!txn.ok) return errorResponse('invalid_request', txn.message);

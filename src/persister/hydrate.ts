@@ -22,23 +22,12 @@ import { normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
 import type { RedisClient } from '../redis/client.js';
 import { type BatchCall, runBatch } from '../redis/batch.js';
 import { Keys } from '../redis/keys.js';
+import { DECLINE_REASONS } from '../redis/results.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { SCRIPTS } from '../redis/scripts.generated.js';
 
 /** Decline reasons in contract order: the auth hash stores the index (+1) as `code`, 0 = approved. */
-export const REASON_CODES = [
-  'IDEMPOTENCY_CONFLICT',
-  'UNKNOWN_SHOPPER',
-  'TRIP_CLOSED',
-  'NO_ACTIVE_TRIP',
-  'CURRENCY_MISMATCH',
-  'MERCHANT_MISMATCH',
-  'LOCATION_MISMATCH',
-  'VELOCITY_LIMIT',
-  'NO_ITEMS_PICKED',
-  'AMOUNT_EXCEEDS_ALLOWANCE',
-  'STORAGE_UNAVAILABLE',
-] as const;
+export const REASON_CODES = DECLINE_REASONS;
 
 /** Decisions that never reach the trip's velocity window or auths list (authorizeSwipe-4.lua). */
 export const NOT_COUNTED_REASONS = [

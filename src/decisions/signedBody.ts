@@ -1,0 +1,30 @@
+// The first steps of every processor-signed route (authorizations, reversals,
+// clearings): verify the signature on the raw bytes, then decode strict UTF-8
+// and parse exact JSON. Returns the parsed body, or the error response to send.
+import { type SignatureCheck, verifySignature } from '../auth/signature.js';
+import type { Config } from '../config/config.js';
+import { decodeUtf8Strict, type JsonValue, parseJson } from '../domain/json.js';
+import { errorResponse, type HttpResponse } from '../http/errors.js';
+import type { Request } from '../http/server.js';
+
+export type SignedBody =
+  | { readonly ok: true; readonly signature: Extract<SignatureCheck, { ok: true }>; readonly body: JsonValue }
+  | { readonly ok: false; readonly response: HttpResponse };
+
+export function readSignedBody(req: Request, config: Config, nowMs: number): SignedBody {
+  const signature = verifySignature(
+    req.headers.signature === '' ? undefined : req.headers.signature,
+    req.body,
+    config.signatureSecrets,
+    Math.floor(nowMs / 1000),
+    config.signatureToleranceS,
+  );
+  if (!signature.ok) return { ok: false, response: errorResponse('invalid_signature') };
+  const text = decodeUtf8Strict(req.body);
+  if (text === null)
+    return { ok: false, response: errorResponse('invalid_request', 'body is not valid UTF-8') };
+  const json = parseJson(text);
+  if (!json.ok)
+    return { ok: false, response: errorResponse('invalid_request', `malformed JSON: ${json.message}`) };
+  return { ok: true, signature, body: json.value };
+}
