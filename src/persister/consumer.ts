@@ -161,20 +161,53 @@ export class Persister {
 
   private async loop(): Promise<void> {
     let backoff = BACKOFF_MS_MIN;
+    // A batch read while the previous one was being written (see prefetch()).
+    let prefetched: Promise<Batch> | undefined;
     while (!this.stopping) {
       try {
         this.syncPartitions();
-        const batch = await this.read();
-        if (batch.entries.length > 0) await this.processWithRetry(batch);
+        const next = prefetched;
+        prefetched = undefined;
+        const batch = next !== undefined ? this.ownedOnly(await next) : await this.read();
+        if (batch.entries.length > 0) {
+          prefetched = this.prefetch();
+          await this.processWithRetry(batch);
+        }
         await this.trim([...this.trimDue]);
         await this.maybeUpdateLag();
         backoff = BACKOFF_MS_MIN;
       } catch (err) {
+        // A prefetched batch that is dropped stays pending for this consumer:
+        // the periodic own-pending check (claimAbandoned) brings it back.
+        prefetched = undefined;
         this.d.logger.warn({ err: errText(err) }, 'persister read failed; backing off');
         await sleep(backoff);
         backoff = Math.min(BACKOFF_MS_MAX, backoff * 2);
       }
     }
+  }
+
+  /**
+   * In steady state (no partition recovering or with entries of its own
+   * pending), reads the next new entries while the current batch is written,
+   * so Redis reads overlap Postgres commits. Only '>' reads, never blocking:
+   * an empty answer just means the next loop turn reads (and blocks) as usual.
+   * Per-partition order holds: these entries come after the batch being
+   * written and are written only once it has committed.
+   */
+  private prefetch(): Promise<Batch> | undefined {
+    const held = [...this.parts.keys()];
+    if (held.length === 0 || this.stopping) return undefined;
+    if (held.some((p) => this.parts.get(p)?.recovering || this.parts.get(p)?.ownPending)) return undefined;
+    const perStream = Math.max(1, Math.ceil(this.d.config.persisterBatchEventsMax / held.length));
+    const read = this.readGroup(held, '>', perStream, undefined).then((entries) => ({ entries }));
+    read.catch(() => undefined); // an unobserved failure must not crash the process; the loop sees it
+    return read;
+  }
+
+  /** Drops prefetched entries of partitions whose lease was lost meanwhile (they stay pending). */
+  private ownedOnly(batch: Batch): Batch {
+    return { entries: batch.entries.filter((e) => this.parts.has(e.partition)) };
   }
 
   /** Mirrors the lease set: new partitions start in recovery (claim before read). */
