@@ -3,11 +3,11 @@
 // (lua/clearAuthorization-3.lua) releases the hold, moves the trip's
 // authorized total to the cleared amount and XADDs clearing.posted; the
 // persister writes the ledger posting (docs/ledger.md).
-import { readSignedBody } from './signedBody.js';
+import { readAuthorizationRef, readSignedBody } from './signedBody.js';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { parseCurrency, parseOptionalKey, parseShopperId } from '../domain/fields.js';
-import { isObject, type JsonValue } from '../domain/json.js';
+import { parseCurrency } from '../domain/fields.js';
+import type { JsonValue } from '../domain/json.js';
 import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
@@ -67,13 +67,9 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
   return async (req) => {
     const signed = readSignedBody(req, config, now());
     if (!signed.ok) return signed.response;
-    const body = signed.body;
-    if (!isObject(body)) return errorResponse('invalid_request', 'body must be a JSON object');
-    const txn = parseOptionalKey(body['transaction_id'], 'transaction_id');
-    if (!txn.ok) return errorResponse('invalid_request', txn.message);
-    if (txn.value === undefined) return errorResponse('invalid_request', 'transaction_id is required');
-    const shopper = parseShopperId(body['shopper_id']);
-    if (!shopper.ok) return errorResponse('invalid_request', shopper.message);
+    const ref = readAuthorizationRef(signed.body);
+    if (!ref.ok) return ref.response;
+    const { body, txn: transactionId, shopperId } = ref;
     const amount = parseAmountCents(body['amount'], 'amount');
     if (!amount.ok) return errorResponse('invalid_request', amount.message);
     const nowMs = now();
@@ -86,15 +82,15 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
       currency = c.value;
     }
 
-    const p = keys.partition(shopper.value);
+    const p = keys.partition(shopperId);
     const raw = await scripts.run(
       'clearAuthorization',
-      [keys.idem(p, `t:${txn.value}`), keys.clearing(p, txn.value), keys.wal(p)],
+      [keys.idem(p, `t:${transactionId}`), keys.clearing(p, transactionId), keys.wal(p)],
       [
         nowMs,
         randomUUID(),
-        shopper.value,
-        txn.value,
+        shopperId,
+        transactionId,
         amount.value,
         clearedAt.value,
         currency,

@@ -1,10 +1,9 @@
 // POST /v1/authorizations/reversals (CONTRACT §2): signed like the webhook,
 // releases part or all of an approved authorization back to its trip.
-import { readSignedBody } from './signedBody.js';
+import { readAuthorizationRef, readSignedBody } from './signedBody.js';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { parseOptionalKey, parseShopperId } from '../domain/fields.js';
-import { isObject } from '../domain/json.js';
+import { parseOptionalKey } from '../domain/fields.js';
 import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
@@ -25,13 +24,9 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
   return async (req) => {
     const signed = readSignedBody(req, config, now());
     if (!signed.ok) return signed.response;
-    const body = signed.body;
-    if (!isObject(body)) return errorResponse('invalid_request', 'body must be a JSON object');
-    const txn = parseOptionalKey(body['transaction_id'], 'transaction_id');
-    if (!txn.ok) return errorResponse('invalid_request', txn.message);
-    if (txn.value === undefined) return errorResponse('invalid_request', 'transaction_id is required');
-    const shopper = parseShopperId(body['shopper_id']);
-    if (!shopper.ok) return errorResponse('invalid_request', shopper.message);
+    const ref = readAuthorizationRef(signed.body);
+    if (!ref.ok) return ref.response;
+    const { body, txn: transactionId, shopperId } = ref;
     const reversalId = parseOptionalKey(body['reversal_id'], 'reversal_id');
     if (!reversalId.ok) return errorResponse('invalid_request', reversalId.message);
     let amount = '';
@@ -41,17 +36,17 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
       amount = String(a.value);
     }
 
-    const p = keys.partition(shopper.value);
+    const p = keys.partition(shopperId);
     const reversalKey = reversalId.value ?? '-';
     const raw = await scripts.run(
       'reverseAuthorization',
-      [keys.idem(p, `t:${txn.value}`), keys.reversal(p, txn.value, reversalKey), keys.wal(p)],
+      [keys.idem(p, `t:${transactionId}`), keys.reversal(p, transactionId, reversalKey), keys.wal(p)],
       [
         now(),
         randomUUID(),
-        shopper.value,
-        txn.value,
-        `${txn.value}:${reversalKey}`,
+        shopperId,
+        transactionId,
+        `${transactionId}:${reversalKey}`,
         amount,
         config.authorizationTtlS,
       ],

@@ -3,7 +3,8 @@
 // and parse exact JSON. Returns the parsed body, or the error response to send.
 import { type SignatureCheck, verifySignature } from '../auth/signature.js';
 import type { Config } from '../config/config.js';
-import { decodeUtf8Strict, type JsonValue, parseJson } from '../domain/json.js';
+import { parseOptionalKey, parseShopperId } from '../domain/fields.js';
+import { decodeUtf8Strict, isObject, type JsonValue, parseJson } from '../domain/json.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 
@@ -27,4 +28,27 @@ export function readSignedBody(req: Request, config: Config, nowMs: number): Sig
   if (!json.ok)
     return { ok: false, response: errorResponse('invalid_request', `malformed JSON: ${json.message}`) };
   return { ok: true, signature, body: json.value };
+}
+
+/** Reversals and clearings name an authorization by transaction id and shopper (CONTRACT §2). */
+export type AuthorizationRef =
+  | {
+      readonly ok: true;
+      readonly body: Record<string, JsonValue>;
+      readonly txn: string;
+      readonly shopperId: string;
+    }
+  | { readonly ok: false; readonly response: HttpResponse };
+
+export function readAuthorizationRef(body: JsonValue): AuthorizationRef {
+  if (!isObject(body))
+    return { ok: false, response: errorResponse('invalid_request', 'body must be a JSON object') };
+  const txn = parseOptionalKey(body['transaction_id'], 'transaction_id');
+  if (!txn.ok) return { ok: false, response: errorResponse('invalid_request', txn.message) };
+  if (txn.value === undefined) {
+    return { ok: false, response: errorResponse('invalid_request', 'transaction_id is required') };
+  }
+  const shopper = parseShopperId(body['shopper_id']);
+  if (!shopper.ok) return { ok: false, response: errorResponse('invalid_request', shopper.message) };
+  return { ok: true, body, txn: txn.value, shopperId: shopper.value };
 }
