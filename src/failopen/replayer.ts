@@ -174,37 +174,50 @@ export class Replayer {
     }
   }
 
-  private async replayOne(e: FailOpenEntry): Promise<ReplayResult> {
-    const { config, keys, scripts } = this.deps;
-    const p = keys.partition(e.shopper);
-    const base = keys.base(p);
+  private replayOne(e: FailOpenEntry): Promise<ReplayResult> {
     const nowMs = this.now();
-    const raw = await scripts.run(
-      'replayFailOpen',
-      [keys.shopper(p, e.shopper), keys.idem(p, e.idem), `${base}fo:${e.id}`, keys.wal(p)],
-      [
-        nowMs,
-        e.ev,
-        e.id,
-        e.shopper,
-        e.amount,
-        e.currency,
-        e.fp,
-        e.idem,
-        e.txn,
-        e.mname,
-        e.maddr,
-        e.lat,
-        e.lng,
-        e.at,
-        e.remaining,
-        config.tripTtlS * 1000,
-        config.maxSwipesPerMinute,
-        config.idempotencyTtlS,
-        config.authorizationTtlS,
-        nowMs - e.at < REPLAY_DEFER_MAX_MS ? 1 : 0,
-      ],
-    );
-    return decodeReplayResult(raw);
+    return replayEntry(this.deps, e, nowMs, nowMs - e.at < REPLAY_DEFER_MAX_MS);
   }
+}
+
+/**
+ * One call of lua/replayFailOpen-4.lua for a journal entry: the single place
+ * that knows its KEYS and ARGV order. requireIntact: defer while the
+ * partition's state is not known intact (no meta).
+ */
+export async function replayEntry(
+  deps: Pick<ReplayerDeps, 'config' | 'keys' | 'scripts'>,
+  e: FailOpenEntry,
+  nowMs: number,
+  requireIntact: boolean,
+): Promise<ReplayResult> {
+  const { config, keys, scripts } = deps;
+  const p = keys.partition(e.shopper);
+  const raw = await scripts.run(
+    'replayFailOpen',
+    [keys.shopper(p, e.shopper), keys.idem(p, e.idem), `${keys.base(p)}fo:${e.id}`, keys.wal(p)],
+    [
+      nowMs,
+      e.ev,
+      e.id,
+      e.shopper,
+      e.amount,
+      e.currency,
+      e.fp,
+      e.idem,
+      e.txn,
+      e.mname,
+      e.maddr,
+      e.lat,
+      e.lng,
+      e.at,
+      e.remaining,
+      config.tripTtlS * 1000,
+      config.maxSwipesPerMinute,
+      config.idempotencyTtlS,
+      config.authorizationTtlS,
+      requireIntact ? 1 : 0,
+    ],
+  );
+  return decodeReplayResult(raw);
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { decisionResponse } from '../../src/decisions/authorize.js';
 import type { FailOpenEntry } from '../../src/failopen/journal.js';
-import { decodeReplayResult, type ReplayResult } from '../../src/failopen/replayer.js';
+import { decodeReplayResult, type ReplayResult, replayEntry } from '../../src/failopen/replayer.js';
 import { ScriptRunner } from '../../src/redis/scripts.js';
 import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
 
@@ -61,35 +61,8 @@ function entryFor(
   };
 }
 
-async function replay(e: FailOpenEntry, requireIntact = 1): Promise<ReplayResult> {
-  const p = h.keys.partition(e.shopper);
-  const raw = await scripts.run(
-    'replayFailOpen',
-    [h.keys.shopper(p, e.shopper), h.keys.idem(p, e.idem), `${h.keys.base(p)}fo:${e.id}`, h.keys.wal(p)],
-    [
-      Date.now(),
-      e.ev,
-      e.id,
-      e.shopper,
-      e.amount,
-      e.currency,
-      e.fp,
-      e.idem,
-      e.txn,
-      e.mname,
-      e.maddr,
-      e.lat,
-      e.lng,
-      e.at,
-      e.remaining,
-      h.config.tripTtlS * 1000,
-      h.config.maxSwipesPerMinute,
-      h.config.idempotencyTtlS,
-      h.config.authorizationTtlS,
-      requireIntact,
-    ],
-  );
-  return decodeReplayResult(raw);
+function replay(e: FailOpenEntry, requireIntact = 1): Promise<ReplayResult> {
+  return replayEntry({ config: h.config, keys: h.keys, scripts }, e, Date.now(), requireIntact === 1);
 }
 
 async function events(id: string) {
