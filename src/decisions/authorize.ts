@@ -84,10 +84,14 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
   const signatureTtlS = 2 * config.signatureToleranceS;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
-  async function decide(request: SwipeRequest, signature: string, span: SpanLike): Promise<AuthorizeResult> {
+  async function decide(
+    request: SwipeRequest,
+    signature: string,
+    nowMs: number,
+    span: SpanLike,
+  ): Promise<AuthorizeResult> {
     const held = fallback.held?.(request);
     if (held !== undefined) return held;
-    const nowMs = now();
     const tracked = RecentKeys.tracks(request.idempotencyKey);
     const earlier = tracked
       ? recentKeys.conflict(request.idempotencyKey, request.shopperId, nowMs)
@@ -164,12 +168,14 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       req.headers.tracestate,
     );
     try {
-      const signed = readSignedBody(req, config, now());
+      // One clock reading per request: signature window, derived-key window and the script agree.
+      const nowMs = now();
+      const signed = readSignedBody(req, config, nowMs);
       if (!signed.ok) return signed.response;
-      const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, now());
+      const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, nowMs);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
-      const result = await decide(parsed.value, signed.signature.v1, span);
+      const result = await decide(parsed.value, signed.signature.v1, nowMs, span);
       const reason = result.reason ?? 'none';
       metrics.decisions.inc({
         decision: result.reason === undefined ? 'approved' : 'declined',
