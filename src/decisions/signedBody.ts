@@ -4,7 +4,8 @@
 import { type SignatureCheck, verifySignature } from '../auth/signature.js';
 import type { Config } from '../config/config.js';
 import { parseOptionalKey, parseShopperId } from '../domain/fields.js';
-import { decodeUtf8Strict, isObject, type JsonValue, parseJson } from '../domain/json.js';
+import { isObject, type JsonValue } from '../domain/json.js';
+import { readJsonBody } from '../http/jsonBody.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 
@@ -21,13 +22,9 @@ export function readSignedBody(req: Request, config: Config, nowMs: number): Sig
     config.signatureToleranceS,
   );
   if (!signature.ok) return { ok: false, response: errorResponse('invalid_signature') };
-  const text = decodeUtf8Strict(req.body);
-  if (text === null)
-    return { ok: false, response: errorResponse('invalid_request', 'body is not valid UTF-8') };
-  const json = parseJson(text);
-  if (!json.ok)
-    return { ok: false, response: errorResponse('invalid_request', `malformed JSON: ${json.message}`) };
-  return { ok: true, signature, body: json.value };
+  const json = readJsonBody(req.body);
+  if (!json.ok) return json;
+  return { ok: true, signature, body: json.json };
 }
 
 /** Reversals and clearings name an authorization by transaction id and shopper (CONTRACT §2). */

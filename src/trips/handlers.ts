@@ -2,14 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { parsePathId } from '../domain/fields.js';
-import { decodeUtf8Strict, type JsonValue, parseJson } from '../domain/json.js';
-import { LINE_CENTS_MAX } from '../domain/money.js';
+import { readJsonBody } from '../http/jsonBody.js';
+import { ceilingCents, LINE_CENTS_MAX } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
 import { DECLINE_REASONS, decodeScriptResult, type TripView } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { ceilingCents } from '../domain/money.js';
 import { canonicalSpec, normalizedStore, parseItemUpdate, parseTripSpec } from './tripRequest.js';
 
 export interface TripDeps {
@@ -21,18 +20,6 @@ export interface TripDeps {
 }
 
 const AUTHORIZATIONS_SHOWN_MAX = 200;
-
-type Parsed = { ok: true; json: JsonValue } | { ok: false; response: HttpResponse };
-
-function parseBody(req: Request): Parsed {
-  const text = decodeUtf8Strict(req.body);
-  if (text === null)
-    return { ok: false, response: errorResponse('invalid_request', 'body is not valid UTF-8') };
-  const json = parseJson(text);
-  if (!json.ok)
-    return { ok: false, response: errorResponse('invalid_request', `malformed JSON: ${json.message}`) };
-  return { ok: true, json: json.value };
-}
 
 function int(v: string | undefined): number {
   return v === undefined || v === '' ? 0 : Number(v);
@@ -100,7 +87,7 @@ export function createTripHandlers(deps: TripDeps) {
   async function put(req: Request): Promise<HttpResponse> {
     const g = guard(req);
     if ('status' in g) return g;
-    const body = parseBody(req);
+    const body = readJsonBody(req.body);
     if (!body.ok) return body.response;
     const spec = parseTripSpec(body.json, config);
     if (!spec.ok) return errorResponse('invalid_request', spec.message);
@@ -184,7 +171,7 @@ export function createTripHandlers(deps: TripDeps) {
     if ('status' in g) return g;
     const itemId = parsePathId(req.params[2] ?? '', 'item_id');
     if (!itemId.ok) return errorResponse('invalid_request', itemId.message);
-    const body = parseBody(req);
+    const body = readJsonBody(req.body);
     if (!body.ok) return body.response;
     const update = parseItemUpdate(body.json);
     if (!update.ok) return errorResponse('invalid_request', update.message);
