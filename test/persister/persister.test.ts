@@ -107,7 +107,11 @@ describe('persister', () => {
     for (let i = 0; i < 12; i++) await w.life(`shopper-a${i}`, `trip-a${i}`, i % 3 === 0);
     const metrics = createMetrics({ defaultMetrics: false });
     const p = await startPersister(metrics);
-    await waitFor('all events', async () => (await count('processed_events')) === w.events);
+    // The rows are visible at COMMIT; the persister counts a batch only after its XACK.
+    await waitFor(
+      'all events',
+      async () => (await count('processed_events')) === w.events && p.committedEvents >= w.events,
+    );
     expect(p.committedEvents).toBe(w.events);
     expect(await count('authorizations')).toBe(12 * 3);
     expect(await count('reversals')).toBe(12);
