@@ -1,7 +1,7 @@
 // Child processes and what the bench reads about them: start/stop by PID,
 // readiness, RSS high-water mark and CPU time from /proc, Prometheus histograms.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 export interface Proc {
@@ -15,7 +15,21 @@ export interface Proc {
 
 const TAIL_LINES = 40;
 
-export function startProc(name: string, args: string[], env: Record<string, string>): Proc {
+/** Pins every thread of a process to the given CPUs (taskset list syntax, e.g. "0" or "1"). */
+export function pinTo(pid: number, cpus: string | undefined): void {
+  if (cpus === undefined || cpus === '') return;
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid} failed (exit ${r.status})`);
+}
+
+export function startProc(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  cpus?: string,
+  /** Also append everything the process prints to this file (diagnostics, e.g. --trace-gc). */
+  logFile?: string,
+): Proc {
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -30,8 +44,14 @@ export function startProc(name: string, args: string[], env: Record<string, stri
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  if (logFile !== undefined) {
+    const out = createWriteStream(logFile, { flags: 'a' });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+  }
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   if (child.pid === undefined) throw new Error(`${name}: spawn failed`);
+  pinTo(child.pid, cpus);
   return { name, child, pid: child.pid, tail, exited };
 }
 

@@ -190,7 +190,7 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
     'Open loop: fixed schedule at the given rate, latency from the *intended* send time (coordinated omission counted).',
     'Client columns in ms; "service" = `swipe_decision_duration_seconds` over the measured window (interpolated inside',
     'buckets; "≤ 1 ms" is exact, 1 ms is a bucket bound). CPU = % of one core used by the api (or bare server) /',
-    'redis-server (all its clients) / the load generator / every other process on the machine (the noise).',
+    'redis-server (all its clients) / the load generator / everything else: other processes and hypervisor steal time (the noise: this is a shared VM).',
     '"fail-open" = share of decisions the service made without Redis (`swipe_decisions_total{mode="fail_open"}`: the',
     '25 ms deadline passed or the breaker was open); "loop lag" = `nodejs_eventloop_lag_max_seconds` of the api over the',
     'window (ms); "Redis µs/script" = server time per EVALSHA (`INFO commandstats`) over the window.',

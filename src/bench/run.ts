@@ -36,6 +36,7 @@ import {
   stopProc,
   tcpOpen,
   waitFor,
+  pinTo,
 } from './procs.js';
 import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
 import {
@@ -76,6 +77,11 @@ const REQUESTS_MAX = 2_000_000; // per phase, whatever the rate
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const ADMIN_DB_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PARTITIONS = 64;
+/** Diagnostics: taskset CPU lists for the api (and bare servers) and for the load generator (and Redis with BENCH_PIN_REDIS=1). */
+const API_CPUS = process.env['BENCH_API_CPUS'];
+const OTHER_CPUS = process.env['BENCH_OTHER_CPUS'];
+/** Diagnostics: extra node flags for every api process (e.g. "--trace-gc"), and a file for what it prints. */
+const API_NODE_ARGS = (process.env['BENCH_API_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const PORTS = {
   api: 18410,
   apiMetrics: 18411,
@@ -146,8 +152,10 @@ async function startApi(
   const p = track(
     startProc(
       name,
-      [...nodeArgs, path.join(DIST, 'cli.js'), 'serve'],
+      [...API_NODE_ARGS, ...nodeArgs, path.join(DIST, 'cli.js'), 'serve'],
       apiEnv(port, metricsPort, keyPrefix, extra),
+      API_CPUS,
+      process.env['BENCH_API_LOG'],
     ),
   );
   await waitFor(`${name} /readyz`, httpOk(`http://127.0.0.1:${port}/readyz`), 20_000, p);
@@ -230,6 +238,9 @@ async function load(
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   pids['loadgen'] = child.pid!;
+  pinTo(child.pid!, OTHER_CPUS);
+  if (process.env['BENCH_LOADGEN_NICE'])
+    os.setPriority(child.pid!, Number(process.env['BENCH_LOADGEN_NICE']));
   let before: Awaited<ReturnType<typeof scrapeHistogram>>;
   let cpuBefore: Record<string, number> = {};
   let tBefore = 0;
@@ -461,6 +472,7 @@ async function main(): Promise<void> {
   await redis.connect();
   const info = await redis.info('server');
   redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]) || undefined;
+  if (process.env['BENCH_PIN_REDIS'] === '1' && redisPid !== undefined) pinTo(redisPid, OTHER_CPUS);
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   const loadavgStart = os.loadavg().map(round1);
   log(`run ${runId}, prefix ${prefix}, ${os.cpus().length} cpus, loadavg ${loadavgStart.join(' ')}`);
@@ -501,7 +513,7 @@ async function main(): Promise<void> {
   try {
     // (1) bare uWS, fixed body.
     const bare = track(
-      startProc('bare-uws', [path.join(here, 'bare-uws.js')], { BENCH_PORT: String(PORTS.bare) }),
+      startProc('bare-uws', [path.join(here, 'bare-uws.js')], { BENCH_PORT: String(PORTS.bare) }, API_CPUS),
     );
     await waitFor('bare-uws', tcpOpen(PORTS.bare), 10_000, bare);
     results.limits.bareUws = await load(
@@ -683,13 +695,18 @@ function profileArgs(name: string): string[] {
 
 async function startBareScript(env: Record<string, string>): Promise<Proc> {
   const p = track(
-    startProc('bare-uws-script', [path.join(here, 'bare-uws-script.js')], {
-      BENCH_PORT: String(PORTS.bareScript),
-      REDIS_URL,
-      REDIS_PREFIX: prefix,
-      PARTITIONS: String(PARTITIONS),
-      ...env,
-    }),
+    startProc(
+      'bare-uws-script',
+      [path.join(here, 'bare-uws-script.js')],
+      {
+        BENCH_PORT: String(PORTS.bareScript),
+        REDIS_URL,
+        REDIS_PREFIX: prefix,
+        PARTITIONS: String(PARTITIONS),
+        ...env,
+      },
+      API_CPUS,
+    ),
   );
   await waitFor('bare-uws-script', tcpOpen(PORTS.bareScript), 10_000, p);
   return p;

@@ -191,10 +191,11 @@ export async function writePostings(db: Db, postings: readonly Posting[]): Promi
     db,
     `insert into ledger_postings (posting_id, kind, authorization_id, transaction_id, shopper_id, currency, event_ms)
      select x.posting_id, x.kind, x.authorization_id, x.transaction_id, x.shopper_id,
-            coalesce(x.currency, a.currency, '${UNKNOWN_CURRENCY}'), x.event_ms
+            coalesce(x.currency,
+                     (select a.currency from authorizations a where a.authorization_id = x.authorization_id),
+                     '${UNKNOWN_CURRENCY}'), x.event_ms
        from json_to_recordset(?::json) as x(posting_id text, kind text, authorization_id text, transaction_id text,
             shopper_id text, currency text, event_ms bigint)
-       left join authorizations a on a.authorization_id = x.authorization_id
      on conflict (posting_id) do nothing
      returning posting_id, currency`,
     real.map((p) => ({

@@ -40,8 +40,19 @@ function coordText(v: number | string | null): string | null {
   return v === null ? null : String(v);
 }
 
-function ofType<T extends EventType>(events: readonly WalEvent[], type: T): Ev<T>[] {
-  return events.filter((e): e is Ev<T> => e.type === type);
+/** Events split by type in one pass (in stream order within each type). */
+class ByType {
+  private readonly m = new Map<EventType, WalEvent[]>();
+  constructor(events: readonly WalEvent[]) {
+    for (const e of events) {
+      const list = this.m.get(e.type);
+      if (list === undefined) this.m.set(e.type, [e]);
+      else list.push(e);
+    }
+  }
+  of<T extends EventType>(type: T): Ev<T>[] {
+    return (this.m.get(type) ?? []) as Ev<T>[];
+  }
 }
 
 /** Keeps the newest (by WAL position) event per key. */
@@ -567,21 +578,22 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
   const fresh = events.filter((e) => freshIds.delete(e.eventId));
   const applied: Record<string, number> = {};
   for (const e of fresh) applied[e.type] = (applied[e.type] ?? 0) + 1;
+  const byType = new ByType(fresh);
 
-  await insertTrips(db, ofType(fresh, 'trip.upserted'));
-  const picks = ofType(fresh, 'item.updated');
+  await insertTrips(db, byType.of('trip.upserted'));
+  const picks = byType.of('item.updated');
   await applyPicks(db, picks);
-  const auths = ofType(fresh, 'authorization.decided');
+  const auths = byType.of('authorization.decided');
   const insertedAuths = await insertAuthorizations(db, auths);
-  const replays = ofType(fresh, 'failopen.replayed');
+  const replays = byType.of('failopen.replayed');
   const insertedReplays = await applyFailopenReplays(db, replays);
-  const reversals = ofType(fresh, 'reversal.applied');
+  const reversals = byType.of('reversal.applied');
   const insertedReversals = await insertReversals(db, reversals);
-  const clearings = ofType(fresh, 'clearing.posted');
+  const clearings = byType.of('clearing.posted');
   const insertedClearings = await insertClearings(db, clearings);
-  const expiries = ofType(fresh, 'hold.expired');
+  const expiries = byType.of('hold.expired');
   const insertedExpiries = await insertHoldExpiries(db, expiries);
-  await flagLate(db, ofType(fresh, 'authorization.late'));
+  await flagLate(db, byType.of('authorization.late'));
 
   // Ledger: one posting per event that had an effect now, in the same transaction (docs/ledger.md).
   const postings: Posting[] = [];
@@ -605,7 +617,7 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
     d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
     d.shopping = true;
   }
-  for (const e of ofType(fresh, 'trip.closed')) {
+  for (const e of byType.of('trip.closed')) {
     const d = delta(deltas, e.d.trip_id);
     setPicked(d, e.d.picked_cents, e.pos);
     setAuthorized(d, e.d.authorized_cents, e.pos);

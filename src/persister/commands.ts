@@ -13,8 +13,8 @@ import { ScriptRunner } from '../redis/scripts.js';
 import { Persister, type PersisterDeps } from './consumer.js';
 import { hydrateMissing } from './hydrate.js';
 
-/** Postgres connections the persister uses: one batch at a time, plus dead letters and hydrate. */
-const PERSISTER_POOL_MAX = 4;
+/** Postgres connections beyond the batch writers (PERSISTER_WRITERS): dead letters and hydrate. */
+const PERSISTER_POOL_SPARE = 2;
 /** How often a running persister looks for partitions whose Redis state was lost. */
 const HYDRATE_CHECK_INTERVAL_MS = 5_000;
 
@@ -59,7 +59,10 @@ export async function startPersister(
   logger: Logger,
   metrics: Metrics,
 ): Promise<RunningPersister> {
-  const orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: PERSISTER_POOL_MAX });
+  const orm = await createOrm({
+    databaseUrl: config.databaseUrl,
+    poolMax: config.persisterWriters + PERSISTER_POOL_SPARE,
+  });
   const streamClient = createRedisClient(config, {
     name: 'persister-stream',
     commandTimeoutMs: config.persisterBlockMs + 10_000,

@@ -69,12 +69,11 @@ interface Batch {
 const BACKOFF_MS_MIN = 100;
 const BACKOFF_MS_MAX = 5_000;
 const TRIM_INTERVAL_MS = 200;
+const RECOVERY_CHECK_MS_MAX = 1_000;
 const LAG_INTERVAL_MS = 1_000;
 /** Redis Cluster has no multi-slot blocking read: pause this long when every stream was empty. */
 const CLUSTER_POLL_PAUSE_MS = 50;
 const DEAD_LETTER_STREAM_MAXLEN = 100_000;
-/** Concurrent write transactions per batch (partitions split by number). Postgres gets one backend each. */
-export const WRITERS = 2;
 
 type XEntries = [id: string, fields: string[] | null][];
 /** RESP2 shape: [[key, entries], ...]; RESP3 (ioredis 6 `call`): the map flattened, [key, entries, key, entries]. */
@@ -168,7 +167,12 @@ export class Persister {
         this.syncPartitions();
         const next = prefetched;
         prefetched = undefined;
-        const batch = next !== undefined ? this.ownedOnly(await next) : await this.read();
+        // Prefetched entries are written even when their partition was released
+        // meanwhile (a second persister joined): they were delivered to this
+        // consumer, and left pending they would hold up the new owner's
+        // recovery until they idle past PERSISTER_CLAIM_IDLE_MS. Writing them
+        // late is safe: the appliers are idempotent and order-insensitive.
+        const batch = next !== undefined ? await next : await this.read();
         if (batch.entries.length > 0) {
           prefetched = this.prefetch();
           await this.processWithRetry(batch);
@@ -196,18 +200,14 @@ export class Persister {
    * written and are written only once it has committed.
    */
   private prefetch(): Promise<Batch> | undefined {
-    const held = [...this.parts.keys()];
+    // Only partitions still leased right now (the lease tick may have released some since the loop turn began).
+    const held = [...this.parts.keys()].filter((p) => this.leases.holds(p));
     if (held.length === 0 || this.stopping) return undefined;
     if (held.some((p) => this.parts.get(p)?.recovering || this.parts.get(p)?.ownPending)) return undefined;
     const perStream = Math.max(1, Math.ceil(this.d.config.persisterBatchEventsMax / held.length));
     const read = this.readGroup(held, '>', perStream, undefined).then((entries) => ({ entries }));
     read.catch(() => undefined); // an unobserved failure must not crash the process; the loop sees it
     return read;
-  }
-
-  /** Drops prefetched entries of partitions whose lease was lost meanwhile (they stay pending). */
-  private ownedOnly(batch: Batch): Batch {
-    return { entries: batch.entries.filter((e) => this.parts.has(e.partition)) };
   }
 
   /** Mirrors the lease set: new partitions start in recovery (claim before read). */
@@ -386,7 +386,12 @@ export class Persister {
   private async claimAbandoned(count: number): Promise<RawEntry[]> {
     const c = this.d.config;
     const now = Date.now();
-    const checkEveryMs = Math.max(100, Math.floor(c.persisterClaimIdleMs / 4));
+    // A recovering partition waits for other consumers' pending entries (acked by a live
+    // previous owner within a batch or so, claimed from a dead one after the idle bound): look often.
+    const checkEveryMs = Math.min(
+      RECOVERY_CHECK_MS_MAX,
+      Math.max(100, Math.floor(c.persisterClaimIdleMs / 4)),
+    );
     const out: RawEntry[] = [];
     for (const [p, s] of this.parts) {
       if (!s.recovering && now - s.lastClaimCheckMs < c.persisterClaimIdleMs) continue;
@@ -468,10 +473,11 @@ export class Persister {
     }
     good.sort((a, b) => a.partition - b.partition || (a.pos < b.pos ? -1 : a.pos > b.pos ? 1 : 0));
 
-    // Partitions are split over WRITERS concurrent transactions (each partition in exactly one, in
+    // Partitions are split over PERSISTER_WRITERS concurrent transactions (each partition in exactly one, in
     // stream order): a partition's rows never meet another's, so they cannot conflict or deadlock.
-    const groups: WalEvent[][] = Array.from({ length: WRITERS }, () => []);
-    for (const e of good) groups[e.partition % WRITERS]?.push(e);
+    const writers = this.d.config.persisterWriters;
+    const groups: WalEvent[][] = Array.from({ length: writers }, () => []);
+    for (const e of good) groups[e.partition % writers]?.push(e);
     const settled = await Promise.allSettled(
       groups.filter((g) => g.length > 0).map((g) => this.write(g, rawOf, failed)),
     );

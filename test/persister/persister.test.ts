@@ -21,12 +21,15 @@ let redis: Redis;
 let config: Config;
 const running: { p: Persister; clients: RedisClient[] }[] = [];
 
-async function startPersister(metrics: Metrics = createMetrics({ defaultMetrics: false })) {
-  const streamClient = createRedisClient(config, { name: 't-stream', commandTimeoutMs: 10_000 });
-  const controlClient = createRedisClient(config, { name: 't-control', commandTimeoutMs: 10_000 });
+async function startPersister(
+  metrics: Metrics = createMetrics({ defaultMetrics: false }),
+  cfg: Config = config,
+) {
+  const streamClient = createRedisClient(cfg, { name: 't-stream', commandTimeoutMs: 10_000 });
+  const controlClient = createRedisClient(cfg, { name: 't-control', commandTimeoutMs: 10_000 });
   await connectRedis(streamClient);
   await connectRedis(controlClient);
-  const p = new Persister({ config, logger, metrics, orm: db.orm, streamClient, controlClient });
+  const p = new Persister({ config: cfg, logger, metrics, orm: db.orm, streamClient, controlClient });
   await p.start();
   running.push({ p, clients: [streamClient, controlClient] });
   return p;
@@ -73,10 +76,9 @@ async function expectTripsMatch(models: Iterable<TripModel>) {
   }
 }
 
-beforeAll(async () => {
-  db = await createTestDb();
-  redis = plainClient();
-  config = loadConfig({
+/** A fresh namespace on the test database; short bounds so the failure paths run fast. */
+function testConfig(overrides: Record<string, string>): Config {
+  return loadConfig({
     NODE_ENV: 'test',
     REDIS_PREFIX: uniquePrefix(),
     PARTITIONS: String(PARTITIONS),
@@ -89,7 +91,14 @@ beforeAll(async () => {
     SHUTDOWN_GRACE_MS: '2000',
     SIGNATURE_SECRETS: 'test-signature-secret-0123456789',
     API_TOKENS: 'test-api-token-0123456789abcdef',
+    ...overrides,
   });
+}
+
+beforeAll(async () => {
+  db = await createTestDb();
+  redis = plainClient();
+  config = testConfig({});
 });
 
 afterEach(stopAll);
@@ -357,5 +366,35 @@ describe('persister', () => {
     );
     await expectTripsMatch(w2.trips.values());
     await stopAll();
+  });
+
+  it('a persister joining during a backlog takes its partitions over without waiting for abandoned entries to idle', async () => {
+    // Claim idle far beyond the wait below: nothing may depend on XAUTOCLAIM here.
+    const cfg = testConfig({
+      PERSISTER_BATCH_EVENTS_MAX: '40',
+      PERSISTER_CLAIM_IDLE_MS: '120000',
+      PERSISTER_LEASE_MS: '600',
+    });
+    try {
+      const w = new WalWriter(redis, cfg.redisPrefix, PARTITIONS);
+      for (let i = 0; i < 300; i++) await w.life(`shopper-j${i}`, `trip-j${i}`, i % 3 === 0);
+      const before = await count('processed_events');
+      const a = await startPersister(undefined, cfg);
+      await waitFor('first batches', async () => (await count('processed_events')) > before);
+      const b = await startPersister(undefined, cfg);
+      await waitFor('leases split', async () => a.leases.owned().length > 0 && b.leases.owned().length > 0);
+      // The first one had entries of the partitions it gave up in flight (prefetched):
+      // they must not sit pending until the 120 s claim-idle bound.
+      expect(await count('processed_events')).toBeLessThan(before + w.events);
+      await waitFor(
+        'all events',
+        async () => (await count('processed_events')) === before + w.events,
+        20_000,
+      );
+      await expectTripsMatch(w.trips.values());
+    } finally {
+      await stopAll();
+      await cleanPrefix(redis, cfg.redisPrefix);
+    }
   });
 });
