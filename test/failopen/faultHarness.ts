@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { signatureHeader } from '../../src/auth/signature.js';
 import { Keys } from '../../src/redis/keys.js';
@@ -162,9 +162,21 @@ export interface LoadOptions {
   readonly schedule: ReadonlyArray<{ atMs: number; run: () => void | Promise<void> }>;
 }
 
+export interface LoadRun {
+  readonly recs: Rec[];
+  /**
+   * Worst event-loop stall of this (the load generator's) process during the
+   * run: latency measured here includes it, so a failure report says whether
+   * the client or the service stalled.
+   */
+  readonly clientLagMaxMs: number;
+}
+
 /** Open loop: one request every 1000/rps ms whatever the answers do; bounded by duration. */
-export async function runLoad(o: LoadOptions): Promise<Rec[]> {
+export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   const recs: Rec[] = [];
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
   const inflight = new Set<Promise<void>>();
   const start = performance.now();
   const intervalMs = 1000 / o.rps;
@@ -188,7 +200,8 @@ export async function runLoad(o: LoadOptions): Promise<Rec[]> {
   }
   await Promise.all(inflight);
   await Promise.all(scheduleDone);
-  return recs;
+  lag.disable();
+  return { recs, clientLagMaxMs: Math.round(lag.max / 1e5) / 10 };
 }
 
 function pickRetry(recs: Rec[], now: number): Rec | undefined {
@@ -302,6 +315,9 @@ export interface FaultReport {
   problems: string[];
   /** 1-min load average of the machine when the fault ended. */
   load_avg?: number;
+  /** Worst event-loop stall of the load generator, and of the api (nodejs_eventloop_lag_max_seconds), ms. */
+  client_lag_max_ms?: number;
+  api_lag_max_ms?: number;
 }
 
 export interface CheckInput {
@@ -335,10 +351,16 @@ export function check(input: CheckInput): FaultReport {
     else if (r.json['reason'] === 'STORAGE_UNAVAILABLE') failClosed++;
     else otherDeclines++;
   }
+  // One line per kind of non-answer, with when they were sent: a stall shows as a narrow window.
+  const t0 = recs[0]?.sentAtMs ?? 0;
+  const unansweredByKind = new Map<string, number[]>();
   for (const r of recs) {
-    if (r.status !== 200 && r.status !== 402 && r.error !== 'no api')
-      problems.push(`not answered: ${r.error || r.status}`);
+    if (r.status === 200 || r.status === 402 || r.error === 'no api') continue;
+    const kind = r.error || String(r.status);
+    unansweredByKind.set(kind, [...(unansweredByKind.get(kind) ?? []), r.sentAtMs - t0]);
   }
+  for (const [kind, at] of unansweredByKind)
+    problems.push(`not answered: ${kind} x${at.length}, sent at +${Math.min(...at)}..+${Math.max(...at)} ms`);
 
   // Caps: each approval, and each shopper's fail-open total (one window spans the whole run).
   const perShopper = new Map<string, number>();
