@@ -2,7 +2,6 @@
 // answer. Redis failures (infrastructure) never become business declines
 // here: they go to the storage fallback (fail-open policy).
 import { readSignedBody } from './signedBody.js';
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
@@ -14,6 +13,7 @@ import { type AuthorizeResult, decodeScriptResult, PartitionNotReadyError } from
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
+import { uuidv7, uuidv7Hex } from '../domain/ids.js';
 
 /** Pod-local memory of idempotency keys for cross-partition conflicts (see recentKeys.ts). */
 const RECENT_KEYS_MAX = 50_000;
@@ -45,7 +45,7 @@ export const FAIL_CLOSED: StorageFallback = {
 };
 
 export function newAuthorizationId(): string {
-  return `auth_${randomUUID().replaceAll('-', '')}`;
+  return `auth_${uuidv7Hex()}`;
 }
 
 /** Response bodies are built from the (stored) result, so a replay is byte-identical. */
@@ -121,7 +121,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
           ],
           [
             nowMs,
-            randomUUID(),
+            uuidv7(),
             authorizationId,
             request.shopperId,
             request.amountCents,

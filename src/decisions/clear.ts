@@ -4,7 +4,6 @@
 // authorized total to the cleared amount and XADDs clearing.posted; the
 // persister writes the ledger posting (docs/ledger.md).
 import { readAuthorizationRef, readSignedBody } from './signedBody.js';
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { parseCurrency } from '../domain/fields.js';
 import type { JsonValue } from '../domain/json.js';
@@ -14,6 +13,7 @@ import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
 import { type ClearingState, decodeScriptResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
+import { uuidv7 } from '../domain/ids.js';
 
 export interface ClearDeps {
   readonly config: Config;
@@ -88,7 +88,7 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
       [keys.idem(p, `t:${transactionId}`), keys.clearing(p, transactionId), keys.wal(p)],
       [
         nowMs,
-        randomUUID(),
+        uuidv7(),
         shopperId,
         transactionId,
         amount.value,

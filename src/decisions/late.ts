@@ -3,11 +3,11 @@
 // up waiting. Its hold is flagged (lua/flagLate-2.lua: auth hash late_ms + WAL
 // authorization.late) off the response path; the processor's reversal or
 // reconciliation releases it (docs/ledger.md).
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Keys } from '../redis/keys.js';
 import { decodeScriptResult, type FlagLateResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
+import { uuidv7 } from '../domain/ids.js';
 
 /** Flags not yet written are bounded: under a storm of late answers the rest are left to reconciliation. */
 const LATE_FLAGS_IN_FLIGHT_MAX = 1000;
@@ -35,7 +35,7 @@ export function createLateFlagger(deps: {
     const raw = await scripts.run(
       'flagLate',
       [keys.auth(p, authorizationId), keys.wal(p)],
-      [now(), randomUUID(), authorizationId, Math.round(elapsedMs), deadlineMs],
+      [now(), uuidv7(), authorizationId, Math.round(elapsedMs), deadlineMs],
     );
     return decodeScriptResult('flagLate', raw);
   }

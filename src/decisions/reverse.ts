@@ -1,7 +1,6 @@
 // POST /v1/authorizations/reversals (CONTRACT §2): signed like the webhook,
 // releases part or all of an approved authorization back to its trip.
 import { readAuthorizationRef, readSignedBody } from './signedBody.js';
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { parseOptionalKey } from '../domain/fields.js';
 import { parseAmountCents } from '../domain/money.js';
@@ -10,6 +9,7 @@ import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
 import { decodeScriptResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
+import { uuidv7 } from '../domain/ids.js';
 
 export interface ReverseDeps {
   readonly config: Config;
@@ -43,7 +43,7 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
       [keys.idem(p, `t:${transactionId}`), keys.reversal(p, transactionId, reversalKey), keys.wal(p)],
       [
         now(),
-        randomUUID(),
+        uuidv7(),
         shopperId,
         transactionId,
         `${transactionId}:${reversalKey}`,

@@ -9,7 +9,6 @@
 // Answers are kept per idempotency key so a retry gets the identical answer;
 // an approval not yet replayed into Redis is answered from here even when
 // Redis is healthy again (`held`), so Redis never decides that key a second time.
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { redisErrorKind, type StorageFallback } from '../decisions/authorize.js';
 import type { SwipeRequest } from '../decisions/swipeRequest.js';
@@ -17,6 +16,7 @@ import { type Logger, logFailOpen } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuthorizeResult } from '../redis/results.js';
 import type { FailOpenEntry, Journal } from './journal.js';
+import { uuidv7 } from '../domain/ids.js';
 
 /** Approvals one shopper can have inside one window in this pod; more are declined. */
 export const SHOPPER_APPROVALS_MAX = 64;
@@ -167,7 +167,7 @@ export class FailOpenPolicy implements StorageFallback {
   private entryFor(request: SwipeRequest, authorizationId: string, nowMs: number): FailOpenEntry {
     return {
       id: authorizationId,
-      ev: randomUUID(),
+      ev: uuidv7(),
       at: nowMs,
       shopper: request.shopperId,
       amount: request.amountCents,

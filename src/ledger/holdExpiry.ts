@@ -4,13 +4,13 @@
 // itself is lua/expireHold-3.lua per authorization (idempotent: it releases
 // what Redis still holds and XADDs hold.expired), so Redis and Postgres agree
 // and the persister posts the release like any other event.
-import { randomUUID } from 'node:crypto';
 import type { Knex } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Keys } from '../redis/keys.js';
 import { decodeScriptResult, type ExpireHoldResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
+import { uuidv7 } from '../domain/ids.js';
 
 /** Authorizations examined per tick: bounds one tick's Redis calls and time. */
 export const HOLD_SWEEP_BATCH_MAX = 200;
@@ -48,7 +48,7 @@ export async function releaseHold(
   nowMs: number,
 ): Promise<ExpireHoldResult & { eventId: string }> {
   const p = deps.keys.partition(c.shopper_id);
-  const eventId = randomUUID();
+  const eventId = uuidv7();
   const raw = await deps.scripts.run(
     'expireHold',
     [deps.keys.auth(p, c.authorization_id), deps.keys.holdExpiry(p, c.authorization_id), deps.keys.wal(p)],

@@ -26,6 +26,7 @@ import {
   stopProc,
 } from '../bench/procs.js';
 import { loadConfig } from '../config/config.js';
+import { uuidv7, uuidv7Hex } from '../domain/ids.js';
 import { runMigrations } from '../db/migrate.js';
 import { createOrm, knexOf } from '../db/orm.js';
 import { createLogger } from '../observability/logger.js';
@@ -46,6 +47,13 @@ const RESULTS_DIR = join(process.cwd(), 'bench-results');
  * BENCH_SHOW_LOGS=1 prints each persister's last log lines after its run.
  */
 const NODE_ARGS = (process.env.BENCH_PERSISTER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/**
+ * Ids as the api makes them (time-ordered UUIDv7, src/domain/ids.ts);
+ * BENCH_IDS=v4 uses random v4 ids, as the api did before, for comparison.
+ */
+const RANDOM_IDS = process.env.BENCH_IDS === 'v4';
+const newId = (): string => (RANDOM_IDS ? randomUUID() : uuidv7());
+const newIdHex = (): string => (RANDOM_IDS ? randomUUID().replaceAll('-', '') : uuidv7Hex());
 
 /** One trip's life: 1 upsert, 4 picks, 8 decisions (6 approved), 1 reversal, 1 close = 15 events. */
 function tripEvents(shopperId: string, tripId: string, partition: number, now: number): [string, unknown][] {
@@ -100,7 +108,7 @@ function tripEvents(shopperId: string, tripId: string, partition: number, now: n
   for (let i = 0; i < 8; i++) {
     const approved = i < 6;
     if (approved) authorized += 100;
-    const id = randomUUID();
+    const id = `auth_${newIdHex()}`;
     const txn = `txn_${randomBytes(8).toString('hex')}`;
     if (i === 0) {
       firstTxn = txn;
@@ -170,7 +178,7 @@ async function fill(client: RedisClient, keys: Keys, events: number): Promise<nu
     const shopperId = `bench-s${t}`;
     const p = keys.partition(shopperId);
     for (const [type, d] of tripEvents(shopperId, `bench-t${t}-${randomBytes(3).toString('hex')}`, p, now)) {
-      pipe.xadd(keys.wal(p), '*', 'e', randomUUID(), 't', type, 'd', JSON.stringify(d));
+      pipe.xadd(keys.wal(p), '*', 'e', newId(), 't', type, 'd', JSON.stringify(d));
       written++;
       if (++queued >= XADD_PIPELINE) {
         await pipe.exec();

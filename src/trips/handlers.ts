@@ -1,5 +1,4 @@
 // Trip API (CONTRACT §3): bearer-token auth, one script call per write.
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { parsePathId } from '../domain/fields.js';
 import { readJsonBody } from '../http/jsonBody.js';
@@ -10,6 +9,7 @@ import type { Keys } from '../redis/keys.js';
 import { DECLINE_REASONS, decodeScriptResult, type TripView } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { canonicalSpec, normalizedStore, parseItemUpdate, parseTripSpec } from './tripRequest.js';
+import { uuidv7 } from '../domain/ids.js';
 
 export interface TripDeps {
   readonly config: Config;
@@ -141,7 +141,7 @@ export function createTripHandlers(deps: TripDeps) {
       ],
       [
         nowMs,
-        randomUUID(),
+        uuidv7(),
         g.shopperId,
         g.tripId,
         hash,
@@ -182,7 +182,7 @@ export function createTripHandlers(deps: TripDeps) {
       [tripKey, `${tripKey}:items`, `${tripKey}:picks`, keys.wal(g.p)],
       [
         now(),
-        randomUUID(),
+        uuidv7(),
         g.shopperId,
         g.tripId,
         itemId.value,
@@ -219,7 +219,7 @@ export function createTripHandlers(deps: TripDeps) {
     const raw = await scripts.run(
       'closeTrip',
       [keys.trip(g.p, g.tripId), keys.wal(g.p)],
-      [now(), randomUUID(), g.shopperId, g.tripId],
+      [now(), uuidv7(), g.shopperId, g.tripId],
     );
     const result = decodeScriptResult('closeTrip', raw);
     if (result === 'trip_not_found') return errorResponse('trip_not_found');
