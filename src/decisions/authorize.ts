@@ -21,9 +21,15 @@ const RECENT_KEYS_TTL_MS = 10 * 60_000;
 
 /** What the api does when Redis cannot decide in time (see src/failopen/). */
 export interface StorageFallback {
-  decide(request: SwipeRequest, authorizationId: string, nowMs: number, cause: unknown): AuthorizeResult;
+  /** May wait for the disk (the fail-open journal), never for Redis. */
+  decide(
+    request: SwipeRequest,
+    authorizationId: string,
+    nowMs: number,
+    cause: unknown,
+  ): AuthorizeResult | Promise<AuthorizeResult>;
   /** An answer this key is already owed (a fail-open approval not yet replayed into Redis): given before Redis is asked. */
-  held?(request: SwipeRequest): AuthorizeResult | undefined;
+  held?(request: SwipeRequest): Promise<AuthorizeResult> | undefined;
 }
 
 /** Deadline + circuit breaker around request-path Redis calls (src/failopen/breaker.ts). */

@@ -7,16 +7,19 @@
 //                                        fail-open window (kept by compaction so
 //                                        the per-shopper cap survives a restart)
 //
-// - Every record is written with one synchronous write() before the swipe is
-//   answered: it is in the kernel's page cache, so it survives a SIGKILL of the
-//   process. fdatasync runs batched (at most one per `fsyncIntervalMs`) for
-//   power loss; close() syncs whatever is left.
+// - Group commit: records queue while one write() runs in the thread pool;
+//   the next write takes every queued record at once. An approval is answered
+//   only after the write holding it completed: it is in the kernel's page
+//   cache then, so it survives a SIGKILL of the process. The event loop never
+//   waits on the disk, so a saturated disk delays fail-open approvals, not
+//   every decision of the pod. fdatasync runs batched (at most one per
+//   `fsyncIntervalMs`) for power loss; close() waits for the queue and syncs.
 // - Bounded: an append that would pass `bytesMax` after compaction is refused
 //   (the caller then declines the swipe: nothing is approved that is not
-//   journaled). Compaction (when half full, or when an append does not fit)
-//   rewrites only the pending approvals and the spend of the window (tmp +
-//   fsync + rename + fsync dir); with neither, the file is truncated. A
-//   closed journal with neither is removed.
+//   journaled). Compaction (when half full and the writer is idle, or when an
+//   append does not fit) rewrites only the pending approvals and the spend of
+//   the window (tmp + fsync + rename + fsync dir); with neither, the file is
+//   truncated. A closed journal with neither is removed.
 // - A lock file (`<path>.lock`, holding the pid) keeps two live processes off
 //   one journal; a lock left by a dead process is taken over.
 // - On open, torn or corrupt lines (bad CRC) are skipped and counted.
@@ -24,6 +27,7 @@ import {
   closeSync,
   existsSync,
   fdatasync,
+  write as fsWrite,
   fdatasyncSync,
   fstatSync,
   ftruncateSync,
@@ -70,7 +74,40 @@ export interface JournalOptions {
   readonly windowMs: number;
   readonly fsyncIntervalMs?: number;
   readonly now?: () => number;
+  /** The write of queued records (fs.write). Tests put a slow or failing disk here. */
+  readonly write?: WriteFn;
 }
+
+/** fs.write(fd, buffer, offset, length, null, callback): appends at the end of the file (opened 'a'). */
+export type WriteFn = (
+  fd: number,
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  callback: (err: NodeJS.ErrnoException | null, written: number) => void,
+) => void;
+
+const fsAppend: WriteFn = (fd, buffer, offset, length, callback) =>
+  fsWrite(fd, buffer, offset, length, null, callback);
+
+/** Writes all of buffer from offset; short writes continue; done gets the bytes written in all. */
+function writeAll(
+  write: WriteFn,
+  fd: number,
+  buffer: Buffer,
+  offset: number,
+  done: (err: Error | null, written: number) => void,
+): void {
+  write(fd, buffer, offset, buffer.length - offset, (err, n) => {
+    const total = offset + (n > 0 ? n : 0);
+    if (err) done(err, total);
+    else if (total >= buffer.length) done(null, total);
+    else if (n > 0) writeAll(write, fd, buffer, total, done);
+    else done(new Error('journal write wrote nothing'), total);
+  });
+}
+
+const REFUSED: Promise<boolean> = Promise.resolve(false);
 
 /** One approval's weight in its shopper's window. */
 export interface Spend {
@@ -150,8 +187,20 @@ export class Journal {
   private readonly now: () => number;
   private readonly fsyncIntervalMs: number;
   private syncTimer: NodeJS.Timeout | undefined;
+  private syncing = false;
   private dirty = false;
+  private closing = false;
   private closed = false;
+  private readonly writeFn: WriteFn;
+  /** Records waiting for the writer, their sizes, and who waits on each (undefined: nobody). */
+  private queued: string[] = [];
+  private queuedSizes: number[] = [];
+  private queuedWaiters: Array<((ok: boolean) => void) | undefined> = [];
+  /** A write is in the thread pool. */
+  private writing = false;
+  /** A failed write may have left part of a line: the next write starts with a newline. */
+  private tornTail = false;
+  private idleWaiters: Array<() => void> = [];
   readonly corruptLines: number;
 
   private constructor(
@@ -160,6 +209,7 @@ export class Journal {
   ) {
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? 10;
     this.now = options.now ?? Date.now;
+    this.writeFn = options.write ?? fsAppend;
     const acked: Spend[] = [];
     let corrupt = 0;
     if (existsSync(options.path)) {
@@ -195,7 +245,10 @@ export class Journal {
     this.fd = openSync(options.path, 'a');
     this.bytes = fstatSync(this.fd).size;
     // A torn last line (crash mid-write) must not swallow the next record.
-    if (this.bytes > 0 && !this.endsWithNewline()) this.write('\n', 1);
+    if (this.bytes > 0 && !this.endsWithNewline()) {
+      writeSync(this.fd, '\n');
+      this.bytes += 1;
+    }
   }
 
   private endsWithNewline(): boolean {
@@ -259,51 +312,58 @@ export class Journal {
     return this.replayedSpend;
   }
 
-  /** Appends an approval. False when the journal is full or cannot be written: the caller must not approve. */
-  append(entry: FailOpenEntry): boolean {
-    if (this.closed) return false;
+  /**
+   * Appends an approval; resolves once it is written (true) or refused (false:
+   * full, closing, or the write failed). The caller must not approve on false.
+   * The entry is pending (replayable) only once written.
+   */
+  append(entry: FailOpenEntry): Promise<boolean> {
+    if (this.closed || this.closing) return REFUSED;
     const line = encodeLine({ k: 'a', ...entry });
     const size = Buffer.byteLength(line);
     if (this.bytes + size > this.options.bytesMax) {
-      this.compact();
-      if (this.bytes + size > this.options.bytesMax) return false;
+      // Compaction rewrites the file: only while nothing is queued, written or synced.
+      if (!this.quiet()) return REFUSED;
+      try {
+        this.compact();
+      } catch {
+        return REFUSED;
+      }
+      if (this.bytes + size > this.options.bytesMax) return REFUSED;
     }
-    try {
-      this.write(line, size);
-    } catch {
-      return false;
-    }
-    this.pendingById.set(entry.id, entry);
-    return true;
+    return new Promise((resolve) => {
+      this.enqueue(line, size, (ok) => {
+        if (ok) this.pendingById.set(entry.id, entry);
+        resolve(ok);
+      });
+    });
   }
 
   /** Records that an approval was replayed into Redis; it is no longer pending. */
   ack(id: string, outcome: ReplayOutcome): void {
     if (this.closed || !this.pendingById.has(id)) return;
     const line = encodeLine({ k: 'r', id, o: outcome });
-    this.write(line, Buffer.byteLength(line));
+    // Nobody waits on an ack: if it is lost, the next replay finds the key decided (idempotent).
+    this.enqueue(line, Buffer.byteLength(line), undefined);
     const e = this.pendingById.get(id) as FailOpenEntry;
     this.replayedSpend.push({ shopper: e.shopper, at: e.at, amount: e.amount });
     this.pendingById.delete(id);
-    // Compaction fsyncs on the event loop: only when the file is half full, not on every drain.
-    if (this.bytes > this.options.bytesMax / 2) this.compact();
   }
 
-  /** fdatasync now (shutdown, tests). */
-  flush(): void {
-    if (this.closed) return;
-    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
-    this.syncTimer = undefined;
-    if (this.dirty) fdatasyncSync(this.fd);
-    this.dirty = false;
+  /** Waits for every queued record to be written, then fdatasyncs (shutdown, tests). */
+  async flush(): Promise<void> {
+    await this.idle();
+    this.syncNow();
   }
 
-  /** Flushes and closes. An empty journal is removed together with its lock. */
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    closeSync(this.fd);
+  /** Refuses new appends, waits for the queue, syncs and closes. An empty journal is removed with its lock. */
+  async close(): Promise<void> {
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    await this.idle();
+    this.syncNow();
     this.closed = true;
+    closeSync(this.fd);
     if (this.pendingById.size === 0 && this.spendInWindow().length === 0) {
       try {
         unlinkSync(this.options.path);
@@ -319,23 +379,98 @@ export class Journal {
     openPaths.delete(this.lockPath);
   }
 
-  private write(line: string, size: number): void {
-    writeSync(this.fd, line);
+  private syncNow(): void {
+    if (this.closed) return;
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    if (this.dirty) fdatasyncSync(this.fd);
+    this.dirty = false;
+  }
+
+  /** Nothing queued, being written or being synced: the file may be rewritten. */
+  private quiet(): boolean {
+    return !this.writing && this.queued.length === 0 && !this.syncing;
+  }
+
+  /** Resolves when nothing is queued, being written or being synced. */
+  private idle(): Promise<void> {
+    if (this.quiet()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** After a write or a sync: wake whoever waits for quiet, and compact if it is due. */
+  private settle(): void {
+    if (!this.quiet()) return;
+    const waiting = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of waiting) f();
+    this.maybeCompact();
+  }
+
+  private enqueue(line: string, size: number, waiter: ((ok: boolean) => void) | undefined): void {
     this.bytes += size;
-    this.dirty = true;
-    if (this.syncTimer === undefined) {
-      this.syncTimer = setTimeout(() => this.syncBatch(), this.fsyncIntervalMs);
-      this.syncTimer.unref();
-    }
+    this.queued.push(line);
+    this.queuedSizes.push(size);
+    this.queuedWaiters.push(waiter);
+    this.kick();
+  }
+
+  /** Starts one write of everything queued, unless a write is already running. */
+  private kick(): void {
+    if (this.writing || this.queued.length === 0) return;
+    const lines = this.queued;
+    const sizes = this.queuedSizes;
+    const waiters = this.queuedWaiters;
+    this.queued = [];
+    this.queuedSizes = [];
+    this.queuedWaiters = [];
+    const prefix = this.tornTail ? 1 : 0;
+    const data = Buffer.from((prefix ? '\n' : '') + lines.join(''));
+    this.writing = true;
+    writeAll(this.writeFn, this.fd, data, 0, (err, written) => {
+      this.writing = false;
+      // Each record wholly written succeeded; one cut off by an error is a torn line (skipped at open).
+      let end = prefix;
+      for (let i = 0; i < lines.length; i++) {
+        end += sizes[i] as number;
+        waiters[i]?.(written >= end);
+      }
+      this.tornTail = err !== null && written < data.length;
+      if (written > 0) {
+        this.dirty = true;
+        this.scheduleSync();
+      }
+      if (this.queued.length > 0) this.kick();
+      else this.settle();
+    });
+  }
+
+  private scheduleSync(): void {
+    if (this.syncTimer !== undefined || this.closed) return;
+    this.syncTimer = setTimeout(() => this.syncBatch(), this.fsyncIntervalMs);
+    this.syncTimer.unref();
   }
 
   private syncBatch(): void {
     this.syncTimer = undefined;
-    if (this.closed || !this.dirty) return;
+    if (this.closed || !this.dirty || this.syncing) return;
     this.dirty = false;
+    this.syncing = true;
     fdatasync(this.fd, () => {
       // An error here (EIO) cannot be retried meaningfully; the next batch tries again.
+      this.syncing = false;
+      this.settle();
     });
+  }
+
+  /** Compaction fsyncs on the event loop: only when the file is half full and the writer is idle. */
+  private maybeCompact(): void {
+    if (this.closed || this.closing || this.bytes <= this.options.bytesMax / 2) return;
+    try {
+      this.compact();
+    } catch {
+      // the next quiet moment tries again; appends are refused while the file is full
+    }
   }
 
   private pruneSpend(): void {

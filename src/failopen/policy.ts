@@ -25,9 +25,11 @@ const EVICT_SCAN_MAX = 256;
 
 interface Answer {
   readonly fingerprint: string;
-  readonly result: AuthorizeResult;
+  result: AuthorizeResult;
   /** An approval still waiting in the journal to be replayed into Redis. */
   pending: boolean;
+  /** Settles when the approval's journal write has (or has not) completed: retries wait for it. */
+  written?: Promise<void>;
 }
 
 interface Spend {
@@ -72,40 +74,49 @@ export class FailOpenPolicy implements StorageFallback {
   }
 
   /** The stored answer for a key whose fail-open approval is not replayed yet (checked before Redis). */
-  held(request: SwipeRequest): AuthorizeResult | undefined {
+  held(request: SwipeRequest): Promise<AuthorizeResult> | undefined {
     const a = this.answers.get(request.idempotencyKey);
     if (a === undefined || !a.pending) return undefined;
     return this.replay(a, request);
   }
 
-  decide(request: SwipeRequest, authorizationId: string, nowMs: number, cause: unknown): AuthorizeResult {
+  async decide(
+    request: SwipeRequest,
+    authorizationId: string,
+    nowMs: number,
+    cause: unknown,
+  ): Promise<AuthorizeResult> {
     const prior = this.answers.get(request.idempotencyKey);
     if (prior !== undefined) return this.replay(prior, request);
 
     const causeKind = redisErrorKind(cause);
     const windowCents = this.windowCents(request.shopperId, nowMs);
-    let approve =
+    const withinCaps =
       this.limits.enabled &&
       request.amountCents <= this.limits.maxCents &&
       windowCents + request.amountCents <= this.limits.shopperMaxCents &&
       this.hasRoom(request.shopperId);
-    if (approve) {
-      const entry = this.entryFor(request, authorizationId, nowMs);
-      approve = this.journal.append(entry);
-      if (approve) this.count(request.shopperId, nowMs, request.amountCents);
-      else
-        this.logger.error({ journal: this.journal.path }, 'fail-open journal full or unwritable: declining');
-    }
-    const result: AuthorizeResult = {
-      reason: approve ? undefined : 'STORAGE_UNAVAILABLE',
-      authorizationId,
-      tripId: '',
-      amountCents: request.amountCents,
-      remainingCents: 0,
-      mode: 'fail_open',
-      replayed: false,
+    const answer: Answer = {
+      fingerprint: request.fingerprint,
+      result: this.answerFor(request, authorizationId, withinCaps),
+      pending: withinCaps,
     };
-    this.store(request.idempotencyKey, { fingerprint: request.fingerprint, result, pending: approve });
+    this.store(request.idempotencyKey, answer);
+    if (withinCaps) {
+      // Counted and stored before the write, so concurrent swipes of this
+      // shopper and retries of this key see it while the disk works.
+      this.count(request.shopperId, nowMs, request.amountCents);
+      const entry = this.entryFor(request, authorizationId, nowMs);
+      answer.written = this.journal.append(entry).then((ok) => {
+        if (ok) return;
+        this.uncount(request.shopperId, nowMs, request.amountCents);
+        answer.result = this.answerFor(request, authorizationId, false);
+        answer.pending = false;
+        this.logger.error({ journal: this.journal.path }, 'fail-open journal full or unwritable: declining');
+      });
+      await answer.written;
+    }
+    const approve = answer.result.reason === undefined;
     const decision = approve ? 'approved' : 'declined';
     this.metrics.failopen.inc({ decision });
     if (approve) this.metrics.failopenJournalPending.set(this.journal.pendingCount());
@@ -119,7 +130,7 @@ export class FailOpenPolicy implements StorageFallback {
       authorization_id: authorizationId,
       shopper_window_cents: windowCents + (approve ? request.amountCents : 0),
     });
-    return result;
+    return answer.result;
   }
 
   /** The approval for this key is in Redis now: Redis answers its retries from here on. */
@@ -151,7 +162,20 @@ export class FailOpenPolicy implements StorageFallback {
     return { answers: this.answers.size, shoppers: this.spend.size };
   }
 
-  private replay(a: Answer, request: SwipeRequest): AuthorizeResult {
+  private answerFor(request: SwipeRequest, authorizationId: string, approve: boolean): AuthorizeResult {
+    return {
+      reason: approve ? undefined : 'STORAGE_UNAVAILABLE',
+      authorizationId,
+      tripId: '',
+      amountCents: request.amountCents,
+      remainingCents: 0,
+      mode: 'fail_open',
+      replayed: false,
+    };
+  }
+
+  private async replay(a: Answer, request: SwipeRequest): Promise<AuthorizeResult> {
+    if (a.written !== undefined) await a.written;
     if (a.fingerprint === request.fingerprint) return { ...a.result, replayed: true };
     return {
       reason: 'IDEMPOTENCY_CONFLICT',
@@ -214,6 +238,18 @@ export class FailOpenPolicy implements StorageFallback {
       this.spend.set(shopperId, s);
     }
     s.entries.push(atMs, cents);
+  }
+
+  /** Takes back a count whose journal write failed (the swipe is declined after all). */
+  private uncount(shopperId: string, atMs: number, cents: number): void {
+    const s = this.spend.get(shopperId);
+    if (s === undefined) return;
+    for (let i = s.entries.length - 2; i >= 0; i -= 2) {
+      if (s.entries[i] === atMs && s.entries[i + 1] === cents) {
+        s.entries.splice(i, 2);
+        return;
+      }
+    }
   }
 
   private expire(s: Spend, nowMs: number): void {

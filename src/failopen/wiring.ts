@@ -109,7 +109,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
     async stop() {
       breaker.stop();
       await replayer.stop();
-      journal.close();
+      await journal.close();
     },
   };
 }

@@ -170,6 +170,19 @@ export interface LoadRun {
    * the client or the service stalled.
    */
   readonly clientLagMaxMs: number;
+  /** Share of the machine's CPU time the hypervisor gave to other guests during the run (/proc/stat steal), %. */
+  readonly stealPct: number;
+}
+
+/** [steal, total] jiffies of all CPUs so far (zeros where /proc/stat is not there). */
+function cpuSteal(): [number, number] {
+  try {
+    const cpu =
+      readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    return [cpu[7] ?? 0, cpu.reduce((a, b) => a + b, 0)];
+  } catch {
+    return [0, 0];
+  }
 }
 
 /** Open loop: one request every 1000/rps ms whatever the answers do; bounded by duration. */
@@ -177,6 +190,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   const recs: Rec[] = [];
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
+  const [steal0, total0] = cpuSteal();
   const inflight = new Set<Promise<void>>();
   const start = performance.now();
   const intervalMs = 1000 / o.rps;
@@ -201,7 +215,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   await Promise.all(inflight);
   await Promise.all(scheduleDone);
   lag.disable();
-  return { recs, clientLagMaxMs: Math.round(lag.max / 1e5) / 10 };
+  const [steal1, total1] = cpuSteal();
+  const stealPct = total1 > total0 ? Math.round((1000 * (steal1 - steal0)) / (total1 - total0)) / 10 : 0;
+  return { recs, clientLagMaxMs: Math.round(lag.max / 1e5) / 10, stealPct };
 }
 
 function pickRetry(recs: Rec[], now: number): Rec | undefined {
@@ -318,6 +334,8 @@ export interface FaultReport {
   /** Worst event-loop stall of the load generator, and of the api (nodejs_eventloop_lag_max_seconds), ms. */
   client_lag_max_ms?: number;
   api_lag_max_ms?: number;
+  /** CPU time stolen by the hypervisor during the load, % of the machine. */
+  steal_pct?: number;
 }
 
 export interface CheckInput {

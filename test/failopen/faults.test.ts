@@ -33,17 +33,26 @@ const MAX_CENTS = 10_000; // defaults of FAILOPEN_MAX_CENTS / FAILOPEN_SHOPPER_M
 const SHOPPER_MAX_CENTS = 20_000;
 const DEADLINE_MS = 25; // default DECISION_TIMEOUT_MS
 
+/** Hypervisor steal above this share of the machine's CPU during the load: the VM, not the service, sets p99. */
+const STEAL_PCT_MAX = 5;
+
 /**
  * The latency bound is a property of the service, not of a machine where other
  * work holds every core: on an oversubscribed machine (1-min load average above
- * the core count) p99 is reported, not asserted.
+ * the core count) or a VM whose host gives the cores to other guests (steal
+ * above STEAL_PCT_MAX %), p99 is reported, not asserted.
  */
 function expectLatency(report: FaultReport, bound = true): void {
   const load = loadavg()[0] as number;
   report.load_avg = Math.round(load * 10) / 10;
   if (!bound) return;
-  if (load <= cpus().length) expect(report.p99_ms).toBeLessThanOrEqual(DEADLINE_MS + 10);
-  else console.warn(`p99 ${report.p99_ms} ms not asserted: load average ${load} on ${cpus().length} cores`);
+  const steal = report.steal_pct ?? 0;
+  if (load <= cpus().length && steal <= STEAL_PCT_MAX)
+    expect(report.p99_ms).toBeLessThanOrEqual(DEADLINE_MS + 10);
+  else
+    console.warn(
+      `p99 ${report.p99_ms} ms not asserted: load average ${load} on ${cpus().length} cores, steal ${steal} %`,
+    );
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-faults-'));
@@ -153,6 +162,7 @@ async function finish(
     report.problems.push('fewer fail-open log lines than approvals');
   report.client_lag_max_ms = run.clientLagMaxMs;
   report.api_lag_max_ms = apiLagMaxMs;
+  report.steal_pct = run.stealPct;
   reports.push(report);
   console.log(JSON.stringify(report));
   const t0 = recs[0]?.sentAtMs ?? 0;

@@ -10,9 +10,11 @@ type Env = () => Record<string, string>;
 
 /**
  * Correctness runs on a loaded 2-core machine: a generous Redis deadline keeps
- * the fail-open path (tested in test/failopen/) out of these assertions.
+ * the fail-open path (tested in test/failopen/) out of these assertions. 900 ms
+ * is the most config allows (below the processor's 1 s): with 35-40 % hypervisor
+ * steal one call of 2,000 concurrent ones on a Cluster once took over 500 ms.
  */
-const CORRECTNESS_ENV = { DECISION_TIMEOUT_MS: '500' };
+const CORRECTNESS_ENV = { DECISION_TIMEOUT_MS: '900' };
 
 /** Picks everything on the standard trip: milk 10 × 3.49 + apples 1.500 lb × 2.99 = 3490 + 449 = 3939. */
 async function openShoppingTrip(h: TestApi, overrides: Record<string, unknown> = {}) {
