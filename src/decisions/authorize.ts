@@ -37,17 +37,26 @@ export interface RedisGuard {
   run<T>(fn: () => Promise<T>): Promise<T>;
 }
 
-/** Fail closed: every swipe is declined STORAGE_UNAVAILABLE. */
-export const FAIL_CLOSED: StorageFallback = {
-  decide: (request, authorizationId) => ({
-    reason: 'STORAGE_UNAVAILABLE',
+/** The answer given without Redis: a fail-open approval, or the STORAGE_UNAVAILABLE decline. */
+export function storageFallbackAnswer(
+  request: SwipeRequest,
+  authorizationId: string,
+  approve: boolean,
+): AuthorizeResult {
+  return {
+    reason: approve ? undefined : 'STORAGE_UNAVAILABLE',
     authorizationId,
     tripId: '',
     amountCents: request.amountCents,
     remainingCents: 0,
     mode: 'fail_open',
     replayed: false,
-  }),
+  };
+}
+
+/** Fail closed: every swipe is declined STORAGE_UNAVAILABLE. */
+export const FAIL_CLOSED: StorageFallback = {
+  decide: (request, authorizationId) => storageFallbackAnswer(request, authorizationId, false),
 };
 
 export function newAuthorizationId(): string {

@@ -10,7 +10,7 @@
 // an approval not yet replayed into Redis is answered from here even when
 // Redis is healthy again (`held`), so Redis never decides that key a second time.
 import type { Config } from '../config/config.js';
-import { redisErrorKind, type StorageFallback } from '../decisions/authorize.js';
+import { redisErrorKind, type StorageFallback, storageFallbackAnswer } from '../decisions/authorize.js';
 import type { SwipeRequest } from '../decisions/swipeRequest.js';
 import { type Logger, logFailOpen } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -98,7 +98,7 @@ export class FailOpenPolicy implements StorageFallback {
       this.hasRoom(request.shopperId);
     const answer: Answer = {
       fingerprint: request.fingerprint,
-      result: this.answerFor(request, authorizationId, withinCaps),
+      result: storageFallbackAnswer(request, authorizationId, withinCaps),
       pending: withinCaps,
     };
     this.store(request.idempotencyKey, answer);
@@ -110,7 +110,7 @@ export class FailOpenPolicy implements StorageFallback {
       answer.written = this.journal.append(entry).then((ok) => {
         if (ok) return;
         this.uncount(request.shopperId, nowMs, request.amountCents);
-        answer.result = this.answerFor(request, authorizationId, false);
+        answer.result = storageFallbackAnswer(request, authorizationId, false);
         answer.pending = false;
         this.logger.error({ journal: this.journal.path }, 'fail-open journal full or unwritable: declining');
       });
@@ -160,18 +160,6 @@ export class FailOpenPolicy implements StorageFallback {
 
   sizes(): { answers: number; shoppers: number } {
     return { answers: this.answers.size, shoppers: this.spend.size };
-  }
-
-  private answerFor(request: SwipeRequest, authorizationId: string, approve: boolean): AuthorizeResult {
-    return {
-      reason: approve ? undefined : 'STORAGE_UNAVAILABLE',
-      authorizationId,
-      tripId: '',
-      amountCents: request.amountCents,
-      remainingCents: 0,
-      mode: 'fail_open',
-      replayed: false,
-    };
   }
 
   private async replay(a: Answer, request: SwipeRequest): Promise<AuthorizeResult> {
