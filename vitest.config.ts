@@ -11,6 +11,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    pool: 'forks',
     projects: [
       {
         extends: true,
@@ -18,7 +19,6 @@ export default defineConfig({
           name: 'parallel',
           include: ['test/**/*.test.ts'],
           exclude: EXCLUSIVE,
-          pool: 'forks',
           // 2 cores: two files at a time. Every file uses its own Redis key prefix
           // (and private servers on their own ports), so files never share state.
           maxWorkers: 2,
@@ -30,7 +30,6 @@ export default defineConfig({
         test: {
           name: 'exclusive',
           include: EXCLUSIVE,
-          pool: 'forks',
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },

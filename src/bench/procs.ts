@@ -220,16 +220,35 @@ export const round1 = (x: number) => Math.round(x * 10) / 10;
 export const round3 = (x: number) => Math.round(x * 1000) / 1000;
 export const round4 = (x: number) => Math.round(x * 10000) / 10000;
 
-/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
-export function machineBusySeconds(): number | undefined {
+/** CPU seconds of the whole machine (all cores) so far, from the first line of /proc/stat. */
+export interface MachineCpu {
+  /** user + nice + system + irq + softirq + steal */
+  readonly busy: number;
+  /** time the hypervisor ran other guests while this one wanted a core */
+  readonly steal: number;
+  /** every field, idle and iowait included */
+  readonly total: number;
+}
+
+export function machineCpuSeconds(): MachineCpu | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    // user nice system idle iowait irq softirq steal ...
     const v = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal
-    return ((v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0) + (v[7] ?? 0)) / 100;
+    const f = (i: number) => (v[i] ?? 0) / 100;
+    return {
+      busy: f(0) + f(1) + f(2) + f(5) + f(6) + f(7),
+      steal: f(7),
+      total: v.reduce((a, b) => a + b, 0) / 100,
+    };
   } catch {
     return undefined;
   }
+}
+
+/** Busy CPU seconds of the whole machine (all cores), steal included. */
+export function machineBusySeconds(): number | undefined {
+  return machineCpuSeconds()?.busy;
 }
 
 /** Sums of a Prometheus counter grouped by one label, e.g. swipe_decisions_total by mode. */

@@ -59,8 +59,8 @@ export const FAIL_CLOSED: StorageFallback = {
   decide: (request, authorizationId) => storageFallbackAnswer(request, authorizationId, false),
 };
 
-export function newAuthorizationId(): string {
-  return `auth_${uuidv7Hex()}`;
+export function newAuthorizationId(nowMs: number = Date.now()): string {
+  return `auth_${uuidv7Hex(nowMs)}`;
 }
 
 /** Response bodies are built from the (stored) result, so a replay is byte-identical. */
@@ -123,7 +123,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       };
     }
     const p = keys.partition(request.shopperId);
-    const authorizationId = newAuthorizationId();
+    const authorizationId = newAuthorizationId(nowMs);
     try {
       const call = () =>
         scripts.run(
@@ -136,7 +136,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
           ],
           [
             nowMs,
-            uuidv7(),
+            uuidv7(nowMs),
             authorizationId,
             request.shopperId,
             request.amountCents,

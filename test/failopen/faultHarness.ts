@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { signatureHeader } from '../../src/auth/signature.js';
+import { machineCpuSeconds } from '../../src/bench/procs.js';
 import { Keys } from '../../src/redis/keys.js';
 
 export const SECRET = 'fault-signature-secret-0123456789';
@@ -174,23 +175,12 @@ export interface LoadRun {
   readonly stealPct: number;
 }
 
-/** [steal, total] jiffies of all CPUs so far (zeros where /proc/stat is not there). */
-function cpuSteal(): [number, number] {
-  try {
-    const cpu =
-      readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
-    return [cpu[7] ?? 0, cpu.reduce((a, b) => a + b, 0)];
-  } catch {
-    return [0, 0];
-  }
-}
-
 /** Open loop: one request every 1000/rps ms whatever the answers do; bounded by duration. */
 export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   const recs: Rec[] = [];
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
-  const [steal0, total0] = cpuSteal();
+  const cpu0 = machineCpuSeconds();
   const inflight = new Set<Promise<void>>();
   const start = performance.now();
   const intervalMs = 1000 / o.rps;
@@ -215,8 +205,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   await Promise.all(inflight);
   await Promise.all(scheduleDone);
   lag.disable();
-  const [steal1, total1] = cpuSteal();
-  const stealPct = total1 > total0 ? Math.round((1000 * (steal1 - steal0)) / (total1 - total0)) / 10 : 0;
+  const cpu1 = machineCpuSeconds();
+  const stealPct =
+    cpu0 !== undefined && cpu1 !== undefined && cpu1.total > cpu0.total
+      ? Math.round((1000 * (cpu1.steal - cpu0.steal)) / (cpu1.total - cpu0.total)) / 10
+      : 0;
   return { recs, clientLagMaxMs: Math.round(lag.max / 1e5) / 10, stealPct };
 }
 

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { type FailOpenEntry, Journal, JournalLockedError, type WriteFn } from '../../src/failopen/journal.js';
+import { heldDisk } from './heldDisk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-journal-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -138,22 +139,6 @@ test('one live process per journal: a second open is refused, a dead holder is t
   expect(readFileSync(`${path}.lock`, 'utf8')).toBe(String(process.pid));
   await taken.close();
 });
-
-/** A disk whose writes complete only when the test says so (each call is held). */
-function heldDisk(): { write: WriteFn; calls: Buffer[]; release(): void } {
-  const held: Array<() => void> = [];
-  const calls: Buffer[] = [];
-  return {
-    calls,
-    write: (fd, buffer, offset, length, callback) => {
-      calls.push(buffer.subarray(offset, offset + length));
-      held.push(() => fsWrite(fd, buffer, offset, length, null, callback));
-    },
-    release() {
-      for (const f of held.splice(0)) f();
-    },
-  };
-}
 
 const settled = async (p: Promise<unknown>): Promise<boolean> => {
   let done = false;

@@ -1,7 +1,7 @@
 // The fail-open policy over a real journal file whose disk is slow or fails
 // (fs.write replaced): what a swipe is answered while its approval is being
 // written, and when the write fails.
-import { write as fsWrite, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -10,6 +10,7 @@ import { Journal, type WriteFn } from '../../src/failopen/journal.js';
 import { FailOpenPolicy } from '../../src/failopen/policy.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { heldDisk } from './heldDisk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-policy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,22 +42,6 @@ function swipe(amountCents: number, shopperId = 'shopper-1'): SwipeRequest {
   };
 }
 
-/** A disk that holds every write until released, and fails the ones it is told to. */
-function disk(): { write: WriteFn; release(fail: boolean): void } {
-  const held: Array<(fail: boolean) => void> = [];
-  return {
-    write: (fd, buffer, offset, length, callback) => {
-      held.push((fail) => {
-        if (fail) callback(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }), 0);
-        else fsWrite(fd, buffer, offset, length, null, callback);
-      });
-    },
-    release(fail) {
-      for (const f of held.splice(0)) f(fail);
-    },
-  };
-}
-
 function policyOn(name: string, write: WriteFn): { policy: FailOpenPolicy; journal: Journal } {
   const journal = Journal.open({
     path: join(dir, `${name}.jsonl`),
@@ -76,7 +61,7 @@ function policyOn(name: string, write: WriteFn): { policy: FailOpenPolicy; journ
 const tick = () => new Promise((r) => setImmediate(r));
 
 test('an approval is answered once written; a retry meanwhile waits and gets the identical answer', async () => {
-  const d = disk();
+  const d = heldDisk();
   const { policy, journal } = policyOn('slow', d.write);
   const req = swipe(5000);
   const first = policy.decide(req, 'auth_1', Date.now(), TIMEOUT);
@@ -90,7 +75,7 @@ test('an approval is answered once written; a retry meanwhile waits and gets the
   });
   await tick();
   expect(answered).toBe(false);
-  d.release(false);
+  d.release();
   const [a, b] = await Promise.all([first, retry]);
   expect(a.reason).toBeUndefined();
   expect(a.mode).toBe('fail_open');
@@ -100,7 +85,7 @@ test('an approval is answered once written; a retry meanwhile waits and gets the
 });
 
 test('a failed write declines STORAGE_UNAVAILABLE, for the retry too, and gives the shopper back its room', async () => {
-  const d = disk();
+  const d = heldDisk();
   const { policy, journal } = policyOn('failing', d.write);
   const req = swipe(5000, 'shopper-2');
   const first = policy.decide(req, 'auth_3', Date.now(), TIMEOUT);
@@ -117,11 +102,11 @@ test('a failed write declines STORAGE_UNAVAILABLE, for the retry too, and gives 
   // The disk works again: the next swipe is approved and journaled.
   const next = policy.decide(swipe(4000, 'shopper-2'), 'auth_5', Date.now(), TIMEOUT);
   await tick();
-  d.release(false);
+  d.release();
   expect((await next).reason).toBeUndefined();
   expect(policy.windowCents('shopper-2', Date.now())).toBe(4000);
   expect(journal.pendingCount()).toBe(1);
   const closing = journal.close();
-  d.release(false);
+  d.release();
   await closing;
 });
