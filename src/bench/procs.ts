@@ -1,7 +1,7 @@
 // Child processes and what the bench reads about them: start/stop by PID,
 // readiness, RSS high-water mark and CPU time from /proc, Prometheus histograms.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 export interface Proc {
@@ -126,6 +126,21 @@ export function cpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds of every process whose command name is `comm` (e.g. all Postgres backends). */
+export function cpuOfComm(comm: string): number {
+  let total = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== comm) continue;
+      total += cpuSeconds(Number(d)) ?? 0;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
 }
 
 const METRICS_REUSE_MS = 250;

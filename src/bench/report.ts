@@ -32,6 +32,8 @@ export interface PhaseResult {
   loadgenCpuS: number;
   /** Redis server time per EVALSHA over the window (INFO commandstats). */
   redisUsPerScript: number | undefined;
+  /** WAL events appended per second over the window (XADD calls, the scripts' included). */
+  walEventsPerS?: number | undefined;
   /** swipe_decisions_total by mode over the window (normal, replay, fail_open). */
   decisionsByMode?: Record<string, number> | undefined;
   redisErrors?: Record<string, number> | undefined;
@@ -99,6 +101,24 @@ export interface BenchResults {
     drainWaitS: number;
     persisterPeakRssMiB: number | undefined;
     persisterLogTail?: string[] | undefined;
+  };
+  /** Persisters draining the run's own WAL (issue: keep up with 2x the api's peak). */
+  persisterCapacity?: {
+    processes: number;
+    windowS: number;
+    batchEventsMax?: number;
+    backlogBefore?: number;
+    backlogAfter?: number;
+    committedBeforeWindow?: number;
+    eventsInWindow?: number;
+    elapsedS?: number;
+    eventsPerS?: number;
+    ranDry?: boolean;
+    cpuPercent?: Record<string, number>;
+    /** Rows the persisters wrote in all (before and in the window), by table or event type. */
+    rowsWritten?: Record<string, number>;
+    error?: string;
+    logTail?: string[];
   };
   targets: Array<{ name: string; value: string; limit: string; met: boolean }>;
 }
@@ -268,6 +288,20 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
       m.persister
         ? `WAL entries not yet in Postgres: ${k(m.walBacklogAtEnd)} when the load stopped; ${m.drainS === undefined ? `${k(m.walBacklogAfterWait)} still pending after ${m.drainWaitS} s` : `drained to 0 in ${m.drainS} s`}. Persister peak RSS ${f(m.persisterPeakRssMiB, 1)} MiB, CPU ${f(m.phase.cpuPercent['persister'], 0)} % of a core.`
         : `The persister did not run: ${(m.persisterError ?? '').split('\n')[0]}. WAL backlog at the end: ${k(m.walBacklogAtEnd)}.`,
+    );
+  }
+  const c = r.persisterCapacity;
+  if (c !== undefined) {
+    // The phase the maximum came from (the sweep repeats names): the most decisions Redis made.
+    const peak = r.service.saturation.reduce<PhaseResult | undefined>(
+      (a, p) => (a === undefined || (p.decidedPerS ?? 0) > (a.decidedPerS ?? 0) ? p : a),
+      undefined,
+    );
+    lines.push(
+      '',
+      c.eventsPerS === undefined
+        ? `Persister capacity: not measured (${(c.error ?? '').split('\n')[0]}).`
+        : `Persister capacity, same run: ${c.processes} \`node dist/cli.js persist\` processes (batch ${k(c.batchEventsMax)}) drained the WAL the phases above left (${k(c.backlogBefore)} entries: the api's own decisions and seeded trips; no persister ran during them) into a database of their own: **${k(c.eventsPerS)} events/s** over ${f(c.elapsedS, 1)} s once the leases were split (${k(c.backlogAfter)} entries left${c.ranDry ? ': ran dry, a lower bound' : ''}), CPU % persisters / postgres / redis / machine ${['persisters', 'postgres', 'redis', 'machine'].map((x) => f(c.cpuPercent?.[x], 0)).join(' / ')}. The api's peak wrote ${k(peak?.walEventsPerS)} WAL events/s for ${k(r.service.maxThroughputPerS)} decisions/s (idempotent retries write none).`,
     );
   }
   lines.push('', '| target | value | limit | met |', '| --- | --- | --- | --- |');

@@ -16,9 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { waitForLeaseSplit } from '../persister/leases.js';
+import { Keys } from '../redis/keys.js';
 import { LatencyHistogram, type SerializedHistogram } from './histogram.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
 import {
+  cpuOfComm,
   cpuSeconds,
   counterDelta,
   histogramDelta,
@@ -74,6 +77,10 @@ const MIX_RATE_SHARE = 0.25;
 const MIX_ITEM_SHARE = 0.3;
 const DRAIN_WAIT_S = 30;
 const REQUESTS_MAX = 2_000_000; // per phase, whatever the rate
+/** Persister capacity phase: processes (they split the partitions), measured window, batch bound (the default). */
+const CAPACITY_PROCESSES = 2;
+const CAPACITY_WINDOW_S = QUICK ? 5 : 15;
+const CAPACITY_BATCH_EVENTS_MAX = 5000;
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const ADMIN_DB_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PARTITIONS = 64;
@@ -88,6 +95,7 @@ const PORTS = {
   mixApi: 18420,
   mixMetrics: 18421,
   persisterMetrics: 18422,
+  capacityMetrics: 18423, // .. 18423 + CAPACITY_PROCESSES - 1
   bare: 18430,
   bareScript: 18431,
   otel: 18440,
@@ -244,8 +252,9 @@ async function load(
   let before: Awaited<ReturnType<typeof scrapeHistogram>>;
   let cpuBefore: Record<string, number> = {};
   let tBefore = 0;
-  let statsBefore: { calls: number; usec: number } | undefined;
+  let statsBefore: { calls: number; usec: number; xadds: number } | undefined;
   let redisUsPerScript: number | undefined;
+  let walEventsPerS: number | undefined;
   let modesBefore: Record<string, number> | undefined;
   let errorsBefore: Record<string, number> | undefined;
   let decisionsByMode: Record<string, number> | undefined;
@@ -288,6 +297,7 @@ async function load(
         if (statsBefore !== undefined && statsAfter !== undefined && statsAfter.calls > statsBefore.calls) {
           const perCall = (statsAfter.usec - statsBefore.usec) / (statsAfter.calls - statsBefore.calls);
           redisUsPerScript = Math.round(perCall * 10) / 10;
+          walEventsPerS = Math.round((statsAfter.xadds - statsBefore.xadds) / elapsed);
         }
         const cpu = Object.fromEntries(
           Object.keys(cpuAfter).map((k) => [
@@ -342,6 +352,7 @@ async function load(
     cpuPercent: result.cpu,
     loadgenCpuS: round1(r.loadgenCpuS),
     redisUsPerScript,
+    walEventsPerS,
     decisionsByMode,
     redisErrors,
     eventLoopLagMaxMs,
@@ -386,11 +397,15 @@ async function settle(metricsPort: number): Promise<void> {
   log('  (circuit breaker still not closed after 15 s)');
 }
 
-/** Server-side time spent in EVALSHA (all clients: others' tests too, but they are few). */
-async function evalshaStats(): Promise<{ calls: number; usec: number } | undefined> {
+/**
+ * Server-side time spent in EVALSHA, and XADD calls (the scripts' WAL appends are counted
+ * too): all clients, others' tests too, but they are few.
+ */
+async function evalshaStats(): Promise<{ calls: number; usec: number; xadds: number } | undefined> {
   const text = await redis.info('commandstats').catch(() => '');
   const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(text);
-  return m === null ? undefined : { calls: Number(m[1]), usec: Number(m[2]) };
+  const x = /cmdstat_xadd:calls=(\d+)/.exec(text);
+  return m === null ? undefined : { calls: Number(m[1]), usec: Number(m[2]), xadds: Number(x?.[1] ?? 0) };
 }
 
 function spectrumOf(r: LoadResult): Array<[number, number]> {
@@ -655,6 +670,9 @@ async function main(): Promise<void> {
     };
     sink.server.close();
 
+    // The persisters' capacity on the WAL the phases above wrote (no persister ran meanwhile).
+    results.persisterCapacity = await persisterCapacity();
+
     // Shopping mix (item updates + swipes) with the persister draining the WAL into Postgres.
     results.shoppingMix = await shoppingMix(max, dbCreated);
   } finally {
@@ -720,6 +738,119 @@ function bestDecided(runs: PhaseResult[]): PhaseResult {
 
 function best(runs: PhaseResult[]): PhaseResult {
   return runs.reduce((a, b) => (b.throughputPerS > a.throughputPerS ? b : a));
+}
+
+/**
+ * Persister capacity, in the same run as the api's peak: CAPACITY_PROCESSES real `persist`
+ * processes drain the WAL that the limit (2)/(3) and service phases left under the bench
+ * prefix (the api's own events: decisions at its peak mix, the seeded trips) into a database
+ * of their own. Events committed per second (`stream_offsets`) over a fixed window once the
+ * leases are split, as the api's peak is its capacity alone.
+ */
+async function persisterCapacity(): Promise<NonNullable<BenchResults['persisterCapacity']>> {
+  const db = `${dbName}_wal`;
+  const url = new URL(ADMIN_DB_URL);
+  url.pathname = `/${db}`;
+  const base = { processes: CAPACITY_PROCESSES, windowS: CAPACITY_WINDOW_S };
+  if (!psql(`CREATE DATABASE ${db}`)) return { ...base, error: 'could not create the database' };
+  const procs: Proc[] = [];
+  try {
+    const backlogBefore = await walBacklog(prefix);
+    log(
+      `persister capacity: ${CAPACITY_PROCESSES} processes on the run's WAL (${backlogBefore} entries), ${CAPACITY_WINDOW_S} s`,
+    );
+    for (let i = 0; i < CAPACITY_PROCESSES; i++) {
+      const port = PORTS.capacityMetrics + i;
+      const p = track(
+        startProc(`persister-${i}`, [path.join(DIST, 'cli.js'), 'persist'], {
+          ...apiEnv(0, port, prefix, {
+            DATABASE_URL: url.toString(),
+            PERSISTER_BATCH_EVENTS_MAX: String(CAPACITY_BATCH_EVENTS_MAX),
+          }),
+        }),
+      );
+      procs.push(p);
+      await waitFor(`persister-${i} metrics`, httpOk(`http://127.0.0.1:${port}/metrics`), 30_000, p);
+    }
+    await waitForLeaseSplit(redis, new Keys(prefix, PARTITIONS), CAPACITY_PROCESSES, 60_000);
+    const committed = () =>
+      Number(
+        execFileSync(
+          'psql',
+          [url.toString(), '-tAc', 'select coalesce(sum(events_total), 0) from stream_offsets'],
+          {
+            encoding: 'utf8',
+            timeout: 10_000,
+          },
+        ).trim(),
+      );
+    const cpu = () => ({
+      persisters: procs.reduce((a, p) => a + (cpuSeconds(p.pid) ?? 0), 0),
+      postgres: cpuOfComm('postgres'),
+      redis: cpuOfComm('redis-server'),
+      machine: machineBusySeconds() ?? 0,
+    });
+    const c0 = committed();
+    const cpu0 = cpu();
+    const t = performance.now();
+    await sleep(CAPACITY_WINDOW_S * 1000);
+    const c1 = committed();
+    const cpu1 = cpu();
+    const elapsed = (performance.now() - t) / 1000;
+    const backlogAfter = await walBacklog(prefix);
+    const cpuPercent = Object.fromEntries(
+      Object.entries(cpu1).map(([k, v]) => [k, round1((100 * (v - cpu0[k as keyof typeof cpu0])) / elapsed)]),
+    );
+    const eventsPerS = Math.round((c1 - c0) / elapsed);
+    // What the persisters wrote in all (window and before): rows per table, for reading the figure.
+    const rowsWritten = Object.fromEntries(
+      execFileSync(
+        'psql',
+        [
+          url.toString(),
+          '-tAF',
+          ' ',
+          '-c',
+          `select 'event:' || type, count(*) from processed_events group by type
+           union all select 'authorizations:' || decision, count(*) from authorizations group by decision
+           union all select 'ledger_entries', count(*) from ledger_entries
+           union all select 'trips', count(*) from trips`,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      )
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => {
+          const [k, v] = l.split(' ');
+          return [k!, Number(v)];
+        }),
+    );
+    log(
+      `  -> ${eventsPerS} events/s (${c1 - c0} in ${round1(elapsed)} s), backlog ${backlogAfter} after, cpu ${JSON.stringify(cpuPercent)}`,
+    );
+    return {
+      ...base,
+      batchEventsMax: CAPACITY_BATCH_EVENTS_MAX,
+      backlogBefore,
+      backlogAfter,
+      committedBeforeWindow: c0,
+      eventsInWindow: c1 - c0,
+      elapsedS: round1(elapsed),
+      eventsPerS,
+      // The window must end with work left, or the figure is only a lower bound.
+      ranDry: backlogAfter === 0,
+      cpuPercent,
+      rowsWritten,
+    };
+  } catch (err) {
+    const error = (err as Error).message.slice(0, 2000);
+    log(`persister capacity failed: ${error}`);
+    return { ...base, error, logTail: procs.flatMap((p) => p.tail.slice(-10)) };
+  } finally {
+    for (const p of procs) await stop(p);
+    psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  }
 }
 
 async function shoppingMix(
@@ -824,6 +955,16 @@ function evaluateTargets(r: BenchResults): BenchResults['targets'] {
       value: `${half.service.p99Ms} ms (${pct(half.service.fractionUnder1Ms)} <= 1 ms)`,
       limit: '<= 1 ms',
       met: half.service.fractionUnder1Ms >= 0.99,
+    });
+  }
+  const cap = r.persisterCapacity;
+  if (max !== undefined && cap?.eventsPerS !== undefined) {
+    const ratio = cap.eventsPerS / max;
+    out.push({
+      name: `persister throughput (${cap.processes} processes, the run's WAL) / api peak decisions/s`,
+      value: `${ratio.toFixed(2)}x (${cap.eventsPerS}/s vs ${max}/s${cap.ranDry ? '; the WAL ran dry: a lower bound' : ''})`,
+      limit: '>= 2x',
+      met: ratio >= 2,
     });
   }
   if (r.service.peakRssMiB !== undefined) {

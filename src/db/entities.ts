@@ -7,7 +7,9 @@
 import { Check, Entity, Index, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
 @Entity({ tableName: 'trips' })
-@Index({ name: 'trips_partition_activity_idx', properties: ['partition', 'activityMs'] })
+// (partition, trip_id): hydrate pages a partition's trips by id; activity_ms stays unindexed so the
+// persister's per-batch total updates are HOT (Migration20261122014500_fewer_writes_per_event).
+@Index({ name: 'trips_partition_trip_idx', properties: ['partition', 'tripId'] })
 @Index({ name: 'trips_shopper_created_idx', properties: ['shopperId', 'createdMs'] })
 @Check({
   name: 'trips_amounts_check',
@@ -98,7 +100,11 @@ export class Item {
 @Check({ name: 'authorizations_decision_check', expression: "decision in ('approved', 'declined')" })
 export class Authorization {
   @PrimaryKey({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
-  /** The event that recorded it (unique through processed_events; no second index on the hot path). */
+  /**
+   * The event that recorded it: the authorization.decided event (whose claim this row is: one
+   * decision, one authorization id, one event), or the applied failopen.replayed event (claimed in
+   * processed_events). No index on the hot path; `applied_events` lists both kinds.
+   */
   @Property({ type: 'text', fieldName: 'event_id' }) eventId!: string;
   @Property({ type: 'integer' }) partition!: number;
   @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
@@ -315,7 +321,10 @@ export class ReconciliationItem {
   @Property({ type: 'text' }) detail!: string;
 }
 
-/** One row per WAL event ever applied: the persister's idempotency key. */
+/**
+ * The persister's idempotency key for every WAL event type except authorization.decided, which is
+ * claimed by its authorizations row. The view `applied_events` lists every applied event.
+ */
 @Entity({ tableName: 'processed_events' })
 export class ProcessedEvent {
   @PrimaryKey({ type: 'text', fieldName: 'event_id' }) eventId!: string;

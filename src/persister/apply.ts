@@ -2,9 +2,11 @@
 // at a time: one multi-row statement per table (json_to_recordset keeps the
 // bind count at one per statement whatever the batch size).
 //
-// Exactly-once in effect: every event first claims its id in processed_events
-// (INSERT .. ON CONFLICT DO NOTHING RETURNING); only events whose claim
-// succeeded have an effect. Totals carried by events are "after" values and
+// Exactly-once in effect: every event first claims its id (INSERT .. ON
+// CONFLICT DO NOTHING RETURNING); only events whose claim succeeded have an
+// effect. An authorization.decided event is claimed by its own authorizations
+// row (keyed by the authorization id made in the same script call as the
+// event: one per decision); every other type by a processed_events row. Totals carried by events are "after" values and
 // are written only when the event is newer (WAL position) than what the row
 // already holds; increments (approved, reversed) come only from freshly
 // inserted rows. So redelivery, reordering after a retry, or two persisters
@@ -53,6 +55,13 @@ class ByType {
   of<T extends EventType>(type: T): Ev<T>[] {
     return (this.m.get(type) ?? []) as Ev<T>[];
   }
+}
+
+/** Keeps the first (in the order given: stream order) event per key. */
+function firstBy<E extends WalEvent>(events: readonly E[], key: (e: E) => string): E[] {
+  const m = new Map<string, E>();
+  for (const e of events) if (!m.has(key(e))) m.set(key(e), e);
+  return [...m.values()];
 }
 
 /** Keeps the newest (by WAL position) event per key. */
@@ -573,9 +582,22 @@ async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void>
  */
 export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<ApplyResult> {
   if (events.length === 0) return { applied: {}, duplicates: 0 };
-  const freshIds = await claimEventIds(db, events);
-  // The same event id twice in one batch (a re-XADD): only its first entry has an effect.
-  const fresh = events.filter((e) => freshIds.delete(e.eventId));
+  const decided = events.filter((e): e is Ev<'authorization.decided'> => e.type === 'authorization.decided');
+  // Two claims, one per kind of key (see the top of this file). A decision is the bulk of the
+  // WAL: claiming it by the row it writes anyway saves a row and an index entry per decision.
+  const freshIds = await claimEventIds(
+    db,
+    events.filter((e) => e.type !== 'authorization.decided'),
+  );
+  const insertedAuths = await insertAuthorizations(
+    db,
+    firstBy(decided, (e) => e.d.authorization_id),
+  );
+  // The same event twice in one batch (a re-XADD): only its first entry has an effect.
+  const firstTime = new Set(insertedAuths);
+  const fresh = events.filter((e) =>
+    e.type === 'authorization.decided' ? firstTime.delete(e.d.authorization_id) : freshIds.delete(e.eventId),
+  );
   const applied: Record<string, number> = {};
   for (const e of fresh) applied[e.type] = (applied[e.type] ?? 0) + 1;
   const byType = new ByType(fresh);
@@ -584,7 +606,6 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
   const picks = byType.of('item.updated');
   await applyPicks(db, picks);
   const auths = byType.of('authorization.decided');
-  const insertedAuths = await insertAuthorizations(db, auths);
   const replays = byType.of('failopen.replayed');
   const insertedReplays = await applyFailopenReplays(db, replays);
   const reversals = byType.of('reversal.applied');

@@ -9,6 +9,7 @@
 // Leases are about order and efficiency, not correctness: a paused process can
 // still commit after losing its lease, and the idempotent appliers make that
 // harmless (docs/persister.md).
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
@@ -24,6 +25,36 @@ export interface LeaseOptions {
 
 export function leaseKey(keys: Keys, partition: number): string {
   return `${keys.base(partition)}lease:persister`;
+}
+
+/**
+ * Waits until `processes` distinct persisters hold all partitions in fair
+ * shares (benchmarks: time a steady state, not the hand-over).
+ */
+export async function waitForLeaseSplit(
+  client: Pick<Redis, 'mget'>,
+  keys: Keys,
+  processes: number,
+  timeoutMs: number,
+): Promise<void> {
+  const partitions = keys.partitions;
+  const fair = Math.floor(partitions / processes);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const owners = await client.mget(...Array.from({ length: partitions }, (_, p) => leaseKey(keys, p)));
+    const counts = new Map<string, number>();
+    for (const o of owners) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
+    const held = [...counts.values()];
+    if (
+      held.length === processes &&
+      held.every((c) => c >= fair) &&
+      held.reduce((a, b) => a + b, 0) === partitions
+    )
+      return;
+    if (Date.now() > deadline)
+      throw new Error(`leases not split over ${processes} persisters: ${JSON.stringify([...counts])}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export function membersKey(keys: Keys): string {

@@ -59,7 +59,7 @@ test('events from every partition reach Postgres exactly once; totals match Redi
     }
     expect(new Set(trips.map((t) => h.keys.partition(t.shopper))).size).toBeGreaterThan(4);
     await waitFor('every event in Postgres', async () => {
-      const [row] = await db.query<{ n: string }>('select count(*) as n from processed_events');
+      const [row] = await db.query<{ n: string }>('select count(*) as n from applied_events');
       return Number(row?.n) === events;
     });
     for (const { shopper, trip } of trips) {

@@ -131,7 +131,7 @@ it('survives 20+ SIGKILLs at random moments with no event lost or doubled', {
   const deadline = Date.now() + 60_000;
   let persisted = 0;
   while (Date.now() < deadline) {
-    const [row] = await db.query<{ n: string }>('select count(*) as n from processed_events');
+    const [row] = await db.query<{ n: string }>('select count(*) as n from applied_events');
     persisted = Number(row?.n);
     if (persisted >= expected) break;
     await sleep(200);
@@ -144,7 +144,7 @@ it('survives 20+ SIGKILLs at random moments with no event lost or doubled', {
 
   // Exactly one row per event: by type, and per authorization id.
   const byType = await db.query<{ type: string; n: string }>(
-    'select type, count(*) as n from processed_events group by type',
+    'select type, count(*) as n from applied_events group by type',
   );
   const got = Object.fromEntries(byType.map((r) => [r.type, Number(r.n)]));
   expect(got).toEqual(books.events);

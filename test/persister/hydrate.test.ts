@@ -324,7 +324,7 @@ describe('hydrate', () => {
     await persistAll(sub);
     const before = await snapshot(sub);
     const [{ n: persistedBefore } = { n: '0' }] = await db.query<{ n: string }>(
-      'select count(*) as n from processed_events',
+      'select count(*) as n from applied_events',
     );
 
     await redis.stop();
@@ -341,7 +341,7 @@ describe('hydrate', () => {
     // New events land in new streams (new consumer group): the persister picks them up.
     await persistAll(sub);
     const [{ n: persistedAfter } = { n: '0' }] = await db.query<{ n: string }>(
-      'select count(*) as n from processed_events',
+      'select count(*) as n from applied_events',
     );
     expect(Number(persistedAfter)).toBeGreaterThan(Number(persistedBefore));
   });

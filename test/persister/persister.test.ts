@@ -119,7 +119,7 @@ describe('persister', () => {
     // The rows are visible at COMMIT; the persister counts a batch only after its XACK.
     await waitFor(
       'all events',
-      async () => (await count('processed_events')) === w.events && p.committedEvents >= w.events,
+      async () => (await count('applied_events')) === w.events && p.committedEvents >= w.events,
     );
     expect(p.committedEvents).toBe(w.events);
     expect(await count('authorizations')).toBe(12 * 3);
@@ -175,10 +175,10 @@ describe('persister', () => {
     await w.xadd(t.partition, 'authorization.decided', d, eventId);
     await w.xadd(t.partition, 'authorization.decided', d, eventId);
     await w.xadd(t.partition, 'authorization.decided', d, eventId);
-    const before = await count('processed_events');
+    const before = await count('applied_events');
     await startPersister();
     await waitFor('drained', async () => (await redis.xlen(w.keys.wal(t.partition))) === 0);
-    expect(await count('processed_events')).toBe(before + 3);
+    expect(await count('applied_events')).toBe(before + 3);
     await expectTripsMatch([t]);
     await stopAll();
   });
@@ -351,9 +351,9 @@ describe('persister', () => {
     const overlap = a.leases.owned().filter((p) => b.leases.owned().includes(p));
     expect(overlap).toEqual([]);
     const w = new WalWriter(redis, config.redisPrefix, PARTITIONS);
-    const before = await count('processed_events');
+    const before = await count('applied_events');
     for (let i = 0; i < 20; i++) await w.life(`shopper-b${i}`, `trip-b${i}`, i % 2 === 0);
-    await waitFor('all events', async () => (await count('processed_events')) === before + w.events);
+    await waitFor('all events', async () => (await count('applied_events')) === before + w.events);
     await expectTripsMatch(w.trips.values());
     // One of them stops: the other takes its partitions over and keeps writing.
     await running[0]?.p.stop();
@@ -361,7 +361,7 @@ describe('persister', () => {
     for (let i = 0; i < 8; i++) await w2.life(`shopper-c${i}`, `trip-c${i}`, false);
     await waitFor(
       'taken over',
-      async () => (await count('processed_events')) === before + w.events + w2.events,
+      async () => (await count('applied_events')) === before + w.events + w2.events,
       20_000,
     );
     await expectTripsMatch(w2.trips.values());
@@ -378,19 +378,15 @@ describe('persister', () => {
     try {
       const w = new WalWriter(redis, cfg.redisPrefix, PARTITIONS);
       for (let i = 0; i < 300; i++) await w.life(`shopper-j${i}`, `trip-j${i}`, i % 3 === 0);
-      const before = await count('processed_events');
+      const before = await count('applied_events');
       const a = await startPersister(undefined, cfg);
-      await waitFor('first batches', async () => (await count('processed_events')) > before);
+      await waitFor('first batches', async () => (await count('applied_events')) > before);
       const b = await startPersister(undefined, cfg);
       await waitFor('leases split', async () => a.leases.owned().length > 0 && b.leases.owned().length > 0);
       // The first one had entries of the partitions it gave up in flight (prefetched):
       // they must not sit pending until the 120 s claim-idle bound.
-      expect(await count('processed_events')).toBeLessThan(before + w.events);
-      await waitFor(
-        'all events',
-        async () => (await count('processed_events')) === before + w.events,
-        20_000,
-      );
+      expect(await count('applied_events')).toBeLessThan(before + w.events);
+      await waitFor('all events', async () => (await count('applied_events')) === before + w.events, 20_000);
       await expectTripsMatch(w.trips.values());
     } finally {
       await stopAll();

@@ -116,7 +116,7 @@ it('keeps deciding while Postgres is down for 30 s, then catches up with nothing
   let persisted = 0;
   while (Date.now() - started < 60_000) {
     const [row] = await db
-      .query<{ n: string }>('select count(*) as n from processed_events')
+      .query<{ n: string }>('select count(*) as n from applied_events')
       .catch(() => [{ n: '0' }]);
     persisted = Number(row?.n);
     if (persisted >= expected) break;
@@ -136,7 +136,7 @@ it('keeps deciding while Postgres is down for 30 s, then catches up with nothing
   expect(pendingGauge).toBeGreaterThan(1000);
   expect(persisted).toBe(expected);
   const byType = await db.query<{ type: string; n: string }>(
-    'select type, count(*) as n from processed_events group by type',
+    'select type, count(*) as n from applied_events group by type',
   );
   expect(Object.fromEntries(byType.map((r) => [r.type, Number(r.n)]))).toEqual(books.events);
   const auths = await db.query<{ authorization_id: string }>('select authorization_id from authorizations');

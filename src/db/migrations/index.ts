@@ -5,10 +5,15 @@ import { Migration20261121200126_init } from './Migration20261121200126_init.js'
 import { Migration20261121200408_failopen } from './Migration20261121200408_failopen.js';
 import { Migration20261121202044_lean_indexes } from './Migration20261121202044_lean_indexes.js';
 import { Migration20261121203801_ledger } from './Migration20261121203801_ledger.js';
+import { Migration20261122014500_fewer_writes_per_event } from './Migration20261122014500_fewer_writes_per_event.js';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121200126_init', class: Migration20261121200126_init },
   { name: 'Migration20261121200408_failopen', class: Migration20261121200408_failopen },
   { name: 'Migration20261121202044_lean_indexes', class: Migration20261121202044_lean_indexes },
   { name: 'Migration20261121203801_ledger', class: Migration20261121203801_ledger },
+  {
+    name: 'Migration20261122014500_fewer_writes_per_event',
+    class: Migration20261122014500_fewer_writes_per_event,
+  },
 ];
