@@ -109,10 +109,18 @@ export interface BenchResults {
     batchEventsMax?: number;
     backlogBefore?: number;
     backlogAfter?: number;
+    windowCount?: number;
     committedBeforeWindow?: number;
-    eventsInWindow?: number;
-    elapsedS?: number;
+    /** Consecutive measuring windows once the leases were split. */
+    windows?: Array<{
+      events: number;
+      seconds: number;
+      eventsPerS: number;
+      cpuPercent: Record<string, number>;
+    }>;
+    /** The best window (the capacity), and the median one. */
     eventsPerS?: number;
+    medianPerS?: number;
     ranDry?: boolean;
     cpuPercent?: Record<string, number>;
     /** Rows the persisters wrote in all (before and in the window), by table or event type. */
@@ -301,7 +309,7 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
       '',
       c.eventsPerS === undefined
         ? `Persister capacity: not measured (${(c.error ?? '').split('\n')[0]}).`
-        : `Persister capacity, same run: ${c.processes} \`node dist/cli.js persist\` processes (batch ${k(c.batchEventsMax)}) drained the WAL the phases above left (${k(c.backlogBefore)} entries: the api's own decisions and seeded trips; no persister ran during them) into a database of their own: **${k(c.eventsPerS)} events/s** over ${f(c.elapsedS, 1)} s once the leases were split (${k(c.backlogAfter)} entries left${c.ranDry ? ': ran dry, a lower bound' : ''}), CPU % persisters / postgres / redis / machine ${['persisters', 'postgres', 'redis', 'machine'].map((x) => f(c.cpuPercent?.[x], 0)).join(' / ')}. The api's peak wrote ${k(peak?.walEventsPerS)} WAL events/s for ${k(r.service.maxThroughputPerS)} decisions/s (idempotent retries write none).`,
+        : `Persister capacity, same run: ${c.processes} \`node dist/cli.js persist\` processes (batch ${k(c.batchEventsMax)}) drained the WAL the phases above left (${k(c.backlogBefore)} entries: the api's own decisions and seeded trips; no persister ran during them) into a database of their own: **${k(c.eventsPerS)} events/s**, the best of ${c.windows?.length ?? '?'} consecutive ${c.windowS} s windows once the leases were split (${(c.windows ?? []).map((w) => k(w.eventsPerS)).join(' / ')} events/s; the api's maximum is likewise the best of its runs), ${k(c.backlogAfter)} entries left${c.ranDry ? ': ran dry, a lower bound' : ''}; CPU % in the best window persisters / postgres / redis / machine ${['persisters', 'postgres', 'redis', 'machine'].map((x) => f(c.cpuPercent?.[x], 0)).join(' / ')}. The api's peak wrote ${k(peak?.walEventsPerS)} WAL events/s for ${k(r.service.maxThroughputPerS)} decisions/s (idempotent retries write none).`,
     );
   }
   lines.push('', '| target | value | limit | met |', '| --- | --- | --- | --- |');
