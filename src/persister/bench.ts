@@ -415,6 +415,8 @@ function sameRun(): { file: string; eventsPerS: number; peakPerS: number } | und
 }
 
 const k = (x: number) => Math.round(x).toLocaleString('en-US');
+const BEGIN = '<!-- bench:persister:begin -->';
+const END = '<!-- bench:persister:end -->';
 
 function writeSection(runs: Run[], events: number): void {
   const file = join(process.cwd(), 'BENCHMARKS.md');
@@ -472,14 +474,19 @@ function writeSection(runs: Run[], events: number): void {
     '',
     '',
   ];
-  const section = lines.join('\n');
+  // Only the generated block is replaced: notes written below it in the section stay.
+  const section = [lines[0], lines[1], BEGIN, ...lines.slice(2, -2), END].join('\n');
   let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
   const start = text.indexOf('## Persister');
-  if (start >= 0) {
+  const begin = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  if (begin >= 0 && end > begin) {
+    text = text.slice(0, begin) + section.slice(section.indexOf(BEGIN)) + text.slice(end + END.length);
+  } else if (start >= 0) {
     const next = text.indexOf('\n## ', start + 1);
-    text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
+    text = `${text.slice(0, start)}${section}\n\n${next >= 0 ? text.slice(next + 1) : ''}`;
   } else {
-    text = `${text.trimEnd()}\n\n${section}`;
+    text = `${text.trimEnd()}\n\n${section}\n`;
   }
   writeFileSync(file, text);
 }

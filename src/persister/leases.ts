@@ -28,8 +28,9 @@ export function leaseKey(keys: Keys, partition: number): string {
 }
 
 /**
- * Waits until `processes` distinct persisters hold all partitions in fair
- * shares (benchmarks: time a steady state, not the hand-over).
+ * Waits until `processes` distinct persisters hold all partitions, none more
+ * than its share ceil(P / processes) (benchmarks: time a steady state, not the
+ * hand-over).
  */
 export async function waitForLeaseSplit(
   client: Pick<Redis, 'mget'>,
@@ -38,7 +39,7 @@ export async function waitForLeaseSplit(
   timeoutMs: number,
 ): Promise<void> {
   const partitions = keys.partitions;
-  const fair = Math.floor(partitions / processes);
+  const share = Math.ceil(partitions / processes); // what each takes at most
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const owners = await client.mget(...Array.from({ length: partitions }, (_, p) => leaseKey(keys, p)));
@@ -47,7 +48,7 @@ export async function waitForLeaseSplit(
     const held = [...counts.values()];
     if (
       held.length === processes &&
-      held.every((c) => c >= fair) &&
+      held.every((c) => c <= share) &&
       held.reduce((a, b) => a + b, 0) === partitions
     )
       return;
