@@ -335,6 +335,12 @@ describe('persister', () => {
     expect(row?.trip_id).toBe(t.tripId);
     expect(Number(row?.replayed_ms)).toBe(base.replayed_ms);
     expect(await db.query(`select * from authorizations where transaction_id = 'fo-2'`)).toEqual([]);
+    // applied_events lists the replay once: its authorization row (same event id) is not a decision's claim.
+    const listed = await db.query<{ type: string; n: string }>(
+      'select type, count(*) as n from applied_events where event_id = ? group by type',
+      [foEventId],
+    );
+    expect(listed).toEqual([{ type: 'failopen.replayed', n: '1' }]);
   });
 
   it('two persisters share the partitions and still write each event once', async () => {
