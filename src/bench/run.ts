@@ -3,7 +3,8 @@
 //   Redis, (3) bare uWS calling the same script; then the real service
 //   (`node dist/cli.js serve`, production env) at saturation (closed loop) and
 //   at 25/50/75 % of its maximum (open loop, coordinated omission accounted),
-//   with tracing off and on, and the shopping mix with the persister running.
+//   with tracing off and on, the persisters' capacity on the WAL those phases left, and the
+//   shopping mix with the persister running.
 // Writes bench-results/bench-<time>.json, bench-results/latency.svg and the
 // "Swipe decisions" / "Tracing cost" sections of BENCHMARKS.md.
 // Flags: --quick (short phases, for trying it out), --profile (api under --cpu-prof),
@@ -745,8 +746,8 @@ function best(runs: PhaseResult[]): PhaseResult {
  * Persister capacity, in the same run as the api's peak: CAPACITY_PROCESSES real `persist`
  * processes drain the WAL that the limit (2)/(3) and service phases left under the bench
  * prefix (the api's own events: decisions at its peak mix, the seeded trips) into a database
- * of their own. Events committed per second (`stream_offsets`) over a fixed window once the
- * leases are split, as the api's peak is its capacity alone.
+ * of their own. Events committed per second (`stream_offsets`) in consecutive windows once
+ * the leases are split, as the api's peak is its capacity alone.
  */
 async function persisterCapacity(): Promise<NonNullable<BenchResults['persisterCapacity']>> {
   const db = `${dbName}_wal`;

@@ -6,11 +6,12 @@
 // CONFLICT DO NOTHING RETURNING); only events whose claim succeeded have an
 // effect. An authorization.decided event is claimed by its own authorizations
 // row (keyed by the authorization id made in the same script call as the
-// event: one per decision); every other type by a processed_events row. Totals carried by events are "after" values and
-// are written only when the event is newer (WAL position) than what the row
-// already holds; increments (approved, reversed) come only from freshly
-// inserted rows. So redelivery, reordering after a retry, or two persisters
-// briefly sharing a partition never double-count.
+// event: one per decision); every other type by a processed_events row.
+// Totals carried by events are "after" values and are written only when the
+// event is newer (WAL position) than what the row already holds; increments
+// (approved, reversed) come only from freshly inserted rows. So redelivery,
+// reordering after a retry, or two persisters briefly sharing a partition
+// never double-count.
 import type { Knex } from '@mikro-orm/postgresql';
 import { type Posting, postingFor, writePostings } from '../ledger/postings.js';
 import {
