@@ -206,7 +206,7 @@ export function loadConfig(env: Env = process.env): Config {
     ] as const),
     processorDeadlineMs: r.int('PROCESSOR_DEADLINE_MS', 1000, 100, 60_000),
     holdExpiryS: r.int('HOLD_EXPIRY_S', 7 * DAY_S, 60, 90 * DAY_S),
-    persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 5000, 1, 10_000),
+    persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 10_000, 1, 10_000),
     persisterWriters: r.int('PERSISTER_WRITERS', 2, 1, 8),
     persisterBlockMs: r.int('PERSISTER_BLOCK_MS', 1000, 1, 60_000),
     persisterClaimIdleMs: r.int('PERSISTER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),
