@@ -57,15 +57,15 @@ const newId = (): string => (RANDOM_IDS ? randomUUID() : uuidv7());
 const newIdHex = (): string => (RANDOM_IDS ? randomUUID().replaceAll('-', '') : uuidv7Hex());
 
 /**
- * Decisions per trip (3 in 4 approved). The default 8 is a trip's life; the api's own WAL under
- * `npm run bench` is ~500 per trip (2,000 trips swiped at saturation), which makes every batch
- * touch many more trip rows: BENCH_DECISIONS_PER_TRIP=500 models that.
+ * Decisions per trip (3 in 4 approved). The default 8 is a trip's life. The api's own WAL under
+ * `npm run bench` has ~500 per trip, 2,000 trips swiped at once, so every batch touches many
+ * trip rows: BENCH_DECISIONS_PER_TRIP=75 BENCH_INTERLEAVE=1 costs about as much per event.
  */
 const DECISIONS_PER_TRIP = Number(process.env.BENCH_DECISIONS_PER_TRIP ?? 8);
 /** BENCH_INTERLEAVE=1: trips take turns in the WAL (as in the api's: many shoppers at once). */
 const INTERLEAVE = process.env.BENCH_INTERLEAVE === '1';
 
-/** One trip's life: 1 upsert, 4 picks, 8 decisions (6 approved), 1 reversal, 1 close = 15 events. */
+/** One trip's life: 1 upsert, 4 picks, DECISIONS_PER_TRIP decisions, 1 reversal, 1 close (8 decisions: 15 events). */
 function tripEvents(shopperId: string, tripId: string, partition: number, now: number): [string, unknown][] {
   const out: [string, unknown][] = [];
   const items = [0, 1, 2, 3].map((i) => ({
