@@ -109,6 +109,13 @@ function writeAll(
 
 const REFUSED: Promise<boolean> = Promise.resolve(false);
 
+/** A record waiting for the writer: its line, its byte size, and who waits on it (undefined: nobody). */
+interface QueuedRecord {
+  readonly line: string;
+  readonly size: number;
+  readonly waiter: ((ok: boolean) => void) | undefined;
+}
+
 /** One approval's weight in its shopper's window. */
 export interface Spend {
   readonly shopper: string;
@@ -192,10 +199,8 @@ export class Journal {
   private closing = false;
   private closed = false;
   private readonly writeFn: WriteFn;
-  /** Records waiting for the writer, their sizes, and who waits on each (undefined: nobody). */
-  private queued: string[] = [];
-  private queuedSizes: number[] = [];
-  private queuedWaiters: Array<((ok: boolean) => void) | undefined> = [];
+  /** Records waiting for the writer. */
+  private queued: QueuedRecord[] = [];
   /** A write is in the thread pool. */
   private writing = false;
   /** A failed write may have left part of a line: the next write starts with a newline. */
@@ -409,31 +414,25 @@ export class Journal {
 
   private enqueue(line: string, size: number, waiter: ((ok: boolean) => void) | undefined): void {
     this.bytes += size;
-    this.queued.push(line);
-    this.queuedSizes.push(size);
-    this.queuedWaiters.push(waiter);
+    this.queued.push({ line, size, waiter });
     this.kick();
   }
 
   /** Starts one write of everything queued, unless a write is already running. */
   private kick(): void {
     if (this.writing || this.queued.length === 0) return;
-    const lines = this.queued;
-    const sizes = this.queuedSizes;
-    const waiters = this.queuedWaiters;
+    const records = this.queued;
     this.queued = [];
-    this.queuedSizes = [];
-    this.queuedWaiters = [];
     const prefix = this.tornTail ? 1 : 0;
-    const data = Buffer.from((prefix ? '\n' : '') + lines.join(''));
+    const data = Buffer.from((prefix ? '\n' : '') + records.map((r) => r.line).join(''));
     this.writing = true;
     writeAll(this.writeFn, this.fd, data, 0, (err, written) => {
       this.writing = false;
       // Each record wholly written succeeded; one cut off by an error is a torn line (skipped at open).
       let end = prefix;
-      for (let i = 0; i < lines.length; i++) {
-        end += sizes[i] as number;
-        waiters[i]?.(written >= end);
+      for (const r of records) {
+        end += r.size;
+        r.waiter?.(written >= end);
       }
       this.tornTail = err !== null && written < data.length;
       if (written > 0) {
