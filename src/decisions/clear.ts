@@ -88,7 +88,7 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
       [keys.idem(p, `t:${transactionId}`), keys.clearing(p, transactionId), keys.wal(p)],
       [
         nowMs,
-        uuidv7(),
+        uuidv7(nowMs),
         shopperId,
         transactionId,
         amount.value,

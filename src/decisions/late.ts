@@ -32,10 +32,11 @@ export function createLateFlagger(deps: {
 
   async function run(shopperId: string, authorizationId: string, elapsedMs: number): Promise<FlagLateResult> {
     const p = keys.partition(shopperId);
+    const nowMs = now();
     const raw = await scripts.run(
       'flagLate',
       [keys.auth(p, authorizationId), keys.wal(p)],
-      [now(), uuidv7(), authorizationId, Math.round(elapsedMs), deadlineMs],
+      [nowMs, uuidv7(nowMs), authorizationId, Math.round(elapsedMs), deadlineMs],
     );
     return decodeScriptResult('flagLate', raw);
   }

@@ -38,12 +38,13 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
 
     const p = keys.partition(shopperId);
     const reversalKey = reversalId.value ?? '-';
+    const nowMs = now();
     const raw = await scripts.run(
       'reverseAuthorization',
       [keys.idem(p, `t:${transactionId}`), keys.reversal(p, transactionId, reversalKey), keys.wal(p)],
       [
-        now(),
-        uuidv7(),
+        nowMs,
+        uuidv7(nowMs),
         shopperId,
         transactionId,
         `${transactionId}:${reversalKey}`,

@@ -179,7 +179,7 @@ export class FailOpenPolicy implements StorageFallback {
   private entryFor(request: SwipeRequest, authorizationId: string, nowMs: number): FailOpenEntry {
     return {
       id: authorizationId,
-      ev: uuidv7(),
+      ev: uuidv7(nowMs),
       at: nowMs,
       shopper: request.shopperId,
       amount: request.amountCents,

@@ -48,7 +48,7 @@ export async function releaseHold(
   nowMs: number,
 ): Promise<ExpireHoldResult & { eventId: string }> {
   const p = deps.keys.partition(c.shopper_id);
-  const eventId = uuidv7();
+  const eventId = uuidv7(nowMs);
   const raw = await deps.scripts.run(
     'expireHold',
     [deps.keys.auth(p, c.authorization_id), deps.keys.holdExpiry(p, c.authorization_id), deps.keys.wal(p)],

@@ -141,7 +141,7 @@ export function createTripHandlers(deps: TripDeps) {
       ],
       [
         nowMs,
-        uuidv7(),
+        uuidv7(nowMs),
         g.shopperId,
         g.tripId,
         hash,
@@ -177,12 +177,13 @@ export function createTripHandlers(deps: TripDeps) {
     if (!update.ok) return errorResponse('invalid_request', update.message);
     const u = update.value;
     const tripKey = keys.trip(g.p, g.tripId);
+    const nowMs = now();
     const raw = await scripts.run(
       'updateItem',
       [tripKey, `${tripKey}:items`, `${tripKey}:picks`, keys.wal(g.p)],
       [
-        now(),
-        uuidv7(),
+        nowMs,
+        uuidv7(nowMs),
         g.shopperId,
         g.tripId,
         itemId.value,
@@ -216,10 +217,11 @@ export function createTripHandlers(deps: TripDeps) {
   async function close(req: Request): Promise<HttpResponse> {
     const g = guard(req);
     if ('status' in g) return g;
+    const nowMs = now();
     const raw = await scripts.run(
       'closeTrip',
       [keys.trip(g.p, g.tripId), keys.wal(g.p)],
-      [now(), uuidv7(), g.shopperId, g.tripId],
+      [nowMs, uuidv7(nowMs), g.shopperId, g.tripId],
     );
     const result = decodeScriptResult('closeTrip', raw);
     if (result === 'trip_not_found') return errorResponse('trip_not_found');
