@@ -10,6 +10,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, test } from 'vitest';
+import { metaKey } from '../../src/persister/hydrate.js';
+import { Keys } from '../../src/redis/keys.js';
 import {
   type ApiProc,
   CLIENT_TIMEOUT_MS,
@@ -114,8 +116,9 @@ async function setUp(name: string, port: number): Promise<Setup> {
   const api = await startApiProc(env, log);
   const shoppers = await createShoppers(api.base, SHOPPERS, name);
   // What `hydrate` does at deploy time: every partition marked intact.
+  const keys = new Keys(prefix, PARTITIONS);
   for (let p = 0; p < PARTITIONS; p++)
-    await redis.client().hset(`${prefix}:{p${p}}:meta`, 'initialized_ms', Date.now());
+    await redis.client().hset(metaKey(keys, p), 'initialized_ms', Date.now());
   // Warm-up (JIT, keep-alive connections), not measured.
   await runLoad({
     target: () => api.base,
@@ -374,5 +377,6 @@ async function dumpState(c: Redis, prefix: string): Promise<Array<[string, Buffe
  */
 async function hydrate(c: Redis, prefix: string, snapshot: Array<[string, Buffer, number]>): Promise<void> {
   for (const [key, dump, ttl] of snapshot) await c.restore(key, ttl, dump, 'REPLACE');
-  for (let p = 0; p < PARTITIONS; p++) await c.hset(`${prefix}:{p${p}}:meta`, 'hydrated_ms', Date.now());
+  const keys = new Keys(prefix, PARTITIONS);
+  for (let p = 0; p < PARTITIONS; p++) await c.hset(metaKey(keys, p), 'hydrated_ms', Date.now());
 }
