@@ -162,6 +162,12 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         );
       const raw = await (guard === undefined ? call() : guard.run(call));
       const result = decodeScriptResult('authorizeSwipe', raw);
+      // A retry that reached Redis while the original call waited past its deadline gets
+      // the decision the original's script made late; the original was answered by the
+      // fallback meanwhile. The answer already given wins, as it does before Redis is asked
+      // (its replay then makes Redis agree).
+      const owed = fallback.held?.(request);
+      if (owed !== undefined) return owed;
       if (tracked && result.reason !== 'IDEMPOTENCY_CONFLICT') {
         recentKeys.remember(
           request.idempotencyKey,
