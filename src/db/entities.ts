@@ -246,35 +246,36 @@ export class LedgerAccount {
   @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
 }
 
-/** One posting per WAL event (posting_id = event id) or reconciliation adjustment (recon:<kind>:<subject>). */
-@Entity({ tableName: 'ledger_postings' })
-@Index({ name: 'ledger_postings_authorization_idx', properties: ['authorizationId'] })
-export class LedgerPosting {
+/**
+ * The ledger (docs/ledger.md): one row per movement of money. A posting (posting_id = the WAL
+ * event id, or recon:<kind>:<subject> for reconciliation adjustments) has one transfer per line;
+ * `amount_cents` (> 0) leave the debit account and arrive in the credit account. The views
+ * `ledger_postings` and `ledger_entries` (migration 20261122050000) show the same rows as postings
+ * and as signed double entries.
+ */
+@Entity({ tableName: 'ledger_transfers' })
+// Balances and the per-authorization sub-ledger: (account, authorization) on either side.
+@Index({ name: 'ledger_transfers_debit_idx', properties: ['debitAccount', 'authorizationId'] })
+@Index({ name: 'ledger_transfers_credit_idx', properties: ['creditAccount', 'authorizationId'] })
+@Check({
+  name: 'ledger_transfers_amount_check',
+  expression: 'amount_cents > 0 and debit_account <> credit_account',
+})
+export class LedgerTransfer {
   @PrimaryKey({ type: 'text', fieldName: 'posting_id' }) postingId!: string;
+  @PrimaryKey({ type: 'smallint' }) line!: number;
   /** authorization | failopen_approval | failopen_exposure | reversal | clearing | hold_expiry | adjustment */
   @Property({ type: 'text' }) kind!: string;
+  @Property({ type: 'text', fieldName: 'debit_account' }) debitAccount!: string;
+  @Property({ type: 'text', fieldName: 'credit_account' }) creditAccount!: string;
+  @Property({ type: 'text' }) currency!: string;
+  @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
+  /** The authorization whose hold this posting moves (card holds sub-ledger). */
   @Property({ type: 'text', fieldName: 'authorization_id', nullable: true }) authorizationId?: string | null;
   @Property({ type: 'text', fieldName: 'transaction_id', nullable: true }) transactionId?: string | null;
   @Property({ type: 'text', fieldName: 'shopper_id', nullable: true }) shopperId?: string | null;
-  @Property({ type: 'text' }) currency!: string;
   @Property({ type: 'bigint', fieldName: 'event_ms' }) eventMs!: string;
   @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
-}
-
-/** Signed entries: amount > 0 moves money into the account. Each posting's entries sum to zero per currency. */
-@Entity({ tableName: 'ledger_entries' })
-@Index({ name: 'ledger_entries_account_idx', properties: ['accountId', 'currency'] })
-// No index on authorization_id: an authorization's entries are reached through its postings
-// (ledger_postings_authorization_idx, then this primary key), two index writes less per approval.
-@Check({ name: 'ledger_entries_amount_check', expression: 'amount_cents <> 0' })
-export class LedgerEntry {
-  @PrimaryKey({ type: 'text', fieldName: 'posting_id' }) postingId!: string;
-  @PrimaryKey({ type: 'smallint' }) line!: number;
-  @Property({ type: 'text', fieldName: 'account_id' }) accountId!: string;
-  @Property({ type: 'text' }) currency!: string;
-  @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
-  /** The authorization whose hold this entry moves (card holds sub-ledger). */
-  @Property({ type: 'text', fieldName: 'authorization_id', nullable: true }) authorizationId?: string | null;
 }
 
 /** One reconciliation run per settlement file (file_hash): a re-run of the same file changes nothing. */
@@ -370,8 +371,7 @@ export const ENTITIES = [
   Clearing,
   HoldExpiry,
   LedgerAccount,
-  LedgerPosting,
-  LedgerEntry,
+  LedgerTransfer,
   ReconciliationRun,
   ReconciliationItem,
   ProcessedEvent,

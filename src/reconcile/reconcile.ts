@@ -12,9 +12,10 @@ import type { Knex } from '@mikro-orm/postgresql';
 import {
   ADJUSTMENTS,
   EXPOSURE,
-  type Line,
+  move,
   PAYABLE,
   type Posting,
+  type Transfer,
   writePostings,
 } from '../ledger/postings.js';
 import { fileHash, readSettlementFile } from './csv.js';
@@ -229,18 +230,7 @@ select a.authorization_id, a.transaction_id, a.shopper_id, a.currency, a.amount_
    and not exists (select 1 from recon_rows s where s.txn = a.transaction_id)
  order by a.decided_ms, a.authorization_id`;
 
-function move(from: string, to: string, cents: number): Line[] {
-  return cents > 0
-    ? [
-        { account: from, amountCents: -cents, authorizationId: null },
-        { account: to, amountCents: cents, authorizationId: null },
-      ]
-    : cents < 0
-      ? move(to, from, -cents)
-      : [];
-}
-
-function adjustment(id: string, r: Record<string, unknown>, lines: Line[], nowMs: number): Posting {
+function adjustment(id: string, r: Record<string, unknown>, transfers: Transfer[], nowMs: number): Posting {
   return {
     postingId: id,
     kind: 'adjustment',
@@ -249,7 +239,7 @@ function adjustment(id: string, r: Record<string, unknown>, lines: Line[], nowMs
     shopperId: String(r['shopper']),
     currency: String(r['currency']),
     eventMs: nowMs,
-    lines,
+    transfers,
   };
 }
 

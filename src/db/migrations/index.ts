@@ -7,6 +7,7 @@ import { Migration20261121202044_lean_indexes } from './Migration20261121202044_
 import { Migration20261121203801_ledger } from './Migration20261121203801_ledger.js';
 import { Migration20261122014500_fewer_writes_per_event } from './Migration20261122014500_fewer_writes_per_event.js';
 import { Migration20261122023000_ledger_entries_lean } from './Migration20261122023000_ledger_entries_lean.js';
+import { Migration20261122050000_ledger_transfers } from './Migration20261122050000_ledger_transfers.js';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121200126_init', class: Migration20261121200126_init },
@@ -18,4 +19,5 @@ export const MIGRATIONS: MigrationObject[] = [
     class: Migration20261122014500_fewer_writes_per_event,
   },
   { name: 'Migration20261122023000_ledger_entries_lean', class: Migration20261122023000_ledger_entries_lean },
+  { name: 'Migration20261122050000_ledger_transfers', class: Migration20261122050000_ledger_transfers },
 ];
