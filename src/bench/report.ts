@@ -111,7 +111,7 @@ export interface BenchResults {
     backlogAfter?: number;
     windowCount?: number;
     committedBeforeWindow?: number;
-    /** Consecutive measuring windows once the leases were split. */
+    /** Consecutive measuring windows once the leases were split; events and seconds from the first to the last commit seen in each. */
     windows?: Array<{
       events: number;
       seconds: number;
@@ -309,7 +309,7 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
       '',
       c.eventsPerS === undefined
         ? `Persister capacity: not measured (${(c.error ?? '').split('\n')[0]}).`
-        : `Persister capacity, same run: ${c.processes} \`node dist/cli.js persist\` processes (batch ${k(c.batchEventsMax)}) drained the WAL the phases above left (${k(c.backlogBefore)} entries: the api's own decisions and seeded trips; no persister ran during them) into a database of their own: **${k(c.eventsPerS)} events/s**, the best of ${c.windows?.length ?? '?'} consecutive ${c.windowS} s windows once the leases were split (${(c.windows ?? []).map((w) => k(w.eventsPerS)).join(' / ')} events/s; the api's maximum is likewise the best of its runs), ${k(c.backlogAfter)} entries left${c.ranDry ? ': ran dry, a lower bound' : ''}; CPU % in the best window persisters / postgres / redis / machine ${['persisters', 'postgres', 'redis', 'machine'].map((x) => f(c.cpuPercent?.[x], 0)).join(' / ')}. The api's peak wrote ${k(peak?.walEventsPerS)} WAL events/s for ${k(r.service.maxThroughputPerS)} decisions/s (idempotent retries write none).`,
+        : `Persister capacity, same run: ${c.processes} \`node dist/cli.js persist\` processes (batch ${k(c.batchEventsMax)}) drained the WAL the phases above left (${k(c.backlogBefore)} entries: the api's own decisions and seeded trips; no persister ran during them) into a database of their own: **${k(c.eventsPerS)} events/s**, the best of ${c.windows?.length ?? '?'} consecutive ${c.windowS} s windows once the leases were split, each timed from its first to its last batch commit (whole batches over the time they took; ${(c.windows ?? []).map((w) => k(w.eventsPerS)).join(' / ')} events/s; the api's maximum is likewise the best of its runs), ${k(c.backlogAfter)} entries left${c.ranDry ? ': ran dry, a lower bound' : ''}; CPU % in the best window persisters / postgres / redis / machine ${['persisters', 'postgres', 'redis', 'machine'].map((x) => f(c.cpuPercent?.[x], 0)).join(' / ')}. The api's peak wrote ${k(peak?.walEventsPerS)} WAL events/s for ${k(r.service.maxThroughputPerS)} decisions/s (idempotent retries write none).`,
     );
   }
   lines.push('', '| target | value | limit | met |', '| --- | --- | --- | --- |');
