@@ -133,12 +133,21 @@ export class CircuitBreaker {
 
 /** Rejects with DeadlineError when p has not settled within ms (p's own late settlement is ignored). */
 export function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
+  // One promise and one timer per call (no race array, no finally): this runs once per swipe.
+  return new Promise<T>((resolve, reject) => {
     // Timers run before I/O callbacks in Node's loop: after an event-loop stall
     // a reply that already arrived would lose to an expired timer. Deferring the
     // rejection one turn (setImmediate runs after the poll phase) lets it win.
-    timer = setTimeout(() => setImmediate(() => reject(new DeadlineError(ms))), ms);
+    const timer = setTimeout(() => setImmediate(() => reject(new DeadlineError(ms))), ms);
+    p.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }

@@ -137,18 +137,20 @@ export class HttpServer {
     const run = (body: Buffer): void => {
       state.started = true;
       const request: Request = { params, headers, body, startedNs };
+      const done = (response: HttpResponse): void => {
+        route.onResponse?.(request, response);
+        finish(response);
+      };
       let pending: Promise<HttpResponse> | HttpResponse;
       try {
         pending = route.handler(request);
       } catch (err) {
         pending = this.internalError(route, err);
       }
-      Promise.resolve(pending)
-        .catch((err: unknown) => this.internalError(route, err))
-        .then((response) => {
-          route.onResponse?.(request, response);
-          finish(response);
-        });
+      // Settled straight from the handler's promise: no extra promises per request.
+      if (pending instanceof Promise)
+        pending.then(done, (err: unknown) => done(this.internalError(route, err)));
+      else done(pending);
     };
 
     if (route.bodyBytesMax === 0) {
