@@ -278,6 +278,25 @@ export class LedgerTransfer {
   @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
 }
 
+/**
+ * Read-only: the ledger in its signed double-entry form, two entries per transfer (the
+ * `ledger_entries` view). Each posting's entries sum to zero per currency.
+ */
+@Entity({
+  expression:
+    'select posting_id, line, account_id, currency, amount_cents, authorization_id from ledger_entries',
+})
+export class LedgerEntry {
+  @Property({ type: 'text', fieldName: 'posting_id' }) postingId!: string;
+  /** 2i: transfer i's debit (amount < 0); 2i+1: its credit (amount > 0). */
+  @Property({ type: 'smallint' }) line!: number;
+  @Property({ type: 'text', fieldName: 'account_id' }) accountId!: string;
+  @Property({ type: 'text' }) currency!: string;
+  /** Integer cents as a BigInt: > 0 into the account, < 0 out of it. */
+  @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: bigint;
+  @Property({ type: 'text', fieldName: 'authorization_id', nullable: true }) authorizationId?: string | null;
+}
+
 /** One reconciliation run per settlement file (file_hash): a re-run of the same file changes nothing. */
 @Entity({ tableName: 'reconciliation_runs' })
 @Unique({ name: 'reconciliation_runs_file_hash_unique', properties: ['fileHash'] })
@@ -372,6 +391,7 @@ export const ENTITIES = [
   HoldExpiry,
   LedgerAccount,
   LedgerTransfer,
+  LedgerEntry,
   ReconciliationRun,
   ReconciliationItem,
   ProcessedEvent,

@@ -2,6 +2,7 @@
 // written before it must read the same afterwards (through the views), and
 // down() must give back the same tables.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { LedgerEntry } from '../../src/db/entities.js';
 import { createTestDb, type TestDb } from '../persister/helpers/pg.js';
 
 let db: TestDb;
@@ -94,6 +95,16 @@ it('moves postings and entries into transfers and back without changing what the
   ]);
   expect(await db.query(ENTRIES)).toEqual(entries);
   expect(await db.query(POSTINGS)).toEqual(postings);
+  // The read-only entity over the view (src/db/entities.ts) maps the same rows.
+  const clearing = await db.orm.em
+    .fork()
+    .find(LedgerEntry, { postingId: 'e2' }, { orderBy: { line: 'asc' } });
+  expect(clearing.map((e) => [e.line, e.accountId, e.amountCents])).toEqual([
+    [0, 'card_holds:s1', -500n],
+    [1, 'program_funding', 500n],
+    [2, 'program_funding', -480n],
+    [3, 'merchant_settlement_payable', 480n],
+  ]);
   // What an authorization still holds, as docs/ledger.md queries it.
   const [held] = await db.query<{ held: string }>(
     'select coalesce(sum(amount_cents), 0)::text as held from ledger_entries where account_id = ? and authorization_id = ?',
