@@ -65,11 +65,13 @@ export interface Posting {
   readonly transfers: readonly Transfer[];
 }
 
-/** Money moves from one account to another; a negative amount moves the other way, zero moves nothing. */
+/**
+ * Money moves from one account to another; a negative amount moves the other way, zero moves
+ * nothing. Anything else (NaN, fractions) is kept, so that assertValid refuses the posting.
+ */
 export function move(from: string, to: string, cents: number): Transfer[] {
-  if (cents > 0) return [{ from, to, cents }];
-  if (cents < 0) return [{ from: to, to: from, cents: -cents }];
-  return [];
+  if (cents === 0) return [];
+  return cents < 0 ? [{ from: to, to: from, cents: -cents }] : [{ from, to, cents }];
 }
 
 /**
