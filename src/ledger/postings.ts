@@ -168,29 +168,64 @@ async function rows<T>(db: Db, sql: string, data: readonly object[]): Promise<T[
 }
 
 /**
- * Writes postings in the caller's transaction, idempotent on (posting id, line):
- * a posting is written whole or, when it was written before, not at all (its
- * transfers are inserted together, in one statement). Returns the ids inserted now.
+ * Card-holds accounts known to exist in Postgres (committed), so a batch need not upsert them
+ * again. Accounts are never deleted; the set is bounded and starts over when full.
  */
-export async function writePostings(db: Db, postings: readonly Posting[]): Promise<Set<string>> {
-  const real = postings.filter((p) => p.transfers.length > 0);
-  for (const p of real) assertValid(p);
-  if (real.length === 0) return new Set();
-  // Card-holds accounts; the fixed accounts exist from the migration. Sorted: one lock order.
-  const cards = new Set<string>();
-  for (const p of real) {
-    for (const t of p.transfers) {
-      if (t.from.startsWith(CARD_HOLDS_PREFIX)) cards.add(t.from);
-      if (t.to.startsWith(CARD_HOLDS_PREFIX)) cards.add(t.to);
+export class KnownAccounts {
+  private readonly known = new Set<string>();
+  constructor(private readonly max = 100_000) {}
+
+  has(account: string): boolean {
+    return this.known.has(account);
+  }
+
+  /** Call only after the transaction that inserted them has committed. */
+  addAll(accounts: Iterable<string>): void {
+    for (const a of accounts) {
+      if (this.known.size >= this.max) this.known.clear();
+      this.known.add(a);
     }
   }
+}
+
+export interface WrittenPostings {
+  /** Posting ids inserted now. */
+  readonly posted: Set<string>;
+  /** Card-holds accounts upserted by this call: remember them once the transaction commits. */
+  readonly accounts: readonly string[];
+}
+
+/**
+ * Writes postings in the caller's transaction, idempotent on (posting id, line):
+ * a posting is written whole or, when it was written before, not at all (its
+ * transfers are inserted together, in one statement).
+ */
+export async function writePostings(
+  db: Db,
+  postings: readonly Posting[],
+  known?: KnownAccounts,
+): Promise<WrittenPostings> {
+  const real = postings.filter((p) => p.transfers.length > 0);
+  for (const p of real) assertValid(p);
+  if (real.length === 0) return { posted: new Set(), accounts: [] };
+  // Card-holds accounts not known to exist; the fixed accounts exist from the migration.
+  // Sorted: one lock order.
+  const cards = new Set<string>();
+  const isNew = (a: string) => a.startsWith(CARD_HOLDS_PREFIX) && known?.has(a) !== true;
+  for (const p of real) {
+    for (const t of p.transfers) {
+      if (isNew(t.from)) cards.add(t.from);
+      if (isNew(t.to)) cards.add(t.to);
+    }
+  }
+  const accounts = [...cards].sort();
   await rows(
     db,
     `insert into ledger_accounts (account_id, kind, shopper_id)
      select x.account_id, 'card_holds', substr(x.account_id, ${CARD_HOLDS_PREFIX.length + 1})
        from json_to_recordset(?::json) as x(account_id text)
      on conflict (account_id) do nothing`,
-    [...cards].sort().map((account_id) => ({ account_id })),
+    accounts.map((account_id) => ({ account_id })),
   );
   const transfers: object[] = [];
   for (const p of real) {
@@ -228,5 +263,5 @@ export async function writePostings(db: Db, postings: readonly Posting[]): Promi
      returning posting_id`,
     transfers,
   );
-  return new Set(inserted.map((r) => r.posting_id));
+  return { posted: new Set(inserted.map((r) => r.posting_id)), accounts };
 }

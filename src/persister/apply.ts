@@ -13,7 +13,7 @@
 // reordering after a retry, or two persisters briefly sharing a partition
 // never double-count.
 import type { Knex } from '@mikro-orm/postgresql';
-import { type Posting, postingFor, writePostings } from '../ledger/postings.js';
+import { type KnownAccounts, type Posting, postingFor, writePostings } from '../ledger/postings.js';
 import {
   type AuthorizationDecided,
   EventError,
@@ -31,6 +31,8 @@ export interface ApplyResult {
   /** Events that had an effect now, by type (duplicates excluded). */
   readonly applied: Record<string, number>;
   readonly duplicates: number;
+  /** Card-holds accounts this transaction created or confirmed; known once it commits. */
+  readonly accounts: readonly string[];
 }
 
 async function rows<T>(db: Db, sql: string, data: readonly object[]): Promise<T[]> {
@@ -581,8 +583,13 @@ async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void>
  * error) when an event cannot be applied; the caller then retries one event
  * at a time to find it.
  */
-export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<ApplyResult> {
-  if (events.length === 0) return { applied: {}, duplicates: 0 };
+/** `known`: card-holds accounts known to exist (committed), not upserted again. */
+export async function applyEvents(
+  db: Db,
+  events: readonly WalEvent[],
+  known?: KnownAccounts,
+): Promise<ApplyResult> {
+  if (events.length === 0) return { applied: {}, duplicates: 0, accounts: [] };
   const decided = events.filter((e): e is Ev<'authorization.decided'> => e.type === 'authorization.decided');
   // Two claims, one per kind of key (see the top of this file). A decision is the bulk of the
   // WAL: claiming it by the row it writes anyway saves a row and an index entry per decision.
@@ -630,7 +637,7 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
   for (const e of reversals) if (insertedReversals.has(e.eventId)) post(e);
   for (const e of clearings) if (insertedClearings.has(e.eventId)) post(e);
   for (const e of expiries) if (insertedExpiries.has(e.eventId)) post(e);
-  await writePostings(db, postings);
+  const { accounts } = await writePostings(db, postings, known);
 
   const deltas = new Map<string, TripDelta>();
   for (const e of picks) {
@@ -677,7 +684,7 @@ export async function applyEvents(db: Db, events: readonly WalEvent[]): Promise<
   }
   await updateTrips(db, deltas);
   await recordOffsets(db, fresh);
-  return { applied, duplicates: events.length - fresh.length };
+  return { applied, duplicates: events.length - fresh.length, accounts };
 }
 
 /** SQLSTATE classes that mean "this event cannot be applied" rather than "Postgres is unavailable". */

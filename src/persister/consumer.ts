@@ -29,6 +29,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RedisClient } from '../redis/client.js';
 import { type BatchCall, runBatch, runBatchOrThrow } from '../redis/batch.js';
 import { Keys } from '../redis/keys.js';
+import { KnownAccounts } from '../ledger/postings.js';
 import { applyEvents, isEventError } from './apply.js';
 import { type DeadLetterInput, deadLetter } from './deadLetters.js';
 import { parseEntry, type RawEntry, rawEntry, type WalEvent } from './events.js';
@@ -268,6 +269,8 @@ export class Persister {
   }
 
   private groupsReady = new Set<number>();
+  /** Card-holds accounts committed to Postgres: not upserted again (src/ledger/postings.ts). */
+  private readonly knownAccounts = new KnownAccounts();
 
   /** Creates the consumer group where missing (first start, or Redis lost the stream). */
   private async ensureGroups(partitions: readonly number[]): Promise<void> {
@@ -523,21 +526,24 @@ export class Persister {
     const knex = knexOf(this.d.orm);
     try {
       const r = await knex.transaction(async (trx) => {
-        const res = await applyEvents(trx, events);
+        const res = await applyEvents(trx, events, this.knownAccounts);
         await hook?.('beforeCommit', events.length);
         return res;
       });
+      this.knownAccounts.addAll(r.accounts);
       return { committed: [...events], applied: r.applied };
     } catch (err) {
       if (!isEventError(err)) throw err;
     }
     const ok: WalEvent[] = [];
+    const accounts: string[] = [];
     const applied = await knex.transaction(async (trx) => {
       const sums: Record<string, number> = {};
       for (const ev of events) {
         try {
-          const r = await trx.transaction(async (sp) => applyEvents(sp, [ev]));
+          const r = await trx.transaction(async (sp) => applyEvents(sp, [ev], this.knownAccounts));
           for (const [t, n] of Object.entries(r.applied)) sums[t] = (sums[t] ?? 0) + n;
+          accounts.push(...r.accounts);
           ok.push(ev);
         } catch (e) {
           if (!isEventError(e)) throw e;
@@ -548,6 +554,7 @@ export class Persister {
       await hook?.('beforeCommit', ok.length);
       return sums;
     });
+    this.knownAccounts.addAll(accounts);
     return { committed: ok, applied };
   }
 

@@ -1,7 +1,7 @@
 // The ledger's building blocks (src/ledger/postings.ts), without a database:
 // what a movement becomes, and what is refused before anything is written.
 import { describe, expect, it } from 'vitest';
-import { assertValid, move, type Posting, postingFor } from '../../src/ledger/postings.js';
+import { assertValid, KnownAccounts, move, type Posting, postingFor } from '../../src/ledger/postings.js';
 import type { WalEvent } from '../../src/persister/events.js';
 
 function posting(transfers: Posting['transfers']): Posting {
@@ -73,5 +73,16 @@ describe('postingFor', () => {
       { from: 'card_holds:s1', to: 'program_funding', cents: 500 },
       { from: 'program_funding', to: 'merchant_settlement_payable', cents: 480 },
     ]);
+  });
+});
+
+describe('KnownAccounts', () => {
+  it('remembers accounts and starts over when full', () => {
+    const known = new KnownAccounts(2);
+    known.addAll(['card_holds:a', 'card_holds:b']);
+    expect(known.has('card_holds:a') && known.has('card_holds:b')).toBe(true);
+    known.addAll(['card_holds:c']);
+    expect(known.has('card_holds:c')).toBe(true);
+    expect(known.has('card_holds:a')).toBe(false);
   });
 });
