@@ -581,9 +581,9 @@ async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void>
  * Applies events (any partitions, each partition's events in stream order) in
  * the caller's transaction. Throws EventError (or a Postgres data/constraint
  * error) when an event cannot be applied; the caller then retries one event
- * at a time to find it.
+ * at a time to find it. `known`: card-holds accounts known to exist
+ * (committed), whose upsert is skipped.
  */
-/** `known`: card-holds accounts known to exist (committed), not upserted again. */
 export async function applyEvents(
   db: Db,
   events: readonly WalEvent[],
