@@ -79,13 +79,14 @@ export function move(from: string, to: string, cents: number): Transfer[] {
  * that had an effect now (their row was inserted), so each posts once.
  */
 export function postingFor(e: WalEvent): Posting | undefined {
-  const base = { postingId: e.eventId, eventMs: e.d.at_ms };
+  // Whole object literals, no `{ ...base, ... }`: see parseEntry (src/persister/events.ts).
   switch (e.type) {
     case 'authorization.decided': {
       const d = e.d;
       if (d.decision !== 'approved') return undefined;
       return {
-        ...base,
+        postingId: e.eventId,
+        eventMs: d.at_ms,
         kind: 'authorization',
         authorizationId: d.authorization_id,
         transactionId: d.transaction_id,
@@ -99,7 +100,8 @@ export function postingFor(e: WalEvent): Posting | undefined {
       if (d.replay_outcome === 'already_decided') return undefined;
       const applied = d.replay_outcome === 'applied';
       return {
-        ...base,
+        postingId: e.eventId,
+        eventMs: d.at_ms,
         kind: applied ? 'failopen_approval' : 'failopen_exposure',
         authorizationId: d.authorization_id,
         transactionId: d.transaction_id,
@@ -111,7 +113,8 @@ export function postingFor(e: WalEvent): Posting | undefined {
     case 'reversal.applied': {
       const d = e.d;
       return {
-        ...base,
+        postingId: e.eventId,
+        eventMs: d.at_ms,
         kind: 'reversal',
         authorizationId: d.authorization_id,
         transactionId: d.transaction_id,
@@ -123,7 +126,8 @@ export function postingFor(e: WalEvent): Posting | undefined {
     case 'clearing.posted': {
       const d = e.d;
       return {
-        ...base,
+        postingId: e.eventId,
+        eventMs: d.at_ms,
         kind: 'clearing',
         authorizationId: d.authorization_id,
         transactionId: d.transaction_id,
@@ -138,7 +142,8 @@ export function postingFor(e: WalEvent): Posting | undefined {
     case 'hold.expired': {
       const d = e.d;
       return {
-        ...base,
+        postingId: e.eventId,
+        eventMs: d.at_ms,
         kind: 'hold_expiry',
         authorizationId: d.authorization_id,
         transactionId: d.transaction_id,
