@@ -17,7 +17,7 @@ await admin.em.getConnection().execute(`create database ${scratch}`);
 try {
   const url = new URL(base);
   url.pathname = `/${scratch}`;
-  const orm = await createOrm({ databaseUrl: url.toString(), poolMax: 1 });
+  const orm = await createOrm({ databaseUrl: url.toString(), poolMax: 1, snapshot: true });
   try {
     const migrator = orm.getMigrator();
     await migrator.up(); // bring the scratch database to the checked-in state first

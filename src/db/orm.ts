@@ -14,6 +14,13 @@ export interface OrmOptions {
   /** Per-statement timeout in ms (0 = none). Bounds how long a batch can hang on a stuck server. */
   readonly statementTimeoutMs?: number;
   readonly debug?: boolean;
+  /**
+   * Write src/db/migrations/.snapshot-swipe-authorizer.json after migrations run (MikroORM does it
+   * after every up or down when on). Only the migration generator wants it: elsewhere it would
+   * rewrite a checked-in file from whatever schema the database has (a test that migrates down
+   * did exactly that).
+   */
+  readonly snapshot?: boolean;
 }
 
 export type Orm = MikroORM;
@@ -35,7 +42,7 @@ export async function createOrm(options: OrmOptions): Promise<Orm> {
       transactional: true,
       allOrNothing: true,
       disableForeignKeys: false,
-      snapshot: true,
+      snapshot: options.snapshot ?? false,
       snapshotName: '.snapshot-swipe-authorizer',
       emit: 'ts',
       silent: true,

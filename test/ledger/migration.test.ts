@@ -1,11 +1,15 @@
 // The ledger_transfers migration moves finance's rows: every posting and entry
 // written before it must read the same afterwards (through the views), and
 // down() must give back the same tables.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LedgerEntry } from '../../src/db/entities.js';
 import { createTestDb, type TestDb } from '../persister/helpers/pg.js';
 
 let db: TestDb;
+/** Checked in, written only by scripts/generate-migration.mjs: running migrations must not touch it. */
+const SNAPSHOT = new URL('../../src/db/migrations/.snapshot-swipe-authorizer.json', import.meta.url);
+const snapshotAtStart = readFileSync(SNAPSHOT, 'utf8');
 
 beforeAll(async () => {
   db = await createTestDb();
@@ -141,4 +145,7 @@ it('refuses to migrate entries that are not (from, to) pairs', async () => {
       await db.query<{ n: string }>("select count(*)::text as n from ledger_entries where posting_id = 'odd'")
     )[0]?.n,
   ).toBe('3');
+  // A down() that was not followed by a successful up() must not leave its schema in the
+  // checked-in snapshot (MikroORM writes it after every migration run when snapshots are on).
+  expect(readFileSync(SNAPSHOT, 'utf8')).toBe(snapshotAtStart);
 });
