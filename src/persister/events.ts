@@ -481,7 +481,7 @@ export function parseEntry(raw: RawEntry): ParseResult {
     const eventId = raw.eventId;
     const pos = walPos(raw.streamId);
     // Whole object literals, never `{ ...base, type, d }`: a spread followed by more
-    // properties leaves V8 a dictionary-mode object, ~16x slower and ~4x larger (the
+    // properties leaves V8 a dictionary-mode object, ~16x slower and 4-6x larger (the
     // persister makes one per WAL event).
     const at = <T extends WalEvent['type']>(
       type: T,
