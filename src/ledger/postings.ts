@@ -16,10 +16,8 @@
 //   failopen_exposure            fail-open approvals the processor got but Redis never
 //                                counted (replay "conflict"), or that never reached the WAL
 //   adjustments                  reconciliation's automatic corrections
-import type { Knex } from '@mikro-orm/postgresql';
+import { type Db, jsonRows } from '../db/jsonRows.js';
 import type { WalEvent } from '../persister/events.js';
-
-type Db = Knex | Knex.Transaction;
 
 export const FUNDING = 'program_funding';
 export const PAYABLE = 'merchant_settlement_payable';
@@ -166,12 +164,6 @@ export function assertValid(p: Posting): void {
   }
 }
 
-async function rows<T>(db: Db, sql: string, data: readonly object[]): Promise<T[]> {
-  if (data.length === 0) return [];
-  const res = (await db.raw(sql, [JSON.stringify(data)])) as { rows: T[] };
-  return res.rows;
-}
-
 /**
  * Card-holds accounts known to exist in Postgres (committed), so a batch need not upsert them
  * again. Accounts are never deleted; the set is bounded and starts over when full.
@@ -224,7 +216,7 @@ export async function writePostings(
     }
   }
   const accounts = [...cards].sort();
-  await rows(
+  await jsonRows(
     db,
     `insert into ledger_accounts (account_id, kind, shopper_id)
      select x.account_id, 'card_holds', substr(x.account_id, ${CARD_HOLDS_PREFIX.length + 1})
@@ -252,7 +244,7 @@ export async function writePostings(
     }
   }
   // A reversal event carries no currency: the authorization's, or XXX when Postgres does not know it.
-  const inserted = await rows<{ posting_id: string }>(
+  const inserted = await jsonRows<{ posting_id: string }>(
     db,
     `insert into ledger_transfers (posting_id, line, kind, debit_account, credit_account, currency, amount_cents,
             authorization_id, transaction_id, shopper_id, event_ms)

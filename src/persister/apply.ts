@@ -12,7 +12,7 @@
 // (approved, reversed) come only from freshly inserted rows. So redelivery,
 // reordering after a retry, or two persisters briefly sharing a partition
 // never double-count.
-import type { Knex } from '@mikro-orm/postgresql';
+import { type Db, jsonRows } from '../db/jsonRows.js';
 import { type KnownAccounts, type Posting, postingFor, writePostings } from '../ledger/postings.js';
 import {
   type AuthorizationDecided,
@@ -24,7 +24,6 @@ import {
   type WalEvent,
 } from './events.js';
 
-type Db = Knex | Knex.Transaction;
 type Ev<T extends EventType> = Extract<WalEvent, { type: T }>;
 
 export interface ApplyResult {
@@ -33,12 +32,6 @@ export interface ApplyResult {
   readonly duplicates: number;
   /** Card-holds accounts this transaction created or confirmed; known once it commits. */
   readonly accounts: readonly string[];
-}
-
-async function rows<T>(db: Db, sql: string, data: readonly object[]): Promise<T[]> {
-  if (data.length === 0) return [];
-  const res = (await db.raw(sql, [JSON.stringify(data)])) as { rows: T[] };
-  return res.rows;
 }
 
 function coordText(v: number | string | null): string | null {
@@ -78,7 +71,7 @@ function newestBy<E extends WalEvent>(events: readonly E[], key: (e: E) => strin
 }
 
 async function claimEventIds(db: Db, events: readonly WalEvent[]): Promise<Set<string>> {
-  const inserted = await rows<{ event_id: string }>(
+  const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into processed_events (event_id, partition, stream_id, type)
      select x.event_id, x.partition, x.stream_id, x.type
@@ -114,7 +107,7 @@ async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Prom
       stream_id: e.streamId,
     };
   });
-  await rows(
+  await jsonRows(
     db,
     `insert into trips (trip_id, shopper_id, partition, status, currency, merchant_name, merchant_address,
                         merchant_lat, merchant_lng, tax_rate_bps, tolerance_bps, tolerance_cents, hold_cents,
@@ -149,7 +142,7 @@ async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Prom
       }
     });
   }
-  await rows(
+  await jsonRows(
     db,
     `insert into orders (trip_id, order_id, position)
      select x.trip_id, x.order_id, x.position
@@ -157,7 +150,7 @@ async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Prom
      on conflict do nothing`,
     orders,
   );
-  await rows(
+  await jsonRows(
     db,
     `insert into items (trip_id, item_id, order_id, position, quantity_milli, unit, unit_price_cents, estimated_cents)
      select x.trip_id, x.item_id, x.order_id, x.position, x.quantity_milli, x.unit, x.unit_price_cents, x.estimated_cents
@@ -186,7 +179,7 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
     };
   });
   // An older pick never overwrites a newer one; a missing item is a poison event.
-  const found = await rows<{ trip_id: string; item_id: string }>(
+  const found = await jsonRows<{ trip_id: string; item_id: string }>(
     db,
     `with x as (
        select * from json_to_recordset(?::json) as x(trip_id text, item_id text, status text, quantity_milli bigint,
@@ -246,7 +239,7 @@ async function insertAuthorizations(
       decided_ms: d.at_ms,
     };
   });
-  const inserted = await rows<{ authorization_id: string }>(
+  const inserted = await jsonRows<{ authorization_id: string }>(
     db,
     `insert into authorizations (authorization_id, event_id, partition, stream_id, idempotency_key, fingerprint,
             signature, http_status, transaction_id, shopper_id, trip_id, decision, reason, mode, amount_cents,
@@ -278,7 +271,7 @@ async function applyFailopenReplays(
   db: Db,
   events: readonly Ev<'failopen.replayed'>[],
 ): Promise<Set<string>> {
-  await rows(
+  await jsonRows(
     db,
     `insert into failopen_replays (event_id, authorization_id, partition, stream_id, outcome, shopper_id, trip_id,
             transaction_id, idempotency_key, amount_cents, decided_ms, replayed_ms, redis_authorization_id,
@@ -309,7 +302,7 @@ async function applyFailopenReplays(
   const own = events.filter(
     (e) => e.d.replay_outcome === 'already_decided' && e.d.redis_authorization_id === e.d.authorization_id,
   );
-  await rows(
+  await jsonRows(
     db,
     `update authorizations a set mode = 'fail_open', remaining_cents = x.remaining_cents, replayed_ms = x.replayed_ms
        from json_to_recordset(?::json) as x(authorization_id text, remaining_cents bigint, replayed_ms bigint)
@@ -346,7 +339,7 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
       applied_ms: d.at_ms,
     };
   });
-  const inserted = await rows<{ event_id: string }>(
+  const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into reversals (event_id, reversal_key, authorization_id, transaction_id, shopper_id, trip_id, partition,
             stream_id, amount_cents, reversed_cents, held_cents, trip_authorized_cents, requested, applied_ms)
@@ -362,7 +355,7 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
     events.filter((e) => fresh.has(e.eventId)),
     (e) => e.d.authorization_id,
   );
-  await rows(
+  await jsonRows(
     db,
     `update authorizations a set reversed_cents = x.reversed_cents, reversed_pos = x.pos
        from json_to_recordset(?::json) as x(authorization_id text, reversed_cents bigint, pos text)
@@ -377,7 +370,7 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
 }
 
 async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[]): Promise<Set<string>> {
-  const inserted = await rows<{ event_id: string }>(
+  const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into clearings (event_id, authorization_id, transaction_id, shopper_id, trip_id, partition, stream_id,
             currency, amount_cents, reversed_cents, released_cents, cleared_cents, cleared_at_ms, applied_ms)
@@ -404,7 +397,7 @@ async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[])
     })),
   );
   const fresh = new Set(inserted.map((r) => r.event_id));
-  await rows(
+  await jsonRows(
     db,
     `update authorizations a set cleared_cents = x.cleared_cents, cleared_ms = x.cleared_ms
        from json_to_recordset(?::json) as x(authorization_id text, cleared_cents bigint, cleared_ms bigint)
@@ -421,7 +414,7 @@ async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[])
 }
 
 async function insertHoldExpiries(db: Db, events: readonly Ev<'hold.expired'>[]): Promise<Set<string>> {
-  const inserted = await rows<{ event_id: string }>(
+  const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into hold_expiries (event_id, authorization_id, shopper_id, trip_id, partition, stream_id, currency,
             released_cents, reason, redis_state, applied_ms)
@@ -445,7 +438,7 @@ async function insertHoldExpiries(db: Db, events: readonly Ev<'hold.expired'>[])
     })),
   );
   const fresh = new Set(inserted.map((r) => r.event_id));
-  await rows(
+  await jsonRows(
     db,
     `update authorizations a set expired_cents = x.released_cents, expired_ms = x.at_ms
        from json_to_recordset(?::json) as x(authorization_id text, released_cents bigint, at_ms bigint)
@@ -462,7 +455,7 @@ async function insertHoldExpiries(db: Db, events: readonly Ev<'hold.expired'>[])
 }
 
 async function flagLate(db: Db, events: readonly Ev<'authorization.late'>[]): Promise<void> {
-  await rows(
+  await jsonRows(
     db,
     `update authorizations a set late_ms = x.at_ms, late_elapsed_ms = x.elapsed_ms
        from json_to_recordset(?::json) as x(authorization_id text, at_ms bigint, elapsed_ms bigint)
@@ -527,7 +520,7 @@ async function updateTrips(db: Db, deltas: Map<string, TripDelta>): Promise<void
   const data = [...deltas.values()].sort((a, b) =>
     a.trip_id < b.trip_id ? -1 : a.trip_id > b.trip_id ? 1 : 0,
   );
-  await rows(
+  await jsonRows(
     db,
     `update trips t set
         approved_cents = t.approved_cents + x.approved,
@@ -562,7 +555,7 @@ async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void>
       }
     }
   }
-  await rows(
+  await jsonRows(
     db,
     `insert into stream_offsets (partition, stream_id, wal_pos, events_total, updated_at)
      select x.partition, x.stream_id, x.wal_pos, x.n, now()
