@@ -77,7 +77,7 @@ export function move(from: string, to: string, cents: number): Transfer[] {
  * that had an effect now (their row was inserted), so each posts once.
  */
 export function postingFor(e: WalEvent): Posting | undefined {
-  // Whole object literals, no `{ ...base, ... }`: see parseEntry (src/persister/events.ts).
+  // Whole object literals, no `{ ...base, ... }`: see parsedEvent (src/persister/events.ts).
   switch (e.type) {
     case 'authorization.decided': {
       const d = e.d;
