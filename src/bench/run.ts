@@ -803,12 +803,12 @@ async function persisterCapacity(): Promise<NonNullable<BenchResults['persisterC
     const windows: NonNullable<NonNullable<BenchResults['persisterCapacity']>['windows']> = [];
     try {
       let cpu0 = cpu();
+      let previous = committedBeforeWindow;
       for (let i = 0; i < CAPACITY_WINDOWS; i++) {
         const t0 = performance.now();
         const end = t0 + CAPACITY_WINDOW_S * 1000;
         let first: { t: number; c: number } | undefined;
         let last: { t: number; c: number } | undefined;
-        let previous = await committed();
         while (performance.now() < end) {
           await sleep(CAPACITY_POLL_MS);
           const c = await committed();
