@@ -1,14 +1,11 @@
 // Trip API authentication (CONTRACT §3): "Authorization: Bearer <token>", tokens from
 // config. Tokens are compared as SHA-256 digests with timingSafeEqual: equal-length
 // buffers whatever the presented token, so neither content nor length leaks by timing.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sha256 } from './sha256.js';
 
 /** Longer Authorization headers are refused before hashing. */
 export const AUTHORIZATION_HEADER_LENGTH_MAX = 4096;
-
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
 
 /** The token of "Bearer <token>" (scheme case-insensitive, spaces/tabs around); else null. */
 function bearerToken(header: string): string | null {

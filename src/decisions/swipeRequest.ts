@@ -1,6 +1,6 @@
 // Validates a webhook body into a SwipeRequest: integer cents, normalized
 // merchant, the idempotency key by contract precedence and the fingerprint.
-import { createHash } from 'node:crypto';
+import { sha256Hex as fullSha256Hex } from '../auth/sha256.js';
 import {
   parseCurrency,
   parseLocation,
@@ -51,7 +51,7 @@ export interface SwipeRequest {
 }
 
 function sha256Hex(text: string, hexChars: number): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, hexChars);
+  return fullSha256Hex(text).slice(0, hexChars);
 }
 
 export function parseSwipeRequest(

@@ -1,6 +1,6 @@
 // Key builder. Every key of one shopper carries the hash tag {p<partition>}, so
 // each script touches exactly one Cluster slot. Layout: docs/redis-layout.md.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../auth/sha256.js';
 import { crc32 } from 'node:zlib';
 
 export function partitionOf(shopperId: string, partitions: number): number {
@@ -40,9 +40,7 @@ export class Keys {
 
   /** Both ids may contain ':': hash the pair so (X, r:1) and (X:r, 1) cannot collide. */
   reversal(p: number, transactionId: string, reversalId: string): string {
-    const pair = createHash('sha256')
-      .update(JSON.stringify([transactionId, reversalId]))
-      .digest('hex');
+    const pair = sha256Hex(JSON.stringify([transactionId, reversalId]));
     return `${this.base(p)}rev:${pair.slice(0, 40)}`;
   }
 

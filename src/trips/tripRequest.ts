@@ -1,5 +1,5 @@
 // Validates trip API bodies into canonical, integer-only specs.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../auth/sha256.js';
 import type { Config } from '../config/config.js';
 import { ID_PATTERN, parseCurrency, parseLocation, parseOptionalBool, parseText } from '../domain/fields.js';
 import { isObject, JsonNumber, type JsonValue } from '../domain/json.js';
@@ -165,7 +165,7 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
 /** Canonical JSON (fixed key order from construction) and its hash: "identical PUT" means equal hashes. */
 export function canonicalSpec(spec: TripSpec): { json: string; hash: string } {
   const json = JSON.stringify(spec);
-  return { json, hash: createHash('sha256').update(json).digest('hex') };
+  return { json, hash: sha256Hex(json) };
 }
 
 export function normalizedStore(spec: TripSpec): { name: string; address: string } {
