@@ -43,6 +43,8 @@ export interface Config {
   readonly processorDeadlineMs: number;
   readonly holdExpiryS: number;
   readonly persisterBatchEventsMax: number;
+  /** Entries one Redis read may return: a big XREADGROUP blocks every swipe on that Redis while it runs. */
+  readonly persisterReadEntriesMax: number;
   /** Concurrent write transactions per batch (partitions split by number); Postgres gets one backend each. */
   readonly persisterWriters: number;
   readonly persisterBlockMs: number;
@@ -207,6 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     processorDeadlineMs: r.int('PROCESSOR_DEADLINE_MS', 1000, 100, 60_000),
     holdExpiryS: r.int('HOLD_EXPIRY_S', 7 * DAY_S, 60, 90 * DAY_S),
     persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 10_000, 1, 10_000),
+    persisterReadEntriesMax: r.int('PERSISTER_READ_ENTRIES_MAX', 500, 1, 10_000),
     persisterWriters: r.int('PERSISTER_WRITERS', 2, 1, 8),
     persisterBlockMs: r.int('PERSISTER_BLOCK_MS', 1000, 1, 60_000),
     persisterClaimIdleMs: r.int('PERSISTER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),

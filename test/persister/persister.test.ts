@@ -374,6 +374,45 @@ describe('persister', () => {
     await stopAll();
   });
 
+  it('reads a backlog in Redis calls of at most PERSISTER_READ_ENTRIES_MAX entries, into batches of many calls', async () => {
+    const READ_MAX = 10;
+    const cfg = testConfig({ PERSISTER_READ_ENTRIES_MAX: String(READ_MAX) });
+    const monitor = await plainClient().monitor();
+    const reads: { count: number; streams: number; entriesAsked: number }[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toUpperCase() !== 'XREADGROUP' && args[0]?.toUpperCase() !== 'XAUTOCLAIM') return;
+      if (!args.some((a) => a.startsWith(cfg.redisPrefix))) return;
+      const at = args.findIndex((a) => a.toUpperCase() === 'COUNT');
+      const n = Number(args[at + 1]);
+      const streams =
+        args[0].toUpperCase() === 'XAUTOCLAIM' ? 1 : (args.length - args.indexOf('STREAMS') - 1) / 2;
+      reads.push({ count: n, streams, entriesAsked: n * streams });
+    });
+    try {
+      const w = new WalWriter(redis, cfg.redisPrefix, PARTITIONS);
+      for (let i = 0; i < 120; i++) await w.life(`shopper-r${i}`, `trip-r${i}`, i % 3 === 0);
+      const before = await count('applied_events');
+      const metrics = createMetrics({ defaultMetrics: false });
+      const p = await startPersister(metrics, cfg);
+      await waitFor('all events', async () => (await count('applied_events')) === before + w.events, 20_000);
+      await expectTripsMatch(w.trips.values());
+      expect(p.committedEvents).toBe(w.events);
+      // Every read stayed within the bound...
+      expect(reads.length).toBeGreaterThan(w.events / READ_MAX);
+      expect(Math.max(...reads.map((r) => r.entriesAsked))).toBeLessThanOrEqual(READ_MAX);
+      // ...and the batches were still large: many reads each.
+      const batches = (await metrics.persisterBatchDuration.get()).values.find(
+        (v) => v.metricName === 'persister_batch_duration_seconds_count',
+      )?.value;
+      expect(batches).toBeGreaterThan(0);
+      expect(w.events / (batches ?? 1)).toBeGreaterThan(3 * READ_MAX);
+    } finally {
+      monitor.disconnect();
+      await stopAll();
+      await cleanPrefix(redis, cfg.redisPrefix);
+    }
+  });
+
   it('a persister joining during a backlog takes its partitions over without waiting for abandoned entries to idle', async () => {
     // Claim idle far beyond the wait below: nothing may depend on XAUTOCLAIM here.
     const cfg = testConfig({
