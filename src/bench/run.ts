@@ -92,6 +92,7 @@ const PARTITIONS = 64;
 /** Diagnostics: taskset CPU lists for the api (and bare servers) and for the load generator (and Redis with BENCH_PIN_REDIS=1). */
 const API_CPUS = process.env['BENCH_API_CPUS'];
 const OTHER_CPUS = process.env['BENCH_OTHER_CPUS'];
+const REDIS_CPUS = process.env['BENCH_REDIS_CPUS'] ?? OTHER_CPUS;
 /** Diagnostics: extra node flags for every api process (e.g. "--trace-gc"), and a file for what it prints. */
 const API_NODE_ARGS = (process.env['BENCH_API_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const PORTS = {
@@ -492,7 +493,7 @@ async function main(): Promise<void> {
   await redis.connect();
   const info = await redis.info('server');
   redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]) || undefined;
-  if (process.env['BENCH_PIN_REDIS'] === '1' && redisPid !== undefined) pinTo(redisPid, OTHER_CPUS);
+  if (process.env['BENCH_PIN_REDIS'] === '1' && redisPid !== undefined) pinTo(redisPid, REDIS_CPUS);
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   const loadavgStart = os.loadavg().map(round1);
   log(`run ${runId}, prefix ${prefix}, ${os.cpus().length} cpus, loadavg ${loadavgStart.join(' ')}`);
@@ -1029,9 +1030,56 @@ function reportOnly(file: string): void {
   log(`BENCHMARKS.md and bench-results/latency.svg rewritten from ${file}`);
 }
 
+/**
+ * `--open-at=<rate>[,<rate>...]`: diagnostics for the latency target. Only the service, seeded,
+ * under the open loop at each given rate (req/s), one phase per rate; prints, writes nothing.
+ */
+async function openAt(rates: number[]): Promise<void> {
+  await redis.connect();
+  redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || undefined;
+  if (process.env['BENCH_PIN_REDIS'] === '1' && redisPid !== undefined) pinTo(redisPid, REDIS_CPUS);
+  const dbCreated = psql(`CREATE DATABASE ${dbName}`);
+  try {
+    const api = await startApi('api', PORTS.api, PORTS.apiMetrics, prefix, {}, profileArgs('api-open'));
+    log(`seeding ${SHOPPERS} trips`);
+    await seed(PORTS.api, SHOPPERS, 'b');
+    for (const rate of rates) {
+      const r = await load(
+        `service open loop ${rate}/s`,
+        {
+          target: 'http',
+          host: '127.0.0.1',
+          itemShare: 0,
+          port: PORTS.api,
+          connections: OPEN_CONNECTIONS,
+          mode: 'open',
+          rate,
+        },
+        { metricsPort: PORTS.apiMetrics, api },
+      );
+      const s = r.service;
+      if (s !== undefined)
+        log(
+          `     service p50 ${s.p50Ms} p99 ${s.p99Ms} p99.9 ${s.p999Ms} ms, ${pct(s.fractionUnder1Ms)} <= 1 ms, loop lag ${r.eventLoopLagMaxMs} ms`,
+        );
+    }
+  } finally {
+    for (const p of [...started].reverse()) await stopProc(p).catch(() => {});
+    log(`removed ${await cleanupRedis().catch(() => -1)} keys`);
+    if (dbCreated) psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    rmSync(JOURNAL_DIR, { recursive: true, force: true });
+    redis.disconnect();
+  }
+}
+
 const reportFile = argv.find((x) => x.startsWith('--report='))?.slice('--report='.length);
+const openRates = argv.find((x) => x.startsWith('--open-at='))?.slice('--open-at='.length);
 const entry =
-  reportFile === undefined ? main() : Promise.resolve(reportOnly(reportFile)).then(() => redis.disconnect());
+  reportFile !== undefined
+    ? Promise.resolve(reportOnly(reportFile)).then(() => redis.disconnect())
+    : openRates !== undefined
+      ? openAt(openRates.split(',').map(Number))
+      : main();
 entry.catch(async (err: unknown) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   for (const p of [...started].reverse()) await stopProc(p).catch(() => {});
