@@ -128,6 +128,27 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/**
+ * Seconds the process's threads spent runnable but waiting for a core (run_delay of
+ * /proc/<pid>/task/<tid>/schedstat, summed over threads): CPU contention, the cost of sharing
+ * two cores, which CPU time alone does not show.
+ */
+export function runQueueWaitSeconds(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // thread exited meanwhile
+      }
+    }
+    return ns / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU seconds of every process whose command name is `comm` (e.g. all Postgres backends). */
 export function cpuOfComm(comm: string): number {
   let total = 0;

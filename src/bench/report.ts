@@ -29,6 +29,8 @@ export interface PhaseResult {
   /** From the service's swipe_decision_duration_seconds histogram over the measured window. */
   service: ServiceLatency | undefined;
   cpuPercent: Record<string, number>;
+  /** % of the window each process (api, redis, loadgen; all threads) was runnable but had no core. */
+  runQueueWaitPercent?: Record<string, number>;
   loadgenCpuS: number;
   /** Redis server time per EVALSHA over the window (INFO commandstats). */
   redisUsPerScript: number | undefined;
@@ -185,16 +187,23 @@ export function cpuPerRequestUs(p: PhaseResult): number | undefined {
 
 function cpuCell(p: PhaseResult): string {
   const c = p.cpuPercent;
-  return [c['api'], c['redis'], c['loadgen']]
+  // "other" is machine busy time minus ours: slightly negative within /proc's tick rounding.
+  return [c['api'], c['redis'], c['loadgen'], c['other'] === undefined ? undefined : Math.max(0, c['other'])]
     .map((x) => (x === undefined ? '–' : String(Math.round(x))))
     .join(' / ');
 }
 
+function waitCell(p: PhaseResult): string {
+  const w = p.runQueueWaitPercent;
+  if (w === undefined) return '–';
+  return [w['api'], w['redis']].map((x) => (x === undefined ? '–' : String(Math.round(x)))).join(' / ');
+}
+
 function row(label: string, p: PhaseResult | undefined): string {
-  if (p === undefined) return `| ${label} | – | – | – | – | – | – | – | – | – | – | – | – | – |`;
+  if (p === undefined) return `| ${label} | – | – | – | – | – | – | – | – | – | – | – | – | – | – |`;
   const load = p.mode === 'open' ? `open ${k(p.targetRate)}/s` : `closed ${p.connections}`;
   const s = p.service;
-  return `| ${label} | ${load} | ${k(p.throughputPerS)} | ${f(p.client.p50Ms)} | ${f(p.client.p99Ms)} | ${f(p.client.p999Ms)} | ${f(s?.p50Ms, 3)} | ${f(s?.p99Ms, 3)} | ${f(s?.p999Ms, 3)} | ${pct(s?.fractionUnder1Ms)} | ${p.failOpenShare === undefined ? '–' : pct(p.failOpenShare)} | ${f(p.eventLoopLagMaxMs, 0)} | ${f(p.redisUsPerScript, 0)} | ${cpuCell(p)} |`;
+  return `| ${label} | ${load} | ${k(p.throughputPerS)} | ${f(p.client.p50Ms)} | ${f(p.client.p99Ms)} | ${f(p.client.p999Ms)} | ${f(s?.p50Ms, 3)} | ${f(s?.p99Ms, 3)} | ${f(s?.p999Ms, 3)} | ${pct(s?.fractionUnder1Ms)} | ${p.failOpenShare === undefined ? '–' : pct(p.failOpenShare)} | ${f(p.eventLoopLagMaxMs, 0)} | ${f(p.redisUsPerScript, 0)} | ${cpuCell(p)} | ${waitCell(p)} |`;
 }
 
 function swipeSection(r: BenchResults, jsonPath: string): string {
@@ -221,10 +230,12 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
     'redis-server (all its clients) / the load generator / everything else: other processes and hypervisor steal time (the noise: this is a shared VM).',
     '"fail-open" = share of decisions the service made without Redis (`swipe_decisions_total{mode="fail_open"}`: the',
     '25 ms deadline passed or the breaker was open); "loop lag" = `nodejs_eventloop_lag_max_seconds` of the api over the',
-    'window (ms); "Redis µs/script" = server time per EVALSHA (`INFO commandstats`) over the window.',
+    'window (ms); "Redis µs/script" = server time per EVALSHA (`INFO commandstats`) over the window; "no core" = % of the',
+    'window the api (all its threads) / redis-server was ready to run but waited for a core (`run_delay` of',
+    '`/proc/<pid>/task/*/schedstat`): the cost of sharing two cores, which CPU time does not show.',
     '',
-    '| measurement | load | req/s | client p50 | p99 | p99.9 | service p50 | p99 | p99.9 | ≤ 1 ms | fail-open | loop lag | Redis µs/script | CPU % api/redis/gen/other |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| measurement | load | req/s | client p50 | p99 | p99.9 | service p50 | p99 | p99.9 | ≤ 1 ms | fail-open | loop lag | Redis µs/script | CPU % api/redis/gen/other | no core % api/redis |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
     row('(1) bare uWS, fixed body', L.bareUws),
     row('(2) script straight at Redis', L.redisScript),
     ...(L.bareUwsScriptSweep ?? []).map((p) => row('(3) bare uWS + script', p)),

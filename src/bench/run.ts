@@ -26,6 +26,7 @@ import {
   cpuOfComm,
   cpuSeconds,
   counterDelta,
+  runQueueWaitSeconds,
   histogramDelta,
   machineBusySeconds,
   httpOk,
@@ -267,6 +268,14 @@ async function load(
   let redisErrors: Record<string, number> | undefined;
   let eventLoopLagMaxMs: number | undefined;
   // "other": every other process on the machine (other engineers' tests): the noise indicator.
+  // Run-queue wait of the service's own processes: how long they were ready but had no core.
+  const snapshotWait = (): Record<string, number> =>
+    Object.fromEntries(
+      Object.entries(pids)
+        .filter(([k]) => k === 'api' || k === 'redis' || k === 'loadgen')
+        .map(([k, pid]) => [k, runQueueWaitSeconds(pid) ?? 0]),
+    );
+  let waitBefore: Record<string, number> = {};
   const snapshotCpu = (): Record<string, number> => {
     const own = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid) ?? 0]));
     const ownTotal = Object.values(own).reduce((a, b) => a + b, 0);
@@ -276,6 +285,7 @@ async function load(
     load: LoadResult;
     serviceLatency?: ServiceLatency;
     cpu: Record<string, number>;
+    wait: Record<string, number>;
   }>((resolve, reject) => {
     const timer = setTimeout(
       () => {
@@ -287,6 +297,7 @@ async function load(
     child.on('message', async (m: { type: string; result?: LoadResult }) => {
       if (m.type === 'measuring') {
         cpuBefore = snapshotCpu();
+        waitBefore = snapshotWait();
         tBefore = performance.now();
         statsBefore = await evalshaStats();
         if (watch.metricsPort !== undefined) {
@@ -299,6 +310,7 @@ async function load(
         clearTimeout(timer);
         const elapsed = (performance.now() - tBefore) / 1000;
         const cpuAfter = snapshotCpu();
+        const waitAfter = snapshotWait();
         const statsAfter = await evalshaStats();
         if (statsBefore !== undefined && statsAfter !== undefined && statsAfter.calls > statsBefore.calls) {
           const perCall = (statsAfter.usec - statsBefore.usec) / (statsAfter.calls - statsBefore.calls);
@@ -328,7 +340,13 @@ async function load(
           if (lag !== undefined && lag > 0)
             eventLoopLagMaxMs = Math.max(0, Math.round(lag * 10_000) / 10 - 10);
         }
-        resolve({ load: m.result, serviceLatency, cpu });
+        const wait = Object.fromEntries(
+          Object.keys(waitAfter).map((k) => [
+            k,
+            round1((100 * (waitAfter[k]! - (waitBefore[k] ?? 0))) / elapsed),
+          ]),
+        );
+        resolve({ load: m.result, serviceLatency, cpu, wait });
       }
     });
     child.once('exit', (code) => {
@@ -356,6 +374,7 @@ async function load(
     outcomes: r.all.outcomes,
     service: result.serviceLatency,
     cpuPercent: result.cpu,
+    runQueueWaitPercent: result.wait,
     loadgenCpuS: round1(r.loadgenCpuS),
     redisUsPerScript,
     walEventsPerS,
@@ -386,7 +405,7 @@ async function load(
   const fo = decisionsByMode?.['fail_open'];
   const svc = `${phase.service === undefined ? '' : `, service p99 ${phase.service.p99Ms} ms`}${fo ? `, FAIL-OPEN ${fo}` : ''}, redis ${redisUsPerScript ?? '-'} µs/script`;
   log(
-    `  -> ${phase.throughputPerS}/s, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}`,
+    `  -> ${phase.throughputPerS}/s, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}, waiting for a core ${JSON.stringify(phase.runQueueWaitPercent)}`,
   );
   return phase;
 }
