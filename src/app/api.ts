@@ -80,7 +80,9 @@ export async function startApi(
     );
   }
 
-  const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing);
+  const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing, {
+    coalesceWrites: config.redisCoalesceWrites,
+  });
   const tripScripts = new ScriptRunner(tripRedis, metrics, tracing);
   const failOpen = createFailOpen({
     config,

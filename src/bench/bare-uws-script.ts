@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { loadConfig } from '../config/config.js';
 import { createRedisClient } from '../redis/client.js';
+import { WriteCoalescer } from '../redis/coalesce.js';
 import { Keys } from '../redis/keys.js';
 import { registerScripts } from '../redis/scripts.js';
 import { SCRIPTS } from '../redis/scripts.generated.js';
@@ -34,18 +35,9 @@ if (autoPipelining) (client.options as { enableAutoPipelining: boolean }).enable
  * setImmediate (after the poll phase), so all EVALSHAs issued while uWS hands
  * over one batch of requests leave in one writev instead of one write(2) each.
  */
-const coalesce = process.env['BENCH_COALESCE'] === '1';
-let corked = false;
+const coalescer = process.env['BENCH_COALESCE'] === '1' ? new WriteCoalescer(client) : undefined;
 function coalesceWrites(): void {
-  if (!coalesce || corked) return;
-  const stream = (client as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
-  if (stream === undefined) return;
-  stream.cork();
-  corked = true;
-  setImmediate(() => {
-    corked = false;
-    stream.uncork();
-  });
+  coalescer?.hold();
 }
 registerScripts(client);
 const s = SCRIPTS.authorizeSwipe;

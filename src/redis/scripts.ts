@@ -5,6 +5,7 @@
 import type { Metrics } from '../observability/metrics.js';
 import { NOOP_SPAN, type SpanLike, type Tracing } from '../observability/tracing.js';
 import type { RedisClient } from './client.js';
+import { WriteCoalescer } from './coalesce.js';
 import { SCRIPTS } from './scripts.generated.js';
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -25,12 +26,16 @@ export function registerScripts(client: RedisClient): void {
 
 /** Calls scripts with a metric and a span per call. Errors propagate: callers decide (fail-open etc.). */
 export class ScriptRunner {
+  private readonly coalescer: WriteCoalescer | undefined;
+
   constructor(
     readonly client: RedisClient,
     private readonly metrics: Metrics | undefined,
     private readonly tracing: Tracing | undefined,
+    options: { coalesceWrites?: boolean } = {},
   ) {
     registerScripts(client);
+    this.coalescer = options.coalesceWrites === true ? new WriteCoalescer(client) : undefined;
   }
 
   async run(
@@ -47,6 +52,7 @@ export class ScriptRunner {
     const span =
       parent !== undefined && this.tracing !== undefined ? this.tracing.scriptSpan(parent, name) : NOOP_SPAN;
     const started = process.hrtime.bigint();
+    this.coalescer?.hold();
     try {
       return await fn.call(this.client, ...keys, ...args);
     } catch (err) {

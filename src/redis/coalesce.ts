@@ -1,0 +1,42 @@
+// Redis commands sent in one event-loop turn leave in at most two writes. uWS hands the api a
+// whole batch of requests in one poll phase; without this each request's EVALSHA is its own
+// write(2), and the system calls were about a sixth of the api's CPU at saturation
+// (BENCHMARKS.md, "What the profile showed"). The first command of a turn is written at once
+// (a lone request waits for nothing); from the second on, the socket is corked and uncorked in
+// setImmediate, right after the poll phase, so the rest of the turn's commands leave as one
+// writev (a pending immediate keeps the poll from blocking).
+import type { RedisClient } from './client.js';
+
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+export class WriteCoalescer {
+  private turnOpen = false;
+  private corked: Corkable | undefined;
+
+  constructor(private readonly client: RedisClient) {}
+
+  /** Before sending a command. */
+  hold(): void {
+    if (!this.turnOpen) {
+      this.turnOpen = true;
+      setImmediate(this.release);
+      return;
+    }
+    if (this.corked !== undefined) return;
+    // The connected socket; ioredis replaces it on reconnect, so it is read on every turn.
+    const stream = (this.client as unknown as { stream?: Corkable }).stream;
+    if (stream === undefined) return;
+    stream.cork();
+    this.corked = stream;
+  }
+
+  private readonly release = (): void => {
+    this.turnOpen = false;
+    const stream = this.corked;
+    this.corked = undefined;
+    stream?.uncork();
+  };
+}
