@@ -43,7 +43,7 @@ export interface Config {
   readonly processorDeadlineMs: number;
   readonly holdExpiryS: number;
   readonly persisterBatchEventsMax: number;
-  /** The api's swipe commands of one event-loop turn leave in one write (src/redis/coalesce.ts). */
+  /** The api's swipe commands of one event-loop turn leave in one write (src/redis/coalesce.ts); off: it costs maximum throughput. */
   readonly redisCoalesceWrites: boolean;
   /** Entries one Redis read may return: a big XREADGROUP blocks every swipe on that Redis while it runs. */
   readonly persisterReadEntriesMax: number;
@@ -178,7 +178,7 @@ export function loadConfig(env: Env = process.env): Config {
     generatedDevSecrets,
     decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
     failopenEnabled: r.bool('FAILOPEN_ENABLED', true),
-    redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', true),
+    redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', false),
     failopenMaxCents: r.int('FAILOPEN_MAX_CENTS', 10_000, 0, 100_000_000),
     failopenShopperMaxCents: r.int('FAILOPEN_SHOPPER_MAX_CENTS', 20_000, 0, 100_000_000),
     failopenWindowS: r.int('FAILOPEN_WINDOW_S', 600, 1, DAY_S),

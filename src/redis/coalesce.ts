@@ -1,10 +1,13 @@
 // Redis commands sent in one event-loop turn leave in at most two writes. uWS hands the api a
 // whole batch of requests in one poll phase; without this each request's EVALSHA is its own
-// write(2), and the system calls were about a sixth of the api's CPU at saturation
-// (BENCHMARKS.md, "What the profile showed"). The first command of a turn is written at once
-// (a lone request waits for nothing); from the second on, the socket is corked and uncorked in
-// setImmediate, right after the poll phase, so the rest of the turn's commands leave as one
-// writev (a pending immediate keeps the poll from blocking).
+// write(2). The first command of a turn is written at once (a lone request waits for
+// nothing); from the second on, the socket is corked and uncorked in setImmediate, right after
+// the poll phase, so the rest of the turn's commands leave as one writev (a pending immediate
+// keeps the poll from blocking).
+// Trade-off (BENCHMARKS.md, sixth session): 8-12 % less api CPU and ~10 % less Redis CPU below
+// saturation, but 12-14 % less maximum throughput: Redis no longer starts on the first
+// requests of a batch while the api still parses the rest. So the api has it off by default
+// (REDIS_COALESCE_WRITES); limit (3c) of the bench measures it.
 import type { RedisClient } from './client.js';
 
 interface Corkable {
