@@ -1052,8 +1052,9 @@ function reportOnly(file: string): void {
 /**
  * `--open-at=<rate>[,<rate>...]`: diagnostics for the latency target. Only the service, seeded,
  * under the open loop at each given rate (req/s), one phase per rate; prints, writes nothing.
+ * `--closed-at=<connections>[,...]`: the same under the closed loop (saturation).
  */
-async function openAt(rates: number[]): Promise<void> {
+async function openAt(rates: number[], mode: 'open' | 'closed' = 'open'): Promise<void> {
   await redis.connect();
   redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || undefined;
   if (process.env['BENCH_PIN_REDIS'] === '1' && redisPid !== undefined) pinTo(redisPid, REDIS_CPUS);
@@ -1063,17 +1064,12 @@ async function openAt(rates: number[]): Promise<void> {
     log(`seeding ${SHOPPERS} trips`);
     await seed(PORTS.api, SHOPPERS, 'b');
     for (const rate of rates) {
+      // Closed loop: the number is the connection count.
+      const shape =
+        mode === 'open' ? { connections: OPEN_CONNECTIONS, mode, rate } : { connections: rate, mode };
       const r = await load(
-        `service open loop ${rate}/s`,
-        {
-          target: 'http',
-          host: '127.0.0.1',
-          itemShare: 0,
-          port: PORTS.api,
-          connections: OPEN_CONNECTIONS,
-          mode: 'open',
-          rate,
-        },
+        mode === 'open' ? `service open loop ${rate}/s` : `service saturation (${rate})`,
+        { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.api, ...shape },
         { metricsPort: PORTS.apiMetrics, api },
       );
       const s = r.service;
@@ -1093,12 +1089,15 @@ async function openAt(rates: number[]): Promise<void> {
 
 const reportFile = argv.find((x) => x.startsWith('--report='))?.slice('--report='.length);
 const openRates = argv.find((x) => x.startsWith('--open-at='))?.slice('--open-at='.length);
+const closedConns = argv.find((x) => x.startsWith('--closed-at='))?.slice('--closed-at='.length);
 const entry =
   reportFile !== undefined
     ? Promise.resolve(reportOnly(reportFile)).then(() => redis.disconnect())
     : openRates !== undefined
       ? openAt(openRates.split(',').map(Number))
-      : main();
+      : closedConns !== undefined
+        ? openAt(closedConns.split(',').map(Number), 'closed')
+        : main();
 entry.catch(async (err: unknown) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   for (const p of [...started].reverse()) await stopProc(p).catch(() => {});
