@@ -30,10 +30,9 @@ const client = createRedisClient(config, {
 if (autoPipelining) (client.options as { enableAutoPipelining: boolean }).enableAutoPipelining = true;
 
 /**
- * BENCH_COALESCE=1: the change proposed for the service (BENCHMARKS.md): cork the
- * Redis socket at the first command of an event-loop turn and uncork it in
- * setImmediate (after the poll phase), so all EVALSHAs issued while uWS hands
- * over one batch of requests leave in one writev instead of one write(2) each.
+ * BENCH_COALESCE=1: the service's REDIS_COALESCE_WRITES (src/redis/coalesce.ts, off by
+ * default): after the first EVALSHA of an event-loop turn, the rest of the turn's leave in
+ * one writev at the end of the poll phase instead of one write(2) each.
  */
 const coalescer = process.env['BENCH_COALESCE'] === '1' ? new WriteCoalescer(client) : undefined;
 function coalesceWrites(): void {
