@@ -317,12 +317,7 @@ async function load(
           redisUsPerScript = Math.round(perCall * 10) / 10;
           walEventsPerS = Math.round((statsAfter.xadds - statsBefore.xadds) / elapsed);
         }
-        const cpu = Object.fromEntries(
-          Object.keys(cpuAfter).map((k) => [
-            k,
-            round1((100 * (cpuAfter[k]! - (cpuBefore[k] ?? 0))) / elapsed),
-          ]),
-        );
+        const cpu = percentOfWindow(cpuBefore, cpuAfter, elapsed);
         let serviceLatency: ServiceLatency | undefined;
         if (watch.metricsPort !== undefined && before !== undefined) {
           const after = await scrapeHistogram(watch.metricsPort, 'swipe_decision_duration_seconds');
@@ -340,12 +335,7 @@ async function load(
           if (lag !== undefined && lag > 0)
             eventLoopLagMaxMs = Math.max(0, Math.round(lag * 10_000) / 10 - 10);
         }
-        const wait = Object.fromEntries(
-          Object.keys(waitAfter).map((k) => [
-            k,
-            round1((100 * (waitAfter[k]! - (waitBefore[k] ?? 0))) / elapsed),
-          ]),
-        );
+        const wait = percentOfWindow(waitBefore, waitAfter, elapsed);
         resolve({ load: m.result, serviceLatency, cpu, wait });
       }
     });
@@ -408,6 +398,17 @@ async function load(
     `  -> ${phase.throughputPerS}/s, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}, waiting for a core ${JSON.stringify(phase.runQueueWaitPercent)}`,
   );
   return phase;
+}
+
+/** Seconds counted per process over a window, as % of that window (of one core, for CPU). */
+function percentOfWindow(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  elapsedS: number,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.keys(after).map((k) => [k, round1((100 * (after[k]! - (before[k] ?? 0))) / elapsedS)]),
+  );
 }
 
 /** Before a service phase: the circuit breaker closed again (an earlier overload may have opened it). */
@@ -506,13 +507,33 @@ function psql(sql: string): boolean {
   }
 }
 
-async function main(): Promise<void> {
-  const t0 = Date.now();
-  mkdirSync(RESULTS_DIR, { recursive: true });
+/** Connects the bench's own Redis client; notes (and with BENCH_PIN_REDIS=1 pins) redis-server. Returns INFO server. */
+async function connectBenchRedis(): Promise<string> {
   await redis.connect();
   const info = await redis.info('server');
   redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]) || undefined;
   if (process.env['BENCH_PIN_REDIS'] === '1' && redisPid !== undefined) pinTo(redisPid, REDIS_CPUS);
+  return info;
+}
+
+/** Stops what the run started, removes its Redis keys, database and journals, disconnects. */
+async function cleanUp(dbCreated: boolean): Promise<void> {
+  for (const p of [...started].reverse()) await stopProc(p).catch(() => {});
+  log('cleaning up Redis keys and the bench database');
+  const removed = await cleanupRedis().catch((err: unknown) => {
+    log(`cleanup failed: ${(err as Error).message}`);
+    return -1;
+  });
+  log(`removed ${removed} keys`);
+  if (dbCreated) psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  rmSync(JOURNAL_DIR, { recursive: true, force: true });
+  redis.disconnect();
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const info = await connectBenchRedis();
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   const loadavgStart = os.loadavg().map(round1);
   log(`run ${runId}, prefix ${prefix}, ${os.cpus().length} cpus, loadavg ${loadavgStart.join(' ')}`);
@@ -701,16 +722,7 @@ async function main(): Promise<void> {
     // Shopping mix (item updates + swipes) with the persister draining the WAL into Postgres.
     results.shoppingMix = await shoppingMix(max, dbCreated);
   } finally {
-    for (const p of [...started].reverse()) await stopProc(p).catch(() => {});
-    log('cleaning up Redis keys and the bench database');
-    const removed = await cleanupRedis().catch((err: unknown) => {
-      log(`cleanup failed: ${(err as Error).message}`);
-      return -1;
-    });
-    log(`removed ${removed} keys`);
-    if (dbCreated) psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    rmSync(JOURNAL_DIR, { recursive: true, force: true });
-    redis.disconnect();
+    await cleanUp(dbCreated);
   }
 
   results.machine.loadavgEnd = os.loadavg().map(round1);
@@ -1054,10 +1066,8 @@ function reportOnly(file: string): void {
  * under the open loop at each given rate (req/s), one phase per rate; prints, writes nothing.
  * `--closed-at=<connections>[,...]`: the same under the closed loop (saturation).
  */
-async function openAt(rates: number[], mode: 'open' | 'closed' = 'open'): Promise<void> {
-  await redis.connect();
-  redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || undefined;
-  if (process.env['BENCH_PIN_REDIS'] === '1' && redisPid !== undefined) pinTo(redisPid, REDIS_CPUS);
+async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<void> {
+  await connectBenchRedis();
   const dbCreated = psql(`CREATE DATABASE ${dbName}`);
   try {
     const api = await startApi('api', PORTS.api, PORTS.apiMetrics, prefix, {}, profileArgs('api-open'));
@@ -1079,11 +1089,7 @@ async function openAt(rates: number[], mode: 'open' | 'closed' = 'open'): Promis
         );
     }
   } finally {
-    for (const p of [...started].reverse()) await stopProc(p).catch(() => {});
-    log(`removed ${await cleanupRedis().catch(() => -1)} keys`);
-    if (dbCreated) psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    rmSync(JOURNAL_DIR, { recursive: true, force: true });
-    redis.disconnect();
+    await cleanUp(dbCreated);
   }
 }
 
@@ -1094,9 +1100,9 @@ const entry =
   reportFile !== undefined
     ? Promise.resolve(reportOnly(reportFile)).then(() => redis.disconnect())
     : openRates !== undefined
-      ? openAt(openRates.split(',').map(Number))
+      ? serviceOnly(openRates.split(',').map(Number), 'open')
       : closedConns !== undefined
-        ? openAt(closedConns.split(',').map(Number), 'closed')
+        ? serviceOnly(closedConns.split(',').map(Number), 'closed')
         : main();
 entry.catch(async (err: unknown) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
