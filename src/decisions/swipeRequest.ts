@@ -1,6 +1,6 @@
 // Validates a webhook body into a SwipeRequest: integer cents, normalized
 // merchant, the idempotency key by contract precedence and the fingerprint.
-import { sha256Hex as fullSha256Hex } from '../auth/sha256.js';
+import { sha256Hex } from '../auth/sha256.js';
 import {
   parseCurrency,
   parseLocation,
@@ -50,8 +50,8 @@ export interface SwipeRequest {
   readonly fingerprint: string;
 }
 
-function sha256Hex(text: string, hexChars: number): string {
-  return fullSha256Hex(text).slice(0, hexChars);
+function sha256HexPrefix(text: string, hexChars: number): string {
+  return sha256Hex(text).slice(0, hexChars);
 }
 
 export function parseSwipeRequest(
@@ -88,7 +88,8 @@ export function parseSwipeRequest(
   let idempotencyKey: string;
   if (transactionId.value !== undefined) idempotencyKey = `t:${transactionId.value}`;
   else if (headerKey.value !== undefined) idempotencyKey = `h:${headerKey.value}`;
-  else idempotencyKey = `d:${sha256Hex(`${merchantPart}\n${Math.floor(nowMs / DERIVED_KEY_WINDOW_MS)}`, 40)}`;
+  else
+    idempotencyKey = `d:${sha256HexPrefix(`${merchantPart}\n${Math.floor(nowMs / DERIVED_KEY_WINDOW_MS)}`, 40)}`;
 
   return {
     ok: true,
@@ -104,7 +105,7 @@ export function parseSwipeRequest(
       lat: location.value?.lat ?? '',
       lng: location.value?.lng ?? '',
       idempotencyKey,
-      fingerprint: sha256Hex(merchantPart, 32),
+      fingerprint: sha256HexPrefix(merchantPart, 32),
     },
   };
 }
