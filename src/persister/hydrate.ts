@@ -23,8 +23,7 @@ import type { RedisClient } from '../redis/client.js';
 import { type BatchCall, runBatch } from '../redis/batch.js';
 import { Keys } from '../redis/keys.js';
 import { DECLINE_REASONS } from '../redis/results.js';
-import { ScriptRunner } from '../redis/scripts.js';
-import { SCRIPTS } from '../redis/scripts.generated.js';
+import { pipelineCommandName, ScriptRunner, type ScriptName } from '../redis/scripts.js';
 
 /** Decline reasons in contract order: the auth hash stores the index (+1) as `code`, 0 = approved. */
 export const REASON_CODES = DECLINE_REASONS;
@@ -315,19 +314,13 @@ export class Hydrator {
       if (res.rows.length === 0) return n;
       const pipe = this.d.client.pipeline();
       for (const r of res.rows) {
-        (pipe as unknown as Record<string, (...a: unknown[]) => unknown>)[
-          `hydrateShopper:${this.version('hydrateShopper')}`
-        ]?.(this.keys.shopper(p, r.shopper_id), r.trip_id, r.first_ms);
+        queueScript(pipe, 'hydrateShopper', this.keys.shopper(p, r.shopper_id), r.trip_id, r.first_ms);
       }
       await this.execPipeline(pipe);
       n += res.rows.length;
       after = res.rows[res.rows.length - 1]?.shopper_id ?? after;
       if (res.rows.length < PAGE_ROWS) return n;
     }
-  }
-
-  private version(name: 'hydrateShopper' | 'hydrateAuth'): string {
-    return SCRIPTS[name].version;
   }
 
   private async execPipeline(pipe: ReturnType<RedisClient['pipeline']>): Promise<void> {
@@ -360,7 +353,6 @@ export class Hydrator {
       )) as { rows: AuthRow[] };
       if (res.rows.length === 0) return n;
       const pipe = this.d.client.pipeline();
-      const cmd = `hydrateAuth:${this.version('hydrateAuth')}`;
       for (const a of res.rows) {
         // A replayed fail-open approval was written (and its TTLs set) at replay time.
         const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
@@ -434,7 +426,9 @@ export class Hydrator {
         }
         const idemExp = at + idemMs > nowMs ? at + idemMs : '';
         const sigExp = a.signature !== null && at + sigMs > nowMs ? at + sigMs : '';
-        (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[cmd]?.(
+        queueScript(
+          pipe,
+          'hydrateAuth',
           `${this.keys.base(p)}auth:${a.authorization_id}`,
           this.keys.idem(p, a.idempotency_key),
           this.keys.sig(p, a.signature ?? '-'),
@@ -602,4 +596,13 @@ export async function hydrateMissing(
   }
   logger.info({ hydrated, initialized, ms: Date.now() - started }, 'hydrate check done');
   return { hydratedPartitions: hydrated, initializedPartitions: initialized };
+}
+
+/** Queues one script call (keys, then ARGV) on a pipeline; registerScripts defined the command. */
+function queueScript(pipe: ReturnType<RedisClient['pipeline']>, name: ScriptName, ...args: unknown[]): void {
+  const command = (pipe as unknown as Record<string, ((...a: unknown[]) => unknown) | undefined>)[
+    pipelineCommandName(name)
+  ];
+  if (command === undefined) throw new Error(`script ${name} is not registered on this client`);
+  command.apply(pipe, args);
 }
