@@ -1,17 +1,16 @@
 // Limit (3): a bare uWebSockets.js server that calls the same authorizeSwipe
 // script for every request, with the service's ioredis client options
-// (src/redis/client.ts: auto-pipelining off, 25 ms command timeout) and the
-// same keys and ARGV shape, but none of the service's own work: no HMAC check,
+// (src/redis/client.ts: auto-pipelining off, 25 ms command timeout), the same
+// call path (ScriptRunner: one pre-encoded EVALSHA) and the same keys and ARGV
+// shape, but none of the service's own work: no HMAC check,
 // no strict JSON/money parser, no merchant normalization, no metrics, no spans.
 //   BENCH_PORT=18431 REDIS_PREFIX=bench.. PARTITIONS=64 node dist/bench/bare-uws-script.js
 import { randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { loadConfig } from '../config/config.js';
 import { createRedisClient } from '../redis/client.js';
-import { WriteCoalescer } from '../redis/coalesce.js';
 import { Keys } from '../redis/keys.js';
-import { registerScripts } from '../redis/scripts.js';
-import { SCRIPTS } from '../redis/scripts.generated.js';
+import { ScriptRunner } from '../redis/scripts.js';
 import { authorizeCall } from './workload.js';
 
 const port = Number(process.env['BENCH_PORT'] ?? 18431);
@@ -34,15 +33,9 @@ if (autoPipelining) (client.options as { enableAutoPipelining: boolean }).enable
  * default): after the first EVALSHA of an event-loop turn, the rest of the turn's leave in
  * one writev at the end of the poll phase instead of one write(2) each.
  */
-const coalescer = process.env['BENCH_COALESCE'] === '1' ? new WriteCoalescer(client) : undefined;
-function coalesceWrites(): void {
-  coalescer?.hold();
-}
-registerScripts(client);
-const s = SCRIPTS.authorizeSwipe;
-const command = (client as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[
-  `${s.name}:${s.version}`
-]!;
+const scripts = new ScriptRunner(client, undefined, undefined, {
+  coalesceWrites: process.env['BENCH_COALESCE'] === '1',
+});
 const keys = new Keys(config.redisPrefix, config.partitions);
 
 interface Body {
@@ -82,8 +75,7 @@ uWS
       };
       const authId = `auth_${randomUUID().replaceAll('-', '')}`;
       const call = authorizeCall(keys, swipe, v1, Date.now(), randomUUID(), authId);
-      coalesceWrites();
-      command.call(client, ...call.keys, ...call.args).then(
+      scripts.run('authorizeSwipe', call.keys, call.args).then(
         (raw) => {
           const r = raw as Array<string | number>;
           const ok = Number(r[0]) === 0;

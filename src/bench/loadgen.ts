@@ -16,8 +16,7 @@ import { signatureHeader } from '../auth/signature.js';
 import { loadConfig } from '../config/config.js';
 import { createRedisClient } from '../redis/client.js';
 import { Keys } from '../redis/keys.js';
-import { registerScripts } from '../redis/scripts.js';
-import { SCRIPTS } from '../redis/scripts.generated.js';
+import { ScriptRunner } from '../redis/scripts.js';
 import { LatencyHistogram, type LatencySummary, type SerializedHistogram } from './histogram.js';
 import {
   authorizeCall,
@@ -365,11 +364,7 @@ async function runRedis(job: LoadJob): Promise<LoadResult> {
   const config = loadConfig({ REDIS_URL: job.redisUrl ?? 'redis://127.0.0.1:6379', LOG_LEVEL: 'silent' });
   const client = createRedisClient(config, { name: 'bench-redis-driver', commandTimeoutMs: 2000 });
   await client.connect();
-  registerScripts(client);
-  const s = SCRIPTS.authorizeSwipe;
-  const command = (client as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[
-    `${s.name}:${s.version}`
-  ]!;
+  const scripts = new ScriptRunner(client, undefined, undefined);
   const keys = new Keys(job.prefix ?? 'sa', job.partitions ?? 64);
   const mix = new SwipeMix(benchShoppers(job.shopperCount, job.shopperTag), new Rng(job.seed), job.tag);
   const rec = new Recorder();
@@ -394,7 +389,7 @@ async function runRedis(job: LoadJob): Promise<LoadResult> {
       const call = authorizeCall(keys, swipe, signature, Date.now(), randomUUID(), `auth_${randomUUID()}`);
       const started = performance.now();
       try {
-        const raw = (await command.call(client, ...call.keys, ...call.args)) as unknown[];
+        const raw = (await scripts.run('authorizeSwipe', call.keys, call.args)) as unknown[];
         const now = performance.now();
         if (started >= measureFromMs && started < endMs) {
           rec.latency.recordMs(now - started);

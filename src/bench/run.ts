@@ -394,8 +394,13 @@ async function load(
   }
   const fo = decisionsByMode?.['fail_open'];
   const svc = `${phase.service === undefined ? '' : `, service p99 ${phase.service.p99Ms} ms`}${fo ? `, FAIL-OPEN ${fo}` : ''}, redis ${redisUsPerScript ?? '-'} µs/script`;
+  const apiUs = phase.cpuPercent['api'];
+  const perDecision =
+    apiUs === undefined || phase.throughputPerS === 0
+      ? ''
+      : `, api ${Math.round((apiUs * 10_000) / phase.throughputPerS)} µs/decision`;
   log(
-    `  -> ${phase.throughputPerS}/s, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}, waiting for a core ${JSON.stringify(phase.runQueueWaitPercent)}`,
+    `  -> ${phase.throughputPerS}/s${perDecision}, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}, waiting for a core ${JSON.stringify(phase.runQueueWaitPercent)}`,
   );
   return phase;
 }
@@ -752,7 +757,10 @@ async function startBareScript(env: Record<string, string>): Promise<Proc> {
   const p = track(
     startProc(
       'bare-uws-script',
-      [path.join(here, 'bare-uws-script.js')],
+      [
+        ...profileArgs(`bare-script${env['BENCH_AUTOPIPELINE'] ?? ''}${env['BENCH_COALESCE'] ?? ''}`),
+        path.join(here, 'bare-uws-script.js'),
+      ],
       {
         BENCH_PORT: String(PORTS.bareScript),
         REDIS_URL,
@@ -1073,7 +1081,22 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<vo
     const api = await startApi('api', PORTS.api, PORTS.apiMetrics, prefix, {}, profileArgs('api-open'));
     log(`seeding ${SHOPPERS} trips`);
     await seed(PORTS.api, SHOPPERS, 'b');
+    // --with-bare (closed loop): limit (3) at the same concurrency just before each service phase.
+    const bare = mode === 'closed' && flag('with-bare') ? await startBareScript({}) : undefined;
     for (const rate of rates) {
+      if (bare !== undefined)
+        await load(
+          `limit 3: bare uWS + script (${rate})`,
+          {
+            target: 'http',
+            host: '127.0.0.1',
+            itemShare: 0,
+            port: PORTS.bareScript,
+            connections: rate,
+            mode,
+          },
+          { api: bare },
+        );
       // Closed loop: the number is the connection count.
       const shape =
         mode === 'open' ? { connections: OPEN_CONNECTIONS, mode, rate } : { connections: rate, mode };
