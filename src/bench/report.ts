@@ -8,6 +8,15 @@ import type { LatencySummary } from './histogram.js';
 import type { MemStats, ServiceLatency } from './procs.js';
 import { MAX_SWIPES_PER_MINUTE } from './workload.js';
 
+/** Young-generation collections (scavenges) track allocation: one per filled semi-space. */
+export interface GcStats {
+  scavenges: number;
+  scavengesPer1kRequests: number;
+  scavengeMeanMs: number;
+  /** Every kind of GC pause (scavenge, mark-compact, incremental steps, weak callbacks), ms per s of window. */
+  pauseMsPerS: number;
+}
+
 export interface PhaseResult {
   name: string;
   mode: 'closed' | 'open';
@@ -44,6 +53,8 @@ export interface PhaseResult {
   decidedPerS?: number;
   /** nodejs_eventloop_lag_max_seconds of the api over the window, ms. */
   eventLoopLagMaxMs?: number | undefined;
+  /** The api's garbage collector over the window (prom-client's nodejs_gc_duration_seconds). */
+  apiGc?: GcStats | undefined;
   apiMemory?: MemStats | undefined;
   /** V8 heap of the api at the end of the phase (prom-client default metrics). */
   apiHeap?: {

@@ -267,6 +267,10 @@ async function load(
   let decisionsByMode: Record<string, number> | undefined;
   let redisErrors: Record<string, number> | undefined;
   let eventLoopLagMaxMs: number | undefined;
+  let gcCountBefore: Record<string, number> | undefined;
+  let gcSumBefore: Record<string, number> | undefined;
+  let gcCount: Record<string, number> | undefined;
+  let gcSum: Record<string, number> | undefined;
   // "other": every other process on the machine (other engineers' tests): the noise indicator.
   // Run-queue wait of the service's own processes: how long they were ready but had no core.
   const snapshotWait = (): Record<string, number> =>
@@ -304,6 +308,8 @@ async function load(
           before = await scrapeHistogram(watch.metricsPort, 'swipe_decision_duration_seconds');
           modesBefore = await scrapeCounterBy(watch.metricsPort, 'swipe_decisions_total', 'mode');
           errorsBefore = await scrapeCounterBy(watch.metricsPort, 'redis_errors_total', 'kind');
+          gcCountBefore = await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_count', 'kind');
+          gcSumBefore = await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_sum', 'kind');
           await sleep(300); // the next scrape must be a fresh one: it resets the event-loop-lag window
         }
       } else if (m.type === 'result' && m.result !== undefined) {
@@ -329,6 +335,14 @@ async function load(
           redisErrors = counterDelta(
             errorsBefore,
             await scrapeCounterBy(watch.metricsPort, 'redis_errors_total', 'kind'),
+          );
+          gcCount = counterDelta(
+            gcCountBefore,
+            await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_count', 'kind'),
+          );
+          gcSum = counterDelta(
+            gcSumBefore,
+            await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_sum', 'kind'),
           );
           const lag = await scrapeGauge(watch.metricsPort, 'nodejs_eventloop_lag_max_seconds');
           // prom-client samples with a 10 ms timer and reports the whole interval: subtract it.
@@ -380,6 +394,16 @@ async function load(
       byRedis + failOpen === 0 ? 0 : Math.round((failOpen / (byRedis + failOpen)) * 10_000) / 10_000;
     phase.decidedPerS = Math.round(r.throughputPerS * (1 - phase.failOpenShare));
   }
+  if (gcCount !== undefined && gcSum !== undefined && r.completed > 0) {
+    const scavenges = gcCount['minor'] ?? 0;
+    const pauseS = Object.values(gcSum).reduce((a, b) => a + b, 0);
+    phase.apiGc = {
+      scavenges,
+      scavengesPer1kRequests: Math.round((scavenges / r.completed) * 100_000) / 100,
+      scavengeMeanMs: scavenges === 0 ? 0 : Math.round(((gcSum['minor'] ?? 0) / scavenges) * 100_000) / 100,
+      pauseMsPerS: Math.round(((pauseS * 1000) / full.durationS) * 10) / 10,
+    };
+  }
   if (watch.api !== undefined) phase.apiMemory = memStats(watch.api.pid);
   if (watch.metricsPort !== undefined) {
     const mib = async (name: string) => {
@@ -399,8 +423,12 @@ async function load(
     apiUs === undefined || phase.throughputPerS === 0
       ? ''
       : `, api ${Math.round((apiUs * 10_000) / phase.throughputPerS)} µs/decision`;
+  const gc =
+    phase.apiGc === undefined
+      ? ''
+      : `, gc ${phase.apiGc.scavengesPer1kRequests} scavenges/1k req (${phase.apiGc.scavengeMeanMs} ms each), pauses ${phase.apiGc.pauseMsPerS} ms/s`;
   log(
-    `  -> ${phase.throughputPerS}/s${perDecision}, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}, waiting for a core ${JSON.stringify(phase.runQueueWaitPercent)}`,
+    `  -> ${phase.throughputPerS}/s${perDecision}${gc}, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}, waiting for a core ${JSON.stringify(phase.runQueueWaitPercent)}`,
   );
   return phase;
 }
