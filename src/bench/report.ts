@@ -13,6 +13,9 @@ export interface GcStats {
   scavenges: number;
   scavengesPer1kRequests: number;
   scavengeMeanMs: number;
+  /** Full (mark-compact) collections and their mean pause. */
+  markCompacts: number;
+  markCompactMeanMs: number;
   /** Every kind of GC pause (scavenge, mark-compact, incremental steps, weak callbacks), ms per s of window. */
   pauseMsPerS: number;
 }

@@ -308,7 +308,11 @@ async function load(
           before = await scrapeHistogram(watch.metricsPort, 'swipe_decision_duration_seconds');
           modesBefore = await scrapeCounterBy(watch.metricsPort, 'swipe_decisions_total', 'mode');
           errorsBefore = await scrapeCounterBy(watch.metricsPort, 'redis_errors_total', 'kind');
-          gcCountBefore = await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_count', 'kind');
+          gcCountBefore = await scrapeCounterBy(
+            watch.metricsPort,
+            'nodejs_gc_duration_seconds_count',
+            'kind',
+          );
           gcSumBefore = await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_sum', 'kind');
           await sleep(300); // the next scrape must be a fresh one: it resets the event-loop-lag window
         }
@@ -401,6 +405,11 @@ async function load(
       scavenges,
       scavengesPer1kRequests: Math.round((scavenges / r.completed) * 100_000) / 100,
       scavengeMeanMs: scavenges === 0 ? 0 : Math.round(((gcSum['minor'] ?? 0) / scavenges) * 100_000) / 100,
+      markCompacts: gcCount['major'] ?? 0,
+      markCompactMeanMs:
+        (gcCount['major'] ?? 0) === 0
+          ? 0
+          : Math.round(((gcSum['major'] ?? 0) / (gcCount['major'] ?? 1)) * 100_000) / 100,
       pauseMsPerS: Math.round(((pauseS * 1000) / full.durationS) * 10) / 10,
     };
   }
@@ -426,7 +435,7 @@ async function load(
   const gc =
     phase.apiGc === undefined
       ? ''
-      : `, gc ${phase.apiGc.scavengesPer1kRequests} scavenges/1k req (${phase.apiGc.scavengeMeanMs} ms each), pauses ${phase.apiGc.pauseMsPerS} ms/s`;
+      : `, gc ${phase.apiGc.scavengesPer1kRequests} scavenges/1k req (${phase.apiGc.scavengeMeanMs} ms each), ${phase.apiGc.markCompacts} mark-compacts (${phase.apiGc.markCompactMeanMs} ms each), pauses ${phase.apiGc.pauseMsPerS} ms/s`;
   log(
     `  -> ${phase.throughputPerS}/s${perDecision}${gc}, client p50 ${phase.client.p50Ms} p99 ${phase.client.p99Ms} p99.9 ${phase.client.p999Ms} ms${svc}, cpu ${JSON.stringify(phase.cpuPercent)}, waiting for a core ${JSON.stringify(phase.runQueueWaitPercent)}`,
   );
@@ -1109,25 +1118,18 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<vo
     const api = await startApi('api', PORTS.api, PORTS.apiMetrics, prefix, {}, profileArgs('api-open'));
     log(`seeding ${SHOPPERS} trips`);
     await seed(PORTS.api, SHOPPERS, 'b');
-    // --with-bare (closed loop): limit (3) at the same concurrency just before each service phase.
-    const bare = mode === 'closed' && flag('with-bare') ? await startBareScript({}) : undefined;
+    // --with-bare: limit (3) under the same load just before each service phase.
+    const bare = flag('with-bare') ? await startBareScript({}) : undefined;
     for (const rate of rates) {
-      if (bare !== undefined)
-        await load(
-          `limit 3: bare uWS + script (${rate})`,
-          {
-            target: 'http',
-            host: '127.0.0.1',
-            itemShare: 0,
-            port: PORTS.bareScript,
-            connections: rate,
-            mode,
-          },
-          { api: bare },
-        );
       // Closed loop: the number is the connection count.
       const shape =
         mode === 'open' ? { connections: OPEN_CONNECTIONS, mode, rate } : { connections: rate, mode };
+      if (bare !== undefined)
+        await load(
+          `limit 3: bare uWS + script (${mode === 'open' ? `${rate}/s` : rate})`,
+          { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.bareScript, ...shape },
+          { api: bare },
+        );
       const r = await load(
         mode === 'open' ? `service open loop ${rate}/s` : `service saturation (${rate})`,
         { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.api, ...shape },

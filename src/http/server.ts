@@ -232,7 +232,13 @@ function readBody(
       onTooLarge();
       return;
     }
-    if (chunk.byteLength > 0) chunks.push(Buffer.from(chunk.slice(0)));
+    if (chunk.byteLength > 0) {
+      // A copy from Node's shared allocation pool: ArrayBuffer.slice would give every body
+      // a backing store of its own, which the garbage collector must track and free.
+      const copy = Buffer.allocUnsafe(chunk.byteLength);
+      copy.set(new Uint8Array(chunk));
+      chunks.push(copy);
+    }
     if (isLast) {
       done = true;
       onBody(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
