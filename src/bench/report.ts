@@ -56,6 +56,8 @@ export interface PhaseResult {
   decidedPerS?: number;
   /** nodejs_eventloop_lag_max_seconds of the api over the window, ms. */
   eventLoopLagMaxMs?: number | undefined;
+  /** Keys in the Redis database (all users) when the phase started. */
+  redisKeys?: number | undefined;
   /** The api's garbage collector over the window (prom-client's nodejs_gc_duration_seconds). */
   apiGc?: GcStats | undefined;
   apiMemory?: MemStats | undefined;
@@ -238,7 +240,9 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
     'Swipe mix: ~70 % approvals, ~10 % declined `AMOUNT_EXCEEDS_ALLOWANCE`, ~10 % `MERCHANT_MISMATCH`, ~10 % exact retries',
     '(same body re-signed: replayed). Load from a separate process: raw sockets, keep-alive, one request in flight per',
     `connection, ${r.settings['warmupS']} s warm-up then ${r.settings['phaseS']} s measured per row.`,
-    'Open loop: fixed schedule at the given rate, latency from the *intended* send time (coordinated omission counted).',
+    'Open loop: fixed schedule at the given rate, latency from the *intended* send time (coordinated omission counted);',
+    'before the open-loop rows the keys the saturation sweep left are deleted (WAL streams kept) and the trips re-seeded,',
+    'so they run in the state the maximum was measured in ("keys" in the JSON: Redis keys at the start of each row).',
     'Client columns in ms; "service" = `swipe_decision_duration_seconds` over the measured window (interpolated inside',
     'buckets; "≤ 1 ms" is exact, 1 ms is a bucket bound). CPU = % of one core used by the api (or bare server) /',
     'redis-server (all its clients) / the load generator / everything else: other processes and hypervisor steal time (the noise: this is a shared VM).',
