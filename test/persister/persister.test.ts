@@ -10,7 +10,7 @@ import { connectRedis, createRedisClient, type RedisClient } from '../../src/red
 import { CONSUMER_GROUP, Persister } from '../../src/persister/consumer.js';
 import { testLogger } from './helpers/log.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
-import { cleanPrefix, plainClient, uniquePrefix } from './helpers/redis.js';
+import { cleanPrefix, monitorClient, plainClient, uniquePrefix } from './helpers/redis.js';
 import { type TripModel, WalWriter } from './helpers/wal.js';
 
 const PARTITIONS = 4;
@@ -377,9 +377,8 @@ describe('persister', () => {
   it('reads a backlog in Redis calls of at most PERSISTER_READ_ENTRIES_MAX entries, into batches of many calls', async () => {
     const READ_MAX = 10;
     const cfg = testConfig({ PERSISTER_READ_ENTRIES_MAX: String(READ_MAX) });
-    const monitor = await plainClient().monitor();
     const reads: { count: number; streams: number; entriesAsked: number }[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
+    const monitor = await monitorClient((args) => {
       if (args[0]?.toUpperCase() !== 'XREADGROUP' && args[0]?.toUpperCase() !== 'XAUTOCLAIM') return;
       if (!args.some((a) => a.startsWith(cfg.redisPrefix))) return;
       const at = args.findIndex((a) => a.toUpperCase() === 'COUNT');
@@ -407,7 +406,7 @@ describe('persister', () => {
       expect(batches).toBeGreaterThan(0);
       expect(w.events / (batches ?? 1)).toBeGreaterThan(3 * READ_MAX);
     } finally {
-      monitor.disconnect();
+      monitor.close();
       await stopAll();
       await cleanPrefix(redis, cfg.redisPrefix);
     }

@@ -2,6 +2,7 @@
 // private redis-server child (for tests that flush or restart it).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 
 export function uniquePrefix(tag = 'tpers'): string {
@@ -10,6 +11,52 @@ export function uniquePrefix(tag = 'tpers'): string {
 
 export function plainClient(url = 'redis://127.0.0.1:6379'): Redis {
   return new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: false, enableOfflineQueue: true });
+}
+
+/**
+ * MONITOR on a raw socket. ioredis' monitor() marks its connection "monitoring" one
+ * microtask after Redis' +OK, so a line about another client's command that arrives in the
+ * same read is taken for a reply nobody asked for ("Command queue state error", and
+ * monitor() rejects); on the shared Redis, other test files' traffic makes that common.
+ * Here every line after +OK is a command line, parsed as ioredis parses it.
+ */
+export async function monitorClient(
+  onCommand: (args: string[]) => void,
+  port = 6379,
+): Promise<{ close(): void }> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  let pending = '';
+  let ok = false;
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      let end = pending.indexOf('\r\n');
+      while (end >= 0) {
+        const line = pending.slice(0, end);
+        pending = pending.slice(end + 2);
+        end = pending.indexOf('\r\n');
+        if (!ok) {
+          if (line !== '+OK') reject(new Error(`MONITOR answered ${line}`));
+          ok = true;
+          resolve();
+          continue;
+        }
+        // +<time> [<db> <client>] "cmd" "arg" ...
+        const first = line.indexOf('"');
+        if (first < 0) continue;
+        onCommand(
+          line
+            .slice(first + 1, -1)
+            .split('" "')
+            .map((a) => a.replace(/\\"/g, '"')),
+        );
+      }
+    });
+    socket.write('MONITOR\r\n');
+  });
+  socket.on('error', () => {});
+  return { close: () => socket.destroy() };
 }
 
 /** Deletes every key under the prefix (SCAN + UNLINK; never FLUSH on the shared server). */
