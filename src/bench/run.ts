@@ -222,6 +222,18 @@ interface Watch {
 let phaseCounter = 0;
 
 /** Runs one load phase in a separate process; scrapes the service histogram and CPU over the measured window. */
+/** Labelled counters read at both ends of a phase's window (one /metrics scrape each time). */
+const WINDOW_COUNTERS = [
+  ['swipe_decisions_total', 'mode'],
+  ['redis_errors_total', 'kind'],
+  ['nodejs_gc_duration_seconds_count', 'kind'],
+  ['nodejs_gc_duration_seconds_sum', 'kind'],
+] as const;
+
+function scrapeCounters(metricsPort: number): Promise<Array<Record<string, number> | undefined>> {
+  return Promise.all(WINDOW_COUNTERS.map(([name, label]) => scrapeCounterBy(metricsPort, name, label)));
+}
+
 async function load(
   name: string,
   job: Omit<
@@ -263,13 +275,10 @@ async function load(
   let statsBefore: { calls: number; usec: number; xadds: number } | undefined;
   let redisUsPerScript: number | undefined;
   let walEventsPerS: number | undefined;
-  let modesBefore: Record<string, number> | undefined;
-  let errorsBefore: Record<string, number> | undefined;
+  let countersBefore: Array<Record<string, number> | undefined> = [];
   let decisionsByMode: Record<string, number> | undefined;
   let redisErrors: Record<string, number> | undefined;
   let eventLoopLagMaxMs: number | undefined;
-  let gcCountBefore: Record<string, number> | undefined;
-  let gcSumBefore: Record<string, number> | undefined;
   let gcCount: Record<string, number> | undefined;
   let gcSum: Record<string, number> | undefined;
   // "other": every other process on the machine (other engineers' tests): the noise indicator.
@@ -307,14 +316,7 @@ async function load(
         statsBefore = await evalshaStats();
         if (watch.metricsPort !== undefined) {
           before = await scrapeHistogram(watch.metricsPort, 'swipe_decision_duration_seconds');
-          modesBefore = await scrapeCounterBy(watch.metricsPort, 'swipe_decisions_total', 'mode');
-          errorsBefore = await scrapeCounterBy(watch.metricsPort, 'redis_errors_total', 'kind');
-          gcCountBefore = await scrapeCounterBy(
-            watch.metricsPort,
-            'nodejs_gc_duration_seconds_count',
-            'kind',
-          );
-          gcSumBefore = await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_sum', 'kind');
+          countersBefore = await scrapeCounters(watch.metricsPort);
           await sleep(300); // the next scrape must be a fresh one: it resets the event-loop-lag window
         }
       } else if (m.type === 'result' && m.result !== undefined) {
@@ -333,21 +335,9 @@ async function load(
         if (watch.metricsPort !== undefined && before !== undefined) {
           const after = await scrapeHistogram(watch.metricsPort, 'swipe_decision_duration_seconds');
           if (after !== undefined) serviceLatency = histogramDelta(before, after);
-          decisionsByMode = counterDelta(
-            modesBefore,
-            await scrapeCounterBy(watch.metricsPort, 'swipe_decisions_total', 'mode'),
-          );
-          redisErrors = counterDelta(
-            errorsBefore,
-            await scrapeCounterBy(watch.metricsPort, 'redis_errors_total', 'kind'),
-          );
-          gcCount = counterDelta(
-            gcCountBefore,
-            await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_count', 'kind'),
-          );
-          gcSum = counterDelta(
-            gcSumBefore,
-            await scrapeCounterBy(watch.metricsPort, 'nodejs_gc_duration_seconds_sum', 'kind'),
+          const countersAfter = await scrapeCounters(watch.metricsPort);
+          [decisionsByMode, redisErrors, gcCount, gcSum] = WINDOW_COUNTERS.map((_, i) =>
+            counterDelta(countersBefore[i], countersAfter[i]),
           );
           const lag = await scrapeGauge(watch.metricsPort, 'nodejs_eventloop_lag_max_seconds');
           // prom-client samples with a 10 ms timer and reports the whole interval: subtract it.
