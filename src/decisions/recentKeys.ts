@@ -139,7 +139,7 @@ export class RecentKeys {
     this.live[slot] = 1;
   }
 
-  /** Live entries (for tests and metrics). */
+  /** Live entries (tests; a scan of every slot). */
   get size(): number {
     let n = 0;
     for (let i = 0; i < this.entriesMax; i++) n += this.live[i] as number;

@@ -5,7 +5,7 @@
 // Here the frame is written straight into one Buffer (off the V8 heap), and
 // ioredis still owns the connection, the reply queue, timeouts and Cluster
 // routing: FrameCommand is an ordinary Command whose bytes are ready.
-// BENCHMARKS.md ("What the profile showed", seventh session) has the figures.
+// BENCHMARKS.md ("What the profile showed", eighth session) has the figures.
 import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
 
