@@ -221,7 +221,6 @@ interface Watch {
 
 let phaseCounter = 0;
 
-/** Runs one load phase in a separate process; scrapes the service histogram and CPU over the measured window. */
 /** Labelled counters read at both ends of a phase's window (one /metrics scrape each time). */
 const WINDOW_COUNTERS = [
   ['swipe_decisions_total', 'mode'],
@@ -234,6 +233,7 @@ function scrapeCounters(metricsPort: number): Promise<Array<Record<string, numbe
   return Promise.all(WINDOW_COUNTERS.map(([name, label]) => scrapeCounterBy(metricsPort, name, label)));
 }
 
+/** Runs one load phase in a separate process; scrapes the service histogram and CPU over the measured window. */
 async function load(
   name: string,
   job: Omit<
@@ -391,17 +391,17 @@ async function load(
     phase.decidedPerS = Math.round(r.throughputPerS * (1 - phase.failOpenShare));
   }
   if (gcCount !== undefined && gcSum !== undefined && r.completed > 0) {
-    const scavenges = gcCount['minor'] ?? 0;
+    const count = (kind: string) => gcCount?.[kind] ?? 0;
+    // Mean pause of one kind in ms (2 decimals); gcSum is in seconds.
+    const meanMs = (kind: string) =>
+      count(kind) === 0 ? 0 : Math.round(((gcSum?.[kind] ?? 0) / count(kind)) * 100_000) / 100;
     const pauseS = Object.values(gcSum).reduce((a, b) => a + b, 0);
     phase.apiGc = {
-      scavenges,
-      scavengesPer1kRequests: Math.round((scavenges / r.completed) * 100_000) / 100,
-      scavengeMeanMs: scavenges === 0 ? 0 : Math.round(((gcSum['minor'] ?? 0) / scavenges) * 100_000) / 100,
-      markCompacts: gcCount['major'] ?? 0,
-      markCompactMeanMs:
-        (gcCount['major'] ?? 0) === 0
-          ? 0
-          : Math.round(((gcSum['major'] ?? 0) / (gcCount['major'] ?? 1)) * 100_000) / 100,
+      scavenges: count('minor'),
+      scavengesPer1kRequests: Math.round((count('minor') / r.completed) * 100_000) / 100,
+      scavengeMeanMs: meanMs('minor'),
+      markCompacts: count('major'),
+      markCompactMeanMs: meanMs('major'),
       pauseMsPerS: Math.round(((pauseS * 1000) / full.durationS) * 10) / 10,
     };
   }
@@ -521,15 +521,25 @@ async function walBacklog(keyPrefix: string): Promise<number> {
   return total;
 }
 
-async function cleanupRedis(): Promise<number> {
+/** SCAN + UNLINK of the keys matching a pattern, except those `keep` spares; returns how many went. */
+async function unlinkMatching(
+  pattern: string,
+  keep: (key: string) => boolean = () => false,
+): Promise<number> {
   let cursor = '0';
   let removed = 0;
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
     cursor = next;
-    if (found.length > 0) removed += await redis.unlink(...found);
+    const doomed = found.filter((k) => !keep(k));
+    if (doomed.length > 0) removed += await redis.unlink(...doomed);
   } while (cursor !== '0');
   return removed;
+}
+
+/** Every key of this run (both prefixes). */
+function cleanupRedis(): Promise<number> {
+  return unlinkMatching(`${prefix}*`);
 }
 
 /**
@@ -538,16 +548,8 @@ async function cleanupRedis(): Promise<number> {
  * persister-capacity phase drains them) and each partition's meta key (the api's
  * "state intact" marker). Returns the number of keys removed.
  */
-async function trimKeyspace(): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    const doomed = found.filter((k) => !k.endsWith(':wal') && !k.endsWith(':meta'));
-    if (doomed.length > 0) removed += await redis.unlink(...doomed);
-  } while (cursor !== '0');
-  return removed;
+function trimKeyspace(): Promise<number> {
+  return unlinkMatching(`${prefix}:*`, (k) => k.endsWith(':wal') || k.endsWith(':meta'));
 }
 
 function psql(sql: string): boolean {
