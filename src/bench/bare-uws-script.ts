@@ -3,17 +3,23 @@
 // (src/redis/client.ts: auto-pipelining off, 25 ms command timeout), the same
 // call path (ScriptRunner: one pre-encoded EVALSHA) and the same keys and ARGV
 // shape, but none of the service's own work: no HMAC check,
-// no strict JSON/money parser, no merchant normalization, no metrics, no spans.
-//   BENCH_PORT=18431 REDIS_PREFIX=bench.. PARTITIONS=64 node dist/bench/bare-uws-script.js
+// no strict JSON/money parser, no merchant normalization, no spans. Its one metric is
+// the service's decision histogram (same name, same buckets, same start: the request
+// line), so the bench reads server-side latency of (3) and of the service the same way.
+//   BENCH_PORT=18431 BENCH_METRICS_PORT=18432 REDIS_PREFIX=bench.. PARTITIONS=64 node dist/bench/bare-uws-script.js
 import { randomUUID } from 'node:crypto';
+import { Histogram, Registry } from 'prom-client';
 import uWS from 'uWebSockets.js';
+import { startMetricsServer } from '../app/metricsServer.js';
 import { loadConfig } from '../config/config.js';
 import { createRedisClient } from '../redis/client.js';
 import { Keys } from '../redis/keys.js';
+import { LATENCY_BUCKETS_S } from '../observability/metrics.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { authorizeCall } from './workload.js';
 
 const port = Number(process.env['BENCH_PORT'] ?? 18431);
+const metricsPort = Number(process.env['BENCH_METRICS_PORT'] ?? 18432);
 const config = loadConfig({
   REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
   REDIS_PREFIX: process.env['REDIS_PREFIX'] ?? 'sa',
@@ -45,19 +51,35 @@ interface Body {
   merchant: { name: string };
 }
 
-function answer(res: uWS.HttpResponse, state: { aborted: boolean }, status: string, body: string): void {
+const registry = new Registry();
+const decisionDuration = new Histogram({
+  name: 'swipe_decision_duration_seconds',
+  help: 'Time from the request line to the response being written, in seconds.',
+  buckets: LATENCY_BUCKETS_S,
+  registers: [registry],
+});
+
+function answer(
+  res: uWS.HttpResponse,
+  state: { aborted: boolean; startedNs: bigint },
+  status: string,
+  body: string,
+): void {
   if (state.aborted) return;
   res.cork(() => {
     res.writeStatus(status).writeHeader('Content-Type', 'application/json').end(body);
   });
+  decisionDuration.observe(Number(process.hrtime.bigint() - state.startedNs) / 1e9);
 }
 
 await client.connect();
+await startMetricsServer('127.0.0.1', metricsPort, { registry }, () => true);
 uWS
   .App()
   .post('/v1/authorizations', (res, req) => {
+    const startedNs = process.hrtime.bigint();
     const sigHeader = req.getHeader('x-signature');
-    const state = { aborted: false };
+    const state = { aborted: false, startedNs };
     res.onAborted(() => {
       state.aborted = true;
     });

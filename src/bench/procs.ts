@@ -22,6 +22,12 @@ export function pinTo(pid: number, cpus: string | undefined): void {
   if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid} failed (exit ${r.status})`);
 }
 
+/** Puts every thread of a process under SCHED_IDLE: it runs only on a core nothing else wants. */
+export function schedIdle(pid: number): void {
+  const r = spawnSync('chrt', ['-a', '-i', '-p', '0', String(pid)], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`chrt -a -i -p 0 ${pid} failed (exit ${r.status})`);
+}
+
 export function startProc(
   name: string,
   args: string[],

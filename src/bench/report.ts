@@ -92,6 +92,8 @@ export interface BenchResults {
     bareUwsScriptSweep?: PhaseResult[];
     bareUwsScriptAutoPipelining?: PhaseResult;
     bareUwsScriptCoalesced?: PhaseResult;
+    /** Limit (3) under the open loop at the 50 % row's rate: the machine's own latency floor there. */
+    bareUwsScriptHalf?: PhaseResult;
   };
   service: {
     saturation: PhaseResult[];
@@ -244,7 +246,8 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
     'before the open-loop rows the keys the saturation sweep left are deleted (WAL streams kept) and the trips re-seeded,',
     'so they run in the state the maximum was measured in ("keys" in the JSON: Redis keys at the start of each row).',
     'Client columns in ms; "service" = `swipe_decision_duration_seconds` over the measured window (interpolated inside',
-    'buckets; "≤ 1 ms" is exact, 1 ms is a bucket bound). CPU = % of one core used by the api (or bare server) /',
+    'buckets; "≤ 1 ms" is exact, 1 ms is a bucket bound); the (3) rows fill these columns from the bare server\'s own',
+    'histogram of the same name, buckets and start (the request line). CPU = % of one core used by the api (or bare server) /',
     'redis-server (all its clients) / the load generator / everything else: other processes and hypervisor steal time (the noise: this is a shared VM).',
     '"fail-open" = share of decisions the service made without Redis (`swipe_decisions_total{mode="fail_open"}`: the',
     '25 ms deadline passed or the breaker was open); "loop lag" = `nodejs_eventloop_lag_max_seconds` of the api over the',
@@ -259,6 +262,7 @@ function swipeSection(r: BenchResults, jsonPath: string): string {
     ...(L.bareUwsScriptSweep ?? []).map((p) => row('(3) bare uWS + script', p)),
     row('(3b) same, ioredis auto-pipelining on', L.bareUwsScriptAutoPipelining),
     row('(3c) same, Redis writes coalesced per loop turn', L.bareUwsScriptCoalesced),
+    row("(3) bare uWS + script, at the service's 50 % rate", L.bareUwsScriptHalf),
     ...r.service.saturation.map((p) => row('**service**, saturation', p)),
     ...r.service.openLoop.map((p) => row(`**service**, ${f((p.shareOfMax ?? 0) * 100, 0)} % of max`, p)),
     row('service, shopping mix (swipes)', r.shoppingMix?.phase),
