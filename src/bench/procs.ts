@@ -22,10 +22,14 @@ export function pinTo(pid: number, cpus: string | undefined): void {
   if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid} failed (exit ${r.status})`);
 }
 
-/** Puts every thread of a process under SCHED_IDLE: it runs only on a core nothing else wants. */
-export function schedIdle(pid: number): void {
-  const r = spawnSync('chrt', ['-a', '-i', '-p', '0', String(pid)], { stdio: 'ignore' });
-  if (r.status !== 0) throw new Error(`chrt -a -i -p 0 ${pid} failed (exit ${r.status})`);
+/**
+ * Scheduling class for every thread of a process: 'idle' (SCHED_IDLE: it runs only on a core
+ * nothing else wants) or 'fifo' (SCHED_FIFO priority 1: it runs as soon as it wakes).
+ */
+export function setSchedPolicy(pid: number, policy: 'idle' | 'fifo'): void {
+  const args = policy === 'idle' ? ['-i', '-p', '0'] : ['-f', '-p', '1'];
+  const r = spawnSync('chrt', ['-a', ...args, String(pid)], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`chrt -a ${args.join(' ')} ${pid} failed (exit ${r.status})`);
 }
 
 export function startProc(

@@ -43,7 +43,7 @@ import {
   tcpOpen,
   waitFor,
   pinTo,
-  schedIdle,
+  setSchedPolicy,
 } from './procs.js';
 import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
 import {
@@ -271,7 +271,8 @@ async function load(
   pinTo(child.pid!, OTHER_CPUS);
   if (process.env['BENCH_LOADGEN_NICE'])
     os.setPriority(child.pid!, Number(process.env['BENCH_LOADGEN_NICE']));
-  if (process.env['BENCH_LOADGEN_SCHED'] === 'idle') schedIdle(child.pid!);
+  const sched = process.env['BENCH_LOADGEN_SCHED'];
+  if (sched === 'idle' || sched === 'fifo') setSchedPolicy(child.pid!, sched);
   let before: Awaited<ReturnType<typeof scrapeHistogram>>;
   let cpuBefore: Record<string, number> = {};
   let tBefore = 0;
