@@ -1150,6 +1150,15 @@ function reportOnly(file: string): void {
   log(`BENCHMARKS.md and bench-results/latency.svg rewritten from ${file}`);
 }
 
+/** One phase's server-side latency (the decision histogram of the service or of limit (3)). */
+function logServerSide(r: PhaseResult, who: string): void {
+  const s = r.service;
+  if (s === undefined) return;
+  log(
+    `     ${who} p50 ${s.p50Ms} p99 ${s.p99Ms} p99.9 ${s.p999Ms} ms, ${pct(s.fractionUnder1Ms)} <= 1 ms${r.eventLoopLagMaxMs === undefined ? '' : `, loop lag ${r.eventLoopLagMaxMs} ms`}`,
+  );
+}
+
 /**
  * `--open-at=<rate>[,<rate>...]`: diagnostics for the latency target. Only the service, seeded,
  * under the open loop at each given rate (req/s), one phase per rate; prints, writes nothing.
@@ -1168,15 +1177,8 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<vo
       // Closed loop: the number is the connection count.
       const shape =
         mode === 'open' ? { connections: OPEN_CONNECTIONS, mode, rate } : { connections: rate, mode };
-      const serverSide = (r: PhaseResult, who: string) => {
-        const s = r.service;
-        if (s !== undefined)
-          log(
-            `     ${who} p50 ${s.p50Ms} p99 ${s.p99Ms} p99.9 ${s.p999Ms} ms, ${pct(s.fractionUnder1Ms)} <= 1 ms${r.eventLoopLagMaxMs === undefined ? '' : `, loop lag ${r.eventLoopLagMaxMs} ms`}`,
-          );
-      };
       if (bare !== undefined)
-        serverSide(
+        logServerSide(
           await load(
             `limit 3: bare uWS + script (${mode === 'open' ? `${rate}/s` : rate})`,
             { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.bareScript, ...shape },
@@ -1184,7 +1186,7 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<vo
           ),
           'limit (3) server-side',
         );
-      serverSide(
+      logServerSide(
         await load(
           mode === 'open' ? `service open loop ${rate}/s` : `service saturation (${rate})`,
           { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.api, ...shape },
