@@ -167,10 +167,12 @@ export function createTripHandlers(deps: TripDeps) {
     );
     const { outcome, existingSpec } = decodeScriptResult('upsertTrip', raw);
     if (outcome === 'trip_conflict') {
-      const differs = specDifferences(existingSpec, s);
+      const differs = existingSpec === '' ? [] : specDifferences(existingSpec, s);
+      const what =
+        differs.length === 0 ? '' : `: ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''}`;
       return errorResponse(
         'trip_conflict',
-        `trip ${g.tripId} of shopper ${g.shopperId} exists with a different body: ${differs.join(', ') || 'the body'} differ${differs.length === 1 ? 's' : ''}`,
+        `trip ${g.tripId} of shopper ${g.shopperId} exists with a different body${what}`,
       );
     }
     if (outcome === 'open_trip_exists')
