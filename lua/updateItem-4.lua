@@ -15,11 +15,13 @@
     ARGV[9] replacement item id ('' = none)  ARGV[10] customer_approved (1/0)
     ARGV[11] max_overpick_bps  ARGV[12] max_price_variance_bps
     ARGV[13] trip_ttl_ms       ARGV[14] key_ttl_s     ARGV[15] line_cents_max
+    ARGV[16] max_overpick_approved_bps (the bound even with customer_approved)
 
   Output: { code, picked_cents, line_cents }
     0 ok; 1 trip not found (404); 2 item not found (404); 3 trip closed (409);
     4 trip expired (409); 5 over-pick needs approval (422);
-    6 price variance needs approval (422); 7 line too large (400)
+    6 price variance needs approval (422); 7 line too large (400);
+    8 above the over-pick maximum even with customer approval (422)
 ]]
 --- @include "includes/wal"
 --- @include "includes/trip"
@@ -41,6 +43,7 @@ local max_variance_bps = tonumber(ARGV[12])
 local trip_ttl_ms = tonumber(ARGV[13])
 local key_ttl_s = tonumber(ARGV[14])
 local line_max = tonumber(ARGV[15])
+local max_overpick_approved_bps = tonumber(ARGV[16])
 
 -- Validate before the first write.
 local t = redis.call('HMGET', trip_key, 'shopper', 'status', 'activity_ms', 'picked_cents')
@@ -57,6 +60,7 @@ local line = 0
 if status == 'picked' then
   quantity = tonumber(ARGV[7])
   price = tonumber(ARGV[8]) or ordered.p
+  if quantity * 10000 > ordered.q * (10000 + max_overpick_approved_bps) then return { 8, 0, 0 } end
   if not approved and quantity * 10000 > ordered.q * (10000 + max_overpick_bps) then return { 5, 0, 0 } end
   if not approved and price * 10000 > ordered.p * (10000 + max_variance_bps) then return { 6, 0, 0 } end
   line = math.floor((quantity * price + 500) / 1000)
@@ -66,6 +70,7 @@ elseif status == 'replaced' then
   line = math.floor((quantity * price + 500) / 1000)
   -- A replacement is held to the ordered line's value, within the price variance.
   if not approved and line * 10000 > ordered.e * (10000 + max_variance_bps) then return { 6, 0, 0 } end
+  if line * 10000 > ordered.e * (10000 + max_overpick_approved_bps) then return { 8, 0, 0 } end
 end
 if line > line_max then return { 7, 0, 0 } end
 

@@ -7,8 +7,10 @@ import { createClearingHandler } from '../decisions/clear.js';
 import { createLateFlagger } from '../decisions/late.js';
 import { createReversalHandler } from '../decisions/reverse.js';
 import { createFailOpen } from '../failopen/wiring.js';
-import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
-import { assertNativeUws, type Handler, HttpServer } from '../http/server.js';
+import { signaturePlausible } from '../auth/signature.js';
+import { errorResponse, errorWith, type HttpResponse, jsonResponse } from '../http/errors.js';
+import { LoadMonitor } from '../http/loadMonitor.js';
+import { assertNativeUws, type Handler, HttpServer, type RequestHeaders } from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { initTracing, type Tracing } from '../observability/tracing.js';
@@ -57,11 +59,18 @@ export async function startApi(
   const tracing = options.tracing ?? initTracing(process.env, logger);
   const keys = new Keys(config.redisPrefix, config.partitions);
 
+  const load = new LoadMonitor({
+    inflightRequestsMax: config.apiInflightRequestsMax,
+    queuedBodyBytesMax: config.apiQueuedBodyBytesMax,
+    loopLagMaxMs: config.overloadLoopLagMs,
+  });
+  load.start();
   const decisionRedis = createRedisClient(config, {
     name: 'sa-api-decide',
-    // The breaker's deadline (DECISION_TIMEOUT_MS) decides; ioredis' own timer is
-    // only a backstop, later, so it never fires first on a reply already read.
-    commandTimeoutMs: 2 * config.decisionTimeoutMs,
+    // The breaker's deadline (DECISION_TIMEOUT_MS, plus OVERLOAD_WAIT_MS when the
+    // pod itself is the slow part) decides; ioredis' own timer is only a
+    // backstop, later, so it never fires first on a reply already read.
+    commandTimeoutMs: 2 * config.decisionTimeoutMs + config.overloadWaitMs,
   });
   const tripRedis = createRedisClient(config, {
     name: 'sa-api-trips',
@@ -82,6 +91,7 @@ export async function startApi(
 
   const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing, {
     coalesceWrites: config.redisCoalesceWrites,
+    onReply: () => load.replied(),
   });
   const tripScripts = new ScriptRunner(tripRedis, metrics, tracing);
   const failOpen = createFailOpen({
@@ -92,6 +102,7 @@ export async function startApi(
     decisionRedis,
     replayScripts: tripScripts,
     withPolicy: options.fallback === undefined,
+    load,
   });
   const trips = createTripHandlers({
     config,
@@ -125,13 +136,24 @@ export async function startApi(
     const redisOk = decisionRedis.status === 'ready' && state.circuit === 'closed';
     return !stopping && (redisOk || config.failopenEnabled)
       ? jsonResponse(200, { status: 'ready', ...state })
-      : { status: 503, body: JSON.stringify({ error: 'not_ready', ...state }) };
+      : errorWith('not_ready', state, stopping ? 'shutting down' : 'Redis is unusable and fail-open is off');
   };
+  // Forged requests are refused on their headers, before the body is hashed:
+  // a flood of them costs a header parse each, not an HMAC over 16 KiB.
+  const signedPrecheck = (headers: RequestHeaders): HttpResponse | undefined =>
+    signaturePlausible(headers.signature, Math.floor(Date.now() / 1000), config.signatureToleranceS)
+      ? undefined
+      : errorResponse('invalid_signature');
 
-  const webhook = { bodyBytesMax: config.webhookBodyBytesMax, requireJson: true } as const;
+  const webhook = {
+    bodyBytesMax: config.webhookBodyBytesMax,
+    requireJson: true,
+    precheck: signedPrecheck,
+  } as const;
   const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true } as const;
   const noBody = { bodyBytesMax: 0, requireJson: false } as const;
-  const server = new HttpServer({ logger, metrics })
+  const probe = { ...noBody, admission: false } as const;
+  const server = new HttpServer({ logger, metrics, load })
     .route({
       method: 'post',
       pattern: '/v1/authorizations',
@@ -193,10 +215,10 @@ export async function startApi(
       pattern: '/healthz',
       label: '/healthz',
       paramCount: 0,
-      ...noBody,
+      ...probe,
       handler: () => jsonResponse(200, { status: 'ok' }),
     })
-    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...noBody, handler: ready })
+    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...probe, handler: ready })
     .fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz']);
 
   const port = await server.listen(config.host, config.port);
@@ -216,6 +238,7 @@ export async function startApi(
       await failOpen.stop(); // after the drain: every fail-open answer given is journaled and flushed
       await metricsServer.close();
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+      load.stop();
       await tracing.shutdown();
     },
   };

@@ -156,7 +156,7 @@ export class FailopenReplay {
   @Property({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
   @Property({ type: 'integer' }) partition!: number;
   @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
-  /** applied | already_decided | conflict */
+  /** applied | already_decided | conflict | overridden (Redis declined our late call; the approval given stands) */
   @Property({ type: 'text' }) outcome!: string;
   @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
   @Property({ type: 'text', fieldName: 'trip_id', nullable: true }) tripId?: string | null;

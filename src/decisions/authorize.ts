@@ -14,6 +14,18 @@ import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 import { uuidv7, uuidv7Hex } from '../domain/ids.js';
+import { OverloadedError } from '../failopen/breaker.js';
+
+/** decide()'s answer when this pod was too slow to read Redis's answer: 503, no decision given. */
+const OVERLOADED: AuthorizeResult = Object.freeze({
+  reason: 'STORAGE_UNAVAILABLE',
+  authorizationId: '',
+  tripId: '',
+  amountCents: 0,
+  remainingCents: 0,
+  mode: 'normal',
+  replayed: false,
+});
 
 /** Pod-local memory of idempotency keys for cross-partition conflicts (see recentKeys.ts). */
 const RECENT_KEYS_MAX = 50_000;
@@ -177,6 +189,8 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       }
       return result;
     } catch (err) {
+      // This pod is the slow part, not Redis: no decision here, and never fail open.
+      if (err instanceof OverloadedError) return OVERLOADED;
       metrics.redisErrors.inc({ kind: redisErrorKind(err) });
       return fallback.decide(request, authorizationId, nowMs, err);
     }
@@ -197,6 +211,11 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
       const result = await decide(parsed.value, signed.signature.v1, nowMs, span);
+      if (result === OVERLOADED) {
+        metrics.httpShed.inc({ cause: 'redis_wait' });
+        span.setAttribute('swipe.decision', 'overloaded');
+        return errorResponse('overloaded', 'this pod could not read a Redis answer in time; retry');
+      }
       const reason = result.reason ?? 'none';
       metrics.decisions.inc({
         decision: result.reason === undefined ? 'approved' : 'declined',

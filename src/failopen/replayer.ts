@@ -36,7 +36,16 @@ export interface ReplayResult {
   readonly authorizedCents: number | undefined;
 }
 
-const CODES: readonly ReplayCode[] = ['applied', 'already_decided', 'conflict', 'duplicate', 'deferred'];
+/** Indexed by the script's code; 5 (invalid arguments) has no outcome. */
+const CODES: readonly (ReplayCode | undefined)[] = [
+  'applied',
+  'already_decided',
+  'conflict',
+  'duplicate',
+  'deferred',
+  undefined,
+  'overridden',
+];
 
 /** Maps the coded result of replayFailOpen (see its header). */
 export function decodeReplayResult(raw: unknown): ReplayResult {
@@ -165,7 +174,11 @@ export class Replayer {
       redis_authorization_id: result.storedAuthorizationId,
       trip_id: result.tripId,
     };
-    if (result.code === 'already_decided' || result.code === 'conflict') {
+    if (result.code === 'overridden') {
+      // Our own late call was declined by Redis after the processor was told
+      // "approved": the approval stands and is counted; Redis's reason is flagged.
+      this.deps.logger.warn(fields, 'fail-open replay: Redis declined late, the approval given stands');
+    } else if (result.code === 'already_decided' || result.code === 'conflict') {
       // For reconciliation: the processor was told "approved" by fail-open,
       // Redis had its own decision for the key, and Redis's decision was kept.
       this.deps.logger.warn(fields, 'fail-open replay: Redis had already decided this key');

@@ -8,7 +8,13 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { BREAKER_DEFAULTS, BREAKER_STATE_VALUE, type BreakerState, CircuitBreaker } from './breaker.js';
+import {
+  BREAKER_DEFAULTS,
+  BREAKER_STATE_VALUE,
+  type BreakerState,
+  CircuitBreaker,
+  type LoadSignals,
+} from './breaker.js';
 import { Journal } from './journal.js';
 import { FailOpenPolicy, limitsFrom } from './policy.js';
 import { Replayer } from './replayer.js';
@@ -39,6 +45,8 @@ export interface FailOpenDeps {
   readonly replayScripts: ScriptRunner;
   /** False when a caller supplied its own StorageFallback: only the breaker is built. */
   readonly withPolicy: boolean;
+  /** Loop stall and Redis progress: the deadline measures the Redis call itself (breaker.ts). */
+  readonly load?: LoadSignals;
 }
 
 export interface FailOpen {
@@ -58,6 +66,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   const breaker = new CircuitBreaker({
     deadlineMs: config.decisionTimeoutMs,
     ...BREAKER_DEFAULTS,
+    ...(deps.load === undefined ? {} : { load: deps.load, overloadWaitMs: config.overloadWaitMs }),
     probe: () => deps.decisionRedis.ping(),
     onStateChange: (state, previous) => {
       metrics.circuitState.set(BREAKER_STATE_VALUE[state]);

@@ -313,10 +313,34 @@ async function applyFailopenReplays(
       replayed_ms: e.d.replayed_ms,
     })),
   );
-  return insertAuthorizations(
+  // The answer given is the record: our own late call that Redis declined
+  // becomes the fail-open approval the processor got (counted, flagged in
+  // failopen_replays with Redis's reason).
+  const overridden = await jsonRows<{ authorization_id: string }>(
+    db,
+    `update authorizations a set decision = 'approved', reason = null, http_status = 200, mode = 'fail_open',
+            trip_id = x.trip_id, remaining_cents = x.remaining_cents, trip_authorized_cents = x.authorized_cents,
+            replayed_ms = x.replayed_ms
+       from json_to_recordset(?::json) as x(authorization_id text, trip_id text, remaining_cents bigint,
+            authorized_cents bigint, replayed_ms bigint)
+      where a.authorization_id = x.authorization_id
+      returning a.authorization_id`,
+    events
+      .filter((e) => e.d.replay_outcome === 'overridden')
+      .map((e) => ({
+        authorization_id: e.d.authorization_id,
+        trip_id: e.d.trip_id,
+        remaining_cents: e.d.remaining_cents,
+        authorized_cents: e.d.authorized_cents,
+        replayed_ms: e.d.replayed_ms,
+      })),
+  );
+  const applied = await insertAuthorizations(
     db,
     events.filter((e) => e.d.replay_outcome === 'applied'),
   );
+  for (const r of overridden) applied.add(r.authorization_id);
+  return applied;
 }
 
 async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]): Promise<Set<string>> {
@@ -625,7 +649,8 @@ export async function applyEvents(
   };
   for (const e of auths) if (insertedAuths.has(e.d.authorization_id)) post(e);
   for (const e of replays) {
-    if (e.d.replay_outcome === 'applied' ? insertedReplays.has(e.d.authorization_id) : true) post(e);
+    const counted = e.d.replay_outcome === 'applied' || e.d.replay_outcome === 'overridden';
+    if (counted ? insertedReplays.has(e.d.authorization_id) : true) post(e);
   }
   for (const e of reversals) if (insertedReversals.has(e.eventId)) post(e);
   for (const e of clearings) if (insertedClearings.has(e.eventId)) post(e);

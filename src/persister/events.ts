@@ -104,7 +104,7 @@ export interface AuthorizationDecided {
 
 /** A fail-open approval replayed from an api pod's journal (lua/replayFailOpen-4.lua). */
 export interface FailopenReplayed extends AuthorizationDecided {
-  readonly replay_outcome: 'applied' | 'already_decided' | 'conflict';
+  readonly replay_outcome: 'applied' | 'already_decided' | 'conflict' | 'overridden';
   readonly replayed_ms: number;
   readonly redis_authorization_id: string | null;
   readonly redis_decision: string | null;
@@ -389,7 +389,12 @@ function failopenReplayed(o: Obj): FailopenReplayed {
   if (d.decision !== 'approved') throw new EventError('a fail-open replay is an approval');
   return {
     ...d,
-    replay_outcome: oneOf(o, 'replay_outcome', ['applied', 'already_decided', 'conflict'] as const),
+    replay_outcome: oneOf(o, 'replay_outcome', [
+      'applied',
+      'already_decided',
+      'conflict',
+      'overridden',
+    ] as const),
     replayed_ms: int(o, 'replayed_ms', 1),
     redis_authorization_id: strOrNull(o, 'redis_authorization_id'),
     redis_decision: strOrNull(o, 'redis_decision', 32),

@@ -58,7 +58,8 @@ export type UpdateItemResult =
         | 'trip_expired'
         | 'overpick_requires_approval'
         | 'price_variance_requires_approval'
-        | 'line_too_large';
+        | 'line_too_large'
+        | 'overpick_above_maximum';
     };
 
 export type CloseTripResult = 'closed' | 'already_closed' | 'trip_not_found';
@@ -150,6 +151,7 @@ const ITEM_ERRORS = [
   'overpick_requires_approval',
   'price_variance_requires_approval',
   'line_too_large',
+  'overpick_above_maximum',
 ] as const;
 const REVERSE_ERRORS = ['authorization_not_found', 'amount_exceeds_held', 'reversal_conflict'] as const;
 const CLEAR_ERRORS = [

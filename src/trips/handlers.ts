@@ -197,6 +197,7 @@ export function createTripHandlers(deps: TripDeps) {
         config.tripTtlS * 1000,
         keyTtlS,
         LINE_CENTS_MAX,
+        config.maxOverpickApprovedBps,
       ],
     );
     const result = decodeScriptResult('updateItem', raw);
