@@ -60,7 +60,6 @@ local line = 0
 if status == 'picked' then
   quantity = tonumber(ARGV[7])
   price = tonumber(ARGV[8]) or ordered.p
-  if quantity * 10000 > ordered.q * (10000 + max_overpick_approved_bps) then return { 8, 0, 0 } end
   if not approved and quantity * 10000 > ordered.q * (10000 + max_overpick_bps) then return { 5, 0, 0 } end
   if not approved and price * 10000 > ordered.p * (10000 + max_variance_bps) then return { 6, 0, 0 } end
   line = math.floor((quantity * price + 500) / 1000)
@@ -70,9 +69,15 @@ elseif status == 'replaced' then
   line = math.floor((quantity * price + 500) / 1000)
   -- A replacement is held to the ordered line's value, within the price variance.
   if not approved and line * 10000 > ordered.e * (10000 + max_variance_bps) then return { 6, 0, 0 } end
-  if line * 10000 > ordered.e * (10000 + max_overpick_approved_bps) then return { 8, 0, 0 } end
 end
 if line > line_max then return { 7, 0, 0 } end
+-- Customer approval lifts the limits above, up to a configured maximum.
+if approved and status == 'picked' and quantity * 10000 > ordered.q * (10000 + max_overpick_approved_bps) then
+  return { 8, 0, 0 }
+end
+if approved and status == 'replaced' and line * 10000 > ordered.e * (10000 + max_overpick_approved_bps) then
+  return { 8, 0, 0 }
+end
 
 -- Replace the earlier pick of this item, if any.
 local previous_line = 0

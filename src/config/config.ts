@@ -251,7 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
     tripToleranceBpsMax: r.int('TRIP_TOLERANCE_BPS_MAX', 2000, 0, 10_000),
     tripToleranceCentsMax: r.int('TRIP_TOLERANCE_CENTS_MAX', 10_000, 0, 100_000_000),
     tripHoldCentsMax: r.int('TRIP_HOLD_CENTS_MAX', 5_000_000, 0, 100_000_000),
-    maxOverpickApprovedBps: r.int('MAX_OVERPICK_APPROVED_BPS', 5000, 0, 100_000),
+    maxOverpickApprovedBps: r.int('MAX_OVERPICK_APPROVED_BPS', 10_000, 0, 100_000),
     standinShoppersMax: r.int('STANDIN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
     standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
     failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),

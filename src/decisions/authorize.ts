@@ -1,7 +1,7 @@
 // POST /v1/authorizations: verify, validate, one authorizeSwipe script call,
 // answer. Redis failures (infrastructure) never become business declines
 // here: they go to the storage fallback (fail-open policy).
-import { readSignedBody } from './signedBody.js';
+import { readSignedBody, SIGNATURE_ELSEWHERE_MESSAGE } from './signedBody.js';
 import type { Config } from '../config/config.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
@@ -9,7 +9,12 @@ import { type Logger, logDecline, requestIdFrom } from '../observability/logger.
 import type { Metrics } from '../observability/metrics.js';
 import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
-import { type AuthorizeResult, decodeScriptResult, PartitionNotReadyError } from '../redis/results.js';
+import {
+  type AuthorizeResult,
+  decodeScriptResult,
+  PartitionNotReadyError,
+  SignatureUsedElsewhereError,
+} from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
@@ -26,6 +31,9 @@ const OVERLOADED: AuthorizeResult = Object.freeze({
   mode: 'normal',
   replayed: false,
 });
+
+/** decide()'s answer when the signature was accepted on another processor endpoint: 401. */
+const SIGNATURE_ELSEWHERE: AuthorizeResult = Object.freeze({ ...OVERLOADED });
 
 /** Pod-local memory of idempotency keys for cross-partition conflicts (see recentKeys.ts). */
 const RECENT_KEYS_MAX = 50_000;
@@ -191,6 +199,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
     } catch (err) {
       // This pod is the slow part, not Redis: no decision here, and never fail open.
       if (err instanceof OverloadedError) return OVERLOADED;
+      if (err instanceof SignatureUsedElsewhereError) return SIGNATURE_ELSEWHERE;
       metrics.redisErrors.inc({ kind: redisErrorKind(err) });
       return fallback.decide(request, authorizationId, nowMs, err);
     }
@@ -211,6 +220,9 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
       const result = await decide(parsed.value, signed.signature.v1, nowMs, span);
+      if (result === SIGNATURE_ELSEWHERE) {
+        return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
+      }
       if (result === OVERLOADED) {
         metrics.httpShed.inc({ cause: 'redis_wait' });
         span.setAttribute('swipe.decision', 'overloaded');

@@ -3,7 +3,12 @@
 // (lua/clearAuthorization-3.lua) releases the hold, moves the trip's
 // authorized total to the cleared amount and XADDs clearing.posted; the
 // persister writes the ledger posting (docs/ledger.md).
-import { readAuthorizationRef, readSignedBody } from './signedBody.js';
+import {
+  claimSignature,
+  readAuthorizationRef,
+  readSignedBody,
+  SIGNATURE_ELSEWHERE_MESSAGE,
+} from './signedBody.js';
 import type { Config } from '../config/config.js';
 import { parseRfc3339Ms } from '../domain/dates.js';
 import { parseCurrency } from '../domain/fields.js';
@@ -85,6 +90,10 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
     }
 
     const p = keys.partition(shopperId);
+    const sigKey = keys.sig(p, signed.signature.v1);
+    if (!(await claimSignature(scripts.client, sigKey, 'clearings', 2 * config.signatureToleranceS))) {
+      return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
+    }
     const raw = await scripts.run(
       'clearAuthorization',
       [keys.idem(p, `t:${transactionId}`), keys.clearing(p, transactionId), keys.wal(p)],
