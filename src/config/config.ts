@@ -267,9 +267,6 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.authorizationTtlS < config.idempotencyTtlS) {
     r.problems.push('AUTHORIZATION_TTL_S must be >= IDEMPOTENCY_TTL_S');
   }
-  if (config.decisionTimeoutMs + config.overloadWaitMs >= config.processorDeadlineMs) {
-    r.problems.push('DECISION_TIMEOUT_MS + OVERLOAD_WAIT_MS must be below PROCESSOR_DEADLINE_MS');
-  }
   if (
     config.apiQueuedBodyBytesMax < config.webhookBodyBytesMax ||
     config.apiQueuedBodyBytesMax < config.tripBodyBytesMax

@@ -34,6 +34,17 @@ export function journalPathFor(config: Config): string {
   return join(dirname(path), `${basename(path, '.jsonl')}-${config.redisPrefix}.jsonl`);
 }
 
+/**
+ * OVERLOAD_WAIT_MS, clamped so that deadline + wait stays inside the
+ * processor's deadline (an answer after it is worth nothing).
+ */
+export function overloadWaitMsOf(config: Config): number {
+  return Math.max(
+    0,
+    Math.min(config.overloadWaitMs, config.processorDeadlineMs - 2 * config.decisionTimeoutMs),
+  );
+}
+
 export interface FailOpenDeps {
   readonly config: Config;
   readonly logger: Logger;
@@ -66,7 +77,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   const breaker = new CircuitBreaker({
     deadlineMs: config.decisionTimeoutMs,
     ...BREAKER_DEFAULTS,
-    ...(deps.load === undefined ? {} : { load: deps.load, overloadWaitMs: config.overloadWaitMs }),
+    ...(deps.load === undefined ? {} : { load: deps.load, overloadWaitMs: overloadWaitMsOf(config) }),
     probe: () => deps.decisionRedis.ping(),
     onStateChange: (state, previous) => {
       metrics.circuitState.set(BREAKER_STATE_VALUE[state]);
