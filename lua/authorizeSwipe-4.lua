@@ -110,7 +110,7 @@ local t = nil
 if not trip_id then
   code = 2
 else
-  trip_key = base .. 'trip:' .. trip_id
+  trip_key = trip_key_of(base, shopper_id, trip_id)
   t = redis.call('HMGET', trip_key, 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng',
     'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents')
   if not t[1] then

@@ -24,6 +24,7 @@
 ]]
 --- @include "includes/wal"
 --- @include "includes/allowance"
+--- @include "includes/trip"
 
 local idem_key = KEYS[1]
 local clr_key = KEYS[2]
@@ -67,7 +68,7 @@ if trip_id == '' and a[6] then trip_id = a[6] end
 
 local amount = tonumber(a[3])
 local reversed = tonumber(a[4])
-local trip_key = base .. 'trip:' .. trip_id
+local trip_key = trip_id ~= '' and trip_key_of(base, shopper_id, trip_id) or ''
 local slack = 0
 local t = nil
 if trip_id ~= '' then

@@ -2,18 +2,19 @@
   Closes a trip: no more swipes (CONTRACT §3). Closing a closed trip is a no-op.
 
   Input:
-    KEYS[1] trip key    <base>trip:<trip_id>
+    KEYS[1] trip key    <base>trip:<shopper_id>:<trip_id>
     KEYS[2] WAL stream  <base>wal
     ARGV[1] now_ms  ARGV[2] event_id  ARGV[3] shopper_id  ARGV[4] trip_id
 
   Output: { code }  0 closed now; 1 was already closed; 2 trip not found (404)
 ]]
 --- @include "includes/wal"
+--- @include "includes/trip"
 
-local trip_key = KEYS[1]
 local wal_key = KEYS[2]
 local now_ms = tonumber(ARGV[1])
 local shopper_id = ARGV[3]
+local trip_key = resolve_trip_key(KEYS[1], shopper_id, ARGV[4])
 
 local t = redis.call('HMGET', trip_key, 'shopper', 'status', 'picked_cents', 'authorized_cents')
 if not t[1] or t[1] ~= shopper_id then return { 2 } end

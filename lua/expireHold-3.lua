@@ -62,7 +62,7 @@ if released <= 0 then return { 2, 0 } end
 local authorized = cjson.null
 if redis_state == 'present' then
   redis.call('HSET', auth_key, 'expired', released, 'expired_ms', now_ms)
-  local trip_key = base .. 'trip:' .. trip_id
+  local trip_key = trip_id ~= '' and trip_key_of(base, shopper_id, trip_id) or ''
   if trip_id ~= '' and redis.call('EXISTS', trip_key) == 1 then
     authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', -released)
     redis.call('HINCRBY', trip_key, 'expired_cents', released)

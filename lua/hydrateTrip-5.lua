@@ -4,11 +4,11 @@
   newer than the rebuild and wins.
 
   Input:
-    KEYS[1] trip key     <base>trip:<trip_id>
-    KEYS[2] items key    <base>trip:<trip_id>:items
-    KEYS[3] picks key    <base>trip:<trip_id>:picks
-    KEYS[4] swipes key   <base>trip:<trip_id>:swipes
-    KEYS[5] auths key    <base>trip:<trip_id>:auths
+    KEYS[1] trip key     <base>trip:<shopper_id>:<trip_id>
+    KEYS[2] items key    <base>trip:<shopper_id>:<trip_id>:items
+    KEYS[3] picks key    <base>trip:<shopper_id>:<trip_id>:picks
+    KEYS[4] swipes key   <base>trip:<shopper_id>:<trip_id>:swipes
+    KEYS[5] auths key    <base>trip:<shopper_id>:<trip_id>:auths
 
     ARGV[1] expire_at_ms (every key of the trip)
     ARGV[2] f, then f trip-hash field/value pairs

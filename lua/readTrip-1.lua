@@ -2,15 +2,17 @@
   Reads one trip's state for GET /v1/shoppers/{shopper_id}/trips/{trip_id}.
 
   Input:
-    KEYS[1] trip key  <base>trip:<trip_id>
-    ARGV[1] shopper_id  ARGV[2] authorizations_max
+    KEYS[1] trip key  <base>trip:<shopper_id>:<trip_id>
+    ARGV[1] shopper_id  ARGV[2] authorizations_max  ARGV[3] trip_id
 
   Output: '' when the trip does not exist for this shopper, else a JSON string
     { trip = {field = value ...}, picks = {item_id = pick JSON}, authorizations = [ {auth fields} ] }
 ]]
-local trip_key = KEYS[1]
+--- @include "includes/trip"
+
 local shopper_id = ARGV[1]
 local auths_max = tonumber(ARGV[2])
+local trip_key = resolve_trip_key(KEYS[1], shopper_id, ARGV[3])
 
 local flat = redis.call('HGETALL', trip_key)
 if #flat == 0 then return '' end

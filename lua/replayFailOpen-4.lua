@@ -161,7 +161,7 @@ end
 local trip_id = redis.call('HGET', shopper_key, 'trip')
 local trip_key = nil
 if trip_id then
-  trip_key = base .. 'trip:' .. trip_id
+  trip_key = trip_key_of(base, shopper_id, trip_id)
   local t = redis.call('HMGET', trip_key, 'created_ms', 'activity_ms')
   if not t[2] or tonumber(t[1] or '0') > decided_ms then
     trip_key = nil -- expired, or a newer trip than the swipe: recorded without a trip

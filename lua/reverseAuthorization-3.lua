@@ -17,6 +17,7 @@
     state: { authorization_id, transaction_id, trip_id, amount_cents, reversed_cents, held_cents, status }
 ]]
 --- @include "includes/wal"
+--- @include "includes/trip"
 
 local idem_key = KEYS[1]
 local rev_key = KEYS[2]
@@ -55,7 +56,7 @@ if release <= 0 or release > held then return { 3, '' } end
 reversed = redis.call('HINCRBY', auth_key, 'reversed', release)
 held = amount - reversed
 local authorized = cjson.null
-local trip_key = base .. 'trip:' .. (a[5] or '')
+local trip_key = (a[5] and a[5] ~= '') and trip_key_of(base, shopper_id, a[5]) or ''
 if a[5] and a[5] ~= '' and redis.call('EXISTS', trip_key) == 1 then
   authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', -release)
   redis.call('HINCRBY', trip_key, 'reversed_cents', release)

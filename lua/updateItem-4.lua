@@ -4,9 +4,9 @@
   moves by the difference, never double-counts.
 
   Input:
-    KEYS[1] trip key    <base>trip:<trip_id>
-    KEYS[2] items key   <base>trip:<trip_id>:items
-    KEYS[3] picks key   <base>trip:<trip_id>:picks
+    KEYS[1] trip key    <base>trip:<shopper_id>:<trip_id>
+    KEYS[2] items key   <base>trip:<shopper_id>:<trip_id>:items
+    KEYS[3] picks key   <base>trip:<shopper_id>:<trip_id>:picks
     KEYS[4] WAL stream  <base>wal
 
     ARGV[1] now_ms      ARGV[2] event_id     ARGV[3] shopper_id    ARGV[4] trip_id
@@ -26,9 +26,6 @@
 --- @include "includes/wal"
 --- @include "includes/trip"
 
-local trip_key = KEYS[1]
-local items_key = KEYS[2]
-local picks_key = KEYS[3]
 local wal_key = KEYS[4]
 
 local now_ms = tonumber(ARGV[1])
@@ -44,6 +41,11 @@ local trip_ttl_ms = tonumber(ARGV[13])
 local key_ttl_s = tonumber(ARGV[14])
 local line_max = tonumber(ARGV[15])
 local max_overpick_approved_bps = tonumber(ARGV[16])
+-- The keys in KEYS name the trip's layout; a trip written before trips were scoped
+-- to their shopper lives under its legacy key (includes/trip.lua).
+local trip_key = resolve_trip_key(KEYS[1], shopper_id, trip_id)
+local items_key = trip_key .. ':items'
+local picks_key = trip_key .. ':picks'
 
 -- Validate before the first write.
 local t = redis.call('HMGET', trip_key, 'shopper', 'status', 'activity_ms', 'picked_cents')

@@ -3,8 +3,8 @@
 
   Input:
     KEYS[1] shopper key   <base>shopper:<shopper_id>
-    KEYS[2] trip key      <base>trip:<trip_id>
-    KEYS[3] items key     <base>trip:<trip_id>:items
+    KEYS[2] trip key      <base>trip:<shopper_id>:<trip_id>
+    KEYS[3] items key     <base>trip:<shopper_id>:<trip_id>:items
     KEYS[4] WAL stream    <base>wal
 
     ARGV[1] now_ms          ARGV[2] event_id        ARGV[3] shopper_id     ARGV[4] trip_id
@@ -13,16 +13,16 @@
     ARGV[10] f, then f trip-hash field/value pairs (currency, merchant, terms, estimate)
     ARGV[11 + 2f] m, then m item_id / item JSON pairs
 
-  Output: { code }
-    0 created (201), 1 identical trip exists (200), 2 trip id taken by a different
-    body or shopper (409), 3 the shopper has another open trip (409)
+  Output: { code, existing spec }  (the stored canonical spec for code 2, else '')
+    0 created (201), 1 identical trip exists (200), 2 this shopper's trip exists
+    with a different body (409), 3 the shopper has another open trip (409)
+    A trip is (shopper_id, trip_id): another shopper's trip with the same id is
+    another trip (CONTRACT §3).
 ]]
 --- @include "includes/wal"
 --- @include "includes/trip"
 
 local shopper_key = KEYS[1]
-local trip_key = KEYS[2]
-local items_key = KEYS[3]
 local wal_key = KEYS[4]
 
 local now_ms = tonumber(ARGV[1])
@@ -34,19 +34,24 @@ local trip_ttl_ms = tonumber(ARGV[7])
 local key_ttl_s = tonumber(ARGV[8])
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
-assert(trip_key == base .. 'trip:' .. trip_id, 'trip key outside the shopper partition')
+assert(KEYS[2] == base .. 'trip:' .. shopper_id .. ':' .. trip_id, 'trip key outside the shopper partition')
+assert(KEYS[3] == KEYS[2] .. ':items', 'items key is not the trip key:items')
 
--- Validate before the first write.
-local existing = redis.call('HMGET', trip_key, 'spec_hash', 'shopper')
+-- Validate before the first write. A trip the previous release created lives under its
+-- legacy key (includes/trip.lua): an identical PUT of it is still 200.
+local existing_key = trip_key_of(base, shopper_id, trip_id)
+local existing = redis.call('HMGET', existing_key, 'spec_hash', 'shopper', 'spec')
 if existing[1] then
-  if existing[1] == spec_hash and existing[2] == shopper_id then return { 1 } end
-  return { 2 }
+  if existing[1] == spec_hash and existing[2] == shopper_id then return { 1, '' } end
+  return { 2, existing[3] or '' }
 end
+local trip_key = KEYS[2]
+local items_key = KEYS[3]
 local latest = redis.call('HGET', shopper_key, 'trip')
 if latest and latest ~= trip_id then
-  local other = redis.call('HMGET', base .. 'trip:' .. latest, 'status', 'activity_ms')
+  local other = redis.call('HMGET', trip_key_of(base, shopper_id, latest), 'status', 'activity_ms')
   if other[1] and other[1] ~= 'closed' and not trip_expired(tonumber(other[2]), now_ms, trip_ttl_ms) then
-    return { 3 }
+    return { 3, '' }
   end
 end
 
@@ -67,4 +72,4 @@ redis.call('HSET', shopper_key, 'trip', trip_id)
 redis.call('HSETNX', shopper_key, 'created_ms', now_ms)
 expire_trip(trip_key, key_ttl_s)
 wal_append(wal_key, event_id, 'trip.upserted', ARGV[9])
-return { 0 }
+return { 0, '' }

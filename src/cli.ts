@@ -17,7 +17,7 @@ const USAGE = `usage: swipe-authorizer <command>
   serve      run the api (webhook, trip API, health) and its metrics port
   persist    drain the Redis WAL streams into Postgres
   hydrate    rebuild Redis state for open trips from Postgres
-  migrate    apply Postgres migrations
+  migrate    apply Postgres migrations (--contract: also those the previous release cannot run with)
   reconcile  compare a processor settlement file with Postgres
              (--file <settlement.csv> --out <report dir>; see README)
   dev        migrate, then run serve + persist together (local quick start)`;
@@ -68,7 +68,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 /** api + persister as two child processes of this one, so `npm start` is one command. */
 async function dev(config: Config): Promise<void> {
   const self = fileURLToPath(import.meta.url);
-  await runChild(self, ['migrate'], {});
+  // One version runs in dev: nothing older needs what a contract migration removes.
+  await runChild(self, ['migrate', '--contract'], {});
   const persisterEnv = { METRICS_PORT: String(config.metricsPort + 1) };
   const children = [
     spawn(process.execPath, [self, 'serve'], { stdio: 'inherit' }),
@@ -174,9 +175,17 @@ async function runBackgroundCommand(
     case 'hydrate':
       await commands.hydrateCommand(config, logger);
       return;
-    case 'migrate':
-      await commands.migrateCommand(config, logger);
+    case 'migrate': {
+      const unknown = args.filter((a) => a !== '--contract');
+      if (unknown.length > 0) {
+        console.error(
+          `migrate: unknown argument ${unknown[0]}\nusage: swipe-authorizer migrate [--contract]`,
+        );
+        process.exit(2);
+      }
+      await commands.migrateCommand(config, logger, args.includes('--contract'));
       return;
+    }
     default:
       console.error(`${command}: not available in this build`);
       process.exit(2);

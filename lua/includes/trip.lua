@@ -7,6 +7,28 @@ local function base_of(key, suffix)
   return base
 end
 
+-- A trip is identified by (shopper_id, trip_id) (CONTRACT §3): its keys are
+-- <base>trip:<shopper_id>:<trip_id>[:items|:picks|:swipes|:auths]. Ids have no ':'
+-- (ID_PATTERN), so the shopper and trip parts cannot run into each other.
+-- Keys written before trips were scoped to their shopper (<base>trip:<trip_id>,
+-- the hash names its shopper) are still used while they live, at most
+-- trip_ttl_s + authorization_ttl_s after the upgrade, and only for the shopper
+-- they name: a release that serves next to the previous one must not lose a
+-- trip the previous one created. New trips are always written under the new key.
+local function trip_key_of(base, shopper_id, trip_id)
+  local key = base .. 'trip:' .. shopper_id .. ':' .. trip_id
+  if redis.call('EXISTS', key) == 0 then
+    local legacy = base .. 'trip:' .. trip_id
+    if redis.call('HGET', legacy, 'shopper') == shopper_id then return legacy end
+  end
+  return key
+end
+
+-- The trip key to use, from the new-layout key a script was given in KEYS.
+local function resolve_trip_key(key, shopper_id, trip_id)
+  return trip_key_of(base_of(key, 'trip:' .. shopper_id .. ':' .. trip_id), shopper_id, trip_id)
+end
+
 -- Sets the same TTL on every key of one trip (they live and die together).
 local function expire_trip(trip_key, ttl_s)
   redis.call('EXPIRE', trip_key, ttl_s)

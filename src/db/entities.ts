@@ -6,18 +6,22 @@
 // guard "after" values: an older event never overwrites a newer one.
 import { Check, Entity, Index, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
+/**
+ * A trip is (shopper_id, trip_id) (CONTRACT §3): two shoppers may each have a trip `t1`. Orders and
+ * items belong to one trip through the same pair (Migration20261204100000/100100_trip_identity).
+ */
 @Entity({ tableName: 'trips' })
-// (partition, trip_id): hydrate pages a partition's trips by id; activity_ms stays unindexed so the
-// persister's per-batch total updates are HOT (Migration20261122014500_fewer_writes_per_event).
-@Index({ name: 'trips_partition_trip_idx', properties: ['partition', 'tripId'] })
+// (partition, shopper_id, trip_id): hydrate pages a partition's trips by identity; activity_ms stays
+// unindexed so the persister's per-batch total updates are HOT (Migration20261122014500_fewer_writes_per_event).
+@Index({ name: 'trips_partition_shopper_trip_idx', properties: ['partition', 'shopperId', 'tripId'] })
 @Index({ name: 'trips_shopper_created_idx', properties: ['shopperId', 'createdMs'] })
 @Check({
   name: 'trips_amounts_check',
   expression: 'estimated_cents >= 0 and picked_cents >= 0 and approved_cents >= 0 and reversed_cents >= 0',
 })
 export class Trip {
+  @PrimaryKey({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
   @PrimaryKey({ type: 'text', fieldName: 'trip_id' }) tripId!: string;
-  @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
   @Property({ type: 'integer' }) partition!: number;
   /** open → shopping (first item update) → closed. */
   @Property({ type: 'text' }) status!: string;
@@ -51,6 +55,7 @@ export class Trip {
 
 @Entity({ tableName: 'orders' })
 export class Order {
+  @PrimaryKey({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
   @PrimaryKey({ type: 'text', fieldName: 'trip_id' }) tripId!: string;
   @PrimaryKey({ type: 'text', fieldName: 'order_id' }) orderId!: string;
   @Property({ type: 'integer' }) position!: number;
@@ -58,6 +63,7 @@ export class Order {
 
 @Entity({ tableName: 'items' })
 export class Item {
+  @PrimaryKey({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
   @PrimaryKey({ type: 'text', fieldName: 'trip_id' }) tripId!: string;
   @PrimaryKey({ type: 'text', fieldName: 'item_id' }) itemId!: string;
   @Property({ type: 'text', fieldName: 'order_id' }) orderId!: string;
@@ -86,7 +92,7 @@ export class Item {
 }
 
 @Entity({ tableName: 'authorizations' })
-@Index({ name: 'authorizations_trip_decided_idx', properties: ['tripId', 'decidedMs'] })
+@Index({ name: 'authorizations_shopper_trip_decided_idx', properties: ['shopperId', 'tripId', 'decidedMs'] })
 @Index({ name: 'authorizations_partition_decided_idx', properties: ['partition', 'decidedMs'] })
 /** A processor transaction id is decided once system-wide (across partitions this is the backstop; NULLs are distinct). */
 @Unique({ name: 'authorizations_transaction_id_unique', properties: ['transactionId'] })

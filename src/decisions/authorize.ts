@@ -245,6 +245,9 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         });
       }
       span.setAttribute('swipe.decision', reason);
+      // A trip is (shopper_id, trip_id): a trace names both.
+      span.setAttribute('swipe.shopper_id', parsed.value.shopperId);
+      if (result.tripId !== '') span.setAttribute('swipe.trip_id', result.tripId);
       const response = decisionResponse(result);
       const elapsedS = Number(process.hrtime.bigint() - req.startedNs) / 1e9;
       metrics.decisionDuration.observe(elapsedS);

@@ -23,6 +23,15 @@ export const REPLAY_INTERVAL_MS = 200;
  */
 export const REPLAY_DEFER_MAX_MS = 10 * 60_000;
 
+/**
+ * An approval is replayed only once it is this old: its own timed-out Redis
+ * call, if it is still on its way, lands first in the common case, so the
+ * replay sees Redis's late decision and records it (`overridden`,
+ * `already_decided`) instead of the late call finding the replay's answer.
+ * Either order keeps the answer given; this one keeps Redis's view for review.
+ */
+export const REPLAY_SETTLE_MS = 500;
+
 /** At most one "waiting for hydrate" line per this interval. */
 const DEFERRED_LOG_INTERVAL_MS = 10_000;
 
@@ -132,6 +141,7 @@ export class Replayer {
     if (journal.pendingCount() === 0 || !this.deps.healthy()) return stats;
     for (const entry of journal.pending(REPLAY_BATCH_MAX)) {
       if (this.stopped || !this.deps.healthy()) break;
+      if (this.now() - entry.at < REPLAY_SETTLE_MS) break; // oldest first: the rest are younger
       let result: ReplayResult;
       try {
         result = await this.replayOne(entry);

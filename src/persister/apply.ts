@@ -83,7 +83,20 @@ async function claimEventIds(db: Db, events: readonly WalEvent[]): Promise<Set<s
   return new Set(inserted.map((r) => r.event_id));
 }
 
+/** One trip: (shopper_id, trip_id) (CONTRACT §3). */
+function tripKey(d: { shopper_id: string; trip_id: string }): string {
+  return `${d.shopper_id}\u0000${d.trip_id}`;
+}
+
+/**
+ * A trip is written once, by its trip.upserted event. A row already there for the same
+ * (shopper_id, trip_id) is the same trip only when it has the same spec (the trip was created
+ * again in Redis with the same body, e.g. after its keys were lost); anything else is a conflict
+ * that must not be merged into the recorded trip: EventError, so the event is dead-lettered with
+ * this reason (and alerted) instead of dropped.
+ */
 async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Promise<void> {
+  if (events.length === 0) return;
   const trips = events.map((e) => {
     const d: TripUpserted = e.d;
     return {
@@ -107,7 +120,7 @@ async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Prom
       stream_id: e.streamId,
     };
   });
-  await jsonRows(
+  const inserted = await jsonRows<{ shopper_id: string; trip_id: string }>(
     db,
     `insert into trips (trip_id, shopper_id, partition, status, currency, merchant_name, merchant_address,
                         merchant_lat, merchant_lng, tax_rate_bps, tolerance_bps, tolerance_cents, hold_cents,
@@ -119,17 +132,20 @@ async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Prom
             merchant_name text, merchant_address text, merchant_lat text, merchant_lng text, tax_rate_bps int,
             tolerance_bps int, tolerance_cents bigint, hold_cents bigint, estimated_cents bigint, spec_hash text,
             spec text, at_ms bigint, event_id text, stream_id text)
-     on conflict (trip_id) do nothing`,
+     on conflict (shopper_id, trip_id) do nothing
+     returning shopper_id, trip_id`,
     trips,
   );
+  if (inserted.length !== trips.length) await refuseTripConflicts(db, events, inserted);
   const orders: object[] = [];
   const items: object[] = [];
   for (const e of events) {
     let position = 0;
     e.d.orders.forEach((o, i) => {
-      orders.push({ trip_id: e.d.trip_id, order_id: o.order_id, position: i });
+      orders.push({ shopper_id: e.d.shopper_id, trip_id: e.d.trip_id, order_id: o.order_id, position: i });
       for (const it of o.items) {
         items.push({
+          shopper_id: e.d.shopper_id,
           trip_id: e.d.trip_id,
           item_id: it.item_id,
           order_id: o.order_id,
@@ -144,28 +160,59 @@ async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Prom
   }
   await jsonRows(
     db,
-    `insert into orders (trip_id, order_id, position)
-     select x.trip_id, x.order_id, x.position
-       from json_to_recordset(?::json) as x(trip_id text, order_id text, position int)
-     on conflict do nothing`,
+    `insert into orders (shopper_id, trip_id, order_id, position)
+     select x.shopper_id, x.trip_id, x.order_id, x.position
+       from json_to_recordset(?::json) as x(shopper_id text, trip_id text, order_id text, position int)
+     on conflict (shopper_id, trip_id, order_id) do nothing`,
     orders,
   );
   await jsonRows(
     db,
-    `insert into items (trip_id, item_id, order_id, position, quantity_milli, unit, unit_price_cents, estimated_cents)
-     select x.trip_id, x.item_id, x.order_id, x.position, x.quantity_milli, x.unit, x.unit_price_cents, x.estimated_cents
-       from json_to_recordset(?::json) as x(trip_id text, item_id text, order_id text, position int,
+    `insert into items (shopper_id, trip_id, item_id, order_id, position, quantity_milli, unit, unit_price_cents,
+                        estimated_cents)
+     select x.shopper_id, x.trip_id, x.item_id, x.order_id, x.position, x.quantity_milli, x.unit, x.unit_price_cents,
+            x.estimated_cents
+       from json_to_recordset(?::json) as x(shopper_id text, trip_id text, item_id text, order_id text, position int,
             quantity_milli bigint, unit text, unit_price_cents bigint, estimated_cents bigint)
-     on conflict do nothing`,
+     on conflict (shopper_id, trip_id, item_id) do nothing`,
     items,
   );
 }
 
+async function refuseTripConflicts(
+  db: Db,
+  events: readonly Ev<'trip.upserted'>[],
+  inserted: readonly { shopper_id: string; trip_id: string }[],
+): Promise<void> {
+  const fresh = new Set(inserted.map(tripKey));
+  const others = events.filter((e) => !fresh.has(tripKey(e.d)));
+  const recorded = await jsonRows<{ shopper_id: string; trip_id: string; spec_hash: string | null }>(
+    db,
+    `select t.shopper_id, t.trip_id, t.spec_hash
+       from json_to_recordset(?::json) as x(shopper_id text, trip_id text)
+       join trips t on t.shopper_id = x.shopper_id and t.trip_id = x.trip_id`,
+    others.map((e) => ({ shopper_id: e.d.shopper_id, trip_id: e.d.trip_id })),
+  );
+  const specOf = new Map(recorded.map((r) => [tripKey(r), r.spec_hash]));
+  const conflicts = others.filter((e) => {
+    const spec = specOf.get(tripKey(e.d));
+    return spec === undefined || spec === null || spec !== (e.d.spec_hash ?? null);
+  });
+  if (conflicts.length > 0) {
+    throw new EventError(
+      `trip.upserted conflicts with the recorded trip (same shopper and trip id, different body): ${conflicts
+        .map((e) => `${e.d.shopper_id}/${e.d.trip_id}`)
+        .join(', ')}`,
+    );
+  }
+}
+
 async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promise<void> {
-  const newest = newestBy(events, (e) => `${e.d.trip_id}\u0000${e.d.item_id}`);
+  const newest = newestBy(events, (e) => `${tripKey(e.d)}\u0000${e.d.item_id}`);
   const data = newest.map((e) => {
     const d: ItemUpdated = e.d;
     return {
+      shopper_id: d.shopper_id,
       trip_id: d.trip_id,
       item_id: d.item_id,
       status: d.status,
@@ -179,10 +226,11 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
     };
   });
   // An older pick never overwrites a newer one; a missing item is a poison event.
-  const found = await jsonRows<{ trip_id: string; item_id: string }>(
+  const found = await jsonRows<{ shopper_id: string; trip_id: string; item_id: string }>(
     db,
     `with x as (
-       select * from json_to_recordset(?::json) as x(trip_id text, item_id text, status text, quantity_milli bigint,
+       select * from json_to_recordset(?::json) as x(shopper_id text, trip_id text, item_id text, status text,
+              quantity_milli bigint,
               unit_price_cents bigint, line_cents bigint, replacement_item_id text, customer_approved boolean,
               at_ms bigint, pos text)
      ), upd as (
@@ -191,17 +239,19 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
               pick_line_cents = x.line_cents, replacement_item_id = x.replacement_item_id,
               customer_approved = x.customer_approved, picked_ms = x.at_ms, pick_pos = x.pos
          from x
-        where i.trip_id = x.trip_id and i.item_id = x.item_id and (i.pick_pos is null or i.pick_pos < x.pos)
+        where i.shopper_id = x.shopper_id and i.trip_id = x.trip_id and i.item_id = x.item_id
+          and (i.pick_pos is null or i.pick_pos < x.pos)
        returning i.trip_id
      )
-     select x.trip_id, x.item_id from x join items i on i.trip_id = x.trip_id and i.item_id = x.item_id`,
+     select x.shopper_id, x.trip_id, x.item_id from x
+       join items i on i.shopper_id = x.shopper_id and i.trip_id = x.trip_id and i.item_id = x.item_id`,
     data,
   );
   if (found.length !== data.length) {
-    const have = new Set(found.map((r) => `${r.trip_id}\u0000${r.item_id}`));
-    const missing = data.filter((d) => !have.has(`${d.trip_id}\u0000${d.item_id}`));
+    const have = new Set(found.map((r) => `${tripKey(r)}\u0000${r.item_id}`));
+    const missing = data.filter((d) => !have.has(`${tripKey(d)}\u0000${d.item_id}`));
     throw new EventError(
-      `item.updated for unknown item(s): ${missing.map((m) => `${m.trip_id}/${m.item_id}`).join(', ')}`,
+      `item.updated for unknown item(s): ${missing.map((m) => `${m.shopper_id}/${m.trip_id}/${m.item_id}`).join(', ')}`,
     );
   }
 }
@@ -493,6 +543,7 @@ async function flagLate(db: Db, events: readonly Ev<'authorization.late'>[]): Pr
 }
 
 interface TripDelta {
+  shopper_id: string;
   trip_id: string;
   approved: number;
   reversed: number;
@@ -505,11 +556,13 @@ interface TripDelta {
   closed_ms: number | null;
 }
 
-function delta(m: Map<string, TripDelta>, tripId: string): TripDelta {
-  let d = m.get(tripId);
+function delta(m: Map<string, TripDelta>, trip: { shopper_id: string; trip_id: string }): TripDelta {
+  const key = tripKey(trip);
+  let d = m.get(key);
   if (d === undefined) {
     d = {
-      trip_id: tripId,
+      shopper_id: trip.shopper_id,
+      trip_id: trip.trip_id,
       approved: 0,
       reversed: 0,
       picked: null,
@@ -520,7 +573,7 @@ function delta(m: Map<string, TripDelta>, tripId: string): TripDelta {
       shopping: false,
       closed_ms: null,
     };
-    m.set(tripId, d);
+    m.set(key, d);
   }
   return d;
 }
@@ -539,12 +592,16 @@ function setAuthorized(d: TripDelta, cents: number, pos: string): void {
   }
 }
 
+/**
+ * Moves each trip's totals. Every event that names a trip must find it: a trip missing from
+ * Postgres (its trip.upserted was dead-lettered, or names another shopper's trip) is an EventError,
+ * never an update of nothing.
+ */
 async function updateTrips(db: Db, deltas: Map<string, TripDelta>): Promise<void> {
-  // Sorted by trip id: concurrent writers lock rows in one order (no deadlock).
-  const data = [...deltas.values()].sort((a, b) =>
-    a.trip_id < b.trip_id ? -1 : a.trip_id > b.trip_id ? 1 : 0,
-  );
-  await jsonRows(
+  if (deltas.size === 0) return;
+  // Sorted by identity: concurrent writers lock rows in one order (no deadlock).
+  const data = [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
+  const updated = await jsonRows<{ shopper_id: string; trip_id: string }>(
     db,
     `update trips t set
         approved_cents = t.approved_cents + x.approved,
@@ -558,11 +615,20 @@ async function updateTrips(db: Db, deltas: Map<string, TripDelta>): Promise<void
         status = case when t.status = 'closed' or x.closed_ms is not null then 'closed'
                       when x.shopping then 'shopping' else t.status end,
         closed_ms = coalesce(t.closed_ms, x.closed_ms)
-       from json_to_recordset(?::json) as x(trip_id text, approved bigint, reversed bigint, picked bigint,
-            picked_pos text, authorized bigint, authorized_pos text, activity_ms bigint, shopping boolean, closed_ms bigint)
-      where t.trip_id = x.trip_id`,
+       from json_to_recordset(?::json) as x(shopper_id text, trip_id text, approved bigint, reversed bigint,
+            picked bigint, picked_pos text, authorized bigint, authorized_pos text, activity_ms bigint,
+            shopping boolean, closed_ms bigint)
+      where t.shopper_id = x.shopper_id and t.trip_id = x.trip_id
+      returning t.shopper_id, t.trip_id`,
     data,
   );
+  if (updated.length !== data.length) {
+    const found = new Set(updated.map(tripKey));
+    const missing = data.filter((d) => !found.has(tripKey(d)));
+    throw new EventError(
+      `event(s) for trip(s) not recorded in Postgres: ${missing.map((d) => `${d.shopper_id}/${d.trip_id}`).join(', ')}`,
+    );
+  }
 }
 
 async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void> {
@@ -659,20 +725,20 @@ export async function applyEvents(
 
   const deltas = new Map<string, TripDelta>();
   for (const e of picks) {
-    const d = delta(deltas, e.d.trip_id);
+    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
     setPicked(d, e.d.picked_cents, e.pos);
     d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
     d.shopping = true;
   }
   for (const e of byType.of('trip.closed')) {
-    const d = delta(deltas, e.d.trip_id);
+    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
     setPicked(d, e.d.picked_cents, e.pos);
     setAuthorized(d, e.d.authorized_cents, e.pos);
     d.closed_ms = d.closed_ms === null ? e.d.at_ms : Math.min(d.closed_ms, e.d.at_ms);
   }
   for (const e of auths) {
     if (e.d.trip_id === null || !insertedAuths.has(e.d.authorization_id)) continue;
-    const d = delta(deltas, e.d.trip_id);
+    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
     if (e.d.decision === 'approved') {
       d.approved += e.d.amount_cents;
       d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
@@ -682,7 +748,7 @@ export async function applyEvents(
   for (const e of replays) {
     if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReplays.has(e.d.authorization_id))
       continue;
-    const d = delta(deltas, e.d.trip_id);
+    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
     d.approved += e.d.amount_cents;
     d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
     setAuthorized(d, e.d.authorized_cents, e.pos);
@@ -690,7 +756,7 @@ export async function applyEvents(
   for (const e of reversals) {
     // The script moves the trip's totals only while the trip key exists (authorized_cents not null).
     if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReversals.has(e.eventId)) continue;
-    const d = delta(deltas, e.d.trip_id);
+    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
     d.reversed += e.d.amount_cents;
     setAuthorized(d, e.d.authorized_cents, e.pos);
   }
@@ -698,7 +764,11 @@ export async function applyEvents(
     // The script moves the trip's total only while the trip key exists (authorized_cents not null).
     if (e.d.trip_id === null || e.d.authorized_cents === null) continue;
     if (!(insertedClearings.has(e.eventId) || insertedExpiries.has(e.eventId))) continue;
-    setAuthorized(delta(deltas, e.d.trip_id), e.d.authorized_cents, e.pos);
+    setAuthorized(
+      delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id }),
+      e.d.authorized_cents,
+      e.pos,
+    );
   }
   await updateTrips(db, deltas);
   await recordOffsets(db, fresh);

@@ -263,7 +263,7 @@ async function runOnce(batch: number, events: number, processes: number): Promis
   const client = createRedisClient(config, { name: 'bench-fill', commandTimeoutMs: 30_000 });
   const persisters: Proc[] = [];
   try {
-    await runMigrations(orm);
+    await runMigrations(orm, { contract: true });
     await connectRedis(client);
     // What the api's boot check does: mark every (empty) partition live, so the
     // persisters' periodic hydrate check finds nothing to rebuild mid-run.

@@ -69,7 +69,7 @@ export async function startPersister(
   });
   const controlClient = createRedisClient(config, { name: 'persister-control', commandTimeoutMs: 10_000 });
   try {
-    await runMigrations(orm, logger);
+    await runMigrations(orm, { contract: false, logger });
     await connectRedis(streamClient);
     await connectRedis(controlClient);
   } catch (err) {
@@ -165,9 +165,12 @@ async function withOrm<T>(config: Config, fn: (orm: Orm) => Promise<T>): Promise
   }
 }
 
-/** `migrate`: applies pending migrations and returns. */
-export async function migrateCommand(config: Config, logger: Logger): Promise<void> {
-  await withOrm(config, (orm) => runMigrations(orm, logger));
+/**
+ * `migrate [--contract]`: applies pending migrations and returns. Without --contract, stops
+ * before the first contract migration (the previous release may still be serving).
+ */
+export async function migrateCommand(config: Config, logger: Logger, contract: boolean): Promise<void> {
+  await withOrm(config, (orm) => runMigrations(orm, { contract, logger }));
 }
 
 async function withClient<T>(config: Config, fn: (client: RedisClient) => Promise<T>): Promise<T> {

@@ -163,29 +163,32 @@ export class Hydrator {
     const c = this.d.config;
     const keyTtlMs = (c.tripTtlS + c.authorizationTtlS) * 1000;
     const cutoff = nowMs - keyTtlMs;
-    let after = '';
+    let after = { shopper: '', trip: '' };
     let n = 0;
     for (;;) {
-      // Keyset pages by trip id; a trip's keys live until its last touch + key TTL.
+      // Keyset pages by trip identity (shopper_id, trip_id); a trip's keys live until its last
+      // touch + key TTL.
       const res = (await this.knex.raw(
         `select t.*, greatest(t.activity_ms, coalesce(v.last_ms, 0)) as touched_ms
            from trips t
            left join lateral (
              select max(greatest(a.decided_ms, coalesce(a.replayed_ms, 0))) as last_ms from authorizations a
-              where a.trip_id = t.trip_id and (a.reason is null or a.reason <> all(?::text[]))
+              where a.shopper_id = t.shopper_id and a.trip_id = t.trip_id
+                and (a.reason is null or a.reason <> all(?::text[]))
            ) v on true
-          where t.partition = ? and t.trip_id > ?
+          where t.partition = ? and (t.shopper_id, t.trip_id) > (?, ?)
             and greatest(t.activity_ms, coalesce(v.last_ms, 0)) > ?
-          order by t.trip_id
+          order by t.shopper_id, t.trip_id
           limit ?`,
-        [NOT_COUNTED_REASONS, p, after, cutoff, PAGE_ROWS],
+        [NOT_COUNTED_REASONS, p, after.shopper, after.trip, cutoff, PAGE_ROWS],
       )) as { rows: TripRow[] };
       if (res.rows.length === 0) return n;
       for (const t of res.rows) {
         await this.writeTrip(p, t, nowMs, keyTtlMs);
         n++;
       }
-      after = res.rows[res.rows.length - 1]?.trip_id ?? after;
+      const last = res.rows[res.rows.length - 1];
+      if (last !== undefined) after = { shopper: last.shopper_id, trip: last.trip_id };
       if (res.rows.length < PAGE_ROWS) return n;
     }
   }
@@ -195,8 +198,8 @@ export class Hydrator {
     const items = (await this.knex.raw(
       `select item_id, order_id, quantity_milli, unit, unit_price_cents, estimated_cents, pick_status,
               pick_quantity_milli, pick_unit_price_cents, pick_line_cents, replacement_item_id, customer_approved
-         from items where trip_id = ? order by position`,
-      [t.trip_id],
+         from items where shopper_id = ? and trip_id = ? order by position`,
+      [t.shopper_id, t.trip_id],
     )) as {
       rows: {
         item_id: string;
@@ -215,9 +218,9 @@ export class Hydrator {
     };
     const counted = (await this.knex.raw(
       `select authorization_id, decided_ms from authorizations
-        where trip_id = ? and (reason is null or reason <> all(?::text[]))
+        where shopper_id = ? and trip_id = ? and (reason is null or reason <> all(?::text[]))
         order by decided_ms desc, stream_id desc limit ?`,
-      [t.trip_id, NOT_COUNTED_REASONS, TRIP_AUTHS_MAX],
+      [t.shopper_id, t.trip_id, NOT_COUNTED_REASONS, TRIP_AUTHS_MAX],
     )) as { rows: { authorization_id: string; decided_ms: string }[] };
 
     let pickedLines = 0;
@@ -278,7 +281,7 @@ export class Hydrator {
     ];
     if (t.closed_ms !== null) fields.push(['closed_ms', t.closed_ms]);
 
-    const tripKey = this.keys.trip(p, t.trip_id);
+    const tripKey = this.keys.trip(p, t.shopper_id, t.trip_id);
     await this.scripts.run(
       'hydrateTrip',
       [tripKey, `${tripKey}:items`, `${tripKey}:picks`, `${tripKey}:swipes`, `${tripKey}:auths`],

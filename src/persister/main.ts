@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 // Stand-alone entry for the persister commands (the same functions src/cli.ts
 // wires): node dist/persister/main.js persist | hydrate | migrate
-import { loadConfig } from '../config/config.js';
+import type { Logger } from 'pino';
+import { type Config, loadConfig } from '../config/config.js';
 import { createLogger } from '../observability/logger.js';
 import { hydrateCommand, migrateCommand, persistCommand } from './commands.js';
 
-const commands = { persist: persistCommand, hydrate: hydrateCommand, migrate: migrateCommand } as const;
+const commands = {
+  persist: persistCommand,
+  hydrate: hydrateCommand,
+  migrate: (config: Config, logger: Logger) =>
+    migrateCommand(config, logger, process.argv.includes('--contract')),
+} as const;
 
 async function main(): Promise<void> {
   const name = process.argv[2] as keyof typeof commands | undefined;

@@ -68,7 +68,7 @@ export async function reconcileCommand(
     commandTimeoutMs: 5000,
   });
   try {
-    await runMigrations(orm, logger);
+    await runMigrations(orm, { contract: false, logger });
     try {
       await connectRedis(redis);
     } catch (err) {

@@ -26,8 +26,12 @@ export class Keys {
     return `${this.base(p)}shopper:${shopperId}`;
   }
 
-  trip(p: number, tripId: string): string {
-    return `${this.base(p)}trip:${tripId}`;
+  /**
+   * A trip is (shopper_id, trip_id) (CONTRACT §3). Ids match ID_PATTERN (no ':'), so the two
+   * parts cannot run into each other. Sub-keys append `:items`, `:picks`, `:swipes`, `:auths`.
+   */
+  trip(p: number, shopperId: string, tripId: string): string {
+    return `${this.base(p)}trip:${shopperId}:${tripId}`;
   }
 
   idem(p: number, idempotencyKey: string): string {

@@ -56,7 +56,12 @@ export interface AuthorizeResult {
   readonly replayed: boolean;
 }
 
-export type UpsertTripResult = 'created' | 'identical' | 'trip_conflict' | 'open_trip_exists';
+export type UpsertOutcome = 'created' | 'identical' | 'trip_conflict' | 'open_trip_exists';
+/** `existingSpec`: the stored canonical spec when the outcome is trip_conflict (names what differs). */
+export interface UpsertTripResult {
+  readonly outcome: UpsertOutcome;
+  readonly existingSpec: string;
+}
 
 export type UpdateItemResult =
   | { readonly ok: true; readonly pickedCents: number; readonly lineCents: number }
@@ -152,7 +157,7 @@ function arrayOf(name: string, raw: unknown, length: number): unknown[] {
   return raw;
 }
 
-const UPSERT: readonly UpsertTripResult[] = ['created', 'identical', 'trip_conflict', 'open_trip_exists'];
+const UPSERT: readonly UpsertOutcome[] = ['created', 'identical', 'trip_conflict', 'open_trip_exists'];
 const CLOSE: readonly CloseTripResult[] = ['closed', 'already_closed', 'trip_not_found'];
 const ITEM_ERRORS = [
   'trip_not_found',
@@ -197,10 +202,10 @@ export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
       return result as ScriptResults[N];
     }
     case 'upsertTrip': {
-      const [code] = arrayOf(name, raw, 1);
-      const result = UPSERT[code as number];
-      if (result === undefined) fail(name, raw);
-      return result as ScriptResults[N];
+      const [code, existingSpec] = arrayOf(name, raw, 2);
+      const outcome = UPSERT[code as number];
+      if (outcome === undefined || typeof existingSpec !== 'string') fail(name, raw);
+      return { outcome, existingSpec } as ScriptResults[N];
     }
     case 'updateItem': {
       const [code, picked, line] = arrayOf(name, raw, 3);

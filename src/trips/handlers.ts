@@ -8,7 +8,13 @@ import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
 import { DECLINE_REASONS, decodeScriptResult, type TripView } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { canonicalSpec, normalizedStore, parseItemUpdate, parseTripSpec } from './tripRequest.js';
+import {
+  canonicalSpec,
+  normalizedStore,
+  parseItemUpdate,
+  parseTripSpec,
+  specDifferences,
+} from './tripRequest.js';
 import { uuidv7 } from '../domain/ids.js';
 
 export interface TripDeps {
@@ -80,7 +86,11 @@ export function createTripHandlers(deps: TripDeps) {
   }
 
   async function read(p: number, shopperId: string, tripId: string): Promise<TripView | undefined> {
-    const raw = await scripts.run('readTrip', [keys.trip(p, tripId)], [shopperId, AUTHORIZATIONS_SHOWN_MAX]);
+    const raw = await scripts.run(
+      'readTrip',
+      [keys.trip(p, shopperId, tripId)],
+      [shopperId, AUTHORIZATIONS_SHOWN_MAX, tripId],
+    );
     return decodeScriptResult('readTrip', raw);
   }
 
@@ -135,8 +145,8 @@ export function createTripHandlers(deps: TripDeps) {
       'upsertTrip',
       [
         keys.shopper(g.p, g.shopperId),
-        keys.trip(g.p, g.tripId),
-        `${keys.trip(g.p, g.tripId)}:items`,
+        keys.trip(g.p, g.shopperId, g.tripId),
+        `${keys.trip(g.p, g.shopperId, g.tripId)}:items`,
         keys.wal(g.p),
       ],
       [
@@ -155,15 +165,19 @@ export function createTripHandlers(deps: TripDeps) {
         ...items,
       ],
     );
-    const result = decodeScriptResult('upsertTrip', raw);
-    if (result === 'trip_conflict') {
-      return errorResponse('trip_conflict', 'a trip with this id exists with a different body');
+    const { outcome, existingSpec } = decodeScriptResult('upsertTrip', raw);
+    if (outcome === 'trip_conflict') {
+      const differs = specDifferences(existingSpec, s);
+      return errorResponse(
+        'trip_conflict',
+        `trip ${g.tripId} of shopper ${g.shopperId} exists with a different body: ${differs.join(', ') || 'the body'} differ${differs.length === 1 ? 's' : ''}`,
+      );
     }
-    if (result === 'open_trip_exists')
+    if (outcome === 'open_trip_exists')
       return errorResponse('open_trip_exists', 'the shopper has another open trip');
     const view = await read(g.p, g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('internal_error');
-    return jsonResponse(result === 'created' ? 201 : 200, tripView(g.tripId, view));
+    return jsonResponse(outcome === 'created' ? 201 : 200, tripView(g.tripId, view));
   }
 
   async function updateItem(req: Request): Promise<HttpResponse> {
@@ -176,7 +190,7 @@ export function createTripHandlers(deps: TripDeps) {
     const update = parseItemUpdate(body.json);
     if (!update.ok) return errorResponse('invalid_request', update.message);
     const u = update.value;
-    const tripKey = keys.trip(g.p, g.tripId);
+    const tripKey = keys.trip(g.p, g.shopperId, g.tripId);
     const nowMs = now();
     const raw = await scripts.run(
       'updateItem',
@@ -221,7 +235,7 @@ export function createTripHandlers(deps: TripDeps) {
     const nowMs = now();
     const raw = await scripts.run(
       'closeTrip',
-      [keys.trip(g.p, g.tripId), keys.wal(g.p)],
+      [keys.trip(g.p, g.shopperId, g.tripId), keys.wal(g.p)],
       [nowMs, uuidv7(nowMs), g.shopperId, g.tripId],
     );
     const result = decodeScriptResult('closeTrip', raw);

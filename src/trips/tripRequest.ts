@@ -175,6 +175,40 @@ export function canonicalSpec(spec: TripSpec): { json: string; hash: string } {
   return { json, hash: sha256Hex(json) };
 }
 
+/** Fields named in a 409 at most: the message stays short whatever the bodies. */
+const DIFFERING_FIELDS_SHOWN_MAX = 8;
+
+/**
+ * What differs between a stored trip (its canonical spec JSON) and a new body, for the 409 of
+ * CONTRACT §3: top-level fields, `merchant.<field>`, and per order `orders[<order_id>]`.
+ */
+export function specDifferences(storedJson: string, spec: TripSpec): string[] {
+  let stored: Record<string, unknown>;
+  try {
+    stored = JSON.parse(storedJson) as Record<string, unknown>;
+  } catch {
+    return ['the stored trip could not be read'];
+  }
+  const out: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const storedMerchant = (stored['merchant'] ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(spec.merchant)) {
+    if (!same(storedMerchant[k], v)) out.push(`merchant.${k}`);
+  }
+  for (const k of Object.keys(spec) as (keyof TripSpec)[]) {
+    if (k === 'merchant' || k === 'orders') continue;
+    if (!same(stored[k], spec[k])) out.push(k);
+  }
+  const storedOrders = new Map<string, unknown>();
+  for (const o of (stored['orders'] ?? []) as { order_id: string }[]) storedOrders.set(o.order_id, o);
+  for (const o of spec.orders) {
+    if (!same(storedOrders.get(o.order_id), o)) out.push(`orders[${o.order_id}]`);
+    storedOrders.delete(o.order_id);
+  }
+  for (const id of storedOrders.keys()) out.push(`orders[${id}]`);
+  return out.slice(0, DIFFERING_FIELDS_SHOWN_MAX);
+}
+
 export function normalizedStore(spec: TripSpec): { name: string; address: string } {
   return {
     name: normalizeMerchantName(spec.merchant.name),

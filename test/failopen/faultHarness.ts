@@ -465,7 +465,7 @@ export async function tripTotals(
   const out = new Map<string, number>();
   for (const s of shoppers) {
     const trip = `trip_${s}`;
-    const v = await redis.hget(keys.trip(keys.partition(s), trip), 'authorized_cents');
+    const v = await redis.hget(keys.trip(keys.partition(s), s, trip), 'authorized_cents');
     out.set(trip, Number(v ?? 0));
   }
   return out;

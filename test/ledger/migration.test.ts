@@ -7,6 +7,8 @@ import { LedgerEntry } from '../../src/db/entities.js';
 import { createTestDb, type TestDb } from '../persister/helpers/pg.js';
 
 let db: TestDb;
+/** Down to the state before ledger_transfers: every later migration is undone first. */
+const BEFORE_TRANSFERS = { to: 'Migration20261122050000_ledger_transfers' };
 /** Checked in, written only by scripts/generate-migration.mjs: running migrations must not touch it. */
 const SNAPSHOT = new URL('../../src/db/migrations/.snapshot-swipe-authorizer.json', import.meta.url);
 const snapshotAtStart = readFileSync(SNAPSHOT, 'utf8');
@@ -31,7 +33,7 @@ async function relkind(name: string): Promise<string | undefined> {
 
 it('moves postings and entries into transfers and back without changing what they read', async () => {
   const migrator = db.orm.getMigrator();
-  await migrator.down(); // back to separate postings and entries tables
+  await migrator.down(BEFORE_TRANSFERS); // back to separate postings and entries tables
   expect(await relkind('ledger_entries')).toBe('r');
   await db.query(
     `insert into ledger_postings (posting_id, kind, authorization_id, transaction_id, shopper_id, currency, event_ms) values
@@ -116,7 +118,7 @@ it('moves postings and entries into transfers and back without changing what the
   );
   expect(held?.held).toBe('0');
 
-  await migrator.down();
+  await migrator.down(BEFORE_TRANSFERS);
   expect(await relkind('ledger_entries')).toBe('r');
   expect(await relkind('ledger_transfers')).toBeUndefined();
   expect(await db.query(ENTRIES)).toEqual(entries);
@@ -127,7 +129,7 @@ it('moves postings and entries into transfers and back without changing what the
 
 it('refuses to migrate entries that are not (from, to) pairs', async () => {
   const migrator = db.orm.getMigrator();
-  await migrator.down();
+  await migrator.down(BEFORE_TRANSFERS);
   await db.query(
     `insert into ledger_postings (posting_id, kind, currency, event_ms) values ('odd', 'adjustment', 'USD', 1)`,
   );

@@ -296,7 +296,7 @@ async function runSequence(ops: readonly Op[], redeliver: readonly number[]): Pr
     const shopper = shoppers[i] as string;
     const redisTrip = Number(
       await env.t.redis.hget(
-        env.t.keys.trip(env.t.keys.partition(shopper), trips[i] as string),
+        env.t.keys.trip(env.t.keys.partition(shopper), shopper, trips[i] as string),
         'authorized_cents',
       ),
     );

@@ -63,8 +63,11 @@ test('events from every partition reach Postgres exactly once; totals match Redi
       return Number(row?.n) === events;
     });
     for (const { shopper, trip } of trips) {
-      const [row] = await db.query<Record<string, string>>('select * from trips where trip_id = ?', [trip]);
-      const redisTrip = await h.redis.hgetall(h.keys.trip(h.keys.partition(shopper), trip));
+      const [row] = await db.query<Record<string, string>>(
+        'select * from trips where shopper_id = ? and trip_id = ?',
+        [shopper, trip],
+      );
+      const redisTrip = await h.redis.hgetall(h.keys.trip(h.keys.partition(shopper), shopper, trip));
       expect([row?.picked_cents, row?.authorized_cents].map(Number)).toEqual(
         [redisTrip['picked_cents'], redisTrip['authorized_cents']].map(Number),
       );

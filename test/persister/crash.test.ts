@@ -163,7 +163,7 @@ it('survives 20+ SIGKILLs at random moments with no event lost or doubled', {
   expect(rows.length).toBe(books.trips.length);
   for (const row of rows) {
     const p = api.keys.partition(String(row.shopper_id));
-    const h = await redis.hgetall(api.keys.trip(p, String(row.trip_id)));
+    const h = await redis.hgetall(api.keys.trip(p, String(row.shopper_id), String(row.trip_id)));
     expect(
       {
         status: row.status,

@@ -145,7 +145,7 @@ it('keeps deciding while Postgres is down for 30 s, then catches up with nothing
   expect(Number(dead?.n)).toBe(0);
   for (const row of await db.query<Record<string, string>>('select * from trips')) {
     const h = await redis.hgetall(
-      api.keys.trip(api.keys.partition(String(row.shopper_id)), String(row.trip_id)),
+      api.keys.trip(api.keys.partition(String(row.shopper_id)), String(row.shopper_id), String(row.trip_id)),
     );
     expect([row.picked_cents, row.authorized_cents, row.approved_cents, row.reversed_cents]).toEqual([
       h.picked_cents,

@@ -61,7 +61,7 @@ describe('isNoScript', () => {
 describe('ScriptRunner on a private Redis', () => {
   let server: PrivateRedis;
   let client: Redis;
-  const tripKey = 'tframe:{p1}:trip:t1';
+  const tripKey = 'tframe:{p1}:trip:shopper-é:t1';
 
   /** Calls per command since RESETSTAT; "failed" = EVALSHAs answered with an error (NOSCRIPT here). */
   async function callCounts(): Promise<{ evalsha: number; failed: number; eval: number }> {
@@ -88,26 +88,30 @@ describe('ScriptRunner on a private Redis', () => {
     const runner = new ScriptRunner(server.client(), undefined, undefined);
     await client.config('RESETSTAT');
     // Redis has never seen the script: NOSCRIPT, then one EVAL loads it.
-    const first = await runner.run('readTrip', [tripKey], ['shopper-é', 10]);
+    const first = await runner.run('readTrip', [tripKey], ['shopper-é', 10, 't1']);
     expect(JSON.parse(first as string).trip).toMatchObject({ shopper: 'shopper-é', status: 'open' });
     expect(await callCounts()).toEqual({ evalsha: 1, failed: 1, eval: 1 });
 
     // Cached now: frames only.
     for (let i = 0; i < 5; i++)
-      expect(await runner.run('readTrip', [tripKey], ['shopper-é', 10])).toBe(first);
+      expect(await runner.run('readTrip', [tripKey], ['shopper-é', 10, 't1'])).toBe(first);
     expect(await callCounts()).toEqual({ evalsha: 6, failed: 1, eval: 1 });
 
     // The cache is emptied (as by a restart): the next call still answers.
     await client.script('FLUSH');
-    expect(await runner.run('readTrip', [tripKey], ['shopper-é', 10])).toBe(first);
-    expect(await runner.run('readTrip', [tripKey], ['other-shopper', 10])).toBe('');
+    expect(await runner.run('readTrip', [tripKey], ['shopper-é', 10, 't1'])).toBe(first);
+    expect(
+      await runner.run('readTrip', ['tframe:{p1}:trip:other-shopper:t1'], ['other-shopper', 10, 't1']),
+    ).toBe('');
     expect(await callCounts()).toEqual({ evalsha: 8, failed: 2, eval: 2 });
   });
 
   it('passes any other Redis error to the caller', async () => {
     const runner = new ScriptRunner(server.client(), undefined, undefined);
-    await client.set('tframe:{p1}:plain', 'x');
+    await client.set('tframe:{p1}:trip:s:plain', 'x');
     // HGETALL on a string key: WRONGTYPE from inside the script, not retried.
-    await expect(runner.run('readTrip', ['tframe:{p1}:plain'], ['s', 10])).rejects.toThrow(/WRONGTYPE/);
+    await expect(runner.run('readTrip', ['tframe:{p1}:trip:s:plain'], ['s', 10, 'plain'])).rejects.toThrow(
+      /WRONGTYPE/,
+    );
   });
 });

@@ -35,7 +35,7 @@ describe('keys and partitions', () => {
     const keys = new Keys('sa', 64);
     const p = keys.partition('456');
     expect(keys.shopper(p, '456')).toBe(`sa:{p${p}}:shopper:456`);
-    expect(keys.trip(p, 't1')).toBe(`sa:{p${p}}:trip:t1`);
+    expect(keys.trip(p, '456', 't1')).toBe(`sa:{p${p}}:trip:456:t1`);
     expect(keys.wal(p)).toBe(`sa:{p${p}}:wal`);
     expect(keys.allWals()).toHaveLength(64);
     // Ids may contain ':' — the reversal key must not let (X, r:1) and (X:r, 1) collide.

@@ -8,6 +8,8 @@ import { Migration20261121203801_ledger } from './Migration20261121203801_ledger
 import { Migration20261122014500_fewer_writes_per_event } from './Migration20261122014500_fewer_writes_per_event.js';
 import { Migration20261122023000_ledger_entries_lean } from './Migration20261122023000_ledger_entries_lean.js';
 import { Migration20261122050000_ledger_transfers } from './Migration20261122050000_ledger_transfers.js';
+import { Migration20261204100000_trip_identity_expand } from './Migration20261204100000_trip_identity_expand.js';
+import { Migration20261204100100_trip_identity_contract } from './Migration20261204100100_trip_identity_contract.js';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121200126_init', class: Migration20261121200126_init },
@@ -20,4 +22,20 @@ export const MIGRATIONS: MigrationObject[] = [
   },
   { name: 'Migration20261122023000_ledger_entries_lean', class: Migration20261122023000_ledger_entries_lean },
   { name: 'Migration20261122050000_ledger_transfers', class: Migration20261122050000_ledger_transfers },
+  {
+    name: 'Migration20261204100000_trip_identity_expand',
+    class: Migration20261204100000_trip_identity_expand,
+  },
+  {
+    name: 'Migration20261204100100_trip_identity_contract',
+    class: Migration20261204100100_trip_identity_contract,
+  },
 ];
+
+/**
+ * Migrations that remove what the previous release still uses: applied only by
+ * `migrate --contract`, once the rollout is complete (src/db/migrate.ts).
+ */
+export const CONTRACT_MIGRATIONS: ReadonlySet<string> = new Set([
+  'Migration20261204100100_trip_identity_contract',
+]);

@@ -41,7 +41,7 @@ export async function createTestDb(serverUrl = SHARED_PG): Promise<TestDb> {
   await admin(serverUrl, (k) => k.raw(`create database ${name}`));
   const url = withDb(serverUrl, name);
   const orm = await createOrm({ databaseUrl: url, poolMax: 3 });
-  await runMigrations(orm);
+  await runMigrations(orm, { contract: true });
   const db: TestDb = {
     url,
     name,
