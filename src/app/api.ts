@@ -109,6 +109,7 @@ export async function startApi(
     keys,
     scripts: tripScripts,
     authorized: createBearerCheck(config.apiTokens),
+    ...(failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn }),
   });
   const reverse = createReversalHandler({ config, keys, scripts: tripScripts });
   const clear = createClearingHandler({ config, keys, scripts: tripScripts });
@@ -128,6 +129,7 @@ export async function startApi(
     fallback: options.fallback ?? failOpen.policy ?? FAIL_CLOSED,
     guard: failOpen.breaker,
     onLate: late.flag,
+    ...(failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn }),
   });
 
   let stopping = false;

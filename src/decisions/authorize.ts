@@ -109,6 +109,8 @@ export interface AuthorizeDeps {
   readonly fallback: StorageFallback;
   readonly guard?: RedisGuard;
   readonly now?: () => number;
+  /** Learns from every decision Redis makes (src/failopen/standIn.ts): the fail-open policy's stand-in knowledge. */
+  readonly standIn?: { learnDecision(request: SwipeRequest, result: AuthorizeResult, nowMs: number): void };
   /** Called when an approval is answered after the processor's deadline (src/decisions/late.ts). */
   readonly onLate?: (shopperId: string, authorizationId: string, elapsedMs: number) => void;
 }
@@ -182,6 +184,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         );
       const raw = await (guard === undefined ? call() : guard.run(call));
       const result = decodeScriptResult('authorizeSwipe', raw);
+      deps.standIn?.learnDecision(request, result, nowMs);
       // A retry that reached Redis while the original call waited past its deadline gets
       // the decision the original's script made late; the original was answered by the
       // fallback meanwhile. The answer already given wins, as it does before Redis is asked

@@ -16,6 +16,7 @@ import { type Logger, logFailOpen } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuthorizeResult } from '../redis/results.js';
 import type { FailOpenEntry, Journal } from './journal.js';
+import type { StandIn } from './standIn.js';
 import { uuidv7 } from '../domain/ids.js';
 
 /** Approvals one shopper can have inside one window in this pod; more are declined. */
@@ -39,6 +40,8 @@ interface Spend {
 
 export interface PolicyLimits {
   readonly enabled: boolean;
+  /** Approve shoppers the stand-in knowledge has never seen (FAILOPEN_UNSEEN_SHOPPERS; default true). */
+  readonly unseenShoppers?: boolean;
   readonly maxCents: number;
   readonly shopperMaxCents: number;
   readonly windowMs: number;
@@ -49,6 +52,7 @@ export interface PolicyLimits {
 export function limitsFrom(config: Config): PolicyLimits {
   return {
     enabled: config.failopenEnabled,
+    unseenShoppers: config.failopenUnseenShoppers,
     maxCents: config.failopenMaxCents,
     shopperMaxCents: config.failopenShopperMaxCents,
     windowMs: config.failopenWindowS * 1000,
@@ -65,6 +69,8 @@ export class FailOpenPolicy implements StorageFallback {
     private readonly journal: Journal,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    /** What this pod learned from Redis's decisions (standIn.ts); none: blind caps only. */
+    private readonly standIn?: StandIn,
   ) {
     // Approvals journaled before a restart still count against their shopper's
     // window (replayed or not); those not replayed are still owed to Redis.
@@ -91,8 +97,11 @@ export class FailOpenPolicy implements StorageFallback {
 
     const causeKind = redisErrorKind(cause);
     const windowCents = this.windowCents(request.shopperId, nowMs);
+    const standIn = this.standIn?.verdict(request, windowCents, nowMs) ?? 'unseen';
+    const known = standIn === 'allowed' || (standIn === 'unseen' && this.limits.unseenShoppers !== false);
     const withinCaps =
       this.limits.enabled &&
+      known &&
       request.amountCents <= this.limits.maxCents &&
       windowCents + request.amountCents <= this.limits.shopperMaxCents &&
       this.hasRoom(request.shopperId);
@@ -129,6 +138,7 @@ export class FailOpenPolicy implements StorageFallback {
       transaction_id: request.transactionId,
       authorization_id: authorizationId,
       shopper_window_cents: windowCents + (approve ? request.amountCents : 0),
+      stand_in: standIn,
     });
     return answer.result;
   }

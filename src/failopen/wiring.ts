@@ -18,6 +18,7 @@ import {
 import { Journal } from './journal.js';
 import { FailOpenPolicy, limitsFrom } from './policy.js';
 import { Replayer } from './replayer.js';
+import { StandIn } from './standIn.js';
 
 /** Default of FAILOPEN_JOURNAL_PATH (config.ts). */
 const DEFAULT_JOURNAL_PATH = '.journal/failopen.jsonl';
@@ -62,6 +63,8 @@ export interface FailOpenDeps {
 
 export interface FailOpen {
   readonly breaker: CircuitBreaker;
+  /** Stand-in knowledge the policy uses; the request path and trip API feed it. */
+  readonly standIn: StandIn | undefined;
   readonly policy: FailOpenPolicy | undefined;
   readonly journal: Journal | undefined;
   readonly replayer: Replayer | undefined;
@@ -90,6 +93,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
     return {
       breaker,
       policy,
+      standIn: undefined,
       journal: undefined,
       replayer: undefined,
       readiness: () => ({ circuit: breaker.state, failopen_journal_pending: 0 }),
@@ -108,7 +112,8 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   if (stats.pending > 0 || stats.corruptLines > 0) {
     logger.warn({ journal: journal.path, ...stats }, 'fail-open journal has approvals to replay');
   }
-  policy = new FailOpenPolicy(limitsFrom(config), journal, metrics, logger);
+  const standIn = new StandIn({ shoppersMax: config.standinShoppersMax, ttlMs: config.standinTtlS * 1000 });
+  policy = new FailOpenPolicy(limitsFrom(config), journal, metrics, logger, standIn);
   const replayer = new Replayer({
     config,
     keys: deps.keys,
@@ -123,6 +128,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   return {
     breaker,
     policy,
+    standIn,
     journal,
     replayer,
     readiness: () => ({ circuit: breaker.state, failopen_journal_pending: journal.pendingCount() }),
