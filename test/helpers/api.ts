@@ -19,20 +19,66 @@ export interface Reply {
   json: Record<string, unknown>;
 }
 
-export interface TestApi {
+/** Signed webhook and bearer trip API calls against an api at `base` (this process's or another's). */
+export interface ApiClient {
+  swipe(body: unknown, opts?: { headers?: Record<string, string>; t?: number; raw?: string }): Promise<Reply>;
+  reverse(body: unknown): Promise<Reply>;
+  clear(body: unknown): Promise<Reply>;
+  putTrip(shopperId: string, tripId: string, body: unknown): Promise<Reply>;
+  pick(shopperId: string, tripId: string, itemId: string, body: unknown): Promise<Reply>;
+  closeTrip(shopperId: string, tripId: string): Promise<Reply>;
+  getTrip(shopperId: string, tripId: string): Promise<Reply>;
+  request(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<Reply>;
+}
+
+export function apiClient(base: string): ApiClient {
+  async function request(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+    const res = await fetch(base + path, { method, body, headers });
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = {};
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+  const bearer = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+  const signed = (raw: string, t = Math.floor(Date.now() / 1000)) => ({
+    'Content-Type': 'application/json',
+    'X-Signature': signatureHeader(SECRET, t, raw),
+  });
+  const tripPath = (s: string, t: string) => `/v1/shoppers/${s}/trips/${t}`;
+  return {
+    request,
+    swipe(body, opts = {}) {
+      const raw = opts.raw ?? JSON.stringify(body);
+      return request('POST', '/v1/authorizations', raw, { ...signed(raw, opts.t), ...(opts.headers ?? {}) });
+    },
+    reverse(body) {
+      const raw = JSON.stringify(body);
+      return request('POST', '/v1/authorizations/reversals', raw, signed(raw));
+    },
+    clear(body) {
+      const raw = JSON.stringify(body);
+      return request('POST', '/v1/authorizations/clearings', raw, signed(raw));
+    },
+    putTrip: (s, t, body) => request('PUT', tripPath(s, t), JSON.stringify(body), bearer),
+    pick: (s, t, item, body) =>
+      request('POST', `${tripPath(s, t)}/items/${item}`, JSON.stringify(body), bearer),
+    closeTrip: (s, t) =>
+      request('POST', `${tripPath(s, t)}/close`, undefined, { Authorization: `Bearer ${TOKEN}` }),
+    getTrip: (s, t) => request('GET', tripPath(s, t), undefined, { Authorization: `Bearer ${TOKEN}` }),
+  };
+}
+
+export interface TestApi extends ApiClient {
   readonly config: Config;
   readonly api: RunningApi;
   readonly base: string;
   readonly keys: Keys;
   /** A plain client on the same Redis (or Cluster), for reading state and WAL streams. */
   readonly redis: Redis | Cluster;
-  swipe(body: unknown, opts?: { headers?: Record<string, string>; t?: number; raw?: string }): Promise<Reply>;
-  reverse(body: unknown): Promise<Reply>;
-  putTrip(shopperId: string, tripId: string, body: unknown): Promise<Reply>;
-  pick(shopperId: string, tripId: string, itemId: string, body: unknown): Promise<Reply>;
-  closeTrip(shopperId: string, tripId: string): Promise<Reply>;
-  getTrip(shopperId: string, tripId: string): Promise<Reply>;
-  request(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<Reply>;
   /** Every WAL entry of every partition, oldest first per partition. */
   walEvents(): Promise<
     Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }>
@@ -80,23 +126,7 @@ export async function startTestApi(
     ),
   );
 
-  async function request(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
-    const res = await fetch(base + path, { method, body, headers });
-    const text = await res.text();
-    let json: Record<string, unknown> = {};
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = {};
-    }
-    return { status: res.status, headers: res.headers, text, json };
-  }
-  const bearer = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
-  const signed = (raw: string, t = Math.floor(Date.now() / 1000)) => ({
-    'Content-Type': 'application/json',
-    'X-Signature': signatureHeader(SECRET, t, raw),
-  });
-  const tripPath = (s: string, t: string) => `/v1/shoppers/${s}/trips/${t}`;
+  const client = apiClient(base);
 
   return {
     config,
@@ -104,21 +134,7 @@ export async function startTestApi(
     base,
     keys,
     redis,
-    request,
-    swipe(body, opts = {}) {
-      const raw = opts.raw ?? JSON.stringify(body);
-      return request('POST', '/v1/authorizations', raw, { ...signed(raw, opts.t), ...(opts.headers ?? {}) });
-    },
-    reverse(body) {
-      const raw = JSON.stringify(body);
-      return request('POST', '/v1/authorizations/reversals', raw, signed(raw));
-    },
-    putTrip: (s, t, body) => request('PUT', tripPath(s, t), JSON.stringify(body), bearer),
-    pick: (s, t, item, body) =>
-      request('POST', `${tripPath(s, t)}/items/${item}`, JSON.stringify(body), bearer),
-    closeTrip: (s, t) =>
-      request('POST', `${tripPath(s, t)}/close`, undefined, { Authorization: `Bearer ${TOKEN}` }),
-    getTrip: (s, t) => request('GET', tripPath(s, t), undefined, { Authorization: `Bearer ${TOKEN}` }),
+    ...client,
     async walEvents() {
       const out: Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }> =
         [];

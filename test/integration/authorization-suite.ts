@@ -486,6 +486,33 @@ export function authorizationSuite(label: string, env: Env): void {
         expect((await h.closeTrip(shopper, newId('trip'))).status).toBe(404);
       });
 
+      test('a trip id is scoped to its shopper: two shoppers, one id, two trips; a 409 names what differs', async () => {
+        const trip = newId('trip');
+        const [a, b] = [newId('s'), newId('s')];
+        expect((await h.putTrip(a, trip, safewayTrip())).status).toBe(201);
+        const other = safewayTrip({
+          merchant: { name: 'Trader Joes', address: '9 Oak Ave' },
+          orders: [{ order_id: 'o-9', items: [{ item_id: 'eggs', quantity: 12, unit_price: '0.40' }] }],
+        });
+        expect((await h.putTrip(b, trip, other)).status).toBe(201);
+        expect((await h.putTrip(a, trip, safewayTrip())).status).toBe(200);
+        expect((await h.putTrip(b, trip, other)).status).toBe(200);
+        expect((await h.getTrip(a, trip)).json['estimated_cents']).toBe(3939);
+        expect((await h.getTrip(b, trip)).json['estimated_cents']).toBe(480);
+        const changed = await h.putTrip(b, trip, { ...other, currency: 'EUR', tolerance_cents: 1 });
+        expect(changed.status).toBe(409);
+        expect(changed.json).toEqual({
+          error: 'trip_conflict',
+          message: `trip ${trip} of shopper ${b} exists with a different body: currency, tolerance_cents differ`,
+        });
+        const orders = await h.putTrip(a, trip, safewayTrip({ orders: [] }));
+        expect(orders.status).toBe(400); // an empty order list is invalid before it can conflict
+        const moved = await h.putTrip(a, trip, { ...safewayTrip(), orders: other['orders'] });
+        expect(moved.json['message']).toBe(
+          `trip ${trip} of shopper ${a} exists with a different body: estimated_cents, orders[o-9], orders[o-1] differ`,
+        );
+      });
+
       test('GET lists the trip state and its authorizations', async () => {
         const { shopper, trip } = await openShoppingTrip(h);
         const ok = await h.swipe(swipeBody(shopper, '5.00'));

@@ -35,13 +35,16 @@ async function admin<T>(serverUrl: string, fn: (k: ReturnType<typeof makeKnex>) 
   }
 }
 
-/** CREATE DATABASE sa_t_<random>, migrated. */
-export async function createTestDb(serverUrl = SHARED_PG): Promise<TestDb> {
+/** CREATE DATABASE sa_t_<random>, migrated (every migration, contract ones too) unless told not to. */
+export async function createTestDb(
+  serverUrl = SHARED_PG,
+  options: { migrate?: boolean } = {},
+): Promise<TestDb> {
   const name = `sa_t_${randomBytes(5).toString('hex')}`;
   await admin(serverUrl, (k) => k.raw(`create database ${name}`));
   const url = withDb(serverUrl, name);
   const orm = await createOrm({ databaseUrl: url, poolMax: 3 });
-  await runMigrations(orm, { contract: true });
+  if (options.migrate !== false) await runMigrations(orm, { contract: true });
   const db: TestDb = {
     url,
     name,
