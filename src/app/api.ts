@@ -1,5 +1,6 @@
 // The api process: routes of CONTRACT §1-§5 on uWebSockets.js, metrics on
 // their own port. Never touches Postgres on the request path.
+import { Cluster } from 'ioredis';
 import { createBearerCheck } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import { createAuthorizeHandler, FAIL_CLOSED, type StorageFallback } from '../decisions/authorize.js';
@@ -16,6 +17,7 @@ import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { initTracing, type Tracing } from '../observability/tracing.js';
 import { connectRedis, createRedisClient, type RedisClient } from '../redis/client.js';
 import { Keys } from '../redis/keys.js';
+import { warmUp } from '../redis/warmup.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { createTripHandlers } from '../trips/handlers.js';
 import { startMetricsServer } from './metricsServer.js';
@@ -45,6 +47,55 @@ function storageGuard(logger: Logger, handler: Handler): Handler {
       logger.warn({ err }, 'trip API storage call failed');
       return errorResponse('storage_unavailable', 'storage is unavailable, retry later');
     }
+  };
+}
+
+interface Readiness {
+  /** Settles when the first warm-up finished or READY_WARMUP_TIMEOUT_MS passed. */
+  readonly first: Promise<void>;
+  warm(): boolean;
+  stop(): void;
+}
+
+/** Warm-up at boot, again every READY_RECHECK_MS and on Cluster topology changes; one at a time. */
+function startWarmup(clients: readonly RedisClient[], config: Config, logger: Logger): Readiness {
+  let warm = false;
+  let running: Promise<void> | undefined;
+  const run = (): Promise<void> => {
+    running ??= warmUp(clients)
+      .then((r) => {
+        if (r.loaded > 0 || !warm)
+          logger.info({ masters: r.masters, scripts_loaded: r.loaded }, 'Redis warm');
+        warm = true;
+      })
+      .catch((err: unknown) => {
+        warm = false;
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'Redis warm-up failed');
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const first = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, config.readyWarmupTimeoutMs);
+    void run().then(resolve);
+  }).finally(() => clearTimeout(timer));
+  const recheck = setInterval(() => void run(), config.readyRecheckMs);
+  recheck.unref();
+  const onTopology = (): void => {
+    warm = false; // a new master may lack the scripts: not ready until checked
+    void run();
+  };
+  for (const c of clients) if (c instanceof Cluster) c.on('+node', onTopology);
+  return {
+    first,
+    warm: () => warm,
+    stop() {
+      clearInterval(recheck);
+      for (const c of clients) if (c instanceof Cluster) c.off('+node', onTopology);
+    },
   };
 }
 
@@ -88,6 +139,10 @@ export async function startApi(
       'Redis unreachable at boot; serving with the fail-open policy',
     );
   }
+
+  // Readiness: scripts on every master, connections warm (src/redis/warmup.ts).
+  const readiness = startWarmup(clients, config, logger);
+  await readiness.first;
 
   const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing, {
     coalesceWrites: config.redisCoalesceWrites,
@@ -134,11 +189,17 @@ export async function startApi(
 
   let stopping = false;
   const ready = (): HttpResponse => {
-    const state = { redis: decisionRedis.status, ...failOpen.readiness() };
+    const state = { redis: decisionRedis.status, warm: readiness.warm(), ...failOpen.readiness() };
     const redisOk = decisionRedis.status === 'ready' && state.circuit === 'closed';
-    return !stopping && (redisOk || config.failopenEnabled)
-      ? jsonResponse(200, { status: 'ready', ...state })
-      : errorWith('not_ready', state, stopping ? 'shutting down' : 'Redis is unusable and fail-open is off');
+    // Redis usable: ready once warm (full speed). Redis unusable: ready only to fail open (CONTRACT §5).
+    const ok = !stopping && (redisOk ? state.warm : config.failopenEnabled);
+    if (ok) return jsonResponse(200, { status: 'ready', ...state });
+    const why = stopping
+      ? 'shutting down'
+      : redisOk
+        ? 'warming up: scripts not yet loaded on every master or connections cold'
+        : 'Redis is unusable and fail-open is off';
+    return errorWith('not_ready', state, why);
   };
   // Forged requests are refused on their headers, before the body is hashed:
   // a flood of them costs a header parse each, not an HMAC over 16 KiB.
@@ -239,6 +300,7 @@ export async function startApi(
       await late.settled();
       await failOpen.stop(); // after the drain: every fail-open answer given is journaled and flushed
       await metricsServer.close();
+      readiness.stop();
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
       load.stop();
       await tracing.shutdown();
