@@ -212,8 +212,9 @@ export async function startApi(
     bodyBytesMax: config.webhookBodyBytesMax,
     requireJson: true,
     precheck: signedPrecheck,
+    commitsState: true,
   } as const;
-  const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true } as const;
+  const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true, commitsState: true } as const;
   const noBody = { bodyBytesMax: 0, requireJson: false } as const;
   const probe = { ...noBody, admission: false } as const;
   const server = new HttpServer({ logger, metrics, load })
@@ -271,6 +272,7 @@ export async function startApi(
       label: '/v1/shoppers/:shopper_id/trips/:trip_id/close',
       paramCount: 2,
       ...noBody,
+      commitsState: true,
       handler: storageGuard(logger, trips.close),
     })
     .route({

@@ -41,6 +41,14 @@ export interface Route {
   readonly handler: Handler;
   /** Called with the response just before it is written (metrics that belong to one route). */
   readonly onResponse?: (req: Request, res: HttpResponse) => void;
+  /**
+   * The handler commits state (a decision, a reversal, a trip write): it runs
+   * one loop turn later, after uWS has parsed the rest of the bytes that came
+   * with the request. A request pipelined behind it makes uWS abort this one
+   * (it closes the connection); it is then refused before anything is decided,
+   * instead of being decided with its answer lost (docs/failopen.md "HTTP edges").
+   */
+  readonly commitsState?: boolean;
   /** false: never shed by admission control (health and readiness probes). Default true. */
   readonly admission?: boolean;
   /**
@@ -158,6 +166,22 @@ export class HttpServer {
       });
     };
     const run = (body: Buffer): void => {
+      if (route.commitsState === true) {
+        setImmediate(() => {
+          if (!state.aborted) execute(body);
+          else if (!state.answered) {
+            // Refused before deciding: a pipelined request made uWS drop this one.
+            state.answered = true;
+            this.inFlight--;
+            release();
+            this.options.metrics.httpRequests.inc({ route: route.label, status: 'aborted' });
+          }
+        });
+        return;
+      }
+      execute(body);
+    };
+    const execute = (body: Buffer): void => {
       state.started = true;
       const request: Request = { params, headers, body, startedNs };
       const done = (response: HttpResponse): void => {
