@@ -243,6 +243,157 @@ function adjustment(id: string, r: Record<string, unknown>, transfers: Transfer[
   };
 }
 
+/** One mismatch of a settlement-file row (ROW_BREAKS_SQL); its adjustment, if any, goes to `postings`. */
+function rowItem(r: Record<string, unknown>, autoMax: number, nowMs: number, postings: Posting[]): ReconItem {
+  let kind = r['kind'] as Kind;
+  let klass: ItemClass = KINDS[kind];
+  const txn = String(r['txn']);
+  const amount = r['amount'] === null ? null : Number(r['amount']);
+  const ours = r['a_cleared'] === null || r['a_cleared'] === undefined ? null : Number(r['a_cleared']);
+  let adjustmentId: string | null = null;
+  let detail = '';
+  switch (kind) {
+    case 'malformed_row':
+      detail = String(r['error']);
+      break;
+    case 'duplicate_settlement':
+      detail = 'settled again: claim the duplicate back from the processor';
+      break;
+    case 'settled_without_authorization':
+      adjustmentId = `recon:stand_in:${txn}`;
+      postings.push(adjustment(adjustmentId, r, move(ADJUSTMENTS, PAYABLE, amount as number), nowMs));
+      detail = 'network stand-in: settlement booked from adjustments';
+      break;
+    case 'failopen_missing_from_wal':
+    case 'failopen_conflict_settled':
+      adjustmentId = `recon:fail_open:${txn}`;
+      postings.push(adjustment(adjustmentId, r, move(EXPOSURE, PAYABLE, amount as number), nowMs));
+      detail =
+        kind === 'failopen_missing_from_wal'
+          ? 'fail-open approval never replayed into the WAL (journal lost?): settlement booked from fail-open exposure'
+          : 'fail-open approval Redis had decided otherwise: settlement booked from fail-open exposure';
+      break;
+    case 'amount_differs': {
+      const diff = (amount as number) - (ours as number);
+      if (Math.abs(diff) <= autoMax) {
+        adjustmentId = `recon:amount:${txn}`;
+        postings.push(adjustment(adjustmentId, r, move(ADJUSTMENTS, PAYABLE, diff), nowMs));
+        detail = `settled ${diff > 0 ? 'above' : 'below'} the clearing by ${Math.abs(diff)} cents: adjusted`;
+      } else {
+        klass = 'needs_review';
+        detail = `settled ${diff > 0 ? 'above' : 'below'} the clearing by ${Math.abs(diff)} cents (limit ${autoMax})`;
+      }
+      break;
+    }
+    case 'currency_differs':
+      detail = `file ${String(r['currency'])}, authorization ${String(r['a_currency'])}`;
+      break;
+    case 'shopper_differs':
+      detail = `file shopper ${String(r['shopper'])}, authorization shopper ${String(r['a_shopper'])}`;
+      break;
+    case 'clearing_missing':
+      detail = 'settled, but the clearing webhook never arrived: the hold is still open';
+      break;
+    default:
+      kind = r['kind'] as Kind;
+      detail =
+        kind === 'settled_declined_authorization' ? 'we declined this transaction' : 'not found in Postgres';
+  }
+  return {
+    rowKey: `row:${String(r['row_no'])}`,
+    kind,
+    klass,
+    status: klass === 'auto_adjusted' ? 'adjusted' : klass === 'needs_review' ? 'open' : 'queued',
+    rowNo: Number(r['row_no']),
+    transactionId: txn === '' ? null : txn,
+    authorizationId: (r['authorization_id'] as string | null) ?? null,
+    fileAmountCents: amount,
+    ourAmountCents: ours ?? (r['a_amount'] === null ? null : Number(r['a_amount']) - Number(r['a_reversed'])),
+    fileCurrency: String(r['currency']) || null,
+    ourCurrency: (r['a_currency'] as string | null) ?? null,
+    adjustmentId,
+    detail,
+  };
+}
+
+/** An approval in the window the file never settled (NEVER_SETTLED_SQL); a late one's hold is released. */
+async function neverSettledItem(a: Record<string, string | null>, options: ReconOptions): Promise<ReconItem> {
+  const cleared = a['cleared_cents'];
+  let klass: ItemClass = 'needs_review';
+  let adjustmentId: string | null = null;
+  let detail = cleared !== null ? 'cleared with us, never settled by the processor' : 'held, never settled';
+  if (cleared === null && a['late_ms'] !== null) {
+    detail = 'late answer (the processor declined it), never settled';
+    if (options.releaseHold !== undefined) {
+      const r = await options.releaseHold({
+        authorization_id: String(a['authorization_id']),
+        shopper_id: String(a['shopper_id']),
+        currency: String(a['currency']),
+        transaction_id: String(a['transaction_id']),
+        held: String(a['held']),
+      });
+      klass = 'auto_adjusted';
+      adjustmentId = r.eventId;
+      detail += r.released ? ': hold released (hold.expired)' : ': hold already released';
+    }
+  }
+  return {
+    rowKey: `auth:${String(a['authorization_id'])}`,
+    kind: 'authorized_never_settled',
+    klass,
+    status: klass === 'auto_adjusted' ? 'adjusted' : 'open',
+    rowNo: null,
+    transactionId: a['transaction_id'] ?? null,
+    authorizationId: String(a['authorization_id']),
+    fileAmountCents: null,
+    ourAmountCents: cleared !== null ? Number(cleared) : Number(a['held']),
+    fileCurrency: null,
+    ourCurrency: a['currency'] ?? null,
+    adjustmentId,
+    detail,
+  };
+}
+
+/** The run's items, ITEMS_BATCH rows per statement; a re-run of the same file adds none. */
+async function insertItems(
+  trx: Knex,
+  runId: string,
+  hash: string,
+  items: readonly ReconItem[],
+): Promise<void> {
+  for (let i = 0; i < items.length; i += ITEMS_BATCH) {
+    await trx.raw(
+      `insert into reconciliation_items (run_id, file_hash, row_key, kind, class, status, row_no, transaction_id,
+              authorization_id, file_amount_cents, our_amount_cents, file_currency, our_currency, adjustment_id, detail)
+       select ?, ?, x.* from json_to_recordset(?::json) as x(row_key text, kind text, class text, status text,
+              row_no int, transaction_id text, authorization_id text, file_amount_cents bigint, our_amount_cents bigint,
+              file_currency text, our_currency text, adjustment_id text, detail text)
+       on conflict (file_hash, row_key) do nothing`,
+      [
+        runId,
+        hash,
+        JSON.stringify(
+          items.slice(i, i + ITEMS_BATCH).map((it) => ({
+            row_key: it.rowKey,
+            kind: it.kind,
+            class: it.klass,
+            status: it.status,
+            row_no: it.rowNo,
+            transaction_id: it.transactionId,
+            authorization_id: it.authorizationId,
+            file_amount_cents: it.fileAmountCents,
+            our_amount_cents: it.ourAmountCents,
+            file_currency: it.fileCurrency,
+            our_currency: it.ourCurrency,
+            adjustment_id: it.adjustmentId,
+            detail: it.detail,
+          })),
+        ),
+      ],
+    );
+  }
+}
+
 export async function reconcile(
   knex: Knex,
   path: string,
@@ -272,152 +423,14 @@ export async function reconcile(
     const items: ReconItem[] = [];
     const postings: Posting[] = [];
     const nowMs = now();
-
     for (const r of await raw<Record<string, unknown>>(trx, ROW_BREAKS_SQL)) {
-      let kind = r['kind'] as Kind;
-      let klass: ItemClass = KINDS[kind];
-      const txn = String(r['txn']);
-      const amount = r['amount'] === null ? null : Number(r['amount']);
-      const ours = r['a_cleared'] === null || r['a_cleared'] === undefined ? null : Number(r['a_cleared']);
-      let adjustmentId: string | null = null;
-      let detail = '';
-      switch (kind) {
-        case 'malformed_row':
-          detail = String(r['error']);
-          break;
-        case 'duplicate_settlement':
-          detail = 'settled again: claim the duplicate back from the processor';
-          break;
-        case 'settled_without_authorization':
-          adjustmentId = `recon:stand_in:${txn}`;
-          postings.push(adjustment(adjustmentId, r, move(ADJUSTMENTS, PAYABLE, amount as number), nowMs));
-          detail = 'network stand-in: settlement booked from adjustments';
-          break;
-        case 'failopen_missing_from_wal':
-        case 'failopen_conflict_settled':
-          adjustmentId = `recon:fail_open:${txn}`;
-          postings.push(adjustment(adjustmentId, r, move(EXPOSURE, PAYABLE, amount as number), nowMs));
-          detail =
-            kind === 'failopen_missing_from_wal'
-              ? 'fail-open approval never replayed into the WAL (journal lost?): settlement booked from fail-open exposure'
-              : 'fail-open approval Redis had decided otherwise: settlement booked from fail-open exposure';
-          break;
-        case 'amount_differs': {
-          const diff = (amount as number) - (ours as number);
-          if (Math.abs(diff) <= autoMax) {
-            adjustmentId = `recon:amount:${txn}`;
-            postings.push(adjustment(adjustmentId, r, move(ADJUSTMENTS, PAYABLE, diff), nowMs));
-            detail = `settled ${diff > 0 ? 'above' : 'below'} the clearing by ${Math.abs(diff)} cents: adjusted`;
-          } else {
-            klass = 'needs_review';
-            detail = `settled ${diff > 0 ? 'above' : 'below'} the clearing by ${Math.abs(diff)} cents (limit ${autoMax})`;
-          }
-          break;
-        }
-        case 'currency_differs':
-          detail = `file ${String(r['currency'])}, authorization ${String(r['a_currency'])}`;
-          break;
-        case 'shopper_differs':
-          detail = `file shopper ${String(r['shopper'])}, authorization shopper ${String(r['a_shopper'])}`;
-          break;
-        case 'clearing_missing':
-          detail = 'settled, but the clearing webhook never arrived: the hold is still open';
-          break;
-        default:
-          kind = r['kind'] as Kind;
-          detail =
-            kind === 'settled_declined_authorization'
-              ? 'we declined this transaction'
-              : 'not found in Postgres';
-      }
-      items.push({
-        rowKey: `row:${String(r['row_no'])}`,
-        kind,
-        klass,
-        status: klass === 'auto_adjusted' ? 'adjusted' : klass === 'needs_review' ? 'open' : 'queued',
-        rowNo: Number(r['row_no']),
-        transactionId: txn === '' ? null : txn,
-        authorizationId: (r['authorization_id'] as string | null) ?? null,
-        fileAmountCents: amount,
-        ourAmountCents:
-          ours ?? (r['a_amount'] === null ? null : Number(r['a_amount']) - Number(r['a_reversed'])),
-        fileCurrency: String(r['currency']) || null,
-        ourCurrency: (r['a_currency'] as string | null) ?? null,
-        adjustmentId,
-        detail,
-      });
+      items.push(rowItem(r, autoMax, nowMs, postings));
     }
-
     for (const a of await raw<Record<string, string | null>>(trx, NEVER_SETTLED_SQL, [fromMs, toMs])) {
-      const cleared = a['cleared_cents'];
-      let klass: ItemClass = 'needs_review';
-      let adjustmentId: string | null = null;
-      let detail =
-        cleared !== null ? 'cleared with us, never settled by the processor' : 'held, never settled';
-      if (cleared === null && a['late_ms'] !== null) {
-        detail = 'late answer (the processor declined it), never settled';
-        if (options.releaseHold !== undefined) {
-          const r = await options.releaseHold({
-            authorization_id: String(a['authorization_id']),
-            shopper_id: String(a['shopper_id']),
-            currency: String(a['currency']),
-            transaction_id: String(a['transaction_id']),
-            held: String(a['held']),
-          });
-          klass = 'auto_adjusted';
-          adjustmentId = r.eventId;
-          detail += r.released ? ': hold released (hold.expired)' : ': hold already released';
-        }
-      }
-      items.push({
-        rowKey: `auth:${String(a['authorization_id'])}`,
-        kind: 'authorized_never_settled',
-        klass,
-        status: klass === 'auto_adjusted' ? 'adjusted' : 'open',
-        rowNo: null,
-        transactionId: a['transaction_id'] ?? null,
-        authorizationId: String(a['authorization_id']),
-        fileAmountCents: null,
-        ourAmountCents: cleared !== null ? Number(cleared) : Number(a['held']),
-        fileCurrency: null,
-        ourCurrency: a['currency'] ?? null,
-        adjustmentId,
-        detail,
-      });
+      items.push(await neverSettledItem(a, options));
     }
-
     await writePostings(trx, postings);
-    for (let i = 0; i < items.length; i += ITEMS_BATCH) {
-      await trx.raw(
-        `insert into reconciliation_items (run_id, file_hash, row_key, kind, class, status, row_no, transaction_id,
-                authorization_id, file_amount_cents, our_amount_cents, file_currency, our_currency, adjustment_id, detail)
-         select ?, ?, x.* from json_to_recordset(?::json) as x(row_key text, kind text, class text, status text,
-                row_no int, transaction_id text, authorization_id text, file_amount_cents bigint, our_amount_cents bigint,
-                file_currency text, our_currency text, adjustment_id text, detail text)
-         on conflict (file_hash, row_key) do nothing`,
-        [
-          runId,
-          hash,
-          JSON.stringify(
-            items.slice(i, i + ITEMS_BATCH).map((it) => ({
-              row_key: it.rowKey,
-              kind: it.kind,
-              class: it.klass,
-              status: it.status,
-              row_no: it.rowNo,
-              transaction_id: it.transactionId,
-              authorization_id: it.authorizationId,
-              file_amount_cents: it.fileAmountCents,
-              our_amount_cents: it.ourAmountCents,
-              file_currency: it.fileCurrency,
-              our_currency: it.ourCurrency,
-              adjustment_id: it.adjustmentId,
-              detail: it.detail,
-            })),
-          ),
-        ],
-      );
-    }
+    await insertItems(trx, runId, hash, items);
     const durationMs = now() - startedMs;
     await trx.raw(
       'update reconciliation_runs set items_total = ?, duration_ms = ?, summary = ? where run_id = ?',
