@@ -195,6 +195,45 @@ export class Hydrator {
 
   private async writeTrip(p: number, t: TripRow, nowMs: number, keyTtlMs: number): Promise<void> {
     const c = this.d.config;
+    const { itemArgs, pickArgs, pickedLines } = await this.tripItems(t);
+    const counted = (await this.knex.raw(
+      `select authorization_id, decided_ms from authorizations
+        where shopper_id = ? and trip_id = ? and (reason is null or reason <> all(?::text[]))
+        order by decided_ms desc, stream_id desc limit ?`,
+      [t.shopper_id, t.trip_id, NOT_COUNTED_REASONS, TRIP_AUTHS_MAX],
+    )) as { rows: { authorization_id: string; decided_ms: string }[] };
+
+    const velocity = counted.rows
+      .filter((a) => Number(a.decided_ms) > nowMs - VELOCITY_WINDOW_MS)
+      .slice(0, c.maxSwipesPerMinute);
+    const swipeArgs = velocity.flatMap((a) => [a.decided_ms, a.authorization_id]);
+    const authIds = counted.rows.map((a) => a.authorization_id);
+
+    const fields = tripHashFields(t, pickedLines);
+    const tripKey = this.keys.trip(p, t.shopper_id, t.trip_id);
+    await this.scripts.run(
+      'hydrateTrip',
+      [tripKey, `${tripKey}:items`, `${tripKey}:picks`, `${tripKey}:swipes`, `${tripKey}:auths`],
+      [
+        Number(t.touched_ms) + keyTtlMs,
+        fields.length,
+        ...fields.flat(),
+        itemArgs.length / 2,
+        ...itemArgs,
+        pickArgs.length / 2,
+        ...pickArgs,
+        swipeArgs.length / 2,
+        ...swipeArgs,
+        authIds.length,
+        ...authIds,
+      ],
+    );
+  }
+
+  /** The trip's ordered items and latest picks as hydrateTrip arguments (item_id / JSON pairs). */
+  private async tripItems(
+    t: TripRow,
+  ): Promise<{ itemArgs: string[]; pickArgs: string[]; pickedLines: number }> {
     const items = (await this.knex.raw(
       `select item_id, order_id, quantity_milli, unit, unit_price_cents, estimated_cents, pick_status,
               pick_quantity_milli, pick_unit_price_cents, pick_line_cents, replacement_item_id, customer_approved
@@ -216,13 +255,6 @@ export class Hydrator {
         customer_approved: boolean | null;
       }[];
     };
-    const counted = (await this.knex.raw(
-      `select authorization_id, decided_ms from authorizations
-        where shopper_id = ? and trip_id = ? and (reason is null or reason <> all(?::text[]))
-        order by decided_ms desc, stream_id desc limit ?`,
-      [t.shopper_id, t.trip_id, NOT_COUNTED_REASONS, TRIP_AUTHS_MAX],
-    )) as { rows: { authorization_id: string; decided_ms: string }[] };
-
     let pickedLines = 0;
     const itemArgs: string[] = [];
     const pickArgs: string[] = [];
@@ -250,55 +282,7 @@ export class Hydrator {
         pickArgs.push(it.item_id, JSON.stringify(pick));
       }
     }
-    const velocity = counted.rows
-      .filter((a) => Number(a.decided_ms) > nowMs - VELOCITY_WINDOW_MS)
-      .slice(0, c.maxSwipesPerMinute);
-    const swipeArgs = velocity.flatMap((a) => [a.decided_ms, a.authorization_id]);
-    const authIds = counted.rows.map((a) => a.authorization_id);
-
-    const fields: [string, string | number][] = [
-      ['shopper', t.shopper_id],
-      ['status', t.status],
-      ['spec_hash', t.spec_hash ?? ''],
-      ['spec', t.spec ?? ''],
-      ['picked_cents', t.picked_cents],
-      ['picked_lines', pickedLines],
-      ['approved_cents', t.approved_cents],
-      ['reversed_cents', t.reversed_cents],
-      ['authorized_cents', t.authorized_cents],
-      ['created_ms', t.created_ms],
-      ['activity_ms', t.activity_ms],
-      ['currency', t.currency],
-      ['m_name', normalizeMerchantName(t.merchant_name)],
-      ['m_addr', normalizeAddress(t.merchant_address)],
-      ['lat', t.merchant_lat ?? ''],
-      ['lng', t.merchant_lng ?? ''],
-      ['tax_bps', t.tax_rate_bps],
-      ['tol_bps', t.tolerance_bps],
-      ['tol_cents', t.tolerance_cents],
-      ['hold_cents', t.hold_cents ?? -1],
-      ['est_cents', t.estimated_cents],
-    ];
-    if (t.closed_ms !== null) fields.push(['closed_ms', t.closed_ms]);
-
-    const tripKey = this.keys.trip(p, t.shopper_id, t.trip_id);
-    await this.scripts.run(
-      'hydrateTrip',
-      [tripKey, `${tripKey}:items`, `${tripKey}:picks`, `${tripKey}:swipes`, `${tripKey}:auths`],
-      [
-        Number(t.touched_ms) + keyTtlMs,
-        fields.length,
-        ...fields.flat(),
-        itemArgs.length / 2,
-        ...itemArgs,
-        pickArgs.length / 2,
-        ...pickArgs,
-        swipeArgs.length / 2,
-        ...swipeArgs,
-        authIds.length,
-        ...authIds,
-      ],
-    );
+    return { itemArgs, pickArgs, pickedLines };
   }
 
   /** Every shopper that ever had a trip: pointer to the latest one. */
@@ -335,7 +319,6 @@ export class Hydrator {
     const c = this.d.config;
     const idemMs = c.idempotencyTtlS * 1000;
     const authMs = c.authorizationTtlS * 1000;
-    const sigMs = 2 * c.signatureToleranceS * 1000;
     // Declined decisions live idempotency_ttl_s, approved ones authorization_ttl_s.
     const oldest = nowMs - Math.max(idemMs, authMs);
     let afterMs = '0';
@@ -356,100 +339,114 @@ export class Hydrator {
       )) as { rows: AuthRow[] };
       if (res.rows.length === 0) return n;
       const pipe = this.d.client.pipeline();
-      for (const a of res.rows) {
-        // A replayed fail-open approval was written (and its TTLs set) at replay time.
-        const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
-        const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
-        if (authExp <= nowMs) continue;
-        const code =
-          a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
-        const failOpen = a.mode === 'fail_open';
-        const fields: (string | number)[] = [
-          'code',
-          code,
-          'status',
-          a.http_status,
-          'decision',
-          a.decision,
-          'mode',
-          a.mode,
-          // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
-          'trip',
-          failOpen ? '' : (a.trip_id ?? ''),
-          'shopper',
-          a.shopper_id,
-          'amount',
-          a.amount_cents,
-          'remaining',
-          a.remaining_cents,
-          'currency',
-          a.currency,
-          'txn',
-          a.transaction_id ?? '',
-          'idem',
-          a.idempotency_key,
-          'fp',
-          a.fingerprint,
-          'reversed',
-          a.reversed_cents,
-          'at_ms',
-          a.decided_ms,
-        ];
-        if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
-        if (a.c_cleared !== null) {
-          // Cleared: the auth holds nothing; the clr: key replays the clearing (lua/clearAuthorization-3.lua).
-          fields.push('cleared', a.c_cleared, 'cleared_ms', a.c_ms ?? '', 'cleared_at_ms', a.c_at_ms ?? '');
-          pipe.call('SET', [
-            this.keys.clearing(p, a.transaction_id ?? ''),
-            JSON.stringify({
-              shopper: a.shopper_id,
-              txn: a.transaction_id,
-              state: {
-                authorization_id: a.authorization_id,
-                transaction_id: a.transaction_id,
-                trip_id: a.trip_id ?? '',
-                currency: a.currency,
-                amount_cents: Number(a.amount_cents),
-                reversed_cents: Number(a.reversed_cents),
-                released_cents: Number(a.c_released),
-                cleared_cents: Number(a.c_cleared),
-                held_cents: 0,
-                cleared_at_ms: Number(a.c_at_ms),
-                status: 'cleared',
-              },
-            }),
-            'PXAT',
-            authExp,
-          ]);
-        }
-        if (a.h_released !== null) {
-          // Expired: released once; the hx: marker keeps a second release a no-op (lua/expireHold-3.lua).
-          fields.push('expired', a.h_released, 'expired_ms', a.h_ms ?? '');
-          pipe.call('SET', [this.keys.holdExpiry(p, a.authorization_id), a.h_released, 'PXAT', authExp]);
-        }
-        const idemExp = at + idemMs > nowMs ? at + idemMs : '';
-        const sigExp = a.signature !== null && at + sigMs > nowMs ? at + sigMs : '';
-        queueScript(
-          pipe,
-          'hydrateAuth',
-          `${this.keys.base(p)}auth:${a.authorization_id}`,
-          this.keys.idem(p, a.idempotency_key),
-          this.keys.sig(p, a.signature ?? '-'),
-          a.authorization_id,
-          authExp,
-          idemExp,
-          sigExp,
-          fields.length / 2,
-          ...fields,
-        );
-        n++;
-      }
+      for (const a of res.rows) if (this.queueAuthorization(pipe, p, a, nowMs)) n++;
       await this.execPipeline(pipe);
       const last = res.rows[res.rows.length - 1];
       if (last === undefined || res.rows.length < PAGE_ROWS) return n;
       afterMs = last.decided_ms;
       afterId = last.authorization_id;
     }
+  }
+
+  /**
+   * One authorization's keys (auth hash, idem, sig, and its clearing or hold-expiry replay key),
+   * queued on `pipe` with the TTLs they had; false when it had expired already.
+   */
+  private queueAuthorization(pipe: Pipeline, p: number, a: AuthRow, nowMs: number): boolean {
+    const c = this.d.config;
+    const idemMs = c.idempotencyTtlS * 1000;
+    const authMs = c.authorizationTtlS * 1000;
+    const sigMs = 2 * c.signatureToleranceS * 1000;
+    // A replayed fail-open approval was written (and its TTLs set) at replay time.
+    const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
+    const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
+    if (authExp <= nowMs) return false;
+    const code = a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
+    const failOpen = a.mode === 'fail_open';
+    const fields: (string | number)[] = [
+      'code',
+      code,
+      'status',
+      a.http_status,
+      'decision',
+      a.decision,
+      'mode',
+      a.mode,
+      // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
+      'trip',
+      failOpen ? '' : (a.trip_id ?? ''),
+      'shopper',
+      a.shopper_id,
+      'amount',
+      a.amount_cents,
+      'remaining',
+      a.remaining_cents,
+      'currency',
+      a.currency,
+      'txn',
+      a.transaction_id ?? '',
+      'idem',
+      a.idempotency_key,
+      'fp',
+      a.fingerprint,
+      'reversed',
+      a.reversed_cents,
+      'at_ms',
+      a.decided_ms,
+    ];
+    if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
+    if (a.c_cleared !== null) {
+      // Cleared: the auth holds nothing; the clr: key replays the clearing (lua/clearAuthorization-3.lua).
+      fields.push('cleared', a.c_cleared, 'cleared_ms', a.c_ms ?? '', 'cleared_at_ms', a.c_at_ms ?? '');
+      this.queueClearingReplay(pipe, p, a, authExp);
+    }
+    if (a.h_released !== null) {
+      // Expired: released once; the hx: marker keeps a second release a no-op (lua/expireHold-3.lua).
+      fields.push('expired', a.h_released, 'expired_ms', a.h_ms ?? '');
+      pipe.call('SET', [this.keys.holdExpiry(p, a.authorization_id), a.h_released, 'PXAT', authExp]);
+    }
+    const idemExp = at + idemMs > nowMs ? at + idemMs : '';
+    const sigExp = a.signature !== null && at + sigMs > nowMs ? at + sigMs : '';
+    queueScript(
+      pipe,
+      'hydrateAuth',
+      `${this.keys.base(p)}auth:${a.authorization_id}`,
+      this.keys.idem(p, a.idempotency_key),
+      this.keys.sig(p, a.signature ?? '-'),
+      a.authorization_id,
+      authExp,
+      idemExp,
+      sigExp,
+      fields.length / 2,
+      ...fields,
+    );
+    return true;
+  }
+
+  /** The clr: key of a cleared authorization: a repeated clearing gets the first answer. */
+  private queueClearingReplay(pipe: Pipeline, p: number, a: AuthRow, authExp: number): void {
+    pipe.call('SET', [
+      this.keys.clearing(p, a.transaction_id ?? ''),
+      JSON.stringify({
+        shopper: a.shopper_id,
+        txn: a.transaction_id,
+        state: {
+          authorization_id: a.authorization_id,
+          transaction_id: a.transaction_id,
+          trip_id: a.trip_id ?? '',
+          currency: a.currency,
+          amount_cents: Number(a.amount_cents),
+          reversed_cents: Number(a.reversed_cents),
+          released_cents: Number(a.c_released),
+          cleared_cents: Number(a.c_cleared),
+          held_cents: 0,
+          cleared_at_ms: Number(a.c_at_ms),
+          status: 'cleared',
+        },
+      }),
+      'PXAT',
+      authExp,
+    ]);
   }
 
   /** Fail-open replay markers `fo:<authorization_id>` = outcome, so a journal entry is never replayed twice. */
@@ -602,7 +599,38 @@ export async function hydrateMissing(
 }
 
 /** Queues one script call (keys, then ARGV) on a pipeline; registerScripts defined the command. */
-function queueScript(pipe: ReturnType<RedisClient['pipeline']>, name: ScriptName, ...args: unknown[]): void {
+/** The trip hash as authorizeSwipe and the trip API read it (docs/redis-layout.md). */
+function tripHashFields(t: TripRow, pickedLines: number): [string, string | number][] {
+  const fields: [string, string | number][] = [
+    ['shopper', t.shopper_id],
+    ['status', t.status],
+    ['spec_hash', t.spec_hash ?? ''],
+    ['spec', t.spec ?? ''],
+    ['picked_cents', t.picked_cents],
+    ['picked_lines', pickedLines],
+    ['approved_cents', t.approved_cents],
+    ['reversed_cents', t.reversed_cents],
+    ['authorized_cents', t.authorized_cents],
+    ['created_ms', t.created_ms],
+    ['activity_ms', t.activity_ms],
+    ['currency', t.currency],
+    ['m_name', normalizeMerchantName(t.merchant_name)],
+    ['m_addr', normalizeAddress(t.merchant_address)],
+    ['lat', t.merchant_lat ?? ''],
+    ['lng', t.merchant_lng ?? ''],
+    ['tax_bps', t.tax_rate_bps],
+    ['tol_bps', t.tolerance_bps],
+    ['tol_cents', t.tolerance_cents],
+    ['hold_cents', t.hold_cents ?? -1],
+    ['est_cents', t.estimated_cents],
+  ];
+  if (t.closed_ms !== null) fields.push(['closed_ms', t.closed_ms]);
+  return fields;
+}
+
+type Pipeline = ReturnType<RedisClient['pipeline']>;
+
+function queueScript(pipe: Pipeline, name: ScriptName, ...args: unknown[]): void {
   const command = (pipe as unknown as Record<string, ((...a: unknown[]) => unknown) | undefined>)[
     pipelineCommandName(name)
   ];
