@@ -109,7 +109,17 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
       ],
     );
     const result = decodeScriptResult('clearAuthorization', raw);
-    if (!result.ok) return errorResponse(result.error);
+    if (!result.ok) {
+      if (result.error === 'amount_exceeds_allowance' || result.error === 'authorization_not_approved') {
+        // Not applied, never lost: the script recorded it for review (clearing.flagged).
+        const why =
+          result.error === 'amount_exceeds_allowance'
+            ? 'amount is above what the authorization still holds plus the trip slack'
+            : 'the authorization was not approved';
+        return errorResponse(result.error, `${why}; the clearing is recorded and flagged for review`);
+      }
+      return errorResponse(result.error);
+    }
     return { ...jsonResponse(200, clearingBody(result.state)), replayed: result.replayed };
   };
 }

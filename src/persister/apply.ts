@@ -443,6 +443,36 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
   return fresh;
 }
 
+/** clearing.flagged: a clearing that could not be applied, kept for review (no ledger posting). */
+async function insertClearingFlags(db: Db, events: readonly Ev<'clearing.flagged'>[]): Promise<void> {
+  await jsonRows(
+    db,
+    `insert into clearing_flags (event_id, authorization_id, transaction_id, shopper_id, trip_id, partition, stream_id,
+            currency, flag, amount_cents, reversed_cents, cleared_cents, excess_cents, cleared_at_ms, flagged_ms)
+     select x.* from json_to_recordset(?::json) as x(event_id text, authorization_id text, transaction_id text,
+            shopper_id text, trip_id text, partition int, stream_id text, currency text, flag text, amount_cents bigint,
+            reversed_cents bigint, cleared_cents bigint, excess_cents bigint, cleared_at_ms bigint, flagged_ms bigint)
+     on conflict do nothing`,
+    events.map((e) => ({
+      event_id: e.eventId,
+      authorization_id: e.d.authorization_id,
+      transaction_id: e.d.transaction_id,
+      shopper_id: e.d.shopper_id,
+      trip_id: e.d.trip_id,
+      partition: e.partition,
+      stream_id: e.streamId,
+      currency: e.d.currency,
+      flag: e.d.flag,
+      amount_cents: e.d.amount_cents,
+      reversed_cents: e.d.reversed_cents,
+      cleared_cents: e.d.cleared_cents,
+      excess_cents: e.d.excess_cents,
+      cleared_at_ms: e.d.cleared_at_ms,
+      flagged_ms: e.d.at_ms,
+    })),
+  );
+}
+
 async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[]): Promise<Set<string>> {
   const inserted = await jsonRows<{ event_id: string }>(
     db,
@@ -703,6 +733,7 @@ export async function applyEvents(
   const insertedReversals = await insertReversals(db, reversals);
   const clearings = byType.of('clearing.posted');
   const insertedClearings = await insertClearings(db, clearings);
+  await insertClearingFlags(db, byType.of('clearing.flagged'));
   const expiries = byType.of('hold.expired');
   const insertedExpiries = await insertHoldExpiries(db, expiries);
   await flagLate(db, byType.of('authorization.late'));

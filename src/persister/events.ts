@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   'reversal.applied',
   'failopen.replayed',
   'clearing.posted',
+  'clearing.flagged',
   'hold.expired',
   'authorization.late',
 ] as const;
@@ -142,6 +143,22 @@ export interface ClearingPosted {
   readonly at_ms: number;
 }
 
+/** lua/clearAuthorization-3.lua: a clearing that could not be applied, recorded for review. */
+export interface ClearingFlagged {
+  readonly authorization_id: string;
+  readonly transaction_id: string;
+  readonly shopper_id: string;
+  readonly trip_id: string | null;
+  readonly currency: string;
+  readonly flag: 'above_authorized' | 'reversed_authorization' | 'not_approved';
+  readonly amount_cents: number;
+  readonly reversed_cents: number;
+  readonly cleared_cents: number;
+  readonly excess_cents: number;
+  readonly cleared_at_ms: number;
+  readonly at_ms: number;
+}
+
 /** lua/expireHold-3.lua */
 export interface HoldExpired {
   readonly authorization_id: string;
@@ -185,6 +202,7 @@ export type WalEvent =
   | (Base & { readonly type: 'reversal.applied'; readonly d: ReversalApplied })
   | (Base & { readonly type: 'failopen.replayed'; readonly d: FailopenReplayed })
   | (Base & { readonly type: 'clearing.posted'; readonly d: ClearingPosted })
+  | (Base & { readonly type: 'clearing.flagged'; readonly d: ClearingFlagged })
   | (Base & { readonly type: 'hold.expired'; readonly d: HoldExpired })
   | (Base & { readonly type: 'authorization.late'; readonly d: AuthorizationLate });
 
@@ -438,6 +456,23 @@ function clearingPosted(o: Obj): ClearingPosted {
   return d;
 }
 
+function clearingFlagged(o: Obj): ClearingFlagged {
+  return {
+    authorization_id: str(o, 'authorization_id'),
+    transaction_id: str(o, 'transaction_id'),
+    shopper_id: str(o, 'shopper_id'),
+    trip_id: strOrNull(o, 'trip_id'),
+    currency: str(o, 'currency', 3),
+    flag: oneOf(o, 'flag', ['above_authorized', 'reversed_authorization', 'not_approved'] as const),
+    amount_cents: int(o, 'amount_cents', 1),
+    reversed_cents: int(o, 'reversed_cents'),
+    cleared_cents: int(o, 'cleared_cents', 1),
+    excess_cents: int(o, 'excess_cents', 1),
+    cleared_at_ms: int(o, 'cleared_at_ms', 1),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
 function holdExpired(o: Obj): HoldExpired {
   return {
     authorization_id: str(o, 'authorization_id'),
@@ -518,6 +553,8 @@ export function parseEntry(raw: RawEntry): ParseResult {
         return parsedEvent(raw, eventId, pos, raw.type, failopenReplayed(o));
       case 'clearing.posted':
         return parsedEvent(raw, eventId, pos, raw.type, clearingPosted(o));
+      case 'clearing.flagged':
+        return parsedEvent(raw, eventId, pos, raw.type, clearingFlagged(o));
       case 'hold.expired':
         return parsedEvent(raw, eventId, pos, raw.type, holdExpired(o));
       case 'authorization.late':
