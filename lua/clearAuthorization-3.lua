@@ -13,6 +13,7 @@
     ARGV[1] now_ms   ARGV[2] event_id   ARGV[3] shopper_id   ARGV[4] transaction_id
     ARGV[5] cleared_cents (> 0)   ARGV[6] cleared_at_ms (processor's time)
     ARGV[7] currency ('' = not given)   ARGV[8] clearing_ttl_s
+    ARGV[9] signature v1 the request was accepted with ('' = none; in the event)
 
   Output: { code, state JSON }
     0 cleared now; 1 replay of the same clearing (same amount);
@@ -129,7 +130,7 @@ local state = {
 }
 redis.call('SET', clr_key, cjson.encode({ shopper = shopper_id, txn = txn, state = state }), 'EX', tonumber(ARGV[8]))
 wal_append(wal_key, ARGV[2], 'clearing.posted', cjson.encode({
-  authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
+  signature = (ARGV[9] ~= '' and ARGV[9]) or cjson.null, authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
   trip_id = (trip_id ~= '' and trip_id) or cjson.null, currency = a[7], amount_cents = amount,
   reversed_cents = reversed, released_cents = released, cleared_cents = cleared, cleared_at_ms = cleared_at_ms,
   authorized_cents = authorized, at_ms = now_ms,

@@ -198,6 +198,8 @@ export class Reversal {
     | null;
   /** The amount string the reversal request carried ('' = everything held), when the event has it. */
   @Property({ type: 'text', nullable: true }) requested?: string | null;
+  /** Signature v1 the request was accepted with: hydrate rebuilds the endpoint's claim on it. */
+  @Property({ type: 'text', nullable: true }) signature?: string | null;
   @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
 }
 
@@ -222,6 +224,8 @@ export class Clearing {
   @Property({ type: 'bigint', fieldName: 'cleared_cents' }) clearedCents!: string;
   @Property({ type: 'bigint', fieldName: 'cleared_at_ms' }) clearedAtMs!: string;
   @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
+  /** Signature v1 the request was accepted with: hydrate rebuilds the endpoint's claim on it. */
+  @Property({ type: 'text', nullable: true }) signature?: string | null;
 }
 
 /**

@@ -106,6 +106,7 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
         clearedAt.value,
         currency,
         config.authorizationTtlS,
+        signed.signature.v1,
       ],
     );
     const result = decodeScriptResult('clearAuthorization', raw);

@@ -59,6 +59,7 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
         `${transactionId}:${reversalKey}`,
         amount,
         config.authorizationTtlS,
+        signed.signature.v1,
       ],
     );
     const result = decodeScriptResult('reverseAuthorization', raw);

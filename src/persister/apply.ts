@@ -411,15 +411,17 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
       trip_authorized_cents: d.authorized_cents,
       requested: d.requested ?? null,
       applied_ms: d.at_ms,
+      signature: d.signature ?? null,
     };
   });
   const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into reversals (event_id, reversal_key, authorization_id, transaction_id, shopper_id, trip_id, partition,
-            stream_id, amount_cents, reversed_cents, held_cents, trip_authorized_cents, requested, applied_ms)
+            stream_id, amount_cents, reversed_cents, held_cents, trip_authorized_cents, requested, applied_ms, signature)
      select x.* from json_to_recordset(?::json) as x(event_id text, reversal_key text, authorization_id text,
             transaction_id text, shopper_id text, trip_id text, partition int, stream_id text, amount_cents bigint,
-            reversed_cents bigint, held_cents bigint, trip_authorized_cents bigint, requested text, applied_ms bigint)
+            reversed_cents bigint, held_cents bigint, trip_authorized_cents bigint, requested text, applied_ms bigint,
+            signature text)
      on conflict (event_id) do nothing
      returning event_id`,
     data,
@@ -477,10 +479,11 @@ async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[])
   const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into clearings (event_id, authorization_id, transaction_id, shopper_id, trip_id, partition, stream_id,
-            currency, amount_cents, reversed_cents, released_cents, cleared_cents, cleared_at_ms, applied_ms)
+            currency, amount_cents, reversed_cents, released_cents, cleared_cents, cleared_at_ms, applied_ms, signature)
      select x.* from json_to_recordset(?::json) as x(event_id text, authorization_id text, transaction_id text,
             shopper_id text, trip_id text, partition int, stream_id text, currency text, amount_cents bigint,
-            reversed_cents bigint, released_cents bigint, cleared_cents bigint, cleared_at_ms bigint, applied_ms bigint)
+            reversed_cents bigint, released_cents bigint, cleared_cents bigint, cleared_at_ms bigint, applied_ms bigint,
+            signature text)
      on conflict do nothing
      returning event_id`,
     events.map((e) => ({
@@ -498,6 +501,7 @@ async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[])
       cleared_cents: e.d.cleared_cents,
       cleared_at_ms: e.d.cleared_at_ms,
       applied_ms: e.d.at_ms,
+      signature: e.d.signature,
     })),
   );
   const fresh = new Set(inserted.map((r) => r.event_id));

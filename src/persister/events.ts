@@ -123,6 +123,8 @@ export interface ReversalApplied {
   readonly held_cents: number;
   readonly authorized_cents: number | null;
   readonly requested?: string;
+  /** The signature v1 the reversal was accepted with (hydrate rebuilds the endpoint's claim). */
+  readonly signature?: string | null;
   readonly at_ms: number;
 }
 
@@ -140,6 +142,8 @@ export interface ClearingPosted {
   readonly cleared_cents: number;
   readonly cleared_at_ms: number;
   readonly authorized_cents: number | null;
+  /** The signature v1 the clearing was accepted with (hydrate rebuilds the endpoint's claim). */
+  readonly signature: string | null;
   readonly at_ms: number;
 }
 
@@ -433,7 +437,17 @@ function reversalApplied(o: Obj): ReversalApplied {
     authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
     at_ms: int(o, 'at_ms', 1),
     ...(typeof o.requested === 'string' ? { requested: o.requested } : {}),
+    signature: optionalSignature(o),
   };
+}
+
+/** A signature v1 (64 hex) when the event carries one; older events have none. */
+function optionalSignature(o: Obj): string | null {
+  const v = o['signature'];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v))
+    throw new EventError('signature must be 64 hex digits');
+  return v;
 }
 
 function clearingPosted(o: Obj): ClearingPosted {
@@ -449,6 +463,7 @@ function clearingPosted(o: Obj): ClearingPosted {
     cleared_cents: int(o, 'cleared_cents', 1),
     cleared_at_ms: int(o, 'cleared_at_ms', 1),
     authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
+    signature: optionalSignature(o),
     at_ms: int(o, 'at_ms', 1),
   };
   if (d.released_cents > d.amount_cents - d.reversed_cents)
