@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { signatureHeader } from '../../src/auth/signature.js';
+import { cpuSeconds } from '../../src/bench/procs.js';
 import { Keys } from '../../src/redis/keys.js';
 import { type ApiProc, createShoppers, SECRET, startApiProc } from './faultHarness.js';
 import { type PrivateRedis, startPrivateRedis } from './privateRedis.js';
@@ -21,7 +22,7 @@ const REDIS_PORT = 17520;
 const PREFIX = `sat${randomBytes(3).toString('hex')}`;
 const PARTITIONS = 8;
 const FLOOD_MS = 6000;
-const FLOOD_CONNECTIONS = 48;
+const FLOOD_CONNECTIONS = 200;
 const FLOOD_REQUESTS_MAX = 400_000;
 const SWIPE_RPS = 150;
 const CLIENT_TIMEOUT_MS = 2000;
@@ -41,7 +42,8 @@ beforeAll(async () => {
       REDIS_PREFIX: PREFIX,
       PARTITIONS: String(PARTITIONS),
       FAILOPEN_JOURNAL_PATH: join(dir, 'journal.jsonl'),
-      API_INFLIGHT_REQUESTS_MAX: '256',
+      // Low enough that the flood's HMAC'd requests fill it: the pod must shed.
+      API_INFLIGHT_REQUESTS_MAX: '64',
       OVERLOAD_LOOP_LAG_MS: '40',
       MAX_SWIPES_PER_MINUTE: '100000',
     },
@@ -56,7 +58,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The flood, in its own process: forged 16 KiB bodies on keep-alive connections, as fast as they go. */
+/**
+ * The flood, in its own process: forged 16 KiB bodies on 200 keep-alive
+ * connections, each sending its next request as soon as the previous one is
+ * answered (no pipelining: a pipelined request is refused before it is read).
+ */
 function startFlood(port: number): { done: Promise<number> } {
   const script = `
 const net = require('node:net');
@@ -75,16 +81,18 @@ function connection() {
   if (Date.now() > until || sent >= max) return;
   const s = net.connect(port, '127.0.0.1');
   s.on('error', () => {});
-  s.resume();
   s.on('close', () => setTimeout(connection, 1));
-  const pump = () => {
-    while (Date.now() < until && sent < max) {
-      sent++;
-      if (!s.write(request(sent))) { s.once('drain', pump); return; }
-    }
-    s.end();
+  // One request at a time per connection (keep-alive), the next as soon as an answer arrives.
+  const next = () => {
+    if (Date.now() > until || sent >= max) { s.end(); return; }
+    sent++;
+    s.write(request(sent));
   };
-  s.on('connect', pump);
+  s.on('data', (d) => {
+    const answers = d.toString('latin1').split('HTTP/1.1 ').length - 1;
+    for (let i = 0; i < answers; i++) next();
+  });
+  s.on('connect', next);
 }
 for (let i = 0; i < ${FLOOD_CONNECTIONS}; i++) connection();
 setTimeout(() => { process.stdout.write(String(sent)); process.exit(0); }, ${FLOOD_MS} + 500);
@@ -142,6 +150,8 @@ async function signedSwipe(kind: Kind, shopper: string): Promise<Sent> {
 
 test('past saturation with Redis healthy: no fail-open, no approval of what must be declined, real decisions go on', async () => {
   const shoppers = await createShoppers(api.base, 20, 'sat');
+  const cpu0 = cpuSeconds(api.pid) ?? 0;
+  const t0 = Date.now();
   const flooding = startFlood(Number(new URL(api.base).port));
   await new Promise((r) => setTimeout(r, 300)); // the flood is on
   const sent: Promise<Sent>[] = [];
@@ -159,6 +169,7 @@ test('past saturation with Redis healthy: no fail-open, no approval of what must
   }
   const results = await Promise.all(sent);
   const forged = await flooding.done;
+  const apiCores = ((cpuSeconds(api.pid) ?? 0) - cpu0) / ((Date.now() - t0) / 1000);
 
   const by = (k: Kind) => results.filter((r) => r.kind === k);
   const mustDecline = [...by('no_trip'), ...by('wrong_merchant')];
@@ -182,9 +193,12 @@ test('past saturation with Redis healthy: no fail-open, no approval of what must
     fail_open_answers: failOpenAnswers.length,
     swipe_failopen_total: failopenMetric,
     http_shed_total: shedMetric,
+    api_cpu_cores: Math.round(apiCores * 100) / 100,
   };
   console.log(`saturation figures ${JSON.stringify(figures)}`);
 
+  // Past saturation: the pod refused work at the door (admission control did its job).
+  expect(shedMetric).toBeGreaterThan(0);
   expect(failopenMetric).toBe(0);
   expect(failOpenAnswers).toEqual([]);
   expect(approvedWrongly).toEqual([]);
