@@ -47,6 +47,8 @@ export interface PolicyLimits {
   readonly windowMs: number;
   /** Bound of the shopper map and of the answer map. */
   readonly shoppersMax: number;
+  /** Fail-open approvals per shopper in any 60 s (MAX_SWIPES_PER_MINUTE, the velocity limit); none: unbounded. */
+  readonly approvalsPerMinuteMax?: number;
 }
 
 export function limitsFrom(config: Config): PolicyLimits {
@@ -57,6 +59,7 @@ export function limitsFrom(config: Config): PolicyLimits {
     shopperMaxCents: config.failopenShopperMaxCents,
     windowMs: config.failopenWindowS * 1000,
     shoppersMax: config.failopenShoppersMax,
+    approvalsPerMinuteMax: config.maxSwipesPerMinute,
   };
 }
 
@@ -104,6 +107,7 @@ export class FailOpenPolicy implements StorageFallback {
       known &&
       request.amountCents <= this.limits.maxCents &&
       windowCents + request.amountCents <= this.limits.shopperMaxCents &&
+      this.underVelocity(request.shopperId, nowMs) &&
       this.hasRoom(request.shopperId);
     const answer: Answer = {
       fingerprint: request.fingerprint,
@@ -218,6 +222,16 @@ export class FailOpenPolicy implements StorageFallback {
     // Pending approvals are never evicted, so restore may pass the soft bound.
     this.answers.set(e.idem, { fingerprint: e.fp, result, pending: true });
     this.count(e.shopper, e.at, e.amount);
+  }
+
+  /** The trip's velocity limit holds for fail-open approvals too (a pod's own, in the last 60 s). */
+  private underVelocity(shopperId: string, nowMs: number): boolean {
+    const max = this.limits.approvalsPerMinuteMax;
+    const s = this.spend.get(shopperId);
+    if (max === undefined || s === undefined) return true;
+    let recent = 0;
+    for (let i = 0; i < s.entries.length; i += 2) if ((s.entries[i] as number) > nowMs - 60_000) recent++;
+    return recent < max;
   }
 
   /** Room for one more approval of this shopper (bounded maps, conservative when full). */

@@ -87,3 +87,18 @@ test('fail-open uses what the pod saw Redis decide', async () => {
     proxy.release();
   }
 }, 30_000);
+
+test('fail-open keeps the velocity limit: at most MAX_SWIPES_PER_MINUTE approvals per shopper a minute', async () => {
+  const { shopper } = await tripWithMilk();
+  proxy.hold();
+  try {
+    const answers = [];
+    for (let i = 0; i < 11; i++) answers.push(await h.swipe(swipeBody(shopper, '1.00')));
+    expect(answers.slice(0, 10).map((r) => r.json['mode'])).toEqual(Array(10).fill('fail_open'));
+    expect(answers.slice(0, 10).map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(answers[10]?.status).toBe(402);
+    expect(answers[10]?.json['reason']).toBe('STORAGE_UNAVAILABLE');
+  } finally {
+    proxy.release();
+  }
+}, 30_000);
