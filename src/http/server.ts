@@ -46,7 +46,7 @@ export interface Route {
    * one loop turn later, after uWS has parsed the rest of the bytes that came
    * with the request. A request pipelined behind it makes uWS abort this one
    * (it closes the connection); it is then refused before anything is decided,
-   * instead of being decided with its answer lost (docs/failopen.md "HTTP edges").
+   * instead of being decided with its answer lost (docs/deploy.md, "What the ingress must speak").
    */
   readonly commitsState?: boolean;
   /** false: never shed by admission control (health and readiness probes). Default true. */
@@ -81,7 +81,7 @@ const EMPTY = Buffer.alloc(0);
 export interface ServerOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Admission control (docs/failopen.md "Overload"); none: every request is admitted. */
+  /** Admission control (docs/failopen.md "Overload is not a storage failure"); none: every request is admitted. */
   readonly load?: LoadMonitor;
 }
 
