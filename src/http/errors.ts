@@ -34,7 +34,6 @@ export const ERRORS = {
   not_ready: [503, 'not ready'],
   overloaded: [503, 'this pod is overloaded; retry on another pod'],
   storage_unavailable: [503, 'storage is unavailable, retry later'],
-  http_version_not_supported: [505, 'HTTP/1.1 is required'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -74,7 +73,6 @@ const STATUS_TEXT: Record<number, string> = {
   422: '422 Unprocessable Entity',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
-  505: '505 HTTP Version Not Supported',
 };
 
 export function statusLine(status: number): string {
