@@ -22,6 +22,7 @@ import { waitForLeaseSplit } from '../persister/leases.js';
 import { Keys } from '../redis/keys.js';
 import { LatencyHistogram, type SerializedHistogram } from './histogram.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
+import { OVERLOAD_RATES_DEFAULT, type OverloadPoint, overloadPoint, overloadTable } from './overload.js';
 import {
   cpuOfComm,
   cpuSeconds,
@@ -1164,7 +1165,7 @@ function logServerSide(r: PhaseResult, who: string): void {
  * under the open loop at each given rate (req/s), one phase per rate; prints, writes nothing.
  * `--closed-at=<connections>[,...]`: the same under the closed loop (saturation).
  */
-async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<void> {
+async function serviceOnly(rates: number[], mode: 'open' | 'closed', curve?: OverloadPoint[]): Promise<void> {
   await connectBenchRedis();
   const dbCreated = psql(`CREATE DATABASE ${dbName}`);
   try {
@@ -1186,15 +1187,15 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<vo
           ),
           'limit (3) server-side',
         );
-      logServerSide(
-        await load(
-          mode === 'open' ? `service open loop ${rate}/s` : `service saturation (${rate})`,
-          { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.api, ...shape },
-          { metricsPort: PORTS.apiMetrics, api },
-        ),
-        'service',
+      const phase = await load(
+        mode === 'open' ? `service open loop ${rate}/s` : `service saturation (${rate})`,
+        { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.api, ...shape },
+        { metricsPort: PORTS.apiMetrics, api },
       );
+      logServerSide(phase, 'service');
+      curve?.push(overloadPoint(phase, PHASE_S));
     }
+    if (curve !== undefined) log(`overload curve (Redis healthy):\n${overloadTable(curve)}`);
   } finally {
     await cleanUp(dbCreated);
   }
@@ -1203,14 +1204,22 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed'): Promise<vo
 const reportFile = argv.find((x) => x.startsWith('--report='))?.slice('--report='.length);
 const openRates = argv.find((x) => x.startsWith('--open-at='))?.slice('--open-at='.length);
 const closedConns = argv.find((x) => x.startsWith('--closed-at='))?.slice('--closed-at='.length);
+// --overload-at=<rate>,...: the overload curve (src/bench/overload.ts); bare --overload-at= takes its defaults.
+const overloadRates = argv.find((x) => x.startsWith('--overload-at='))?.slice('--overload-at='.length);
 const entry =
   reportFile !== undefined
     ? Promise.resolve(reportOnly(reportFile)).then(() => redis.disconnect())
-    : openRates !== undefined
-      ? serviceOnly(openRates.split(',').map(Number), 'open')
-      : closedConns !== undefined
-        ? serviceOnly(closedConns.split(',').map(Number), 'closed')
-        : main();
+    : overloadRates !== undefined
+      ? serviceOnly(
+          overloadRates === '' ? OVERLOAD_RATES_DEFAULT : overloadRates.split(',').map(Number),
+          'open',
+          [],
+        )
+      : openRates !== undefined
+        ? serviceOnly(openRates.split(',').map(Number), 'open')
+        : closedConns !== undefined
+          ? serviceOnly(closedConns.split(',').map(Number), 'closed')
+          : main();
 entry.catch(async (err: unknown) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   for (const p of [...started].reverse()) await stopProc(p).catch(() => {});
