@@ -20,7 +20,7 @@ import { Keys } from '../redis/keys.js';
 import { warmUp } from '../redis/warmup.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { createTripHandlers } from '../trips/handlers.js';
-import { startMetricsServer } from './metricsServer.js';
+import { startMetricsServer } from '../observability/metricsServer.js';
 
 export interface RunningApi {
   readonly port: number;

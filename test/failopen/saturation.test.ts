@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { signatureHeader } from '../../src/auth/signature.js';
-import { cpuSeconds } from '../../src/bench/procs.js';
+import { cpuSeconds } from '../../bench/procs.js';
 import { Keys } from '../../src/redis/keys.js';
 import { type ApiProc, createShoppers, SECRET, startApiProc } from './faultHarness.js';
 import { type PrivateRedis, startPrivateRedis } from './privateRedis.js';

@@ -2,7 +2,7 @@
 // and the bare limit servers: seeded trips, and a swipe mix of ~70 % approvals,
 // ~20 % declines (10 % amount too high, 10 % wrong merchant) and ~10 % exact
 // retries of earlier transactions.
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../src/redis/keys.js';
 
 /** Already in normalized form, so the bare script server can pass it straight to Lua. */
 export const STORE = { name: 'bench store', address: '1 bench way', lat: 37.77, lng: -122.41 } as const;

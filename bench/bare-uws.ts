@@ -1,7 +1,7 @@
 // Limit (1): a bare uWebSockets.js server answering every request with a fixed
 // body, after reading the request body (as any real handler must). Same library
 // and binary as the service; nothing else.
-//   BENCH_PORT=18430 node dist/bench/bare-uws.js
+//   BENCH_PORT=18430 node .bench-build/bench/bare-uws.js
 import uWS from 'uWebSockets.js';
 
 const BODY =

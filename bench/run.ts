@@ -17,9 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { createOrm, knexOf } from '../db/orm.js';
-import { waitForLeaseSplit } from '../persister/leases.js';
-import { Keys } from '../redis/keys.js';
+import { createOrm, knexOf } from '../src/db/orm.js';
+import { waitForLeaseSplit } from '../src/persister/leases.js';
+import { Keys } from '../src/redis/keys.js';
 import { LatencyHistogram, type SerializedHistogram } from './histogram.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
 import { OVERLOAD_RATES_DEFAULT, type OverloadPoint, overloadPoint, overloadTable } from './overload.js';
@@ -58,8 +58,9 @@ import {
 } from './workload.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const DIST = path.resolve(here, '..');
-const ROOT = path.resolve(DIST, '..');
+// Compiled to .bench-build/bench/ (bench/tsconfig.json); the service under test is the real build in dist/.
+const ROOT = path.resolve(here, '..', '..');
+const DIST = path.join(ROOT, 'dist');
 const RESULTS_DIR = path.join(ROOT, 'bench-results');
 
 const argv = process.argv.slice(2);
@@ -1204,7 +1205,7 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed', curve?: Ove
 const reportFile = argv.find((x) => x.startsWith('--report='))?.slice('--report='.length);
 const openRates = argv.find((x) => x.startsWith('--open-at='))?.slice('--open-at='.length);
 const closedConns = argv.find((x) => x.startsWith('--closed-at='))?.slice('--closed-at='.length);
-// --overload-at=<rate>,...: the overload curve (src/bench/overload.ts); bare --overload-at= takes its defaults.
+// --overload-at=<rate>,...: the overload curve (bench/overload.ts); bare --overload-at= takes its defaults.
 const overloadRates = argv.find((x) => x.startsWith('--overload-at='))?.slice('--overload-at='.length);
 const entry =
   reportFile !== undefined

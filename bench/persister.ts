@@ -7,8 +7,8 @@
 // batch size and process count. Prints the figures and writes
 // the "Persister" section of BENCHMARKS.md (other sections are left alone).
 //
-//   npm run build && node dist/persister/bench.js [events] [batch sizes] [process counts]
-//   e.g. node dist/persister/bench.js 100000 2000,5000 1,2
+//   npm run bench:persister -- [events] [batch sizes] [process counts]
+//   e.g. npm run bench:persister -- 100000 2000,5000 1,2
 //
 // Needs the local Redis and Postgres (REDIS_URL, DATABASE_URL as for the service).
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -25,23 +25,24 @@ import {
   sleep,
   startProc,
   stopProc,
-} from '../bench/procs.js';
-import { loadConfig } from '../config/config.js';
-import { uuidv7, uuidv7Hex } from '../domain/ids.js';
-import { runMigrations } from '../db/migrate.js';
-import { createOrm, knexOf } from '../db/orm.js';
-import { createLogger } from '../observability/logger.js';
-import { connectRedis, createRedisClient, type RedisClient } from '../redis/client.js';
-import { Keys } from '../redis/keys.js';
-import { hydrateMissing } from './hydrate.js';
-import { waitForLeaseSplit } from './leases.js';
+} from './procs.js';
+import { loadConfig } from '../src/config/config.js';
+import { uuidv7, uuidv7Hex } from '../src/domain/ids.js';
+import { runMigrations } from '../src/db/migrate.js';
+import { createOrm, knexOf } from '../src/db/orm.js';
+import { createLogger } from '../src/observability/logger.js';
+import { connectRedis, createRedisClient, type RedisClient } from '../src/redis/client.js';
+import { Keys } from '../src/redis/keys.js';
+import { hydrateMissing } from '../src/persister/hydrate.js';
+import { waitForLeaseSplit } from '../src/persister/leases.js';
 
 const PARTITIONS = 64;
 const XADD_PIPELINE = 1000;
 const METRICS_PORT_BASE = 18460;
 /** Long enough to outlive the fill while the persisters are frozen (SIGSTOP). */
 const LEASE_MS = 20_000;
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
+// Compiled to .bench-build/bench/ (bench/tsconfig.json); the persister under test is the real build in dist/.
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
 const RESULTS_DIR = join(process.cwd(), 'bench-results');
 /**
  * Extra node flags for the persister processes, e.g. BENCH_PERSISTER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p";
@@ -449,7 +450,7 @@ function writeSection(runs: Run[], events: number): void {
   const lines = [
     '## Persister',
     '',
-    `Measured by \`node dist/persister/bench.js ${process.argv.slice(2).join(' ')}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores ` +
+    `Measured by \`npm run bench:persister -- ${process.argv.slice(2).join(' ')}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores ` +
       `(${cpus()[0]?.model ?? 'unknown CPU'}), local Redis and Postgres (default settings, synchronous commit on). ` +
       `N real \`persist\` processes (\`node dist/cli.js persist\`) start on a fresh namespace (${PARTITIONS} partitions) ` +
       'and a fresh database and split the partition leases; the bench freezes them (SIGSTOP), writes ' +

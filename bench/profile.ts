@@ -1,7 +1,7 @@
 // Summarizes a V8 .cpuprofile (from `node --cpu-prof`, e.g. `npm run bench -- --profile`):
 // top functions by self time, self time by file/package, and a flame graph SVG
 // (inclusive time, root at the bottom) next to the profile.
-//   node dist/bench/profile.js bench-results/profiles/api-saturation-<run>.cpuprofile [top=25]
+//   node .bench-build/bench/profile.js bench-results/profiles/api-saturation-<run>.cpuprofile [top=25]
 import { readFileSync, writeFileSync } from 'node:fs';
 
 interface ProfileNode {
@@ -147,7 +147,7 @@ function flameSvg(root: Frame): string {
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')) {
   const file = process.argv[2];
   if (file === undefined) {
-    console.error('usage: node dist/bench/profile.js <file.cpuprofile> [top]');
+    console.error('usage: node .bench-build/bench/profile.js <file.cpuprofile> [top]');
     process.exit(2);
   }
   console.log(summarize(file, Number(process.argv[3] ?? 25)));

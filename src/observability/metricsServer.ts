@@ -2,7 +2,7 @@
 // the persister uses it too).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Metrics } from '../observability/metrics.js';
+import type { Metrics } from './metrics.js';
 
 export interface MetricsServer {
   readonly port: number;

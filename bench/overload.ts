@@ -1,7 +1,7 @@
 // The overload curve (issue 19): offered load vs what one api pod answered,
 // shed (503 overloaded) and decided by the fail-open policy, with Redis
 // healthy. Past saturation the pod must shed, never fail open. Driven by
-// `npm run bench -- --overload-at=<rate>,<rate>...` (src/bench/run.ts hook):
+// `npm run bench -- --overload-at=<rate>,<rate>...` (bench/run.ts hook):
 // one open-loop phase per offered rate on the seeded service; this file only
 // turns each phase's figures into a point and the points into a table.
 import type { PhaseResult } from './report.js';

@@ -6,16 +6,16 @@
 // no strict JSON/money parser, no merchant normalization, no spans. Its one metric is
 // the service's decision histogram (same name, same buckets, same start: the request
 // line), so the bench reads server-side latency of (3) and of the service the same way.
-//   BENCH_PORT=18431 BENCH_METRICS_PORT=18432 REDIS_PREFIX=bench.. PARTITIONS=64 node dist/bench/bare-uws-script.js
+//   BENCH_PORT=18431 BENCH_METRICS_PORT=18432 REDIS_PREFIX=bench.. PARTITIONS=64 node .bench-build/bench/bare-uws-script.js
 import { randomUUID } from 'node:crypto';
 import { Histogram, Registry } from 'prom-client';
 import uWS from 'uWebSockets.js';
-import { startMetricsServer } from '../app/metricsServer.js';
-import { loadConfig } from '../config/config.js';
-import { createRedisClient } from '../redis/client.js';
-import { Keys } from '../redis/keys.js';
-import { LATENCY_BUCKETS_S } from '../observability/metrics.js';
-import { ScriptRunner } from '../redis/scripts.js';
+import { startMetricsServer } from '../src/observability/metricsServer.js';
+import { loadConfig } from '../src/config/config.js';
+import { createRedisClient } from '../src/redis/client.js';
+import { Keys } from '../src/redis/keys.js';
+import { LATENCY_BUCKETS_S } from '../src/observability/metrics.js';
+import { ScriptRunner } from '../src/redis/scripts.js';
 import { authorizeCall } from './workload.js';
 
 const port = Number(process.env['BENCH_PORT'] ?? 18431);

@@ -12,11 +12,11 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { signatureHeader } from '../auth/signature.js';
-import { loadConfig } from '../config/config.js';
-import { createRedisClient } from '../redis/client.js';
-import { Keys } from '../redis/keys.js';
-import { ScriptRunner } from '../redis/scripts.js';
+import { signatureHeader } from '../src/auth/signature.js';
+import { loadConfig } from '../src/config/config.js';
+import { createRedisClient } from '../src/redis/client.js';
+import { Keys } from '../src/redis/keys.js';
+import { ScriptRunner } from '../src/redis/scripts.js';
 import { LatencyHistogram, type LatencySummary, type SerializedHistogram } from './histogram.js';
 import {
   authorizeCall,
