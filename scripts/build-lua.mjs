@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Resolves `--- @include "includes/name"` lines in lua/*.lua at build time and
 // writes src/redis/scripts.generated.ts (not committed). The key count comes
-// from the file name (`authorizeSwipe-6.lua` has 6 KEYS), so it cannot drift.
+// from the file name (`authorizeSwipe-4.lua` has 4 KEYS), so it cannot drift.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,6 +1,7 @@
-// Configuration: read once from the environment, validated against a closed
-// schema (unknown SA_* keys are not possible: every name is listed here), then
-// frozen. Units are the last word of each name.
+// Configuration: read once from the environment, each variable by its name in
+// loadConfig() with a default and bounds (variables it does not name are not
+// read), checked together (every problem reported at once, limits that must
+// fit together asserted), then frozen. Units are the last word of each name.
 
 export interface Config {
   readonly env: 'production' | 'development' | 'test';

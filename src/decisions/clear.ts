@@ -72,14 +72,15 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
   const { config, keys, scripts } = deps;
   const now = deps.now ?? Date.now;
   return async (req) => {
-    const signed = readSignedBody(req, config, now());
+    // One clock reading per request: the signature window and the recorded time agree.
+    const nowMs = now();
+    const signed = readSignedBody(req, config, nowMs);
     if (!signed.ok) return signed.response;
     const ref = readAuthorizationRef(signed.body);
     if (!ref.ok) return ref.response;
     const { body, txn: transactionId, shopperId } = ref;
     const amount = parseAmountCents(body['amount'], 'amount');
     if (!amount.ok) return errorResponse('invalid_request', amount.message);
-    const nowMs = now();
     const clearedAt = parseClearedAt(body['cleared_at'], nowMs);
     if (!clearedAt.ok) return errorResponse('invalid_request', clearedAt.message);
     let currency = '';

@@ -27,7 +27,9 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
   const { config, keys, scripts } = deps;
   const now = deps.now ?? Date.now;
   return async (req) => {
-    const signed = readSignedBody(req, config, now());
+    // One clock reading per request: the signature window and the recorded time agree.
+    const nowMs = now();
+    const signed = readSignedBody(req, config, nowMs);
     if (!signed.ok) return signed.response;
     const ref = readAuthorizationRef(signed.body);
     if (!ref.ok) return ref.response;
@@ -47,7 +49,6 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
       return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
     }
     const reversalKey = reversalId.value ?? '-';
-    const nowMs = now();
     const raw = await scripts.run(
       'reverseAuthorization',
       [keys.idem(p, `t:${transactionId}`), keys.reversal(p, transactionId, reversalKey), keys.wal(p)],

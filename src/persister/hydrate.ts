@@ -26,7 +26,6 @@ import { DECLINE_REASONS } from '../redis/results.js';
 import { pipelineCommandName, ScriptRunner, type ScriptName } from '../redis/scripts.js';
 
 /** Decline reasons in contract order: the auth hash stores the index (+1) as `code`, 0 = approved. */
-export const REASON_CODES = DECLINE_REASONS;
 
 /** Decisions that never reach the trip's velocity window or auths list (authorizeSwipe-4.lua). */
 export const NOT_COUNTED_REASONS = [
@@ -362,7 +361,8 @@ export class Hydrator {
     const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
     const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
     if (authExp <= nowMs) return false;
-    const code = a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
+    const code =
+      a.reason === null ? 0 : DECLINE_REASONS.indexOf(a.reason as (typeof DECLINE_REASONS)[number]) + 1;
     const failOpen = a.mode === 'fail_open';
     const fields: (string | number)[] = [
       'code',
