@@ -20,6 +20,8 @@
     ARGV[17] trip_ttl_ms            ARGV[18] max_distance_m
     ARGV[19] max_swipes_per_minute  ARGV[20] idempotency_ttl_s
     ARGV[21] authorization_ttl_s    ARGV[22] signature_ttl_s
+    ARGV[23] authorizations kept per trip (its :auths list)
+    ARGV[24] velocity window ms (max_swipes_per_minute counts swipes in it)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     code 0 approved; 1..10 the decline reasons in contract order
@@ -38,6 +40,9 @@
 --- @include "includes/geo"
 --- @include "includes/trip"
 --- @include "includes/merchantMatch"
+--- @include "includes/reasons"
+
+assert(#ARGV == 24, 'authorizeSwipe takes 24 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -64,6 +69,8 @@ local max_swipes = tonumber(ARGV[19])
 local idem_ttl_s = tonumber(ARGV[20])
 local auth_ttl_s = tonumber(ARGV[21])
 local sig_ttl_s = tonumber(ARGV[22])
+local auths_kept = tonumber(ARGV[23])
+local velocity_window_ms = tonumber(ARGV[24])
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
 
@@ -140,7 +147,7 @@ if code == 0 then
   elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
     code = 7
   else
-    redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - 60000)
+    redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - velocity_window_ms)
     if redis.call('ZCARD', swipes_key) >= max_swipes then
       code = 8
     elseif tonumber(t[9]) == 0 then
@@ -165,7 +172,7 @@ if counts_for_velocity then
   -- Only "are there already max swipes in 60 s" matters: keep the newest max.
   redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
   redis.call('LPUSH', trip_key .. ':auths', auth_id)
-  redis.call('LTRIM', trip_key .. ':auths', 0, 199)
+  redis.call('LTRIM', trip_key .. ':auths', 0, auths_kept - 1)
   -- Keep the trip's keys alive as long as a decision on it may be looked at.
   expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
 end
@@ -185,15 +192,13 @@ end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
-local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
-  'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
 -- A missing HGET is false in Lua: null on the wire, like nil and ''.
 local function or_null(v) if v == nil or v == false or v == '' then return cjson.null end return v end
 wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
   authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
   signature = or_null(signature), status = status, transaction_id = or_null(txn),
   shopper_id = shopper_id, trip_id = or_null(trip_id), decision = decision,
-  reason = or_null(reasons[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
+  reason = or_null(DECLINE_REASONS[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
   authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
   merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,
 }))

@@ -26,6 +26,7 @@
     ARGV[20] require_intact: 1 = defer while the partition's state is not
              known intact (no <base>meta: Redis lost data, hydrate pending or
              in progress); 0 = replay anyway (the entry waited too long)
+    ARGV[21] authorizations kept per trip (its :auths list)
 
   Output: { code, outcome, stored_authorization_id, trip_id, authorized_cents }
     code 0 applied          counted against the shopper's trip (trip_id '' when
@@ -57,6 +58,9 @@
 --- @include "includes/wal"
 --- @include "includes/trip"
 --- @include "includes/allowance"
+--- @include "includes/reasons"
+
+assert(#ARGV == 21, 'replayFailOpen takes 21 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -81,6 +85,7 @@ local max_swipes = tonumber(ARGV[17])
 local idem_ttl_s = tonumber(ARGV[18])
 local auth_ttl_s = tonumber(ARGV[19])
 local require_intact = ARGV[20] == '1'
+local auths_kept = tonumber(ARGV[21])
 
 -- 1. Validate everything before the first write.
 local function is_int(v) return v ~= nil and v == math.floor(v) end
@@ -121,8 +126,6 @@ end
 
 -- 4. Redis already decided this key (a timed-out call that did execute, or a
 --    retry served by Redis, or another pod): keep Redis's decision, count nothing.
-local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
-  'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
 -- Set when our own late call was declined by Redis: that decision is replaced (step 6).
 local overridden_code = nil
 local stored_id = redis.call('GET', idem_key)
@@ -139,7 +142,7 @@ if stored_id and not overridden_code then
   local a = redis.call('HMGET', base .. 'auth:' .. stored_id, 'decision', 'fp', 'mode', 'code')
   local outcome = 'conflict'
   if a[1] == 'approved' and a[2] == fingerprint then outcome = 'already_decided' end
-  local stored_reason = reasons[tonumber(a[4] or '0')]
+  local stored_reason = DECLINE_REASONS[tonumber(a[4] or '0')]
   if outcome == 'already_decided' and stored_id == auth_id then
     -- Our own timed-out call, executed late: Redis's answer was never
     -- delivered, the fail-open one was. Keep the decision and its count; store
@@ -194,7 +197,7 @@ if trip_key then
   redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
   redis.call('LREM', trip_key .. ':auths', 0, auth_id) -- a late decline of ours listed it already
   redis.call('LPUSH', trip_key .. ':auths', auth_id)
-  redis.call('LTRIM', trip_key .. ':auths', 0, 199)
+  redis.call('LTRIM', trip_key .. ':auths', 0, auths_kept - 1)
   expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
   local c = redis.call('HMGET', trip_key, 'picked_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents')
   if not would_reason and c[1] and authorized > ceiling_cents(tonumber(c[1]), tonumber(c[2]), tonumber(c[3]),
@@ -214,7 +217,7 @@ local code = 0
 if overridden_code then
   outcome = 'overridden'
   code = 6
-  would_reason = reasons[overridden_code] or would_reason
+  would_reason = DECLINE_REASONS[overridden_code] or would_reason
   redis.call('HSET', auth_key, 'fo_redis_code', overridden_code)
 end
 redis.call('EXPIRE', auth_key, auth_ttl_s)

@@ -11,14 +11,14 @@ import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
 import {
   type AuthorizeResult,
-  decodeScriptResult,
   PartitionNotReadyError,
   SignatureUsedElsewhereError,
 } from '../redis/results.js';
+import { authorizeSwipe } from '../redis/commands.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
-import { uuidv7, uuidv7Hex } from '../domain/ids.js';
+import { uuidv7Hex } from '../domain/ids.js';
 import { OverloadedError } from '../failopen/breaker.js';
 
 /** decide()'s answer when this pod was too slow to read Redis's answer: 503, no decision given. */
@@ -118,7 +118,6 @@ export interface AuthorizeDeps {
 export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
   const { config, keys, scripts, metrics, logger, tracing, fallback, guard } = deps;
   const now = deps.now ?? Date.now;
-  const signatureTtlS = 2 * config.signatureToleranceS;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
   async function decide(
@@ -144,46 +143,14 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         replayed: false,
       };
     }
-    const p = keys.partition(request.shopperId);
     const authorizationId = newAuthorizationId(nowMs);
     try {
-      const call = () =>
-        scripts.run(
-          'authorizeSwipe',
-          [
-            keys.shopper(p, request.shopperId),
-            keys.idem(p, request.idempotencyKey),
-            keys.sig(p, signature === '' ? '-' : signature),
-            keys.wal(p),
-          ],
-          [
-            nowMs,
-            uuidv7(nowMs),
-            authorizationId,
-            request.shopperId,
-            request.amountCents,
-            request.currency,
-            request.merchantNameNorm,
-            request.merchantAddressNorm,
-            request.lat,
-            request.lng,
-            request.fingerprint,
-            request.idempotencyKey,
-            request.transactionId ?? '',
-            signature,
-            request.merchantName,
-            request.merchantAddress,
-            config.tripTtlS * 1000,
-            config.maxDistanceM,
-            config.maxSwipesPerMinute,
-            config.idempotencyTtlS,
-            config.authorizationTtlS,
-            signatureTtlS,
-          ],
-          span,
-        );
-      const raw = await (guard === undefined ? call() : guard.run(call));
-      const result = decodeScriptResult('authorizeSwipe', raw);
+      const result = await authorizeSwipe(
+        { config, keys, scripts },
+        request,
+        { nowMs, authorizationId, signature },
+        guard === undefined ? { span } : { span, guard },
+      );
       deps.standIn?.learnDecision(request, result, nowMs);
       // A retry that reached Redis while the original call waited past its deadline gets
       // the decision the original's script made late; the original was answered by the

@@ -12,9 +12,8 @@ import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
-import { decodeScriptResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { uuidv7 } from '../domain/ids.js';
+import { reverseAuthorization } from '../redis/commands.js';
 
 export interface ReverseDeps {
   readonly config: Config;
@@ -49,21 +48,10 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
       return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
     }
     const reversalKey = reversalId.value ?? '-';
-    const raw = await scripts.run(
-      'reverseAuthorization',
-      [keys.idem(p, `t:${transactionId}`), keys.reversal(p, transactionId, reversalKey), keys.wal(p)],
-      [
-        nowMs,
-        uuidv7(nowMs),
-        shopperId,
-        transactionId,
-        `${transactionId}:${reversalKey}`,
-        amount,
-        config.authorizationTtlS,
-        signed.signature.v1,
-      ],
+    const result = await reverseAuthorization(
+      { config, keys, scripts },
+      { shopperId, transactionId, reversalKey, amount, signature: signed.signature.v1, nowMs },
     );
-    const result = decodeScriptResult('reverseAuthorization', raw);
     if (!result.ok) return errorResponse(result.error);
     return { ...jsonResponse(200, result.state), replayed: result.replayed };
   };
