@@ -145,9 +145,9 @@ describe('k6 scripts', () => {
     // One swipe a minute per trip allowed: the second round-robin pass over the 7 trips is declined.
     const report = harness('loadtest/gate.js', { FAKE_MAX_SWIPES_PER_MINUTE: '1' }, 10);
     expect(report.thresholdResults['swipe_decisions{reason:VELOCITY_LIMIT}: count<1']?.ok).toBe(false);
-    expect(report.thresholdResults['swipe_decisions{scenario:swipe_storm,decision:declined}: count<1']?.ok).toBe(
-      false,
-    );
+    expect(
+      report.thresholdResults['swipe_decisions{scenario:swipe_storm,decision:declined}: count<1']?.ok,
+    ).toBe(false);
   });
 
   it('the gate refuses a rate its trips cannot absorb under the velocity limit', () => {

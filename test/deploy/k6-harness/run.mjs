@@ -82,7 +82,9 @@ for (const [metric, list] of Object.entries(thresholds)) {
     const c = /^count\s*(<|<=|>|>=|==)\s*(\d+)$/.exec(expr);
     if (!c) continue;
     const n = Number(c[2]);
-    const ok = { '<': count < n, '<=': count <= n, '>': count > n, '>=': count >= n, '==': count === n }[c[1]];
+    const ok = { '<': count < n, '<=': count <= n, '>': count > n, '>=': count >= n, '==': count === n }[
+      c[1]
+    ];
     thresholdResults[`${metric}: ${expr}`] = { count, ok };
   }
 }

@@ -11,7 +11,10 @@ class Metric {
     if (typeof value !== 'number' && typeof value !== 'boolean')
       throw new Error(`${this.name}.add(${value})`);
     // k6 tags every sample emitted in a scenario with it.
-    state.metrics[this.name].values.push({ value: Number(value), tags: { scenario: exec.scenario.name, ...tags } });
+    state.metrics[this.name].values.push({
+      value: Number(value),
+      tags: { scenario: exec.scenario.name, ...tags },
+    });
   }
 }
 
