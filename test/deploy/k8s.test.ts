@@ -185,7 +185,7 @@ describe('k8s manifests', () => {
 
   it('the ingress controller keeps upstream connections for less than the api idle timeout (~10 s)', () => {
     const [cm] = loadYamlDocs(join(K8S, 'ingress-nginx', 'controller-config.yaml')) as JsonObject[];
-    const keepalive = Number((cm?.data as JsonObject)['upstream-keepalive-timeout']);
+    const keepalive = Number((cm?.data as JsonObject | undefined)?.['upstream-keepalive-timeout']);
     expect(keepalive).toBeGreaterThan(0);
     expect(keepalive).toBeLessThan(10);
   });
@@ -298,7 +298,8 @@ exit 0
     expect(r.calls[1]).toMatch(/--set canary\.enabled=true --set canary\.replicas=6$/);
     const apply = r.calls.findIndex((c) => c.includes('apply -f') && c.endsWith('k8s/k6/testrun.yaml'));
     const codes = r.calls.findIndex((c) => c.includes('get pods -l k6_cr=swipe-authorizer-gate,runner=true'));
-    const cleanup = r.calls.findLastIndex((c) => c.includes('delete testrun swipe-authorizer-gate'));
+    const deletes = r.calls.flatMap((c, i) => (c.includes('delete testrun swipe-authorizer-gate') ? [i] : []));
+    const cleanup = deletes.at(-1) ?? -1;
     expect(apply).toBeGreaterThan(0);
     expect(codes).toBeGreaterThan(apply);
     expect(cleanup).toBeGreaterThan(codes);

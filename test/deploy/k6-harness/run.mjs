@@ -67,7 +67,7 @@ const thresholdResults = {};
 for (const [metric, list] of Object.entries(thresholds)) {
   const m = /^(\w+)(?:\{([^}]*)\})?$/.exec(metric);
   const recorded = m ? state.metrics[m[1]] : undefined;
-  if (!recorded || recorded.kind !== 'counter') continue;
+  if (recorded?.kind !== 'counter') continue;
   const want = Object.fromEntries(
     (m[2] ?? '')
       .split(',')
