@@ -298,7 +298,9 @@ exit 0
     expect(r.calls[1]).toMatch(/--set canary\.enabled=true --set canary\.replicas=6$/);
     const apply = r.calls.findIndex((c) => c.includes('apply -f') && c.endsWith('k8s/k6/testrun.yaml'));
     const codes = r.calls.findIndex((c) => c.includes('get pods -l k6_cr=swipe-authorizer-gate,runner=true'));
-    const deletes = r.calls.flatMap((c, i) => (c.includes('delete testrun swipe-authorizer-gate') ? [i] : []));
+    const deletes = r.calls.flatMap((c, i) =>
+      c.includes('delete testrun swipe-authorizer-gate') ? [i] : [],
+    );
     const cleanup = deletes.at(-1) ?? -1;
     expect(apply).toBeGreaterThan(0);
     expect(codes).toBeGreaterThan(apply);
