@@ -216,6 +216,7 @@ esac
 echo "kubectl $*" >> "${log}"
 case "$*" in
   *"create configmap"*) echo "apiVersion: v1" ;;
+  *"apply -f -"*) cat > /dev/null ;; # reads the piped manifest, as kubectl does
   *"get testrun"*) printf finished ;;
   *"get pods"*) printf '%b' "\${FAKE_RUNNER_CODES:-0\\n0\\n}" ;;
 esac
@@ -294,7 +295,7 @@ exit 0
 
   it('--gate operator: TestRun against the canary, every runner exit code read before the TestRun is deleted', () => {
     const r = upgrade(['us-east-1', '--gate', 'operator'], { FAKE_DEPLOYED: '5', KUBECTL: fakeKubectl });
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, `${r.stderr}\n${r.calls.join('\n')}`).toBe(0);
     expect(r.calls[1]).toMatch(/--set canary\.enabled=true --set canary\.replicas=6$/);
     const apply = r.calls.findIndex((c) => c.includes('apply -f') && c.endsWith('k8s/k6/testrun.yaml'));
     const codes = r.calls.findIndex((c) => c.includes('get pods -l k6_cr=swipe-authorizer-gate,runner=true'));
