@@ -95,6 +95,9 @@ beforeAll(async () => {
   const keep = (b: Buffer) => {
     promOutput = (promOutput + b.toString('utf8')).slice(-16_384);
   };
+  prometheus.once('error', (err) => {
+    promOutput += `\ncannot start prometheus (Debian package "prometheus", scripts/install-promtool.sh): ${err.message}`;
+  });
   prometheus.stdout?.on('data', keep);
   prometheus.stderr?.on('data', keep);
   await until('prometheus ready', 30_000, async () => {
