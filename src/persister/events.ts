@@ -60,6 +60,8 @@ export interface TripUpserted {
 
 export interface ItemUpdated {
   readonly trip_id: string;
+  /** The trip's version (its created_ms in Redis): events move only that trip's totals; null in older events. */
+  readonly trip_created_ms: number | null;
   readonly shopper_id: string;
   readonly item_id: string;
   readonly status: 'picked' | 'not_found' | 'replaced';
@@ -74,6 +76,7 @@ export interface ItemUpdated {
 
 export interface TripClosed {
   readonly trip_id: string;
+  readonly trip_created_ms: number | null;
   readonly shopper_id: string;
   readonly picked_cents: number;
   readonly authorized_cents: number;
@@ -89,6 +92,7 @@ export interface AuthorizationDecided {
   readonly transaction_id: string | null;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly decision: 'approved' | 'declined';
   readonly reason: string | null;
   readonly mode: string;
@@ -118,6 +122,7 @@ export interface ReversalApplied {
   readonly transaction_id: string | null;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly amount_cents: number;
   readonly reversed_cents: number;
   readonly held_cents: number;
@@ -134,6 +139,7 @@ export interface ClearingPosted {
   readonly transaction_id: string;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly currency: string;
   readonly amount_cents: number;
   readonly reversed_cents: number;
@@ -169,6 +175,7 @@ export interface HoldExpired {
   readonly transaction_id: string | null;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly currency: string;
   readonly released_cents: number;
   readonly reason: 'expiry' | 'reconciliation';
@@ -269,6 +276,12 @@ function intOrNull(o: Obj, field: string, min = 0, max = AMOUNT_MAX): number | n
   if (v === null || v === undefined) return null;
   return int(o, field, min, max);
 }
+/** trip_created_ms: absent in events written before trips carried their version. */
+function tripVersion(o: Obj): number | null {
+  const v = o['trip_created_ms'];
+  if (v === null || v === undefined || v === false) return null;
+  return int(o, 'trip_created_ms', 0, Number.MAX_SAFE_INTEGER);
+}
 function coord(o: Obj, field: string): number | string | null {
   const v = o[field];
   if (v === null || v === undefined || v === '') return null;
@@ -354,6 +367,7 @@ function itemUpdated(o: Obj): ItemUpdated {
   if (typeof approved !== 'boolean') throw new EventError('customer_approved must be a boolean');
   return {
     trip_id: str(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     shopper_id: str(o, 'shopper_id'),
     item_id: str(o, 'item_id'),
     status: oneOf(o, 'status', ['picked', 'not_found', 'replaced'] as const),
@@ -370,6 +384,7 @@ function itemUpdated(o: Obj): ItemUpdated {
 function tripClosed(o: Obj): TripClosed {
   return {
     trip_id: str(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     shopper_id: str(o, 'shopper_id'),
     picked_cents: int(o, 'picked_cents'),
     authorized_cents: int(o, 'authorized_cents', -AMOUNT_MAX),
@@ -391,6 +406,7 @@ function authorizationDecided(o: Obj): AuthorizationDecided {
     transaction_id: strOrNull(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     decision,
     reason,
     mode: str(o, 'mode', 32),
@@ -431,6 +447,7 @@ function reversalApplied(o: Obj): ReversalApplied {
     transaction_id: strOrNull(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     amount_cents: int(o, 'amount_cents', 1),
     reversed_cents: int(o, 'reversed_cents'),
     held_cents: int(o, 'held_cents'),
@@ -456,6 +473,7 @@ function clearingPosted(o: Obj): ClearingPosted {
     transaction_id: str(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     currency: str(o, 'currency', 3),
     amount_cents: int(o, 'amount_cents', 1),
     reversed_cents: int(o, 'reversed_cents'),
@@ -494,6 +512,7 @@ function holdExpired(o: Obj): HoldExpired {
     transaction_id: strOrNull(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     currency: str(o, 'currency', 3),
     released_cents: int(o, 'released_cents', 1),
     reason: oneOf(o, 'reason', ['expiry', 'reconciliation'] as const),
