@@ -206,7 +206,8 @@ function differences(parsed: unknown, spec: TripSpec): string[] {
   const storedOrders = new Map<string, unknown>();
   const orders = Array.isArray(stored['orders']) ? (stored['orders'] as unknown[]) : [];
   for (const o of orders) {
-    if (typeof o === 'object' && o !== null) storedOrders.set(String((o as { order_id?: unknown }).order_id), o);
+    if (typeof o === 'object' && o !== null)
+      storedOrders.set(String((o as { order_id?: unknown }).order_id), o);
   }
   for (const o of spec.orders) {
     if (!same(storedOrders.get(o.order_id), o)) out.push(`orders[${o.order_id}]`);
