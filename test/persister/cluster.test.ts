@@ -8,6 +8,7 @@ import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../he
 import { type PrivateCluster, startRedisCluster } from '../helpers/redisCluster.js';
 import { testLogger } from './helpers/log.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 let cluster: PrivateCluster;
 let db: TestDb;
@@ -28,15 +29,6 @@ afterAll(async () => {
   await db?.drop();
   await cluster?.stop();
 });
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('events from every partition reach Postgres exactly once; totals match Redis', async () => {
   const persister = await startPersister(h.config, testLogger(), createMetrics({ defaultMetrics: false }));

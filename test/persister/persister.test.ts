@@ -12,6 +12,10 @@ import { testLogger } from './helpers/log.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
 import { cleanPrefix, monitorClient, plainClient, uniquePrefix } from './helpers/redis.js';
 import { type TripModel, WalWriter } from './helpers/wal.js';
+import { waitFor as waitUntil } from '../helpers/waitFor.js';
+
+const waitFor = (what: string, fn: () => Promise<boolean>, timeoutMs = 20_000) =>
+  waitUntil(what, fn, timeoutMs);
 
 const PARTITIONS = 4;
 const logger = testLogger();
@@ -40,15 +44,6 @@ async function stopAll() {
     await r.p.stop();
     for (const c of r.clients) c.disconnect();
   }
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function count(table: string): Promise<number> {

@@ -36,6 +36,7 @@ import {
 import { testLogger } from './helpers/log.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
 import { cleanPrefix, plainClient } from './helpers/redis.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 /** The last release that keyed trips by trip_id alone. */
 const PREVIOUS_RELEASE = '1d5262d5f8336fad8467cb127f6a5273b740367f';
@@ -148,15 +149,6 @@ function written(r: Reply, ...ok: number[]): Reply {
 async function applied(): Promise<number> {
   const [row] = await db.query<{ n: string }>('select count(*) as n from applied_events');
   return Number(row?.n);
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** One shopper's trip as the previous release keeps it: trip, a pick, decisions, a reversal, a clearing. */

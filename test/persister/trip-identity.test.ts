@@ -12,6 +12,7 @@ import { testLogger } from './helpers/log.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
 import { cleanPrefix, plainClient } from './helpers/redis.js';
 import { expectSameState, type Snapshot, snapshot } from './helpers/snapshot.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const TRIP = 'T1';
 const SHOPPERS = 20;
@@ -123,15 +124,6 @@ async function postgresTrip(db: TestDb, shopperId: string): Promise<Record<strin
     [`card_holds:${shopperId}`],
   );
   return { trip, items, auths, holds: holds?.cents };
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /**
