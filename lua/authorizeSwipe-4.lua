@@ -20,8 +20,17 @@
     ARGV[17] trip_ttl_ms            ARGV[18] max_distance_m
     ARGV[19] max_swipes_per_minute  ARGV[20] idempotency_ttl_s
     ARGV[21] authorization_ttl_s    ARGV[22] signature_ttl_s
+    Processor swipes only (src/processors/, CONTRACT §7; '' for the native webhook):
+    ARGV[23] 'p' = match the merchant on processor data (§4b), '' = §4
+    ARGV[24] network (acquirer merchant) id   ARGV[25] postal code (first 5, normalized)
+    ARGV[26] MCC                     ARGV[27] '1' = a partial approval may be given
+    ARGV[28] processor               ARGV[29] processor card id
+    ARGV[30] processor authorization id (reconciliation)   ARGV[31] processor request id
+    (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[30]>)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
+    amount_cents is the approved amount: below the requested ARGV[5] only for a
+    partial approval (ARGV[27] = '1' and the allowance left is below the request).
     code 0 approved; 1..10 the decline reasons in contract order
     (1 IDEMPOTENCY_CONFLICT .. 10 AMOUNT_EXCEEDS_ALLOWANCE); replayed 1 when
     the answer is a stored earlier decision (nothing consumed);
@@ -61,6 +70,9 @@ local max_swipes = tonumber(ARGV[19])
 local idem_ttl_s = tonumber(ARGV[20])
 local auth_ttl_s = tonumber(ARGV[21])
 local sig_ttl_s = tonumber(ARGV[22])
+local processor_match = ARGV[23] == 'p'
+local partial_allowed = ARGV[27] == '1'
+local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
 
@@ -108,7 +120,8 @@ if not trip_id then
 else
   trip_key = trip_key_of(base, shopper_id, trip_id)
   t = redis.call('HMGET', trip_key, 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng',
-    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents')
+    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents',
+    'm_nids', 'm_postal', 'm_mccs')
   if not t[1] then
     code = 4 -- the trip's keys expired long after its activity ended
   elseif t[1] == 'closed' then
@@ -131,7 +144,10 @@ if code == 0 then
   local swipes_key = trip_key .. ':swipes'
   if currency ~= t[3] then
     code = 5
-  elseif not merchant_matches(m_name, m_addr, t[4], t[5]) then
+  elseif not processor_match and not merchant_matches(m_name, m_addr, t[4], t[5]) then
+    code = 6
+  elseif processor_match and not processor_merchant_matches(m_name, m_addr, ARGV[24], ARGV[25], ARGV[26], t[4],
+      t[5], t[15] or '', t[16] or '', t[17] or '') then
     code = 6
   elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
     code = 7
@@ -142,7 +158,7 @@ if code == 0 then
     elseif tonumber(t[9]) == 0 then
       code = 9
     elseif amount > remaining then
-      code = 10
+      if partial_allowed and remaining > 0 then amount = remaining else code = 10 end
     end
   end
 end
@@ -173,6 +189,17 @@ if code == 0 then decision = 'approved'; status = 200 end
 redis.call('HSET', auth_key, 'code', code, 'status', status, 'decision', decision, 'mode', 'normal',
   'trip', trip_field, 'shopper', shopper_id, 'amount', amount, 'remaining', remaining, 'currency', currency,
   'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', now_ms)
+if ARGV[28] and ARGV[28] ~= '' then
+  redis.call('HSET', auth_key, 'requested', requested, 'proc', ARGV[28], 'proc_auth', ARGV[30])
+  -- The processor's later events name its authorization, which incremental requests share:
+  -- its approved decisions, oldest first (src/processors/common/events.ts).
+  if code == 0 then
+    local pref_key = base .. 'pref:' .. ARGV[28] .. ':' .. ARGV[30]
+    redis.call('RPUSH', pref_key, auth_id)
+    redis.call('LTRIM', pref_key, -32, -1)
+    redis.call('EXPIRE', pref_key, auth_ttl_s)
+  end
+end
 if code == 0 then
   redis.call('EXPIRE', auth_key, auth_ttl_s)
 else
@@ -192,6 +219,8 @@ wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
   reason = or_null(reasons[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
   authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
   merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,
+  requested_cents = requested, processor = or_null(ARGV[28]), processor_card_id = or_null(ARGV[29]),
+  processor_authorization_id = or_null(ARGV[30]), processor_request_id = or_null(ARGV[31]),
 }))
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

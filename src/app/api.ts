@@ -2,7 +2,12 @@
 // their own port. Never touches Postgres on the request path.
 import { createBearerCheck } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
-import { createAuthorizeHandler, FAIL_CLOSED, type StorageFallback } from '../decisions/authorize.js';
+import {
+  createAuthorizeHandler,
+  createDecider,
+  FAIL_CLOSED,
+  type StorageFallback,
+} from '../decisions/authorize.js';
 import { createClearingHandler } from '../decisions/clear.js';
 import { createLateFlagger } from '../decisions/late.js';
 import { createReversalHandler } from '../decisions/reverse.js';
@@ -16,6 +21,7 @@ import { connectRedis, createRedisClient, type RedisClient } from '../redis/clie
 import { Keys } from '../redis/keys.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { createTripHandlers } from '../trips/handlers.js';
+import { PROCESSOR_PREFIXES, processorRoutes } from '../processors/routes.js';
 import { startMetricsServer } from './metricsServer.js';
 
 export interface RunningApi {
@@ -107,7 +113,7 @@ export async function startApi(
     logger,
     deadlineMs: config.processorDeadlineMs,
   });
-  const authorize = createAuthorizeHandler({
+  const authorizeDeps = {
     config,
     keys,
     scripts: decisionScripts,
@@ -117,6 +123,16 @@ export async function startApi(
     fallback: options.fallback ?? failOpen.policy ?? FAIL_CLOSED,
     guard: failOpen.breaker,
     onLate: late.flag,
+  };
+  const authorize = createAuthorizeHandler(authorizeDeps);
+  // CONTRACT §7: cards and the three processors, in front of the same decision core.
+  const processors = processorRoutes({
+    ...authorizeDeps,
+    decisionScripts,
+    eventScripts: tripScripts,
+    decide: createDecider(authorizeDeps),
+    authorized: createBearerCheck(config.apiTokens),
+    storageGuard: (h) => storageGuard(logger, h),
   });
 
   let stopping = false;
@@ -196,8 +212,9 @@ export async function startApi(
       ...noBody,
       handler: () => jsonResponse(200, { status: 'ok' }),
     })
-    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...noBody, handler: ready })
-    .fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz']);
+    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...noBody, handler: ready });
+  for (const r of processors) server.route(r);
+  server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
 
   const port = await server.listen(config.host, config.port);
   const metricsServer = await startMetricsServer(config.host, config.metricsPort, metrics, () => true);

@@ -1,6 +1,7 @@
 // Configuration: read once from the environment, validated against a closed
 // schema (unknown SA_* keys are not possible: every name is listed here), then
 // frozen. Units are the last word of each name.
+import { loadProcessorConfig, type ProcessorConfig } from '../processors/config.js';
 
 export interface Config {
   readonly env: 'production' | 'development' | 'test';
@@ -55,6 +56,8 @@ export interface Config {
   /** Lifetime of a persister's partition lease; renewed every third of it. */
   readonly persisterLeaseMs: number;
   readonly shutdownGraceMs: number;
+  /** CONTRACT §7: Stripe, Marqeta and Lithic (src/processors/config.ts). */
+  readonly processors: ProcessorConfig;
 }
 
 export class ConfigError extends Error {
@@ -219,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
     persisterDeliveriesMax: r.int('PERSISTER_DELIVERIES_MAX', 5, 1, 1000),
     persisterLeaseMs: r.int('PERSISTER_LEASE_MS', 10_000, 300, 600_000),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 300_000),
+    processors: loadProcessorConfig(env, r.problems),
   };
 
   // Limits that must fit together.

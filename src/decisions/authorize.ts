@@ -14,6 +14,7 @@ import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 import { uuidv7, uuidv7Hex } from '../domain/ids.js';
+import { processorScriptArgs } from '../processors/common/swipe.js';
 
 /** Pod-local memory of idempotency keys for cross-partition conflicts (see recentKeys.ts). */
 const RECENT_KEYS_MAX = 50_000;
@@ -93,13 +94,22 @@ export interface AuthorizeDeps {
   readonly onLate?: (shopperId: string, authorizationId: string, elapsedMs: number) => void;
 }
 
-export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
-  const { config, keys, scripts, metrics, logger, tracing, fallback, guard } = deps;
-  const now = deps.now ?? Date.now;
+/** One decision on a validated swipe: the core every swipe endpoint (native or processor) calls. */
+export type Decide = (
+  request: SwipeRequest,
+  signature: string,
+  nowMs: number,
+  span: SpanLike,
+) => Promise<AuthorizeResult>;
+
+export function createDecider(
+  deps: Pick<AuthorizeDeps, 'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard'>,
+): Decide {
+  const { config, keys, scripts, metrics, fallback, guard } = deps;
   const signatureTtlS = 2 * config.signatureToleranceS;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
-  async function decide(
+  return async function decide(
     request: SwipeRequest,
     signature: string,
     nowMs: number,
@@ -157,6 +167,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
             config.idempotencyTtlS,
             config.authorizationTtlS,
             signatureTtlS,
+            ...processorScriptArgs(request.processor),
           ],
           span,
         );
@@ -180,7 +191,13 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       metrics.redisErrors.inc({ kind: redisErrorKind(err) });
       return fallback.decide(request, authorizationId, nowMs, err);
     }
-  }
+  };
+}
+
+export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
+  const { config, metrics, logger, tracing } = deps;
+  const now = deps.now ?? Date.now;
+  const decide = createDecider(deps);
 
   return async (req) => {
     const span = tracing.requestSpan(

@@ -11,6 +11,7 @@ export const ERRORS = {
   authorization_not_found: 404,
   method_not_allowed: 405,
   trip_conflict: 409,
+  card_conflict: 409,
   open_trip_exists: 409,
   trip_closed: 409,
   trip_expired: 409,
@@ -34,6 +35,8 @@ export interface HttpResponse {
   readonly status: number;
   readonly body: string;
   readonly replayed?: boolean;
+  /** Extra response headers (a processor's own, e.g. Stripe-Version). */
+  readonly headers?: ReadonlyArray<readonly [string, string]>;
 }
 
 export function errorResponse(code: ErrorCode, message?: string): HttpResponse {
@@ -48,6 +51,7 @@ export function jsonResponse(status: number, value: unknown): HttpResponse {
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   402: '402 Payment Required',

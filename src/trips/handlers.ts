@@ -16,6 +16,7 @@ import {
   specDifferences,
 } from './tripRequest.js';
 import { uuidv7 } from '../domain/ids.js';
+import { storeEvidenceFields } from '../processors/common/merchant.js';
 
 export interface TripDeps {
   readonly config: Config;
@@ -116,6 +117,7 @@ export function createTripHandlers(deps: TripDeps) {
       ['tol_cents', s.tolerance_cents],
       ['hold_cents', s.hold_cents ?? -1],
       ['est_cents', s.estimated_cents],
+      ...storeEvidenceFields(s.merchant),
     ] as const;
     const items: Array<string | number> = [];
     for (const order of s.orders) {

@@ -10,6 +10,7 @@ import { Migration20261122023000_ledger_entries_lean } from './Migration20261122
 import { Migration20261122050000_ledger_transfers } from './Migration20261122050000_ledger_transfers.js';
 import { Migration20261204100000_trip_identity_expand } from './Migration20261204100000_trip_identity_expand.js';
 import { Migration20261204100100_trip_identity_contract } from './Migration20261204100100_trip_identity_contract.js';
+import { Migration20261204100050_processors } from './Migration20261204100050_processors.js';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121200126_init', class: Migration20261121200126_init },
@@ -26,6 +27,7 @@ export const MIGRATIONS: MigrationObject[] = [
     name: 'Migration20261204100000_trip_identity_expand',
     class: Migration20261204100000_trip_identity_expand,
   },
+  { name: 'Migration20261204100050_processors', class: Migration20261204100050_processors },
   {
     name: 'Migration20261204100100_trip_identity_contract',
     class: Migration20261204100100_trip_identity_contract,
