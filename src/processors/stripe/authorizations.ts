@@ -32,9 +32,12 @@ export function verifyStripeSignature(
   nowMs: number,
 ): boolean {
   if (header === '' || header.length > 4096) return false;
+  // Stripe's helper bounds the age; a timestamp from the future is bounded here (CONTRACT §7: 300 s).
+  const t = /(?:^|,)t=(\d{1,12})(?:,|$)/.exec(header);
+  if (t === null || Number(t[1]) * 1000 - nowMs > STRIPE_TOLERANCE_S * 1000) return false;
   for (const secret of secrets) {
     try {
-      SIGNATURE.verifyHeader(body, header, secret, STRIPE_TOLERANCE_S, undefined, Math.floor(nowMs / 1000));
+      SIGNATURE.verifyHeader(body, header, secret, STRIPE_TOLERANCE_S, undefined, nowMs);
       return true;
     } catch {
       // next secret (rotation)
