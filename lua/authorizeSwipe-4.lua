@@ -34,6 +34,9 @@
     code 0 approved; 1..10 the decline reasons in contract order
     (1 IDEMPOTENCY_CONFLICT .. 10 AMOUNT_EXCEEDS_ALLOWANCE); replayed 1 when
     the answer is a stored earlier decision (nothing consumed);
+    code 12: the signature was accepted on another processor endpoint
+    (reversals, clearings store `ep:<endpoint>` under the signature key) —
+    nothing decided, nothing written: the api answers 401 (CONTRACT §1).
     code 11: the partition's state is not known intact (no <base>meta: Redis
     lost data and hydrate has not finished) — nothing decided, nothing written:
     the api treats it as storage unavailable (fail-open policy), because an
@@ -92,6 +95,7 @@ end
 if signature ~= '' then
   local stored_id = redis.call('GET', sig_key)
   if stored_id then
+    if string.sub(stored_id, 1, 3) == 'ep:' then return { 12, auth_id, '', amount, 0, 'normal', 0 } end
     local result = replay(stored_id)
     if result then return result end
   end

@@ -13,12 +13,18 @@
     ARGV[1] now_ms   ARGV[2] event_id   ARGV[3] shopper_id   ARGV[4] transaction_id
     ARGV[5] cleared_cents (> 0)   ARGV[6] cleared_at_ms (processor's time)
     ARGV[7] currency ('' = not given)   ARGV[8] clearing_ttl_s
+    ARGV[9] signature v1 the request was accepted with ('' = none; in the event)
 
   Output: { code, state JSON }
     0 cleared now; 1 replay of the same clearing (same amount);
     2 unknown authorization (404); 3 amount above held + slack (409);
     4 already cleared with a different amount (409); 5 authorization was declined (409);
     6 currency differs from the authorization's (409)
+    A clearing refused with 3 or 5 is still recorded, never lost: the first
+    time a (transaction, amount) is refused, a WAL event clearing.flagged
+    carries it (flag above_authorized, reversed_authorization or
+    not_approved, and excess_cents) to Postgres (clearing_flags) for review;
+    marker <base>clrx:<transaction_id>:<cleared_cents> keeps it to once.
     state: { authorization_id, transaction_id, trip_id, currency, amount_cents, reversed_cents,
              released_cents, cleared_cents, held_cents, cleared_at_ms, status }
 ]]
@@ -53,7 +59,25 @@ local auth_key = base .. 'auth:' .. auth_id
 local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip', 'fo_trip', 'currency',
   'cleared', 'expired')
 if not a[1] or a[1] ~= shopper_id then return { 2, '' } end
-if a[2] ~= 'approved' then return { 5, '' } end
+
+-- A clearing the processor posted is money that moved: when it cannot be
+-- applied it is recorded and flagged (once per transaction and amount).
+local function flag_refused(flag, trip_id, excess)
+  if not redis.call('SET', base .. 'clrx:' .. txn .. ':' .. cleared, flag, 'NX', 'EX', tonumber(ARGV[8])) then
+    return
+  end
+  wal_append(wal_key, ARGV[2], 'clearing.flagged', cjson.encode({
+    authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
+    trip_id = (trip_id ~= '' and trip_id) or cjson.null, currency = a[7], flag = flag,
+    amount_cents = tonumber(a[3]), reversed_cents = tonumber(a[4] or '0'), cleared_cents = cleared,
+    excess_cents = excess, cleared_at_ms = cleared_at_ms, at_ms = now_ms,
+  }))
+end
+
+if a[2] ~= 'approved' then
+  flag_refused('not_approved', a[5] or '', cleared)
+  return { 5, '' }
+end
 if currency ~= '' and currency ~= a[7] then return { 6, '' } end
 -- The clearing key lives as long as the auth hash; the field is the backstop.
 if a[8] then
@@ -82,7 +106,12 @@ if trip_id ~= '' then
     t = nil
   end
 end
-if cleared > amount - reversed + slack then return { 3, '' } end
+if cleared > amount - reversed + slack then
+  local flag = 'above_authorized'
+  if reversed > 0 and amount - reversed == 0 then flag = 'reversed_authorization' end
+  flag_refused(flag, trip_id, cleared - (amount - reversed + slack))
+  return { 3, '' }
+end
 
 -- 3. Release what is still held (nothing when the hold expired), post the clearing.
 local released = amount - reversed
@@ -101,7 +130,7 @@ local state = {
 }
 redis.call('SET', clr_key, cjson.encode({ shopper = shopper_id, txn = txn, state = state }), 'EX', tonumber(ARGV[8]))
 wal_append(wal_key, ARGV[2], 'clearing.posted', cjson.encode({
-  authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
+  signature = (ARGV[9] ~= '' and ARGV[9]) or cjson.null, authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
   trip_id = (trip_id ~= '' and trip_id) or cjson.null, currency = a[7], amount_cents = amount,
   reversed_cents = reversed, released_cents = released, cleared_cents = cleared, cleared_at_ms = cleared_at_ms,
   authorized_cents = authorized, at_ms = now_ms,

@@ -42,10 +42,21 @@
          4 deferred         partition not intact (no meta): nothing written,
                             retry after hydrate
          5 invalid          bad arguments: nothing written
+         6 overridden       our own timed-out call executed late and Redis
+                            declined it: the answer given (the fail-open
+                            approval) is the record. The auth hash becomes the
+                            approval, it is counted against the trip as in
+                            `applied`, and Redis's reason is kept in the WAL
+                            event (redis_decision/redis_reason) and the hash
+                            (fo_redis_code) for review
     authorized_cents: the trip's total after (-1 when nothing was counted)
+    An `applied` or `overridden` event carries redis_decision 'declined' and a
+    redis_reason when Redis would have declined the swipe at replay time (no
+    trip, trip closed or expired, allowance passed): flagged, still counted.
 ]]
 --- @include "includes/wal"
 --- @include "includes/trip"
+--- @include "includes/allowance"
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -110,16 +121,24 @@ end
 
 -- 4. Redis already decided this key (a timed-out call that did execute, or a
 --    retry served by Redis, or another pod): keep Redis's decision, count nothing.
+local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
+  'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
+-- Set when our own late call was declined by Redis: that decision is replaced (step 6).
+local overridden_code = nil
 local stored_id = redis.call('GET', idem_key)
 if stored_id then
   local a = redis.call('HMGET', base .. 'auth:' .. stored_id, 'decision', 'fp', 'mode', 'code')
   if stored_id == auth_id and a[3] == 'fail_open' then
     return { 3, 'applied', stored_id, '', -1 } -- our own earlier replay; its marker expired
   end
+  if stored_id == auth_id and a[1] == 'declined' and a[2] == fingerprint then
+    overridden_code = tonumber(a[4])
+  end
+end
+if stored_id and not overridden_code then
+  local a = redis.call('HMGET', base .. 'auth:' .. stored_id, 'decision', 'fp', 'mode', 'code')
   local outcome = 'conflict'
   if a[1] == 'approved' and a[2] == fingerprint then outcome = 'already_decided' end
-  local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
-    'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
   local stored_reason = reasons[tonumber(a[4] or '0')]
   if outcome == 'already_decided' and stored_id == auth_id then
     -- Our own timed-out call, executed late: Redis's answer was never
@@ -149,6 +168,16 @@ if trip_id then
   end
 end
 
+-- What Redis would have said at replay time (flag only: the approval stands).
+local would_reason = nil
+if not trip_id then
+  would_reason = 'UNKNOWN_SHOPPER'
+elseif not trip_key then
+  would_reason = 'NO_ACTIVE_TRIP'
+elseif redis.call('HGET', trip_key, 'status') == 'closed' then
+  would_reason = 'TRIP_CLOSED'
+end
+
 -- 6. Apply: count, record with the authorizeSwipe layout (so a retry against a
 --    healthy Redis replays the fail-open answer byte for byte), log.
 local authorized = nil
@@ -163,9 +192,15 @@ if trip_key then
   local swipes_key = trip_key .. ':swipes'
   redis.call('ZADD', swipes_key, decided_ms, auth_id)
   redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
+  redis.call('LREM', trip_key .. ':auths', 0, auth_id) -- a late decline of ours listed it already
   redis.call('LPUSH', trip_key .. ':auths', auth_id)
   redis.call('LTRIM', trip_key .. ':auths', 0, 199)
   expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
+  local c = redis.call('HMGET', trip_key, 'picked_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents')
+  if not would_reason and c[1] and authorized > ceiling_cents(tonumber(c[1]), tonumber(c[2]), tonumber(c[3]),
+      tonumber(c[4]), tonumber(c[5])) then
+    would_reason = 'AMOUNT_EXCEEDS_ALLOWANCE'
+  end
 end
 -- `trip` is what the processor was told (''), so the stored answer is identical;
 -- `fo_trip` is the trip it was counted against.
@@ -174,8 +209,19 @@ redis.call('HSET', auth_key, 'code', 0, 'status', 200, 'decision', 'approved', '
   'trip', '', 'fo_trip', counted_trip, 'shopper', shopper_id, 'amount', amount, 'remaining', answered_remaining,
   'currency', currency, 'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', decided_ms,
   'replayed_ms', now_ms)
+local outcome = 'applied'
+local code = 0
+if overridden_code then
+  outcome = 'overridden'
+  code = 6
+  would_reason = reasons[overridden_code] or would_reason
+  redis.call('HSET', auth_key, 'fo_redis_code', overridden_code)
+end
 redis.call('EXPIRE', auth_key, auth_ttl_s)
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
-redis.call('SET', marker_key, 'applied', 'EX', idem_ttl_s)
-wal_append(wal_key, event_id, 'failopen.replayed', event('applied', counted_trip, authorized, nil, nil, nil))
-return { 0, 'applied', auth_id, counted_trip, authorized or -1 }
+redis.call('SET', marker_key, outcome, 'EX', idem_ttl_s)
+local would_decision = nil
+if would_reason then would_decision = 'declined' end
+wal_append(wal_key, event_id, 'failopen.replayed',
+  event(outcome, counted_trip, authorized, overridden_code and auth_id or nil, would_decision, would_reason))
+return { code, outcome, auth_id, counted_trip, authorized or -1 }

@@ -10,6 +10,8 @@
     ARGV[1] now_ms   ARGV[2] event_id   ARGV[3] shopper_id   ARGV[4] transaction_id
     ARGV[5] reversal key suffix (for the event)   ARGV[6] amount_cents ('' = all that is held)
     ARGV[7] reversal_ttl_s
+    ARGV[8] signature v1 the request was accepted with ('' = none; carried in
+            the event so hydrate can rebuild the endpoint's claim on it)
 
   Output: { code, state JSON }
     0 reversed now; 1 replay of the same reversal; 2 unknown authorization (404);
@@ -69,7 +71,8 @@ local state = {
 redis.call('SET', rev_key, cjson.encode({ requested = requested, shopper = shopper_id, txn = txn, state = state }),
   'EX', tonumber(ARGV[7]))
 wal_append(wal_key, ARGV[2], 'reversal.applied', cjson.encode({
-  reversal_key = ARGV[5], requested = requested, authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
+  reversal_key = ARGV[5], requested = requested, signature = (ARGV[8] ~= '' and ARGV[8]) or cjson.null,
+  authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
   trip_id = a[5], amount_cents = release, reversed_cents = reversed, held_cents = held,
   authorized_cents = authorized, at_ms = now_ms,
 }))

@@ -15,11 +15,13 @@
     ARGV[9] replacement item id ('' = none)  ARGV[10] customer_approved (1/0)
     ARGV[11] max_overpick_bps  ARGV[12] max_price_variance_bps
     ARGV[13] trip_ttl_ms       ARGV[14] key_ttl_s     ARGV[15] line_cents_max
+    ARGV[16] max_overpick_approved_bps (the bound even with customer_approved)
 
   Output: { code, picked_cents, line_cents }
     0 ok; 1 trip not found (404); 2 item not found (404); 3 trip closed (409);
     4 trip expired (409); 5 over-pick needs approval (422);
-    6 price variance needs approval (422); 7 line too large (400)
+    6 price variance needs approval (422); 7 line too large (400);
+    8 above the over-pick maximum even with customer approval (422)
 ]]
 --- @include "includes/wal"
 --- @include "includes/trip"
@@ -38,6 +40,7 @@ local max_variance_bps = tonumber(ARGV[12])
 local trip_ttl_ms = tonumber(ARGV[13])
 local key_ttl_s = tonumber(ARGV[14])
 local line_max = tonumber(ARGV[15])
+local max_overpick_approved_bps = tonumber(ARGV[16])
 -- The keys in KEYS name the trip's layout; a trip written before trips were scoped
 -- to their shopper lives under its legacy key (includes/trip.lua).
 local trip_key = resolve_trip_key(KEYS[1], shopper_id, trip_id)
@@ -70,6 +73,13 @@ elseif status == 'replaced' then
   if not approved and line * 10000 > ordered.e * (10000 + max_variance_bps) then return { 6, 0, 0 } end
 end
 if line > line_max then return { 7, 0, 0 } end
+-- Customer approval lifts the limits above, up to a configured maximum.
+if approved and status == 'picked' and quantity * 10000 > ordered.q * (10000 + max_overpick_approved_bps) then
+  return { 8, 0, 0 }
+end
+if approved and status == 'replaced' and line * 10000 > ordered.e * (10000 + max_overpick_approved_bps) then
+  return { 8, 0, 0 }
+end
 
 -- Replace the earlier pick of this item, if any.
 local previous_line = 0

@@ -45,6 +45,9 @@ if existing[1] then
   if existing[1] == spec_hash and existing[2] == shopper_id then return { 1, '' } end
   return { 2, existing[3] or '' }
 end
+-- A key that is there but no trip of this shopper (a legacy trip's sub-key with the same name,
+-- e.g. trip:<s>:items of a legacy trip <s>): never written into.
+if not existing[2] and redis.call('EXISTS', existing_key) == 1 then return { 2, '' } end
 local trip_key = KEYS[2]
 local items_key = KEYS[3]
 local latest = redis.call('HGET', shopper_key, 'trip')

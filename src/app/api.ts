@@ -1,5 +1,6 @@
 // The api process: routes of CONTRACT §1-§5 on uWebSockets.js, metrics on
 // their own port. Never touches Postgres on the request path.
+import { Cluster } from 'ioredis';
 import { createBearerCheck } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import {
@@ -12,17 +13,20 @@ import { createClearingHandler } from '../decisions/clear.js';
 import { createLateFlagger } from '../decisions/late.js';
 import { createReversalHandler } from '../decisions/reverse.js';
 import { createFailOpen } from '../failopen/wiring.js';
-import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
-import { assertNativeUws, type Handler, HttpServer } from '../http/server.js';
+import { signaturePlausible } from '../auth/signature.js';
+import { errorResponse, errorWith, type HttpResponse, jsonResponse } from '../http/errors.js';
+import { LoadMonitor } from '../http/loadMonitor.js';
+import { assertNativeUws, type Handler, HttpServer, type RequestHeaders } from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { initTracing, type Tracing } from '../observability/tracing.js';
 import { connectRedis, createRedisClient, type RedisClient } from '../redis/client.js';
 import { Keys } from '../redis/keys.js';
+import { warmUp } from '../redis/warmup.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { createTripHandlers } from '../trips/handlers.js';
 import { PROCESSOR_PREFIXES, processorRoutes } from '../processors/routes.js';
-import { startMetricsServer } from './metricsServer.js';
+import { startMetricsServer } from '../observability/metricsServer.js';
 
 export interface RunningApi {
   readonly port: number;
@@ -52,6 +56,55 @@ function storageGuard(logger: Logger, handler: Handler): Handler {
   };
 }
 
+interface Readiness {
+  /** Settles when the first warm-up finished or READY_WARMUP_TIMEOUT_MS passed. */
+  readonly first: Promise<void>;
+  warm(): boolean;
+  stop(): void;
+}
+
+/** Warm-up at boot, again every READY_RECHECK_MS and on Cluster topology changes; one at a time. */
+function startWarmup(clients: readonly RedisClient[], config: Config, logger: Logger): Readiness {
+  let warm = false;
+  let running: Promise<void> | undefined;
+  const run = (): Promise<void> => {
+    running ??= warmUp(clients)
+      .then((r) => {
+        if (r.loaded > 0 || !warm)
+          logger.info({ masters: r.masters, scripts_loaded: r.loaded }, 'Redis warm');
+        warm = true;
+      })
+      .catch((err: unknown) => {
+        warm = false;
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'Redis warm-up failed');
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const first = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, config.readyWarmupTimeoutMs);
+    void run().then(resolve);
+  }).finally(() => clearTimeout(timer));
+  const recheck = setInterval(() => void run(), config.readyRecheckMs);
+  recheck.unref();
+  const onTopology = (): void => {
+    warm = false; // a new master may lack the scripts: not ready until checked
+    void run();
+  };
+  for (const c of clients) if (c instanceof Cluster) c.on('+node', onTopology);
+  return {
+    first,
+    warm: () => warm,
+    stop() {
+      clearInterval(recheck);
+      for (const c of clients) if (c instanceof Cluster) c.off('+node', onTopology);
+    },
+  };
+}
+
 export async function startApi(
   config: Config,
   logger: Logger,
@@ -63,11 +116,18 @@ export async function startApi(
   const tracing = options.tracing ?? initTracing(process.env, logger);
   const keys = new Keys(config.redisPrefix, config.partitions);
 
+  const load = new LoadMonitor({
+    inflightRequestsMax: config.apiInflightRequestsMax,
+    queuedBodyBytesMax: config.apiQueuedBodyBytesMax,
+    loopLagMaxMs: config.overloadLoopLagMs,
+  });
+  load.start();
   const decisionRedis = createRedisClient(config, {
     name: 'sa-api-decide',
-    // The breaker's deadline (DECISION_TIMEOUT_MS) decides; ioredis' own timer is
-    // only a backstop, later, so it never fires first on a reply already read.
-    commandTimeoutMs: 2 * config.decisionTimeoutMs,
+    // The breaker's deadline (DECISION_TIMEOUT_MS, plus OVERLOAD_WAIT_MS when the
+    // pod itself is the slow part) decides; ioredis' own timer is only a
+    // backstop, later, so it never fires first on a reply already read.
+    commandTimeoutMs: 2 * config.decisionTimeoutMs + config.overloadWaitMs,
   });
   const tripRedis = createRedisClient(config, {
     name: 'sa-api-trips',
@@ -86,8 +146,13 @@ export async function startApi(
     );
   }
 
+  // Readiness: scripts on every master, connections warm (src/redis/warmup.ts).
+  const readiness = startWarmup(clients, config, logger);
+  await readiness.first;
+
   const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing, {
     coalesceWrites: config.redisCoalesceWrites,
+    onReply: () => load.replied(),
   });
   const tripScripts = new ScriptRunner(tripRedis, metrics, tracing);
   const failOpen = createFailOpen({
@@ -98,12 +163,14 @@ export async function startApi(
     decisionRedis,
     replayScripts: tripScripts,
     withPolicy: options.fallback === undefined,
+    load,
   });
   const trips = createTripHandlers({
     config,
     keys,
     scripts: tripScripts,
     authorized: createBearerCheck(config.apiTokens),
+    ...(failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn }),
   });
   const reverse = createReversalHandler({ config, keys, scripts: tripScripts });
   const clear = createClearingHandler({ config, keys, scripts: tripScripts });
@@ -123,6 +190,7 @@ export async function startApi(
     fallback: options.fallback ?? failOpen.policy ?? FAIL_CLOSED,
     guard: failOpen.breaker,
     onLate: late.flag,
+    ...(failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn }),
   };
   const authorize = createAuthorizeHandler(authorizeDeps);
   // CONTRACT §7: cards and the three processors, in front of the same decision core.
@@ -137,17 +205,35 @@ export async function startApi(
 
   let stopping = false;
   const ready = (): HttpResponse => {
-    const state = { redis: decisionRedis.status, ...failOpen.readiness() };
+    const state = { redis: decisionRedis.status, warm: readiness.warm(), ...failOpen.readiness() };
     const redisOk = decisionRedis.status === 'ready' && state.circuit === 'closed';
-    return !stopping && (redisOk || config.failopenEnabled)
-      ? jsonResponse(200, { status: 'ready', ...state })
-      : { status: 503, body: JSON.stringify({ error: 'not_ready', ...state }) };
+    // Redis usable: ready once warm (full speed). Redis unusable: ready only to fail open (CONTRACT §5).
+    const ok = !stopping && (redisOk ? state.warm : config.failopenEnabled);
+    if (ok) return jsonResponse(200, { status: 'ready', ...state });
+    const why = stopping
+      ? 'shutting down'
+      : redisOk
+        ? 'warming up: scripts not yet loaded on every master or connections cold'
+        : 'Redis is unusable and fail-open is off';
+    return errorWith('not_ready', state, why);
   };
+  // Forged requests are refused on their headers, before the body is hashed:
+  // a flood of them costs a header parse each, not an HMAC over 16 KiB.
+  const signedPrecheck = (headers: RequestHeaders): HttpResponse | undefined =>
+    signaturePlausible(headers.signature, Math.floor(Date.now() / 1000), config.signatureToleranceS)
+      ? undefined
+      : errorResponse('invalid_signature');
 
-  const webhook = { bodyBytesMax: config.webhookBodyBytesMax, requireJson: true } as const;
-  const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true } as const;
+  const webhook = {
+    bodyBytesMax: config.webhookBodyBytesMax,
+    requireJson: true,
+    precheck: signedPrecheck,
+    commitsState: true,
+  } as const;
+  const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true, commitsState: true } as const;
   const noBody = { bodyBytesMax: 0, requireJson: false } as const;
-  const server = new HttpServer({ logger, metrics })
+  const probe = { ...noBody, admission: false } as const;
+  const server = new HttpServer({ logger, metrics, load })
     .route({
       method: 'post',
       pattern: '/v1/authorizations',
@@ -202,6 +288,7 @@ export async function startApi(
       label: '/v1/shoppers/:shopper_id/trips/:trip_id/close',
       paramCount: 2,
       ...noBody,
+      commitsState: true,
       handler: storageGuard(logger, trips.close),
     })
     .route({
@@ -209,10 +296,10 @@ export async function startApi(
       pattern: '/healthz',
       label: '/healthz',
       paramCount: 0,
-      ...noBody,
+      ...probe,
       handler: () => jsonResponse(200, { status: 'ok' }),
     })
-    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...noBody, handler: ready });
+    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...probe, handler: ready });
   for (const r of processors) server.route(r);
   server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
 
@@ -232,7 +319,9 @@ export async function startApi(
       await late.settled();
       await failOpen.stop(); // after the drain: every fail-open answer given is journaled and flushed
       await metricsServer.close();
+      readiness.stop();
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+      load.stop();
       await tracing.shutdown();
     },
   };

@@ -81,6 +81,17 @@ function hmacHex(secret: string, t: number, rawBody: Uint8Array | string): strin
   return h.hex(`${t}.`, rawBody);
 }
 
+/**
+ * The checks that need no HMAC: the header is well formed, has a v1 entry that
+ * could match and a `t` within tolerance. A request failing this is refused
+ * before its body is read or hashed (a flood of forged requests costs little).
+ */
+export function signaturePlausible(header: string, nowS: number, toleranceS: number): boolean {
+  if (header.length === 0 || header.length > SIGNATURE_HEADER_LENGTH_MAX) return false;
+  const parsed = parseHeader(header);
+  return parsed !== null && parsed.v1.length > 0 && Math.abs(nowS - parsed.t) <= toleranceS;
+}
+
 export function verifySignature(
   header: string | undefined,
   rawBody: Uint8Array,

@@ -56,6 +56,29 @@ export interface Config {
   /** Lifetime of a persister's partition lease; renewed every third of it. */
   readonly persisterLeaseMs: number;
   readonly shutdownGraceMs: number;
+  /** Admission control (docs/failopen.md "Overload"): requests in flight at once; more are shed with 503. */
+  readonly apiInflightRequestsMax: number;
+  /** Body bytes held by in-flight requests (declared or read so far); more are shed with 503. */
+  readonly apiQueuedBodyBytesMax: number;
+  /** Event-loop stall above which new requests are shed with 503. */
+  readonly overloadLoopLagMs: number;
+  /** Extra wait, after the decision deadline, for a call slowed by this pod's own load (then 503). */
+  readonly overloadWaitMs: number;
+  /** Readiness: scripts loaded and connections warmed on every master before /readyz says ready. */
+  readonly readyWarmupTimeoutMs: number;
+  /** How often readiness re-checks that every master has the scripts (failover, resharding). */
+  readonly readyRecheckMs: number;
+  /** Trip API maxima (CONTRACT §3 bounds): what a trip body may grant. */
+  readonly tripToleranceBpsMax: number;
+  readonly tripToleranceCentsMax: number;
+  readonly tripHoldCentsMax: number;
+  /** Over-pick allowed even with customer_approved. */
+  readonly maxOverpickApprovedBps: number;
+  /** Stand-in knowledge (src/failopen/standIn.ts): shoppers remembered, and for how long. */
+  readonly standinShoppersMax: number;
+  readonly standinTtlS: number;
+  /** Fail-open may approve a shopper this pod has never seen decided by Redis. */
+  readonly failopenUnseenShoppers: boolean;
   /** CONTRACT §7: Stripe, Marqeta and Lithic (src/processors/config.ts). */
   readonly processors: ProcessorConfig;
 }
@@ -222,6 +245,19 @@ export function loadConfig(env: Env = process.env): Config {
     persisterDeliveriesMax: r.int('PERSISTER_DELIVERIES_MAX', 5, 1, 1000),
     persisterLeaseMs: r.int('PERSISTER_LEASE_MS', 10_000, 300, 600_000),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 300_000),
+    apiInflightRequestsMax: r.int('API_INFLIGHT_REQUESTS_MAX', 1024, 1, 1_000_000),
+    apiQueuedBodyBytesMax: r.int('API_QUEUED_BODY_BYTES_MAX', 8 * 1024 * 1024, 1024, 2 ** 32),
+    overloadLoopLagMs: r.int('OVERLOAD_LOOP_LAG_MS', 200, 1, 60_000),
+    overloadWaitMs: r.int('OVERLOAD_WAIT_MS', 250, 0, 60_000),
+    readyWarmupTimeoutMs: r.int('READY_WARMUP_TIMEOUT_MS', 5000, 1, 600_000),
+    readyRecheckMs: r.int('READY_RECHECK_MS', 5000, 100, 3_600_000),
+    tripToleranceBpsMax: r.int('TRIP_TOLERANCE_BPS_MAX', 2000, 0, 10_000),
+    tripToleranceCentsMax: r.int('TRIP_TOLERANCE_CENTS_MAX', 10_000, 0, 100_000_000),
+    tripHoldCentsMax: r.int('TRIP_HOLD_CENTS_MAX', 5_000_000, 0, 100_000_000),
+    maxOverpickApprovedBps: r.int('MAX_OVERPICK_APPROVED_BPS', 10_000, 0, 100_000),
+    standinShoppersMax: r.int('STANDIN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
+    standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
+    failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),
     processors: loadProcessorConfig(env, r.problems),
   };
 
@@ -235,6 +271,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.authorizationTtlS < config.idempotencyTtlS) {
     r.problems.push('AUTHORIZATION_TTL_S must be >= IDEMPOTENCY_TTL_S');
   }
+  if (
+    config.apiQueuedBodyBytesMax < config.webhookBodyBytesMax ||
+    config.apiQueuedBodyBytesMax < config.tripBodyBytesMax
+  ) {
+    r.problems.push('API_QUEUED_BODY_BYTES_MAX must hold at least one webhook and one trip body');
+  }
+  if (config.defaultToleranceBps > config.tripToleranceBpsMax)
+    r.problems.push('DEFAULT_TOLERANCE_BPS must be <= TRIP_TOLERANCE_BPS_MAX');
+  if (config.defaultToleranceCents > config.tripToleranceCentsMax)
+    r.problems.push('DEFAULT_TOLERANCE_CENTS must be <= TRIP_TOLERANCE_CENTS_MAX');
+  if (config.maxOverpickApprovedBps < config.maxOverpickBps)
+    r.problems.push('MAX_OVERPICK_APPROVED_BPS must be >= MAX_OVERPICK_BPS');
   if (config.port !== 0 && config.port === config.metricsPort)
     r.problems.push('PORT and METRICS_PORT must differ');
 

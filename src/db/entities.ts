@@ -172,7 +172,7 @@ export class FailopenReplay {
   @Property({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
   @Property({ type: 'integer' }) partition!: number;
   @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
-  /** applied | already_decided | conflict */
+  /** applied | already_decided | conflict | overridden (Redis declined our late call; the approval given stands) */
   @Property({ type: 'text' }) outcome!: string;
   @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
   @Property({ type: 'text', fieldName: 'trip_id', nullable: true }) tripId?: string | null;
@@ -208,6 +208,8 @@ export class Reversal {
     | null;
   /** The amount string the reversal request carried ('' = everything held), when the event has it. */
   @Property({ type: 'text', nullable: true }) requested?: string | null;
+  /** Signature v1 the request was accepted with: hydrate rebuilds the endpoint's claim on it. */
+  @Property({ type: 'text', nullable: true }) signature?: string | null;
   @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
 }
 
@@ -232,6 +234,35 @@ export class Clearing {
   @Property({ type: 'bigint', fieldName: 'cleared_cents' }) clearedCents!: string;
   @Property({ type: 'bigint', fieldName: 'cleared_at_ms' }) clearedAtMs!: string;
   @Property({ type: 'bigint', fieldName: 'applied_ms' }) appliedMs!: string;
+  /** Signature v1 the request was accepted with: hydrate rebuilds the endpoint's claim on it. */
+  @Property({ type: 'text', nullable: true }) signature?: string | null;
+}
+
+/**
+ * A clearing the processor posted that could not be applied (clearing.flagged):
+ * above what the authorization held plus slack, on a reversed or a declined
+ * authorization. Money that moved at the network, recorded for review, never lost.
+ */
+@Entity({ tableName: 'clearing_flags' })
+@Index({ name: 'clearing_flags_authorization_idx', properties: ['authorizationId'] })
+export class ClearingFlag {
+  @PrimaryKey({ type: 'text', fieldName: 'event_id' }) eventId!: string;
+  @Property({ type: 'text', fieldName: 'authorization_id' }) authorizationId!: string;
+  @Property({ type: 'text', fieldName: 'transaction_id' }) transactionId!: string;
+  @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
+  @Property({ type: 'text', fieldName: 'trip_id', nullable: true }) tripId?: string | null;
+  @Property({ type: 'integer' }) partition!: number;
+  @Property({ type: 'text', fieldName: 'stream_id' }) streamId!: string;
+  @Property({ type: 'text' }) currency!: string;
+  /** above_authorized | reversed_authorization | not_approved */
+  @Property({ type: 'text' }) flag!: string;
+  @Property({ type: 'bigint', fieldName: 'amount_cents' }) amountCents!: string;
+  @Property({ type: 'bigint', fieldName: 'reversed_cents' }) reversedCents!: string;
+  @Property({ type: 'bigint', fieldName: 'cleared_cents' }) clearedCents!: string;
+  /** What the clearing is above what could be applied. */
+  @Property({ type: 'bigint', fieldName: 'excess_cents' }) excessCents!: string;
+  @Property({ type: 'bigint', fieldName: 'cleared_at_ms' }) clearedAtMs!: string;
+  @Property({ type: 'bigint', fieldName: 'flagged_ms' }) flaggedMs!: string;
 }
 
 /** One hold release per authorization (hold.expired: expiry sweep or reconciliation). */
@@ -423,6 +454,7 @@ export const ENTITIES = [
   FailopenReplay,
   Reversal,
   Clearing,
+  ClearingFlag,
   HoldExpiry,
   LedgerAccount,
   LedgerTransfer,

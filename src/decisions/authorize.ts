@@ -1,7 +1,7 @@
 // POST /v1/authorizations: verify, validate, one authorizeSwipe script call,
 // answer. Redis failures (infrastructure) never become business declines
 // here: they go to the storage fallback (fail-open policy).
-import { readSignedBody } from './signedBody.js';
+import { readSignedBody, SIGNATURE_ELSEWHERE_MESSAGE } from './signedBody.js';
 import type { Config } from '../config/config.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
@@ -9,12 +9,32 @@ import { type Logger, logDecline, requestIdFrom } from '../observability/logger.
 import type { Metrics } from '../observability/metrics.js';
 import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
-import { type AuthorizeResult, decodeScriptResult, PartitionNotReadyError } from '../redis/results.js';
+import {
+  type AuthorizeResult,
+  decodeScriptResult,
+  PartitionNotReadyError,
+  SignatureUsedElsewhereError,
+} from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 import { uuidv7, uuidv7Hex } from '../domain/ids.js';
+import { OverloadedError } from '../failopen/breaker.js';
 import { processorScriptArgs } from '../processors/common/swipe.js';
+
+/** decide()'s answer when this pod was too slow to read Redis's answer: 503, no decision given. */
+const OVERLOADED: AuthorizeResult = Object.freeze({
+  reason: 'STORAGE_UNAVAILABLE',
+  authorizationId: '',
+  tripId: '',
+  amountCents: 0,
+  remainingCents: 0,
+  mode: 'normal',
+  replayed: false,
+});
+
+/** decide()'s answer when the signature was accepted on another processor endpoint: 401. */
+const SIGNATURE_ELSEWHERE: AuthorizeResult = Object.freeze({ ...OVERLOADED });
 
 /** Pod-local memory of idempotency keys for cross-partition conflicts (see recentKeys.ts). */
 const RECENT_KEYS_MAX = 50_000;
@@ -90,6 +110,8 @@ export interface AuthorizeDeps {
   readonly fallback: StorageFallback;
   readonly guard?: RedisGuard;
   readonly now?: () => number;
+  /** Learns from every decision Redis makes (src/failopen/standIn.ts): the fail-open policy's stand-in knowledge. */
+  readonly standIn?: { learnDecision(request: SwipeRequest, result: AuthorizeResult, nowMs: number): void };
   /** Called when an approval is answered after the processor's deadline (src/decisions/late.ts). */
   readonly onLate?: (shopperId: string, authorizationId: string, elapsedMs: number) => void;
 }
@@ -102,8 +124,13 @@ export type Decide = (
   span: SpanLike,
 ) => Promise<AuthorizeResult>;
 
+/** decide() answered OVERLOADED: this pod could not read Redis's answer in time (503, no decision). */
+export function isOverloaded(result: AuthorizeResult): boolean {
+  return result === OVERLOADED;
+}
+
 export function createDecider(
-  deps: Pick<AuthorizeDeps, 'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard'>,
+  deps: Pick<AuthorizeDeps, 'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn'>,
 ): Decide {
   const { config, keys, scripts, metrics, fallback, guard } = deps;
   const signatureTtlS = 2 * config.signatureToleranceS;
@@ -173,6 +200,7 @@ export function createDecider(
         );
       const raw = await (guard === undefined ? call() : guard.run(call));
       const result = decodeScriptResult('authorizeSwipe', raw);
+      deps.standIn?.learnDecision(request, result, nowMs);
       // A retry that reached Redis while the original call waited past its deadline gets
       // the decision the original's script made late; the original was answered by the
       // fallback meanwhile. The answer already given wins, as it does before Redis is asked
@@ -188,6 +216,9 @@ export function createDecider(
       }
       return result;
     } catch (err) {
+      // This pod is the slow part, not Redis: no decision here, and never fail open.
+      if (err instanceof OverloadedError) return OVERLOADED;
+      if (err instanceof SignatureUsedElsewhereError) return SIGNATURE_ELSEWHERE;
       metrics.redisErrors.inc({ kind: redisErrorKind(err) });
       return fallback.decide(request, authorizationId, nowMs, err);
     }
@@ -214,6 +245,14 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
       const result = await decide(parsed.value, signed.signature.v1, nowMs, span);
+      if (result === SIGNATURE_ELSEWHERE) {
+        return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
+      }
+      if (result === OVERLOADED) {
+        metrics.httpShed.inc({ cause: 'redis_wait' });
+        span.setAttribute('swipe.decision', 'overloaded');
+        return errorResponse('overloaded', 'this pod could not read a Redis answer in time; retry');
+      }
       const reason = result.reason ?? 'none';
       metrics.decisions.inc({
         decision: result.reason === undefined ? 'approved' : 'declined',

@@ -3,8 +3,14 @@
 // (lua/clearAuthorization-3.lua) releases the hold, moves the trip's
 // authorized total to the cleared amount and XADDs clearing.posted; the
 // persister writes the ledger posting (docs/ledger.md).
-import { readAuthorizationRef, readSignedBody } from './signedBody.js';
+import {
+  claimSignature,
+  readAuthorizationRef,
+  readSignedBody,
+  SIGNATURE_ELSEWHERE_MESSAGE,
+} from './signedBody.js';
 import type { Config } from '../config/config.js';
+import { parseRfc3339Ms } from '../domain/dates.js';
 import { parseCurrency } from '../domain/fields.js';
 import type { JsonValue } from '../domain/json.js';
 import { parseAmountCents } from '../domain/money.js';
@@ -22,8 +28,6 @@ export interface ClearDeps {
   readonly now?: () => number;
 }
 
-/** RFC 3339 date-time with a zone (Z or ±hh:mm). */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 /** 2000-01-01 .. 2100-01-01: anything outside is a malformed time, not a settlement. */
 const CLEARED_AT_MIN_MS = 946_684_800_000;
 const CLEARED_AT_MAX_MS = 4_102_444_800_000;
@@ -34,11 +38,14 @@ export function parseClearedAt(
   nowMs: number,
 ): { ok: true; value: number } | { ok: false; message: string } {
   if (v === undefined || v === null) return { ok: true, value: nowMs };
-  if (typeof v !== 'string' || !RFC3339.test(v)) {
-    return { ok: false, message: 'cleared_at must be an RFC 3339 date-time, e.g. 2026-11-21T18:04:05Z' };
+  const ms = typeof v === 'string' ? parseRfc3339Ms(v) : null;
+  if (ms === null) {
+    return {
+      ok: false,
+      message: 'cleared_at must be a real RFC 3339 date-time, e.g. 2026-11-21T18:04:05Z',
+    };
   }
-  const ms = Date.parse(v);
-  if (!Number.isFinite(ms) || ms < CLEARED_AT_MIN_MS || ms > CLEARED_AT_MAX_MS) {
+  if (ms < CLEARED_AT_MIN_MS || ms > CLEARED_AT_MAX_MS) {
     return { ok: false, message: 'cleared_at is out of range' };
   }
   return { ok: true, value: ms };
@@ -83,6 +90,10 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
     }
 
     const p = keys.partition(shopperId);
+    const sigKey = keys.sig(p, signed.signature.v1);
+    if (!(await claimSignature(scripts.client, sigKey, 'clearings', 2 * config.signatureToleranceS))) {
+      return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
+    }
     const raw = await scripts.run(
       'clearAuthorization',
       [keys.idem(p, `t:${transactionId}`), keys.clearing(p, transactionId), keys.wal(p)],
@@ -95,10 +106,21 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
         clearedAt.value,
         currency,
         config.authorizationTtlS,
+        signed.signature.v1,
       ],
     );
     const result = decodeScriptResult('clearAuthorization', raw);
-    if (!result.ok) return errorResponse(result.error);
+    if (!result.ok) {
+      if (result.error === 'amount_exceeds_allowance' || result.error === 'authorization_not_approved') {
+        // Not applied, never lost: the script recorded it for review (clearing.flagged).
+        const why =
+          result.error === 'amount_exceeds_allowance'
+            ? 'amount is above what the authorization still holds plus the trip slack'
+            : 'the authorization was not approved';
+        return errorResponse(result.error, `${why}; the clearing is recorded and flagged for review`);
+      }
+      return errorResponse(result.error);
+    }
     return { ...jsonResponse(200, clearingBody(result.state)), replayed: result.replayed };
   };
 }

@@ -1,6 +1,11 @@
 // POST /v1/authorizations/reversals (CONTRACT §2): signed like the webhook,
 // releases part or all of an approved authorization back to its trip.
-import { readAuthorizationRef, readSignedBody } from './signedBody.js';
+import {
+  claimSignature,
+  readAuthorizationRef,
+  readSignedBody,
+  SIGNATURE_ELSEWHERE_MESSAGE,
+} from './signedBody.js';
 import type { Config } from '../config/config.js';
 import { parseOptionalKey } from '../domain/fields.js';
 import { parseAmountCents } from '../domain/money.js';
@@ -37,6 +42,10 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
     }
 
     const p = keys.partition(shopperId);
+    const sigKey = keys.sig(p, signed.signature.v1);
+    if (!(await claimSignature(scripts.client, sigKey, 'reversals', 2 * config.signatureToleranceS))) {
+      return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
+    }
     const reversalKey = reversalId.value ?? '-';
     const nowMs = now();
     const raw = await scripts.run(
@@ -50,6 +59,7 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
         `${transactionId}:${reversalKey}`,
         amount,
         config.authorizationTtlS,
+        signed.signature.v1,
       ],
     );
     const result = decodeScriptResult('reverseAuthorization', raw);

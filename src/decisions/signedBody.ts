@@ -8,6 +8,7 @@ import { isObject, type JsonValue } from '../domain/json.js';
 import { readJsonBody } from '../http/jsonBody.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
+import type { RedisClient } from '../redis/client.js';
 
 export type SignedBody =
   | { readonly ok: true; readonly signature: Extract<SignatureCheck, { ok: true }>; readonly body: JsonValue }
@@ -25,6 +26,28 @@ export function readSignedBody(req: Request, config: Config, nowMs: number): Sig
   const json = readJsonBody(req.body);
   if (!json.ok) return json;
   return { ok: true, signature, body: json.json };
+}
+
+/** CONTRACT §1: the message of a signature replayed on another processor endpoint. */
+export const SIGNATURE_ELSEWHERE_MESSAGE = 'signature already used on another endpoint';
+
+/**
+ * One endpoint per signature (CONTRACT §1): claims the signature key
+ * (`<base>sig:<v1>`, shared with lua/authorizeSwipe-4.lua) for `endpoint`
+ * for signature_ttl_s, atomically (SET NX GET). True when the signature is
+ * new or was claimed by this same endpoint before (a replay, answered by the
+ * endpoint's own idempotency); false when another endpoint used it first,
+ * including /v1/authorizations, whose script stores its authorization id there.
+ */
+export async function claimSignature(
+  client: RedisClient,
+  key: string,
+  endpoint: 'reversals' | 'clearings',
+  ttlS: number,
+): Promise<boolean> {
+  const mine = `ep:${endpoint}`;
+  const previous = await client.call('SET', key, mine, 'EX', ttlS, 'NX', 'GET');
+  return previous === null || previous === mine;
 }
 
 /** Reversals and clearings name an authorization by transaction id and shopper (CONTRACT §2). */

@@ -10,6 +10,11 @@
 //            calls still fail at once. Success closes the circuit; failure
 //            opens it again with the wait doubled (capped at `openMsMax`).
 //
+// The deadline measures the Redis call, not time queued in this process
+// (withRedisDeadline): when the pod itself is the slow part the call fails
+// with OverloadedError, which the breaker does not count and the api answers
+// with 503 overloaded, never with the fail-open policy.
+//
 // The probe is a PING rather than a real swipe so that no card decision is
 // ever sent into a Redis that may execute it after we have stopped waiting.
 
@@ -36,6 +41,27 @@ export class DeadlineError extends Error {
   }
 }
 
+/**
+ * The call was not answered in time because this process is overloaded (its
+ * event loop stalled, or Redis was answering the calls queued ahead of ours):
+ * not a Redis failure. Never counted by the breaker, never a reason to fail
+ * open: the api answers 503 overloaded (CONTRACT §1).
+ */
+export class OverloadedError extends Error {
+  constructor(elapsedMs: number) {
+    super(`pod overloaded: no Redis answer read within ${Math.round(elapsedMs)} ms`);
+    this.name = 'OverloadedError';
+  }
+}
+
+/** What the deadline reads to tell Redis's slowness from ours (src/http/loadMonitor.ts). */
+export interface LoadSignals {
+  /** Monotone total of event-loop stall, ms. */
+  stalledMs(): number;
+  /** Monotone count of replies read from the request-path Redis client. */
+  repliesSeen(): number;
+}
+
 export interface BreakerOptions {
   /** Hard deadline per call, ms (DECISION_TIMEOUT_MS). */
   readonly deadlineMs: number;
@@ -49,6 +75,14 @@ export interface BreakerOptions {
   readonly probe: () => Promise<unknown>;
   /** Called on every state change (metrics, logs, policy housekeeping). */
   readonly onStateChange?: (state: BreakerState, previous: BreakerState) => void;
+  /**
+   * When given, the deadline measures the Redis call itself: loop stall is
+   * not counted, and a call whose Redis connection keeps answering others is
+   * waited for up to `overloadWaitMs` more, then fails with OverloadedError.
+   */
+  readonly load?: LoadSignals;
+  /** Extra wait for an overloaded call, ms (OVERLOAD_WAIT_MS). */
+  readonly overloadWaitMs?: number;
 }
 
 export const BREAKER_DEFAULTS = { failuresToOpen: 3, openMs: 100, openMsMax: 1000 } as const;
@@ -78,12 +112,16 @@ export class CircuitBreaker {
   /** Runs fn under the deadline when the circuit is closed; throws BreakerOpenError otherwise. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.current !== 'closed') throw OPEN_ERROR;
+    const { load, deadlineMs } = this.options;
     try {
-      const value = await withDeadline(fn(), this.options.deadlineMs);
+      const value = await (load === undefined
+        ? withDeadline(fn(), deadlineMs)
+        : withRedisDeadline(fn(), deadlineMs, this.options.overloadWaitMs ?? 0, load));
       this.failures = 0;
       return value;
     } catch (err) {
-      this.recordFailure();
+      // Our own overload says nothing about Redis.
+      if (!(err instanceof OverloadedError)) this.recordFailure();
       throw err;
     }
   }
@@ -146,6 +184,78 @@ export function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
       },
       (err: unknown) => {
         clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Like withDeadline, but the deadline counts only time the Redis call itself
+ * could have been answered in:
+ * - loop stall inside the window is subtracted (a reply may sit unread in the
+ *   socket while the loop works on other requests);
+ * - if a reply was read on the client within the last half deadline, Redis is
+ *   answering: ours is queued behind our own load.
+ * Either way the call is waited for, up to deadlineMs + overloadWaitMs in all,
+ * then rejected with OverloadedError (never a fail-open cause). Only a call
+ * that saw deadlineMs of an attentive loop and a silent Redis gets DeadlineError.
+ */
+export function withRedisDeadline<T>(
+  p: Promise<T>,
+  deadlineMs: number,
+  overloadWaitMs: number,
+  load: LoadSignals,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t0 = performance.now();
+    const stall0 = load.stalledMs();
+    let replies = load.repliesSeen();
+    let lastReplyAt = -Infinity;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const check = (): void => {
+      if (settled) return;
+      const now = performance.now();
+      const seen = load.repliesSeen();
+      if (seen !== replies) {
+        replies = seen;
+        lastReplyAt = now;
+      }
+      const elapsed = now - t0;
+      const redisWait = elapsed - (load.stalledMs() - stall0);
+      const answering = now - lastReplyAt < deadlineMs / 2;
+      if (redisWait >= deadlineMs && !answering) {
+        settled = true;
+        reject(new DeadlineError(deadlineMs));
+        return;
+      }
+      const budgetLeft = deadlineMs + overloadWaitMs - elapsed;
+      if (budgetLeft <= 0) {
+        settled = true;
+        reject(new OverloadedError(elapsed));
+        return;
+      }
+      const next = redisWait < deadlineMs ? deadlineMs - redisWait : deadlineMs / 2;
+      arm(Math.max(1, Math.min(next, budgetLeft)));
+    };
+    // As in withDeadline: the check runs after the poll phase, so a reply already
+    // in the socket is read (and wins) first.
+    const arm = (ms: number): void => {
+      timer = setTimeout(() => setImmediate(check), ms);
+    };
+    arm(deadlineMs);
+    p.then(
+      (value) => {
+        if (timer !== undefined) clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        resolve(value);
+      },
+      (err: unknown) => {
+        if (timer !== undefined) clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         reject(err);
       },
     );

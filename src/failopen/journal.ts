@@ -65,7 +65,7 @@ export interface FailOpenEntry {
   readonly lng: string;
 }
 
-export type ReplayOutcome = 'applied' | 'already_decided' | 'conflict';
+export type ReplayOutcome = 'applied' | 'already_decided' | 'conflict' | 'overridden';
 
 export interface JournalOptions {
   readonly path: string;

@@ -16,6 +16,7 @@ import { type Logger, logFailOpen } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuthorizeResult } from '../redis/results.js';
 import type { FailOpenEntry, Journal } from './journal.js';
+import type { StandIn } from './standIn.js';
 import { uuidv7 } from '../domain/ids.js';
 
 /** Approvals one shopper can have inside one window in this pod; more are declined. */
@@ -39,20 +40,26 @@ interface Spend {
 
 export interface PolicyLimits {
   readonly enabled: boolean;
+  /** Approve shoppers the stand-in knowledge has never seen (FAILOPEN_UNSEEN_SHOPPERS; default true). */
+  readonly unseenShoppers?: boolean;
   readonly maxCents: number;
   readonly shopperMaxCents: number;
   readonly windowMs: number;
   /** Bound of the shopper map and of the answer map. */
   readonly shoppersMax: number;
+  /** Fail-open approvals per shopper in any 60 s (MAX_SWIPES_PER_MINUTE, the velocity limit); none: unbounded. */
+  readonly approvalsPerMinuteMax?: number;
 }
 
 export function limitsFrom(config: Config): PolicyLimits {
   return {
     enabled: config.failopenEnabled,
+    unseenShoppers: config.failopenUnseenShoppers,
     maxCents: config.failopenMaxCents,
     shopperMaxCents: config.failopenShopperMaxCents,
     windowMs: config.failopenWindowS * 1000,
     shoppersMax: config.failopenShoppersMax,
+    approvalsPerMinuteMax: config.maxSwipesPerMinute,
   };
 }
 
@@ -65,6 +72,8 @@ export class FailOpenPolicy implements StorageFallback {
     private readonly journal: Journal,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    /** What this pod learned from Redis's decisions (standIn.ts); none: blind caps only. */
+    private readonly standIn?: StandIn,
   ) {
     // Approvals journaled before a restart still count against their shopper's
     // window (replayed or not); those not replayed are still owed to Redis.
@@ -91,10 +100,14 @@ export class FailOpenPolicy implements StorageFallback {
 
     const causeKind = redisErrorKind(cause);
     const windowCents = this.windowCents(request.shopperId, nowMs);
+    const standIn = this.standIn?.verdict(request, windowCents, nowMs) ?? 'unseen';
+    const known = standIn === 'allowed' || (standIn === 'unseen' && this.limits.unseenShoppers !== false);
     const withinCaps =
       this.limits.enabled &&
+      known &&
       request.amountCents <= this.limits.maxCents &&
       windowCents + request.amountCents <= this.limits.shopperMaxCents &&
+      this.underVelocity(request.shopperId, nowMs) &&
       this.hasRoom(request.shopperId);
     const answer: Answer = {
       fingerprint: request.fingerprint,
@@ -129,6 +142,7 @@ export class FailOpenPolicy implements StorageFallback {
       transaction_id: request.transactionId,
       authorization_id: authorizationId,
       shopper_window_cents: windowCents + (approve ? request.amountCents : 0),
+      stand_in: standIn,
     });
     return answer.result;
   }
@@ -208,6 +222,16 @@ export class FailOpenPolicy implements StorageFallback {
     // Pending approvals are never evicted, so restore may pass the soft bound.
     this.answers.set(e.idem, { fingerprint: e.fp, result, pending: true });
     this.count(e.shopper, e.at, e.amount);
+  }
+
+  /** The trip's velocity limit holds for fail-open approvals too (a pod's own, in the last 60 s). */
+  private underVelocity(shopperId: string, nowMs: number): boolean {
+    const max = this.limits.approvalsPerMinuteMax;
+    const s = this.spend.get(shopperId);
+    if (max === undefined || s === undefined) return true;
+    let recent = 0;
+    for (let i = 0; i < s.entries.length; i += 2) if ((s.entries[i] as number) > nowMs - 60_000) recent++;
+    return recent < max;
   }
 
   /** Room for one more approval of this shopper (bounded maps, conservative when full). */

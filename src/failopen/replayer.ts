@@ -23,6 +23,15 @@ export const REPLAY_INTERVAL_MS = 200;
  */
 export const REPLAY_DEFER_MAX_MS = 10 * 60_000;
 
+/**
+ * An approval is replayed only once it is this old: its own timed-out Redis
+ * call, if it is still on its way, lands first in the common case, so the
+ * replay sees Redis's late decision and records it (`overridden`,
+ * `already_decided`) instead of the late call finding the replay's answer.
+ * Either order keeps the answer given; this one keeps Redis's view for review.
+ */
+export const REPLAY_SETTLE_MS = 500;
+
 /** At most one "waiting for hydrate" line per this interval. */
 const DEFERRED_LOG_INTERVAL_MS = 10_000;
 
@@ -36,7 +45,16 @@ export interface ReplayResult {
   readonly authorizedCents: number | undefined;
 }
 
-const CODES: readonly ReplayCode[] = ['applied', 'already_decided', 'conflict', 'duplicate', 'deferred'];
+/** Indexed by the script's code; 5 (invalid arguments) has no outcome. */
+const CODES: readonly (ReplayCode | undefined)[] = [
+  'applied',
+  'already_decided',
+  'conflict',
+  'duplicate',
+  'deferred',
+  undefined,
+  'overridden',
+];
 
 /** Maps the coded result of replayFailOpen (see its header). */
 export function decodeReplayResult(raw: unknown): ReplayResult {
@@ -123,6 +141,7 @@ export class Replayer {
     if (journal.pendingCount() === 0 || !this.deps.healthy()) return stats;
     for (const entry of journal.pending(REPLAY_BATCH_MAX)) {
       if (this.stopped || !this.deps.healthy()) break;
+      if (this.now() - entry.at < REPLAY_SETTLE_MS) break; // oldest first: the rest are younger
       let result: ReplayResult;
       try {
         result = await this.replayOne(entry);
@@ -165,7 +184,11 @@ export class Replayer {
       redis_authorization_id: result.storedAuthorizationId,
       trip_id: result.tripId,
     };
-    if (result.code === 'already_decided' || result.code === 'conflict') {
+    if (result.code === 'overridden') {
+      // Our own late call was declined by Redis after the processor was told
+      // "approved": the approval stands and is counted; Redis's reason is flagged.
+      this.deps.logger.warn(fields, 'fail-open replay: Redis declined late, the approval given stands');
+    } else if (result.code === 'already_decided' || result.code === 'conflict') {
       // For reconciliation: the processor was told "approved" by fail-open,
       // Redis had its own decision for the key, and Redis's decision was kept.
       this.deps.logger.warn(fields, 'fail-open replay: Redis had already decided this key');

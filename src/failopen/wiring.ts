@@ -8,10 +8,17 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { BREAKER_DEFAULTS, BREAKER_STATE_VALUE, type BreakerState, CircuitBreaker } from './breaker.js';
+import {
+  BREAKER_DEFAULTS,
+  BREAKER_STATE_VALUE,
+  type BreakerState,
+  CircuitBreaker,
+  type LoadSignals,
+} from './breaker.js';
 import { Journal } from './journal.js';
 import { FailOpenPolicy, limitsFrom } from './policy.js';
 import { Replayer } from './replayer.js';
+import { StandIn } from './standIn.js';
 
 /** Default of FAILOPEN_JOURNAL_PATH (config.ts). */
 const DEFAULT_JOURNAL_PATH = '.journal/failopen.jsonl';
@@ -28,6 +35,17 @@ export function journalPathFor(config: Config): string {
   return join(dirname(path), `${basename(path, '.jsonl')}-${config.redisPrefix}.jsonl`);
 }
 
+/**
+ * OVERLOAD_WAIT_MS, clamped so that deadline + wait stays inside the
+ * processor's deadline (an answer after it is worth nothing).
+ */
+export function overloadWaitMsOf(config: Config): number {
+  return Math.max(
+    0,
+    Math.min(config.overloadWaitMs, config.processorDeadlineMs - 2 * config.decisionTimeoutMs),
+  );
+}
+
 export interface FailOpenDeps {
   readonly config: Config;
   readonly logger: Logger;
@@ -39,10 +57,14 @@ export interface FailOpenDeps {
   readonly replayScripts: ScriptRunner;
   /** False when a caller supplied its own StorageFallback: only the breaker is built. */
   readonly withPolicy: boolean;
+  /** Loop stall and Redis progress: the deadline measures the Redis call itself (breaker.ts). */
+  readonly load?: LoadSignals;
 }
 
 export interface FailOpen {
   readonly breaker: CircuitBreaker;
+  /** Stand-in knowledge the policy uses; the request path and trip API feed it. */
+  readonly standIn: StandIn | undefined;
   readonly policy: FailOpenPolicy | undefined;
   readonly journal: Journal | undefined;
   readonly replayer: Replayer | undefined;
@@ -58,6 +80,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   const breaker = new CircuitBreaker({
     deadlineMs: config.decisionTimeoutMs,
     ...BREAKER_DEFAULTS,
+    ...(deps.load === undefined ? {} : { load: deps.load, overloadWaitMs: overloadWaitMsOf(config) }),
     probe: () => deps.decisionRedis.ping(),
     onStateChange: (state, previous) => {
       metrics.circuitState.set(BREAKER_STATE_VALUE[state]);
@@ -70,6 +93,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
     return {
       breaker,
       policy,
+      standIn: undefined,
       journal: undefined,
       replayer: undefined,
       readiness: () => ({ circuit: breaker.state, failopen_journal_pending: 0 }),
@@ -88,7 +112,8 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   if (stats.pending > 0 || stats.corruptLines > 0) {
     logger.warn({ journal: journal.path, ...stats }, 'fail-open journal has approvals to replay');
   }
-  policy = new FailOpenPolicy(limitsFrom(config), journal, metrics, logger);
+  const standIn = new StandIn({ shoppersMax: config.standinShoppersMax, ttlMs: config.standinTtlS * 1000 });
+  policy = new FailOpenPolicy(limitsFrom(config), journal, metrics, logger, standIn);
   const replayer = new Replayer({
     config,
     keys: deps.keys,
@@ -103,6 +128,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   return {
     breaker,
     policy,
+    standIn,
     journal,
     replayer,
     readiness: () => ({ circuit: breaker.state, failopen_journal_pending: journal.pendingCount() }),

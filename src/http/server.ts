@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import uWS from 'uWebSockets.js';
 import type { Logger } from '../observability/logger.js';
+import type { LoadMonitor } from './loadMonitor.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorResponse, type HttpResponse, statusLine } from './errors.js';
 
@@ -44,6 +45,22 @@ export interface Route {
   readonly headers?: readonly string[];
   /** Called with the response just before it is written (metrics that belong to one route). */
   readonly onResponse?: (req: Request, res: HttpResponse) => void;
+  /**
+   * The handler commits state (a decision, a reversal, a trip write): it runs
+   * one loop turn later, after uWS has parsed the rest of the bytes that came
+   * with the request. A request pipelined behind it makes uWS abort this one
+   * (it closes the connection); it is then refused before anything is decided,
+   * instead of being decided with its answer lost (docs/deploy.md, "What the ingress must speak").
+   */
+  readonly commitsState?: boolean;
+  /** false: never shed by admission control (health and readiness probes). Default true. */
+  readonly admission?: boolean;
+  /**
+   * Checks on the headers alone, before the body is hashed or parsed (a forged
+   * signature's timestamp, say): a response refuses the request, whose body is
+   * then read and dropped without being kept.
+   */
+  readonly precheck?: (headers: RequestHeaders) => HttpResponse | undefined;
 }
 
 /**
@@ -69,6 +86,8 @@ const NO_EXTRA: readonly string[] = [];
 export interface ServerOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Admission control (docs/failopen.md "Overload is not a storage failure"); none: every request is admitted. */
+  readonly load?: LoadMonitor;
 }
 
 export class HttpServer {
@@ -116,6 +135,16 @@ export class HttpServer {
       extra: route.headers === undefined ? NO_EXTRA : route.headers.map((h) => req.getHeader(h)),
     };
     const state = { aborted: false, answered: false, started: false };
+    // Admission: what this request holds of the pod's bounded work (in flight, body bytes).
+    const load = route.admission === false ? undefined : this.options.load;
+    const held = { request: false, bytes: 0 };
+    const release = (): void => {
+      if (load === undefined || !held.request) return;
+      held.request = false;
+      load.inflight--;
+      load.queuedBytes -= held.bytes;
+      held.bytes = 0;
+    };
     res.onAborted(() => {
       state.aborted = true;
       // Aborted before the body was complete: the handler will never run, so
@@ -123,6 +152,7 @@ export class HttpServer {
       if (!state.started && !state.answered) {
         state.answered = true;
         this.inFlight--;
+        release();
         this.options.metrics.httpRequests.inc({ route: route.label, status: 'aborted' });
       }
     });
@@ -132,6 +162,7 @@ export class HttpServer {
       if (state.answered) return;
       state.answered = true;
       this.inFlight--;
+      release();
       this.options.metrics.httpRequests.inc({ route: route.label, status: String(response.status) });
       if (state.aborted) return; // the client is gone: never touch res after abort
       res.cork(() => {
@@ -142,6 +173,22 @@ export class HttpServer {
       });
     };
     const run = (body: Buffer): void => {
+      if (route.commitsState === true) {
+        setImmediate(() => {
+          if (!state.aborted) execute(body);
+          else if (!state.answered) {
+            // Refused before deciding: a pipelined request made uWS drop this one.
+            state.answered = true;
+            this.inFlight--;
+            release();
+            this.options.metrics.httpRequests.inc({ route: route.label, status: 'aborted' });
+          }
+        });
+        return;
+      }
+      execute(body);
+    };
+    const execute = (body: Buffer): void => {
       state.started = true;
       const request: Request = { params, headers, body, startedNs };
       const done = (response: HttpResponse): void => {
@@ -160,6 +207,23 @@ export class HttpServer {
       else done(pending);
     };
 
+    const declared = headers.contentLength === '' ? 0 : Number(headers.contentLength);
+    if (load !== undefined) {
+      // Shed before any expensive work (body, HMAC, JSON, Redis): an overloaded
+      // pod answers 503 and never decides (CONTRACT §1), so it never fails open.
+      const reserve =
+        Number.isSafeInteger(declared) && declared > 0 ? Math.min(declared, route.bodyBytesMax) : 0;
+      const verdict = load.admit(reserve);
+      if (verdict !== 'ok') {
+        this.options.metrics.httpShed.inc({ cause: verdict });
+        finish(errorResponse('overloaded', `this pod is overloaded (${verdict}); retry`), true);
+        return;
+      }
+      held.request = true;
+      held.bytes = reserve;
+      load.inflight++;
+      load.queuedBytes += reserve;
+    }
     if (route.bodyBytesMax === 0) {
       run(EMPTY);
       return;
@@ -169,14 +233,25 @@ export class HttpServer {
       finish(errorResponse('unsupported_media_type', 'Content-Type must be application/json'), true);
       return;
     }
-    const declared = headers.contentLength === '' ? 0 : Number(headers.contentLength);
     if (declared > route.bodyBytesMax) {
       finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true);
       return;
     }
-    readBody(res, route.bodyBytesMax, run, () =>
-      finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true),
-    );
+    const tooLarge = (): void =>
+      finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true);
+    const refused = route.precheck?.(headers);
+    if (refused !== undefined) {
+      // Read and drop: no copy, no hash, no parse; the connection stays usable.
+      drainBody(res, route.bodyBytesMax, () => finish(refused), tooLarge);
+      return;
+    }
+    // Bytes beyond the reservation (no or short Content-Length) are counted as they arrive.
+    const grow = (size: number): void => {
+      if (load === undefined || !held.request || size <= held.bytes) return;
+      load.queuedBytes += size - held.bytes;
+      held.bytes = size;
+    };
+    readBody(res, route.bodyBytesMax, run, tooLarge, grow);
   }
 
   private internalError(route: Route, err: unknown): HttpResponse {
@@ -227,6 +302,7 @@ function readBody(
   bytesMax: number,
   onBody: (body: Buffer) => void,
   onTooLarge: () => void,
+  onSize?: (size: number) => void,
 ): void {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -239,6 +315,7 @@ function readBody(
       onTooLarge();
       return;
     }
+    onSize?.(size);
     if (chunk.byteLength > 0) {
       // A copy from Node's shared allocation pool: ArrayBuffer.slice would give every body
       // a backing store of its own, which the garbage collector must track and free.
@@ -249,6 +326,25 @@ function readBody(
     if (isLast) {
       done = true;
       onBody(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    }
+  });
+}
+
+/** Reads a refused request's body to its end without keeping it (bounded like readBody). */
+function drainBody(res: uWS.HttpResponse, bytesMax: number, onEnd: () => void, onTooLarge: () => void): void {
+  let size = 0;
+  let done = false;
+  res.onData((chunk, isLast) => {
+    if (done) return;
+    size += chunk.byteLength;
+    if (size > bytesMax) {
+      done = true;
+      onTooLarge();
+      return;
+    }
+    if (isLast) {
+      done = true;
+      onEnd();
     }
   });
 }

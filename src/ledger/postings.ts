@@ -96,7 +96,8 @@ export function postingFor(e: WalEvent): Posting | undefined {
     case 'failopen.replayed': {
       const d = e.d;
       if (d.replay_outcome === 'already_decided') return undefined;
-      const applied = d.replay_outcome === 'applied';
+      // overridden: Redis's late decline of our own call was replaced by the approval given.
+      const applied = d.replay_outcome === 'applied' || d.replay_outcome === 'overridden';
       return {
         postingId: e.eventId,
         eventMs: d.at_ms,

@@ -179,6 +179,8 @@ export interface FailOpenLogFields {
   readonly authorization_id?: string;
   /** The shopper's fail-open total in this pod's window after this decision. */
   readonly shopper_window_cents?: number;
+  /** What the pod's stand-in knowledge said (src/failopen/standIn.ts). */
+  readonly stand_in?: string;
 }
 
 /** One warn line per fail-open decision: msg "fail-open decision". */

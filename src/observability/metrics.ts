@@ -62,6 +62,12 @@ export function createMetrics(options: { defaultMetrics: boolean } = { defaultMe
       labelNames: ['route', 'status'] as const,
       registers,
     }),
+    httpShed: new Counter({
+      name: 'http_shed_total',
+      help: 'Requests refused with 503 overloaded because this pod was over a limit (inflight, bytes, lag, redis_wait).',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
     walPending: new Gauge({
       name: 'wal_pending_entries',
       help: 'WAL stream entries not yet committed to Postgres, per partition.',

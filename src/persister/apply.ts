@@ -372,10 +372,34 @@ async function applyFailopenReplays(
       replayed_ms: e.d.replayed_ms,
     })),
   );
-  return insertAuthorizations(
+  // The answer given is the record: our own late call that Redis declined
+  // becomes the fail-open approval the processor got (counted, flagged in
+  // failopen_replays with Redis's reason).
+  const overridden = await jsonRows<{ authorization_id: string }>(
+    db,
+    `update authorizations a set decision = 'approved', reason = null, http_status = 200, mode = 'fail_open',
+            trip_id = x.trip_id, remaining_cents = x.remaining_cents, trip_authorized_cents = x.authorized_cents,
+            replayed_ms = x.replayed_ms
+       from json_to_recordset(?::json) as x(authorization_id text, trip_id text, remaining_cents bigint,
+            authorized_cents bigint, replayed_ms bigint)
+      where a.authorization_id = x.authorization_id
+      returning a.authorization_id`,
+    events
+      .filter((e) => e.d.replay_outcome === 'overridden')
+      .map((e) => ({
+        authorization_id: e.d.authorization_id,
+        trip_id: e.d.trip_id,
+        remaining_cents: e.d.remaining_cents,
+        authorized_cents: e.d.authorized_cents,
+        replayed_ms: e.d.replayed_ms,
+      })),
+  );
+  const applied = await insertAuthorizations(
     db,
     events.filter((e) => e.d.replay_outcome === 'applied'),
   );
+  for (const r of overridden) applied.add(r.authorization_id);
+  return applied;
 }
 
 async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]): Promise<Set<string>> {
@@ -396,15 +420,17 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
       trip_authorized_cents: d.authorized_cents,
       requested: d.requested ?? null,
       applied_ms: d.at_ms,
+      signature: d.signature ?? null,
     };
   });
   const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into reversals (event_id, reversal_key, authorization_id, transaction_id, shopper_id, trip_id, partition,
-            stream_id, amount_cents, reversed_cents, held_cents, trip_authorized_cents, requested, applied_ms)
+            stream_id, amount_cents, reversed_cents, held_cents, trip_authorized_cents, requested, applied_ms, signature)
      select x.* from json_to_recordset(?::json) as x(event_id text, reversal_key text, authorization_id text,
             transaction_id text, shopper_id text, trip_id text, partition int, stream_id text, amount_cents bigint,
-            reversed_cents bigint, held_cents bigint, trip_authorized_cents bigint, requested text, applied_ms bigint)
+            reversed_cents bigint, held_cents bigint, trip_authorized_cents bigint, requested text, applied_ms bigint,
+            signature text)
      on conflict (event_id) do nothing
      returning event_id`,
     data,
@@ -428,14 +454,45 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
   return fresh;
 }
 
+/** clearing.flagged: a clearing that could not be applied, kept for review (no ledger posting). */
+async function insertClearingFlags(db: Db, events: readonly Ev<'clearing.flagged'>[]): Promise<void> {
+  await jsonRows(
+    db,
+    `insert into clearing_flags (event_id, authorization_id, transaction_id, shopper_id, trip_id, partition, stream_id,
+            currency, flag, amount_cents, reversed_cents, cleared_cents, excess_cents, cleared_at_ms, flagged_ms)
+     select x.* from json_to_recordset(?::json) as x(event_id text, authorization_id text, transaction_id text,
+            shopper_id text, trip_id text, partition int, stream_id text, currency text, flag text, amount_cents bigint,
+            reversed_cents bigint, cleared_cents bigint, excess_cents bigint, cleared_at_ms bigint, flagged_ms bigint)
+     on conflict do nothing`,
+    events.map((e) => ({
+      event_id: e.eventId,
+      authorization_id: e.d.authorization_id,
+      transaction_id: e.d.transaction_id,
+      shopper_id: e.d.shopper_id,
+      trip_id: e.d.trip_id,
+      partition: e.partition,
+      stream_id: e.streamId,
+      currency: e.d.currency,
+      flag: e.d.flag,
+      amount_cents: e.d.amount_cents,
+      reversed_cents: e.d.reversed_cents,
+      cleared_cents: e.d.cleared_cents,
+      excess_cents: e.d.excess_cents,
+      cleared_at_ms: e.d.cleared_at_ms,
+      flagged_ms: e.d.at_ms,
+    })),
+  );
+}
+
 async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[]): Promise<Set<string>> {
   const inserted = await jsonRows<{ event_id: string }>(
     db,
     `insert into clearings (event_id, authorization_id, transaction_id, shopper_id, trip_id, partition, stream_id,
-            currency, amount_cents, reversed_cents, released_cents, cleared_cents, cleared_at_ms, applied_ms)
+            currency, amount_cents, reversed_cents, released_cents, cleared_cents, cleared_at_ms, applied_ms, signature)
      select x.* from json_to_recordset(?::json) as x(event_id text, authorization_id text, transaction_id text,
             shopper_id text, trip_id text, partition int, stream_id text, currency text, amount_cents bigint,
-            reversed_cents bigint, released_cents bigint, cleared_cents bigint, cleared_at_ms bigint, applied_ms bigint)
+            reversed_cents bigint, released_cents bigint, cleared_cents bigint, cleared_at_ms bigint, applied_ms bigint,
+            signature text)
      on conflict do nothing
      returning event_id`,
     events.map((e) => ({
@@ -453,6 +510,7 @@ async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[])
       cleared_cents: e.d.cleared_cents,
       cleared_at_ms: e.d.cleared_at_ms,
       applied_ms: e.d.at_ms,
+      signature: e.d.signature,
     })),
   );
   const fresh = new Set(inserted.map((r) => r.event_id));
@@ -715,6 +773,7 @@ export async function applyEvents(
   const insertedReversals = await insertReversals(db, reversals);
   const clearings = byType.of('clearing.posted');
   const insertedClearings = await insertClearings(db, clearings);
+  await insertClearingFlags(db, byType.of('clearing.flagged'));
   const expiries = byType.of('hold.expired');
   const insertedExpiries = await insertHoldExpiries(db, expiries);
   await flagLate(db, byType.of('authorization.late'));
@@ -728,7 +787,8 @@ export async function applyEvents(
   };
   for (const e of auths) if (insertedAuths.has(e.d.authorization_id)) post(e);
   for (const e of replays) {
-    if (e.d.replay_outcome === 'applied' ? insertedReplays.has(e.d.authorization_id) : true) post(e);
+    const counted = e.d.replay_outcome === 'applied' || e.d.replay_outcome === 'overridden';
+    if (counted ? insertedReplays.has(e.d.authorization_id) : true) post(e);
   }
   for (const e of reversals) if (insertedReversals.has(e.eventId)) post(e);
   for (const e of clearings) if (insertedClearings.has(e.eventId)) post(e);

@@ -1,7 +1,7 @@
 // Entry points wired by src/cli.ts: persist | hydrate | migrate, and the
 // api's boot-time hydrate check (ensureHydrated).
 import type { Logger } from 'pino';
-import { startMetricsServer } from '../app/metricsServer.js';
+import { startMetricsServer } from '../observability/metricsServer.js';
 import type { Config } from '../config/config.js';
 import { runMigrations } from '../db/migrate.js';
 import { createOrm, knexOf, type Orm } from '../db/orm.js';

@@ -23,7 +23,6 @@
 // with capped backoff (not re-read: delivery counts only grow on real
 // retries), so an outage never dead-letters good events.
 import { hostname } from 'node:os';
-import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Orm } from '../db/orm.js';
@@ -35,10 +34,11 @@ import { Keys } from '../redis/keys.js';
 import { KnownAccounts } from '../ledger/postings.js';
 import { applyEvents, isEventError } from './apply.js';
 import { type DeadLetterInput, deadLetter } from './deadLetters.js';
-import { parseEntry, type RawEntry, rawEntry, type WalEvent } from './events.js';
+import { parseEntry, type RawEntry, type WalEvent } from './events.js';
 import { LeaseManager } from './leases.js';
+import { CONSUMER_GROUP, minUnacked, type PartitionState, WalReader } from './walReader.js';
 
-export const CONSUMER_GROUP = 'persister';
+export { CONSUMER_GROUP, minUnacked, nextStreamId, streamsOf } from './walReader.js';
 
 export interface PersisterDeps {
   readonly config: Config;
@@ -57,15 +57,6 @@ export interface PersisterDeps {
   ) => Promise<void> | void;
 }
 
-interface PartitionState {
-  /** Other consumers may still have pending entries here: claim them before reading new ones. */
-  recovering: boolean;
-  /** This consumer has pending entries here (a failed event, or entries just claimed). */
-  ownPending: boolean;
-  lastClaimCheckMs: number;
-  lastTrimMs: number;
-}
-
 interface Batch {
   readonly entries: RawEntry[];
 }
@@ -73,24 +64,8 @@ interface Batch {
 const BACKOFF_MS_MIN = 100;
 const BACKOFF_MS_MAX = 5_000;
 const TRIM_INTERVAL_MS = 200;
-const RECOVERY_CHECK_MS_MAX = 1_000;
 const LAG_INTERVAL_MS = 1_000;
-/** Redis Cluster has no multi-slot blocking read: pause this long when every stream was empty. */
-const CLUSTER_POLL_PAUSE_MS = 50;
 const DEAD_LETTER_STREAM_MAXLEN = 100_000;
-
-type XEntries = [id: string, fields: string[] | null][];
-/** RESP2 shape: [[key, entries], ...]; RESP3 (ioredis 6 `call`): the map flattened, [key, entries, key, entries]. */
-type XReadReply = [key: string, entries: XEntries][] | (string | XEntries)[] | null;
-
-export function streamsOf(reply: XReadReply): [string, XEntries][] {
-  if (reply === null || reply.length === 0) return [];
-  if (typeof reply[0] !== 'string') return reply as [string, XEntries][];
-  const out: [string, XEntries][] = [];
-  for (let i = 0; i + 1 < reply.length; i += 2)
-    out.push([reply[i] as string, (reply[i + 1] ?? []) as XEntries]);
-  return out;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -100,24 +75,12 @@ function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** "1700000000000-7" → "1700000000000-8": the smallest id after it. */
-export function nextStreamId(id: string): string {
-  const dash = id.indexOf('-');
-  return `${id.slice(0, dash)}-${BigInt(id.slice(dash + 1)) + 1n}`;
-}
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  return am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
-}
-
 export class Persister {
   readonly consumer: string;
   readonly keys: Keys;
   readonly leases: LeaseManager;
   private readonly parts = new Map<number, PartitionState>();
-  private readonly walToPartition = new Map<string, number>();
+  private readonly reader: WalReader;
   private stopping = false;
   private running: Promise<void> | undefined;
   private lastLagMs = 0;
@@ -131,13 +94,21 @@ export class Persister {
     const c = d.config;
     this.keys = new Keys(c.redisPrefix, c.partitions);
     this.consumer = d.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    for (let p = 0; p < c.partitions; p++) this.walToPartition.set(this.keys.wal(p), p);
     this.leases = new LeaseManager({
       client: d.controlClient,
       keys: this.keys,
       consumer: this.consumer,
       leaseMs: c.persisterLeaseMs,
       logger: d.logger,
+    });
+    this.reader = new WalReader({
+      config: c,
+      logger: d.logger,
+      keys: this.keys,
+      consumer: this.consumer,
+      streamClient: d.streamClient,
+      controlClient: d.controlClient,
+      parts: this.parts,
     });
   }
 
@@ -209,7 +180,7 @@ export class Persister {
     if (held.length === 0 || this.stopping) return undefined;
     if (held.some((p) => this.parts.get(p)?.recovering || this.parts.get(p)?.ownPending)) return undefined;
     const perStream = Math.max(1, Math.ceil(this.d.config.persisterBatchEventsMax / held.length));
-    const read = this.readGroup(held, '>', perStream, undefined).then((entries) => ({ entries }));
+    const read = this.reader.readGroup(held, '>', perStream, undefined).then((entries) => ({ entries }));
     read.catch(() => undefined); // an unobserved failure must not crash the process; the loop sees it
     return read;
   }
@@ -238,25 +209,25 @@ export class Persister {
       await sleep(Math.min(this.d.config.persisterBlockMs, 200));
       return { entries: [] };
     }
-    await this.ensureGroups(held);
+    await this.reader.ensureGroups(held);
     const budget = this.d.config.persisterBatchEventsMax;
     const perStream = Math.max(1, Math.ceil(budget / held.length));
     const entries: RawEntry[] = [];
 
-    const claimed = await this.claimAbandoned(perStream);
+    const claimed = await this.reader.claimAbandoned(perStream);
     entries.push(...claimed);
     // Entries just claimed are processed now; re-reading them would count a second delivery.
     const claimedParts = new Set(claimed.map((e) => e.partition));
     const pendingParts = held.filter((p) => this.parts.get(p)?.ownPending && !claimedParts.has(p));
     if (pendingParts.length > 0)
-      entries.push(...(await this.readGroup(pendingParts, '0', perStream, undefined)));
+      entries.push(...(await this.reader.readGroup(pendingParts, '0', perStream, undefined)));
     const fresh = held.filter((p) => {
       const s = this.parts.get(p);
       return s !== undefined && !s.recovering && !s.ownPending;
     });
     if (fresh.length > 0) {
       const block = entries.length === 0 ? this.d.config.persisterBlockMs : undefined;
-      const first = await this.readGroup(fresh, '>', perStream, block);
+      const first = await this.reader.readGroup(fresh, '>', perStream, block);
       entries.push(...first);
       // Top up the busy streams when the others were quiet.
       const left = budget - entries.length;
@@ -265,226 +236,14 @@ export class Persister {
         for (const e of first) counts.set(e.partition, (counts.get(e.partition) ?? 0) + 1);
         const busy = [...counts].filter(([, n]) => n >= perStream).map(([p]) => p);
         const more = busy.length > 0 ? Math.floor(left / busy.length) : 0;
-        if (more > 0) entries.push(...(await this.readGroup(busy, '>', more, undefined)));
+        if (more > 0) entries.push(...(await this.reader.readGroup(busy, '>', more, undefined)));
       }
     }
     return { entries };
   }
 
-  private groupsReady = new Set<number>();
   /** Card-holds accounts committed to Postgres: not upserted again (src/ledger/postings.ts). */
   private readonly knownAccounts = new KnownAccounts();
-
-  /** Creates the consumer group where missing (first start, or Redis lost the stream). */
-  private async ensureGroups(partitions: readonly number[]): Promise<void> {
-    const missing = partitions.filter((p) => !this.groupsReady.has(p));
-    for (const p of missing) {
-      try {
-        await this.d.controlClient.call('XGROUP', [
-          'CREATE',
-          this.keys.wal(p),
-          CONSUMER_GROUP,
-          '0',
-          'MKSTREAM',
-        ]);
-      } catch (err) {
-        if (!errText(err).includes('BUSYGROUP')) throw err;
-      }
-      this.groupsReady.add(p);
-    }
-  }
-
-  private onNoGroup(err: unknown): void {
-    if (errText(err).includes('NOGROUP')) {
-      // The stream or group vanished (Redis flushed or restarted empty): recreate on the next read.
-      this.groupsReady.clear();
-      for (const s of this.parts.values()) {
-        s.recovering = true;
-        s.ownPending = true;
-      }
-    }
-  }
-
-  private async readGroup(
-    partitions: readonly number[],
-    id: '0' | '>',
-    count: number,
-    blockMs: number | undefined,
-  ): Promise<RawEntry[]> {
-    let replies: XReadReply[];
-    try {
-      replies =
-        this.d.streamClient instanceof Cluster
-          ? await this.readEachPartition(partitions, id, count, blockMs)
-          : await this.readStreams(partitions, id, count, blockMs);
-    } catch (err) {
-      this.onNoGroup(err);
-      throw err;
-    }
-    const out: RawEntry[] = [];
-    for (const [key, list] of replies.flatMap((reply) => streamsOf(reply))) {
-      const p = this.walToPartition.get(key);
-      if (p === undefined) continue;
-      for (const [streamId, fields] of list) out.push(rawEntry(p, streamId, fields));
-    }
-    if (id === '0') {
-      // A stream whose own-pending read came back empty has nothing left to retry.
-      for (const p of partitions) {
-        const s = this.parts.get(p);
-        if (s !== undefined && !out.some((e) => e.partition === p)) s.ownPending = false;
-      }
-    }
-    return out;
-  }
-
-  /**
-   * XREADGROUP over several streams (standalone Redis, where all streams share a node), `count`
-   * per stream, in calls of at most persisterReadEntriesMax entries each, one after another:
-   * between two calls Redis serves the swipes. Blocks only when these found nothing, in one
-   * call over all streams whose COUNT keeps it within the bound (at least one per stream).
-   */
-  private async readStreams(
-    partitions: readonly number[],
-    id: '0' | '>',
-    count: number,
-    blockMs: number | undefined,
-  ): Promise<XReadReply[]> {
-    const cap = this.d.config.persisterReadEntriesMax;
-    const perCall = Math.min(count, cap);
-    const groupSize = Math.max(1, Math.floor(cap / perCall));
-    const replies: XReadReply[] = [];
-    let found = 0;
-    // New entries ('>') of a stream that filled its call and may have more. Own pending ones
-    // ('0') are not read again: the same read would return the same entries.
-    const more: [number, number][] = [];
-    for (let i = 0; i < partitions.length; i += groupSize) {
-      const reply = await this.xreadgroup(partitions.slice(i, i + groupSize), id, perCall, undefined);
-      replies.push(reply);
-      for (const [key, list] of streamsOf(reply)) {
-        found += list.length;
-        const p = this.walToPartition.get(key);
-        if (id === '>' && p !== undefined && list.length === perCall && count > perCall)
-          more.push([p, count - perCall]);
-      }
-    }
-    for (let next = more.shift(); next !== undefined; next = more.shift()) {
-      const [p, left] = next;
-      const n = Math.min(left, cap);
-      const reply = await this.xreadgroup([p], '>', n, undefined);
-      replies.push(reply);
-      const got = streamsOf(reply).reduce((sum, [, list]) => sum + list.length, 0);
-      found += got;
-      if (got === n && left > n) more.push([p, left - n]);
-    }
-    if (found === 0 && blockMs !== undefined) {
-      const each = Math.min(count, Math.max(1, Math.floor(cap / partitions.length)));
-      replies.push(await this.xreadgroup(partitions, id, each, blockMs));
-    }
-    return replies;
-  }
-
-  private xreadgroup(
-    partitions: readonly number[],
-    id: '0' | '>',
-    count: number,
-    blockMs: number | undefined,
-  ): Promise<XReadReply> {
-    const args: (string | number)[] = ['GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', count];
-    if (blockMs !== undefined) args.push('BLOCK', blockMs);
-    args.push('STREAMS', ...partitions.map((p) => this.keys.wal(p)), ...partitions.map(() => id));
-    return this.d.streamClient.call('XREADGROUP', args) as Promise<XReadReply>;
-  }
-
-  /**
-   * Redis Cluster: each partition's stream lives in its own slot, so a
-   * multi-stream XREADGROUP would be cross-slot. Read each stream without
-   * BLOCK (ioredis routes each to its node) and, when all are empty, wait a
-   * short bounded pause instead of blocking.
-   */
-  private async readEachPartition(
-    partitions: readonly number[],
-    id: '0' | '>',
-    count: number,
-    blockMs: number | undefined,
-  ): Promise<XReadReply[]> {
-    // Each call goes to its own stream (and node); each stays within the read bound.
-    const perStream = Math.min(
-      this.d.config.persisterReadEntriesMax,
-      Math.max(1, Math.ceil(count / Math.max(1, partitions.length))),
-    );
-    const replies = await Promise.all(
-      partitions.map(
-        (p) =>
-          this.d.streamClient.call('XREADGROUP', [
-            'GROUP',
-            CONSUMER_GROUP,
-            this.consumer,
-            'COUNT',
-            perStream,
-            'STREAMS',
-            this.keys.wal(p),
-            id,
-          ]) as Promise<XReadReply>,
-      ),
-    );
-    if (blockMs !== undefined && replies.every((r) => streamsOf(r).every(([, list]) => list.length === 0))) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(blockMs, CLUSTER_POLL_PAUSE_MS)));
-    }
-    return replies;
-  }
-
-  /**
-   * For partitions in recovery (and every claim-idle period for all held ones):
-   * takes over entries other consumers left pending once idle past
-   * persisterClaimIdleMs. Returns the claimed entries (now this consumer's).
-   */
-  private async claimAbandoned(count: number): Promise<RawEntry[]> {
-    const c = this.d.config;
-    const now = Date.now();
-    // A recovering partition waits for other consumers' pending entries (acked by a live
-    // previous owner within a batch or so, claimed from a dead one after the idle bound): look often.
-    const checkEveryMs = Math.min(
-      RECOVERY_CHECK_MS_MAX,
-      Math.max(100, Math.floor(c.persisterClaimIdleMs / 4)),
-    );
-    const out: RawEntry[] = [];
-    for (const [p, s] of this.parts) {
-      if (!s.recovering && now - s.lastClaimCheckMs < c.persisterClaimIdleMs) continue;
-      if (s.recovering && now - s.lastClaimCheckMs < checkEveryMs) continue;
-      s.lastClaimCheckMs = now;
-      const wal = this.keys.wal(p);
-      let summary: [number, string | null, string | null, [string, string][] | null];
-      try {
-        summary = (await this.d.controlClient.call('XPENDING', [wal, CONSUMER_GROUP])) as typeof summary;
-      } catch (err) {
-        this.onNoGroup(err);
-        throw err;
-      }
-      const others = (summary[3] ?? []).filter(([name]) => name !== this.consumer);
-      const mine = (summary[3] ?? []).some(([name]) => name === this.consumer);
-      if (mine) s.ownPending = true;
-      if (others.length === 0) {
-        s.recovering = false;
-        continue;
-      }
-      s.recovering = true;
-      const reply = (await this.d.controlClient.call('XAUTOCLAIM', [
-        wal,
-        CONSUMER_GROUP,
-        this.consumer,
-        c.persisterClaimIdleMs,
-        '0-0',
-        'COUNT',
-        Math.min(count, c.persisterReadEntriesMax),
-      ])) as [string, XEntries, string[]?];
-      const claimed = reply[1] ?? [];
-      if (claimed.length > 0) {
-        this.d.logger.info({ partition: p, claimed: claimed.length }, 'claimed entries of an idle consumer');
-        for (const [streamId, fields] of claimed) out.push(rawEntry(p, streamId, fields));
-      }
-    }
-    return out;
-  }
 
   // --- write -------------------------------------------------------------------
 
@@ -704,21 +463,4 @@ export class Persister {
       if (!err) this.d.metrics.walPending.set({ partition: String(p) }, Number(n));
     });
   }
-}
-
-/**
- * The MINID to trim to: the oldest pending entry, or (nothing pending) the
- * entry right after the last delivered one. Null when the group is unknown.
- */
-export function minUnacked(groups: unknown[][], pending: [number, string | null]): string | null {
-  let lastDelivered: string | null = null;
-  for (const g of groups ?? []) {
-    const fields = new Map<string, unknown>();
-    for (let i = 0; i + 1 < g.length; i += 2) fields.set(String(g[i]), g[i + 1]);
-    if (fields.get('name') === CONSUMER_GROUP) lastDelivered = String(fields.get('last-delivered-id'));
-  }
-  if (lastDelivered === null || lastDelivered === '0-0') return null;
-  const oldestPending = pending?.[0] > 0 ? pending[1] : null;
-  if (oldestPending !== null && compareIds(oldestPending, lastDelivered) <= 0) return oldestPending;
-  return nextStreamId(lastDelivered);
 }

@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   'reversal.applied',
   'failopen.replayed',
   'clearing.posted',
+  'clearing.flagged',
   'hold.expired',
   'authorization.late',
   'card.registered',
@@ -121,7 +122,7 @@ export interface CardRegistered {
 
 /** A fail-open approval replayed from an api pod's journal (lua/replayFailOpen-4.lua). */
 export interface FailopenReplayed extends AuthorizationDecided {
-  readonly replay_outcome: 'applied' | 'already_decided' | 'conflict';
+  readonly replay_outcome: 'applied' | 'already_decided' | 'conflict' | 'overridden';
   readonly replayed_ms: number;
   readonly redis_authorization_id: string | null;
   readonly redis_decision: string | null;
@@ -139,6 +140,8 @@ export interface ReversalApplied {
   readonly held_cents: number;
   readonly authorized_cents: number | null;
   readonly requested?: string;
+  /** The signature v1 the reversal was accepted with (hydrate rebuilds the endpoint's claim). */
+  readonly signature?: string | null;
   readonly at_ms: number;
 }
 
@@ -156,6 +159,24 @@ export interface ClearingPosted {
   readonly cleared_cents: number;
   readonly cleared_at_ms: number;
   readonly authorized_cents: number | null;
+  /** The signature v1 the clearing was accepted with (hydrate rebuilds the endpoint's claim). */
+  readonly signature: string | null;
+  readonly at_ms: number;
+}
+
+/** lua/clearAuthorization-3.lua: a clearing that could not be applied, recorded for review. */
+export interface ClearingFlagged {
+  readonly authorization_id: string;
+  readonly transaction_id: string;
+  readonly shopper_id: string;
+  readonly trip_id: string | null;
+  readonly currency: string;
+  readonly flag: 'above_authorized' | 'reversed_authorization' | 'not_approved';
+  readonly amount_cents: number;
+  readonly reversed_cents: number;
+  readonly cleared_cents: number;
+  readonly excess_cents: number;
+  readonly cleared_at_ms: number;
   readonly at_ms: number;
 }
 
@@ -202,6 +223,7 @@ export type WalEvent =
   | (Base & { readonly type: 'reversal.applied'; readonly d: ReversalApplied })
   | (Base & { readonly type: 'failopen.replayed'; readonly d: FailopenReplayed })
   | (Base & { readonly type: 'clearing.posted'; readonly d: ClearingPosted })
+  | (Base & { readonly type: 'clearing.flagged'; readonly d: ClearingFlagged })
   | (Base & { readonly type: 'hold.expired'; readonly d: HoldExpired })
   | (Base & { readonly type: 'authorization.late'; readonly d: AuthorizationLate })
   | (Base & { readonly type: 'card.registered'; readonly d: CardRegistered });
@@ -423,7 +445,12 @@ function failopenReplayed(o: Obj): FailopenReplayed {
   if (d.decision !== 'approved') throw new EventError('a fail-open replay is an approval');
   return {
     ...d,
-    replay_outcome: oneOf(o, 'replay_outcome', ['applied', 'already_decided', 'conflict'] as const),
+    replay_outcome: oneOf(o, 'replay_outcome', [
+      'applied',
+      'already_decided',
+      'conflict',
+      'overridden',
+    ] as const),
     replayed_ms: int(o, 'replayed_ms', 1),
     redis_authorization_id: strOrNull(o, 'redis_authorization_id'),
     redis_decision: strOrNull(o, 'redis_decision', 32),
@@ -444,7 +471,17 @@ function reversalApplied(o: Obj): ReversalApplied {
     authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
     at_ms: int(o, 'at_ms', 1),
     ...(typeof o.requested === 'string' ? { requested: o.requested } : {}),
+    signature: optionalSignature(o),
   };
+}
+
+/** A signature v1 (64 hex) when the event carries one; older events have none. */
+function optionalSignature(o: Obj): string | null {
+  const v = o['signature'];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v))
+    throw new EventError('signature must be 64 hex digits');
+  return v;
 }
 
 function clearingPosted(o: Obj): ClearingPosted {
@@ -460,11 +497,29 @@ function clearingPosted(o: Obj): ClearingPosted {
     cleared_cents: int(o, 'cleared_cents', 1),
     cleared_at_ms: int(o, 'cleared_at_ms', 1),
     authorized_cents: intOrNull(o, 'authorized_cents', -AMOUNT_MAX),
+    signature: optionalSignature(o),
     at_ms: int(o, 'at_ms', 1),
   };
   if (d.released_cents > d.amount_cents - d.reversed_cents)
     throw new EventError('released_cents above what was held');
   return d;
+}
+
+function clearingFlagged(o: Obj): ClearingFlagged {
+  return {
+    authorization_id: str(o, 'authorization_id'),
+    transaction_id: str(o, 'transaction_id'),
+    shopper_id: str(o, 'shopper_id'),
+    trip_id: strOrNull(o, 'trip_id'),
+    currency: str(o, 'currency', 3),
+    flag: oneOf(o, 'flag', ['above_authorized', 'reversed_authorization', 'not_approved'] as const),
+    amount_cents: int(o, 'amount_cents', 1),
+    reversed_cents: int(o, 'reversed_cents'),
+    cleared_cents: int(o, 'cleared_cents', 1),
+    excess_cents: int(o, 'excess_cents', 1),
+    cleared_at_ms: int(o, 'cleared_at_ms', 1),
+    at_ms: int(o, 'at_ms', 1),
+  };
 }
 
 function holdExpired(o: Obj): HoldExpired {
@@ -547,6 +602,8 @@ export function parseEntry(raw: RawEntry): ParseResult {
         return parsedEvent(raw, eventId, pos, raw.type, failopenReplayed(o));
       case 'clearing.posted':
         return parsedEvent(raw, eventId, pos, raw.type, clearingPosted(o));
+      case 'clearing.flagged':
+        return parsedEvent(raw, eventId, pos, raw.type, clearingFlagged(o));
       case 'hold.expired':
         return parsedEvent(raw, eventId, pos, raw.type, holdExpired(o));
       case 'authorization.late':

@@ -156,6 +156,7 @@ export class Hydrator {
     counts.authorizations = await this.authorizations(p, nowMs);
     counts.reversals = await this.reversals(p, nowMs);
     counts.reversals += await this.failopenMarkers(p, nowMs);
+    counts.reversals += await this.endpointClaims(p, nowMs);
     const cards = await hydrateCards(this.knex, this.scripts, this.keys, p);
     const empty = cards + counts.trips + counts.shoppers + counts.authorizations + counts.reversals === 0;
     await this.d.client.hset(metaKey(this.keys, p), empty ? 'initialized_ms' : 'hydrated_ms', Date.now());
@@ -450,6 +451,38 @@ export class Hydrator {
       'PXAT',
       authExp,
     ]);
+  }
+
+  /**
+   * One endpoint per signature (CONTRACT §1): the `sig:<v1>` claims of the
+   * reversals and clearings accepted within 2 x signature_tolerance_s, so the
+   * same signed bytes stay refused on the other endpoints after a data loss.
+   * SET NX: a claim written since the loss wins.
+   */
+  private async endpointClaims(p: number, nowMs: number): Promise<number> {
+    const sigMs = 2 * this.d.config.signatureToleranceS * 1000;
+    const res = (await this.knex.raw(
+      `select 'reversals' as endpoint, signature, applied_ms from reversals
+        where partition = ? and signature is not null and applied_ms > ?
+       union all
+       select 'clearings', signature, applied_ms from clearings
+        where partition = ? and signature is not null and applied_ms > ?`,
+      [p, nowMs - sigMs, p, nowMs - sigMs],
+    )) as { rows: { endpoint: string; signature: string; applied_ms: string }[] };
+    for (let i = 0; i < res.rows.length; i += PAGE_ROWS) {
+      const pipe = this.d.client.pipeline();
+      for (const r of res.rows.slice(i, i + PAGE_ROWS)) {
+        pipe.call('SET', [
+          this.keys.sig(p, r.signature),
+          `ep:${r.endpoint}`,
+          'PXAT',
+          Number(r.applied_ms) + sigMs,
+          'NX',
+        ]);
+      }
+      await this.execPipeline(pipe);
+    }
+    return res.rows.length;
   }
 
   /** Fail-open replay markers `fo:<authorization_id>` = outcome, so a journal entry is never replayed twice. */

@@ -35,6 +35,17 @@ export class PartitionNotReadyError extends Error {
   }
 }
 
+/** authorizeSwipe code 12: the signature was accepted on another processor endpoint. */
+const SIGNATURE_ELSEWHERE_CODE = 12;
+
+/** A signed request whose signature another processor endpoint accepted first (CONTRACT §1): 401. */
+export class SignatureUsedElsewhereError extends Error {
+  constructor() {
+    super('signature already used on another endpoint');
+    this.name = 'SignatureUsedElsewhereError';
+  }
+}
+
 export interface AuthorizeResult {
   readonly reason: DeclineReason | undefined;
   readonly authorizationId: string;
@@ -63,7 +74,8 @@ export type UpdateItemResult =
         | 'trip_expired'
         | 'overpick_requires_approval'
         | 'price_variance_requires_approval'
-        | 'line_too_large';
+        | 'line_too_large'
+        | 'overpick_above_maximum';
     };
 
 export type CloseTripResult = 'closed' | 'already_closed' | 'trip_not_found';
@@ -155,6 +167,7 @@ const ITEM_ERRORS = [
   'overpick_requires_approval',
   'price_variance_requires_approval',
   'line_too_large',
+  'overpick_above_maximum',
 ] as const;
 const REVERSE_ERRORS = ['authorization_not_found', 'amount_exceeds_held', 'reversal_conflict'] as const;
 const CLEAR_ERRORS = [
@@ -174,6 +187,7 @@ export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
     case 'authorizeSwipe': {
       const [code, authorizationId, tripId, amount, remaining, mode, replayed] = arrayOf(name, raw, 7);
       if (code === PARTITION_NOT_READY_CODE) throw new PartitionNotReadyError();
+      if (code === SIGNATURE_ELSEWHERE_CODE) throw new SignatureUsedElsewhereError();
       if (typeof code !== 'number' || code < 0 || code > 10) fail(name, raw);
       if (mode !== 'normal' && mode !== 'fail_open') fail(name, raw);
       const result: AuthorizeResult = {

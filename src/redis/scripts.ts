@@ -41,14 +41,17 @@ const FRAMES = Object.fromEntries(
  */
 export class ScriptRunner {
   private readonly coalescer: WriteCoalescer | undefined;
+  /** Called for every reply read (Redis is answering: src/http/loadMonitor.ts). */
+  private readonly onReply: (() => void) | undefined;
 
   constructor(
     readonly client: RedisClient,
     private readonly metrics: Metrics | undefined,
     private readonly tracing: Tracing | undefined,
-    options: { coalesceWrites?: boolean } = {},
+    options: { coalesceWrites?: boolean; onReply?: () => void } = {},
   ) {
     registerScripts(client);
+    this.onReply = options.onReply;
     this.coalescer = options.coalesceWrites === true ? new WriteCoalescer(client) : undefined;
   }
 
@@ -67,18 +70,21 @@ export class ScriptRunner {
     const started = process.hrtime.bigint();
     this.coalescer?.hold();
     try {
+      let reply: unknown;
       try {
-        return await this.client.sendCommand(new FrameCommand(frames.encode(keys, args), frames.sha, keys));
+        reply = await this.client.sendCommand(new FrameCommand(frames.encode(keys, args), frames.sha, keys));
       } catch (err) {
         if (!isNoScript(err)) throw err;
         // ioredis sends null/undefined as '' here too.
-        return await this.client.eval(
+        reply = await this.client.eval(
           SCRIPTS[name].lua,
           keys.length,
           ...keys,
           ...(args as Array<string | number>),
         );
       }
+      this.onReply?.();
+      return reply;
     } catch (err) {
       span.setError(err instanceof Error ? err.message : String(err));
       throw err;

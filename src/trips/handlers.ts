@@ -24,6 +24,11 @@ export interface TripDeps {
   readonly scripts: ScriptRunner;
   readonly authorized: (authorizationHeader: string | undefined) => boolean;
   readonly now?: () => number;
+  /** Stand-in knowledge for the fail-open policy (src/failopen/standIn.ts). */
+  readonly standIn?: {
+    learnTrip(shopperId: string, open: boolean, allowanceCents: number | undefined, nowMs: number): void;
+    forgetAllowance(shopperId: string): void;
+  };
 }
 
 const AUTHORIZATIONS_SHOWN_MAX = 200;
@@ -169,16 +174,20 @@ export function createTripHandlers(deps: TripDeps) {
     );
     const { outcome, existingSpec } = decodeScriptResult('upsertTrip', raw);
     if (outcome === 'trip_conflict') {
-      const differs = specDifferences(existingSpec, s);
+      const differs = existingSpec === '' ? [] : specDifferences(existingSpec, s);
+      const what =
+        differs.length === 0 ? '' : `: ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''}`;
       return errorResponse(
         'trip_conflict',
-        `trip ${g.tripId} of shopper ${g.shopperId} exists with a different body: ${differs.join(', ') || 'the body'} differ${differs.length === 1 ? 's' : ''}`,
+        `trip ${g.tripId} of shopper ${g.shopperId} exists with a different body${what}`,
       );
     }
     if (outcome === 'open_trip_exists')
       return errorResponse('open_trip_exists', 'the shopper has another open trip');
     const view = await read(g.p, g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('internal_error');
+    // The trip exists (open unless closed); its allowance moves with every pick, so it is not kept.
+    deps.standIn?.learnTrip(g.shopperId, view.trip['status'] !== 'closed', undefined, nowMs);
     return jsonResponse(outcome === 'created' ? 201 : 200, tripView(g.tripId, view));
   }
 
@@ -213,6 +222,7 @@ export function createTripHandlers(deps: TripDeps) {
         config.tripTtlS * 1000,
         keyTtlS,
         LINE_CENTS_MAX,
+        config.maxOverpickApprovedBps,
       ],
     );
     const result = decodeScriptResult('updateItem', raw);
@@ -221,6 +231,7 @@ export function createTripHandlers(deps: TripDeps) {
         return errorResponse('invalid_request', 'line value is too large');
       return errorResponse(result.error);
     }
+    deps.standIn?.forgetAllowance(g.shopperId);
     return jsonResponse(200, {
       trip_id: g.tripId,
       item_id: itemId.value,
@@ -241,6 +252,7 @@ export function createTripHandlers(deps: TripDeps) {
     );
     const result = decodeScriptResult('closeTrip', raw);
     if (result === 'trip_not_found') return errorResponse('trip_not_found');
+    deps.standIn?.learnTrip(g.shopperId, false, undefined, nowMs);
     const view = await read(g.p, g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('trip_not_found');
     return jsonResponse(200, tripView(g.tripId, view));

@@ -107,18 +107,25 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
   if (!currency.ok) return currency;
   const tax = optionalInt(body['tax_rate_bps'], 'tax_rate_bps', config.defaultTaxRateBps, 10_000);
   if (!tax.ok) return tax;
-  const tolBps = optionalInt(body['tolerance_bps'], 'tolerance_bps', config.defaultToleranceBps, 10_000);
+  // Configured maxima (TRIP_TOLERANCE_BPS_MAX, TRIP_TOLERANCE_CENTS_MAX,
+  // TRIP_HOLD_CENTS_MAX): the trip API cannot grant more than the deployment allows.
+  const tolBps = optionalInt(
+    body['tolerance_bps'],
+    'tolerance_bps',
+    config.defaultToleranceBps,
+    config.tripToleranceBpsMax,
+  );
   if (!tolBps.ok) return tolBps;
   const tolCents = optionalInt(
     body['tolerance_cents'],
     'tolerance_cents',
     config.defaultToleranceCents,
-    100_000_000,
+    config.tripToleranceCentsMax,
   );
   if (!tolCents.ok) return tolCents;
   let hold: number | null = null;
   if (body['hold_cents'] !== undefined && body['hold_cents'] !== null) {
-    const h = parseIntegerInRange(body['hold_cents'], 'hold_cents', 0, 100_000_000);
+    const h = parseIntegerInRange(body['hold_cents'], 'hold_cents', 0, config.tripHoldCentsMax);
     if (!h.ok) return h;
     hold = h.value;
   }

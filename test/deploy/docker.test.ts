@@ -1,6 +1,6 @@
 // The Dockerfile cannot be built here (no docker engine): check its shape,
 // and that .dockerignore keeps every input the build stages COPY.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { read, ROOT } from './helpers.js';
@@ -95,8 +95,25 @@ describe('Dockerfile', () => {
       'dist/cli.js',
       '.env',
       'test/unit/a.test.ts',
+      'bench/run.ts',
+      '.bench-build/bench/run.js',
     ]) {
       expect(ignored(dropped, patterns), `${dropped} should be ignored`).toBe(true);
     }
+  });
+
+  it('ships no benchmark code: nothing in src/ is or imports bench tooling (bench/ builds on its own)', () => {
+    const offenders: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+        const rel = `${dir}/${e.name}`;
+        if (e.isDirectory()) walk(rel);
+        else if (rel.endsWith('.ts') && /from '(\.\.\/)+bench\//.test(read(join(ROOT, rel))))
+          offenders.push(rel);
+      }
+    };
+    walk('src');
+    expect(offenders).toEqual([]);
+    expect(existsSync(join(ROOT, 'src/bench'))).toBe(false);
   });
 });

@@ -74,6 +74,19 @@ describe('with fail-open enabled', () => {
 
   test('a frozen Redis: capped approvals, identical retries, replay exactly once into the WAL', async () => {
     const a = await shopperWithTrip(h);
+    // Stand-in knowledge (issue 19): fail-open approves at most the allowance
+    // this pod last saw Redis report for the trip. Give a's trip room for the
+    // two 40.00 approvals below (picked 100.00: ceiling 114.72).
+    expect(
+      (
+        await h.pick(a.shopper, a.trip, 'milk', {
+          status: 'picked',
+          quantity: 20,
+          unit_price: '5.00',
+          customer_approved: true,
+        })
+      ).status,
+    ).toBe(200);
     const b = await shopperWithTrip(h);
     const sacrificial = await shopperWithTrip(h);
     const normal = await h.swipe(swipeBody(a.shopper, '1.00'));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { signatureHeader } from '../../src/auth/signature.js';
-import { machineCpuSeconds } from '../../src/bench/procs.js';
+import { machineCpuSeconds } from '../../bench/procs.js';
 import { Keys } from '../../src/redis/keys.js';
 
 export const SECRET = 'fault-signature-secret-0123456789';

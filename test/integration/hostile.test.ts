@@ -9,6 +9,7 @@ import {
   type HostileCase,
   sendRaw,
 } from '../fixtures/hostile.js';
+import { buildBoundsCorpus } from '../fixtures/hostile-bounds.js';
 import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
 
 const ctx: CorpusContext = {
@@ -18,7 +19,7 @@ const ctx: CorpusContext = {
   otherShopperId: newId('hother'),
   merchant: { name: 'Safeway', address: '123 Main St' },
 };
-const corpus = buildHostileCorpus(ctx);
+const corpus = [...buildHostileCorpus(ctx), ...buildBoundsCorpus(ctx)];
 
 let h: TestApi;
 let walBefore = 0;
@@ -87,6 +88,9 @@ describe('hostile input', () => {
     expect(reply.headers['content-type']).toBe('application/json');
     const json = JSON.parse(reply.body) as Record<string, unknown>;
     expect(typeof json['error'], reply.body).toBe('string');
+    // CONTRACT §1: every error body on every route has both `error` and `message`.
+    expect(typeof json['message'], reply.body).toBe('string');
+    expect((json['message'] as string).length, reply.body).toBeGreaterThan(0);
     if (c.expectError !== undefined) expect(json['error']).toBe(c.expectError);
   });
 

@@ -106,7 +106,12 @@ describe('HTTP edges', () => {
   beforeAll(async () => {
     process.on('uncaughtException', onProcessError);
     process.on('unhandledRejection', onProcessError);
-    h = await startTestApi({ DECISION_TIMEOUT_MS: '500', MAX_SWIPES_PER_MINUTE: '100000' });
+    h = await startTestApi({
+      DECISION_TIMEOUT_MS: '500',
+      MAX_SWIPES_PER_MINUTE: '100000',
+      TRIP_TOLERANCE_CENTS_MAX: '100000',
+      TRIP_HOLD_CENTS_MAX: '100000000',
+    });
   });
 
   afterAll(async () => {

@@ -263,3 +263,41 @@ describe('one trip id under 20 shoppers', () => {
     });
   });
 });
+
+describe('keys the previous release wrote (trip:<trip_id>)', () => {
+  it('serve their own shopper only, and a new trip never writes into one', async () => {
+    const h = await startTestApi({ PARTITIONS: '2', FAILOPEN_ENABLED: 'false' });
+    try {
+      // Shopper `owner`'s legacy trip `legacyT` (as the previous release stored it), and a shopper whose id is
+      // `legacyT` in the same partition, creating trip `items`: its key would be the legacy items hash.
+      const owner = ['lowner0', 'lowner1', 'lowner2', 'lowner3'].find(
+        (s) => h.keys.partition(s) === h.keys.partition('legacyT'),
+      ) as string;
+      const p = h.keys.partition(owner);
+      const legacy = `${h.keys.base(p)}trip:legacyT`;
+      const created = await h.putTrip('probe', 'probe-trip', safewayTrip());
+      expect(created.status).toBe(201);
+      const probeKey = h.keys.trip(h.keys.partition('probe'), 'probe', 'probe-trip');
+      const fields = await h.redis.hgetall(probeKey);
+      await h.redis.hset(legacy, { ...fields, shopper: owner });
+      await h.redis.hset(`${legacy}:items`, await h.redis.hgetall(`${probeKey}:items`));
+      await h.redis.hset(`${h.keys.base(p)}shopper:${owner}`, 'trip', 'legacyT');
+
+      const view = await h.getTrip(owner, 'legacyT');
+      expect([view.status, view.json['shopper_id'], view.json['estimated_cents']]).toEqual([
+        200,
+        owner,
+        3939,
+      ]);
+      expect((await h.putTrip(owner, 'legacyT', safewayTrip())).status).toBe(200);
+      expect((await h.getTrip('someone-else', 'legacyT')).status).toBe(404);
+
+      const itemsBefore = await h.redis.hgetall(`${legacy}:items`);
+      const aliased = await h.putTrip('legacyT', 'items', safewayTrip());
+      expect([aliased.status, aliased.json['error']]).toEqual([409, 'trip_conflict']);
+      expect(await h.redis.hgetall(`${legacy}:items`)).toEqual(itemsBefore);
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 // One handler shape for the three processors' decision endpoints: authenticate as the
 // processor does, parse its format into a ProcessorSwipe, decide in the one core, answer
 // in its format. Metrics and late flagging as the native endpoint (src/decisions/authorize.ts).
+import { isOverloaded } from '../../decisions/authorize.js';
 import type { JsonValue } from '../../domain/json.js';
 import type { Parsed } from '../../domain/money.js';
 import { errorResponse, type HttpResponse } from '../../http/errors.js';
@@ -48,6 +49,11 @@ export function createDecisionHandler<Echo>(deps: RouteDeps, adapter: DecisionAd
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
       const { swipe, echo } = parsed.value;
       const { result, shopperId } = await core.decideSwipe(swipe, nowMs, span);
+      // This pod could not read Redis's answer in time: no decision, never fail open (§1 503).
+      if (isOverloaded(result)) {
+        metrics.httpShed.inc({ cause: 'redis_wait' });
+        return errorResponse('overloaded', 'this pod could not read a Redis answer in time; retry');
+      }
       metrics.decisions.inc({
         decision: result.reason === undefined ? 'approved' : 'declined',
         reason: result.reason ?? 'none',

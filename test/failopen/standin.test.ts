@@ -1,0 +1,104 @@
+// Stand-in knowledge (src/failopen/standIn.ts): with the request-path Redis
+// connection held (a proxy; Redis itself healthy, private, 17530), the
+// fail-open policy uses what this pod learned from Redis's own decisions and
+// the trip API: a shopper seen without a trip, a trip seen closed, a merchant
+// seen not to match, a last-known allowance. Over HTTP, real Redis, no mocks.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
+import { type HoldProxy, startHoldProxy } from './holdProxy.js';
+import { type PrivateRedis, startPrivateRedis } from './privateRedis.js';
+
+const REDIS_PORT = 17530;
+const PROXY_PORT = 17531;
+let redis: PrivateRedis;
+let proxy: HoldProxy;
+let h: TestApi;
+const dir = mkdtempSync(join(tmpdir(), 'sa-standin-'));
+
+beforeAll(async () => {
+  redis = await startPrivateRedis(REDIS_PORT);
+  proxy = await startHoldProxy(PROXY_PORT, REDIS_PORT);
+  h = await startTestApi({
+    REDIS_URL: `redis://127.0.0.1:${PROXY_PORT}`,
+    FAILOPEN_JOURNAL_PATH: join(dir, 'journal.jsonl'),
+    FAILOPEN_MAX_CENTS: '10000',
+    FAILOPEN_SHOPPER_MAX_CENTS: '20000',
+  });
+}, 30_000);
+
+afterAll(async () => {
+  proxy?.release();
+  await h?.stop();
+  await proxy?.close();
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function tripWithMilk(): Promise<{ shopper: string; trip: string }> {
+  const shopper = newId('si');
+  const trip = newId('trip');
+  expect((await h.putTrip(shopper, trip, safewayTrip())).status).toBe(201);
+  expect((await h.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10 })).status).toBe(200);
+  return { shopper, trip };
+}
+
+const wrongMerchant = { merchant: { name: 'Whole Foods', address: '9 Other Rd' } };
+
+test('fail-open uses what the pod saw Redis decide', async () => {
+  // Learned with Redis healthy.
+  const nobody = newId('nobody');
+  expect((await h.swipe(swipeBody(nobody, '5.00'))).json['reason']).toBe('UNKNOWN_SHOPPER');
+  const mismatch = await tripWithMilk();
+  expect((await h.swipe(swipeBody(mismatch.shopper, '5.00', wrongMerchant))).json['reason']).toBe(
+    'MERCHANT_MISMATCH',
+  );
+  const closed = await tripWithMilk();
+  expect((await h.closeTrip(closed.shopper, closed.trip)).status).toBe(200);
+  const spender = await tripWithMilk(); // ceiling 4013
+  const spent = await h.swipe(swipeBody(spender.shopper, '30.00'));
+  expect(spent.json).toMatchObject({ decision: 'approved', remaining_cents: 1013 });
+  const unseen = await tripWithMilk();
+
+  proxy.hold(); // Redis is out of reach for decisions from here on
+  try {
+    const declined = async (body: ReturnType<typeof swipeBody>) => {
+      const r = await h.swipe(body);
+      expect(r.status, r.text).toBe(402);
+      expect(r.json['reason']).toBe('STORAGE_UNAVAILABLE');
+    };
+    const approved = async (body: ReturnType<typeof swipeBody>) => {
+      const r = await h.swipe(body);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json['mode']).toBe('fail_open');
+    };
+    await declined(swipeBody(nobody, '5.00')); // seen without a trip
+    await declined(swipeBody(closed.shopper, '5.00')); // trip seen closed
+    await declined(swipeBody(mismatch.shopper, '5.00', wrongMerchant)); // merchant seen not to match
+    await approved(swipeBody(mismatch.shopper, '5.00')); // the trip's own store: fine
+    await declined(swipeBody(spender.shopper, '15.00')); // above the last-known 10.13 left
+    await approved(swipeBody(spender.shopper, '10.00'));
+    await declined(swipeBody(spender.shopper, '1.00')); // 10.00 + 1.00 > 10.13
+    // An open trip whose allowance this pod does not know (a pick moved it): the blind caps.
+    await approved(swipeBody(unseen.shopper, '5.00'));
+  } finally {
+    proxy.release();
+  }
+}, 30_000);
+
+test('fail-open keeps the velocity limit: at most MAX_SWIPES_PER_MINUTE approvals per shopper a minute', async () => {
+  const { shopper } = await tripWithMilk();
+  proxy.hold();
+  try {
+    const answers = [];
+    for (let i = 0; i < 11; i++) answers.push(await h.swipe(swipeBody(shopper, '1.00')));
+    expect(answers.slice(0, 10).map((r) => r.json['mode'])).toEqual(Array(10).fill('fail_open'));
+    expect(answers.slice(0, 10).map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(answers[10]?.status).toBe(402);
+    expect(answers[10]?.json['reason']).toBe('STORAGE_UNAVAILABLE');
+  } finally {
+    proxy.release();
+  }
+}, 30_000);
