@@ -265,3 +265,206 @@ export async function ledgerBalanced(env: LedgerEnv): Promise<boolean> {
   const check = await checkLedger(env.db);
   return check.unbalancedPostings.length === 0 && Object.values(check.totals).every((v) => v === 0);
 }
+
+/** A `card_authorization.approval_request` as Lithic's ASA sends it (fields per lithic-openapi). */
+export function lithicAsaRequest(o: {
+  token: string;
+  cardId: string;
+  amount: number;
+  eventToken?: string;
+  currency?: string;
+  partialCapable?: boolean;
+  legacyAmount?: boolean;
+  merchant?: { descriptor?: string; acceptor_id?: string; postal_code?: string | null; mcc?: string };
+}): Record<string, unknown> {
+  const currency = o.currency ?? 'USD';
+  const body: Record<string, unknown> = {
+    event_type: 'card_authorization.approval_request',
+    token: o.token,
+    ...(o.eventToken === undefined ? {} : { event_token: o.eventToken }),
+    status: 'AUTHORIZATION',
+    created: new Date().toISOString(),
+    acquirer_fee: 0,
+    amount: o.amount,
+    authorization_amount: o.amount,
+    cardholder_currency: currency,
+    merchant_amount: o.amount,
+    merchant_currency: currency,
+    cash_amount: 0,
+    conversion_rate: 1,
+    network: 'VISA',
+    network_risk_score: null,
+    transaction_initiator: 'CARDHOLDER',
+    account_type: 'CHECKING',
+    card: {
+      token: o.cardId,
+      last_four: '4242',
+      memo: 'shopper card',
+      spend_limit: 0,
+      spend_limit_duration: 'TRANSACTION',
+      state: 'OPEN',
+      type: 'VIRTUAL',
+    },
+    merchant: {
+      acceptor_id: o.merchant?.acceptor_id ?? '445566778899',
+      acquiring_institution_id: '191231',
+      city: 'SAN FRANCISCO',
+      country: 'USA',
+      descriptor: o.merchant?.descriptor ?? 'SAFEWAY #1234',
+      mcc: o.merchant?.mcc ?? '5411',
+      state: 'CA',
+      postal_code: o.merchant?.postal_code === undefined ? '94103' : o.merchant.postal_code,
+      street_address: null,
+      phone_number: null,
+    },
+    pos: {
+      entry_mode: { card: 'PRESENT', cardholder: 'PRESENT', pan: 'EMV_CONTACT', pin_entered: false },
+      terminal: {
+        acceptor_terminal_id: 'T0001',
+        attended: true,
+        card_retention_capable: false,
+        on_premise: true,
+        operator: 'CARDHOLDER',
+        partial_approval_capable: o.partialCapable ?? false,
+        pin_capability: 'CAPABLE',
+        type: 'POS',
+      },
+    },
+    service_location: null,
+  };
+  if (o.legacyAmount !== true) {
+    body['amounts'] = {
+      cardholder: { amount: o.amount, conversion_rate: '1.000000', currency },
+      merchant: { amount: o.amount, currency },
+      settlement: null,
+      hold: null,
+    };
+  }
+  return body;
+}
+
+/** A `card_transaction.updated` event with the given events (Lithic's card_transaction schema). */
+export function lithicTransactionUpdated(o: {
+  token: string;
+  cardId: string;
+  events: Array<{ token: string; type: string; amount: number }>;
+}): Record<string, unknown> {
+  return {
+    event_type: 'card_transaction.updated',
+    token: o.token,
+    card_token: o.cardId,
+    account_token: randomUUID(),
+    status: 'PENDING',
+    result: 'APPROVED',
+    created: new Date().toISOString(),
+    events: o.events.map((e) => ({
+      token: e.token,
+      type: e.type,
+      amount: e.amount,
+      amounts: {
+        cardholder: { amount: e.amount, conversion_rate: '1.000000', currency: 'USD' },
+        merchant: { amount: e.amount, currency: 'USD' },
+        settlement: null,
+      },
+      created: new Date().toISOString(),
+      detailed_results: ['APPROVED'],
+      effective_polarity: 'DEBIT',
+      result: 'APPROVED',
+      rule_results: [],
+      network_info: null,
+    })),
+  };
+}
+
+/** A Gateway JIT Funding request as Marqeta sends it (Marqeta's "Gateway JIT Funding messages"). */
+export function marqetaJitRequest(o: {
+  token: string;
+  jitToken: string;
+  cardId: string;
+  amount: string;
+  method?: string;
+  originalJitToken?: string;
+  currency?: string;
+  cardAcceptor?: Record<string, unknown>;
+}): Record<string, unknown> {
+  const userToken = 'user_0146434d3c224906';
+  return {
+    type: 'authorization',
+    state: 'PENDING',
+    token: o.token,
+    user_token: userToken,
+    acting_user_token: userToken,
+    card_token: o.cardId,
+    currency_code: o.currency ?? 'USD',
+    amount: JSON.parse(o.amount),
+    created_time: new Date().toISOString(),
+    user_transaction_time: new Date().toISOString(),
+    gpa: {
+      currency_code: 'USD',
+      ledger_balance: 0,
+      available_balance: 0,
+      credit_balance: 0,
+      pending_credits: 0,
+      impacted_amount: 0,
+    },
+    gpa_order: {
+      token: `gpa_${o.jitToken}`,
+      amount: JSON.parse(o.amount),
+      created_time: new Date().toISOString(),
+      transaction_token: o.token,
+      state: 'PENDING',
+      response: { code: '0000', memo: 'Approved or completed successfully' },
+      funding: {
+        amount: JSON.parse(o.amount),
+        source: {
+          type: 'programgateway',
+          token: 'funding_source_01',
+          active: true,
+          is_default_account: false,
+        },
+      },
+      funding_source_token: 'funding_source_01',
+      jit_funding: {
+        token: o.jitToken,
+        method: o.method ?? 'pgfs.authorization',
+        user_token: userToken,
+        acting_user_token: userToken,
+        amount: JSON.parse(o.amount),
+        ...(o.originalJitToken === undefined ? {} : { original_jit_funding_token: o.originalJitToken }),
+      },
+      user_token: userToken,
+      currency_code: o.currency ?? 'USD',
+    },
+    card_acceptor: o.cardAcceptor ?? {
+      mid: '445566778899',
+      mcc: '5411',
+      name: 'SAFEWAY #1234',
+      city: 'San Francisco',
+      state: 'CA',
+      postal_code: '94103',
+      country_code: 'USA',
+    },
+    network: 'VISA',
+    subnetwork: 'VISANET',
+    acquirer_fee_amount: 0,
+  };
+}
+
+/** A Marqeta webhook notification carrying transaction events. */
+export function marqetaWebhook(
+  transactions: Array<{ type: string; token: string; preceding: string; cardId: string; amount: string }>,
+): Record<string, unknown> {
+  return {
+    transactions: transactions.map((t) => ({
+      type: t.type,
+      state: 'COMPLETION',
+      token: t.token,
+      preceding_related_transaction_token: t.preceding,
+      card_token: t.cardId,
+      user_token: 'user_0146434d3c224906',
+      amount: JSON.parse(t.amount),
+      currency_code: 'USD',
+      created_time: new Date().toISOString(),
+    })),
+  };
+}
