@@ -6,7 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import Stripe from 'stripe';
 import { checkLedger, type LedgerEnv, startLedgerEnv } from '../ledger/helpers.js';
-import { safewayTrip, TOKEN } from '../helpers/api.js';
+import { safewayTrip, type TestApi, TOKEN } from '../helpers/api.js';
 
 export const STRIPE_SECRET = 'whsec_test_stripe_0123456789abcdef';
 export const LITHIC_SECRET = `whsec_${Buffer.from('lithic-test-secret-0123456789ab').toString('base64')}`;
@@ -48,7 +48,7 @@ export function processorTrip(overrides: Record<string, unknown> = {}): Record<s
 
 /** A shopper with an open trip (milk picked: allowance 4013 cents) and a card of `processor`. */
 export async function shopperWithCard(
-  env: LedgerEnv,
+  env: { readonly t: TestApi },
   processor: 'stripe' | 'marqeta' | 'lithic',
   opts: { pick?: boolean; trip?: Record<string, unknown> } = {},
 ): Promise<{ shopperId: string; tripId: string; cardId: string }> {
@@ -71,7 +71,7 @@ export async function shopperWithCard(
 }
 
 export function registerCard(
-  env: LedgerEnv,
+  env: { readonly t: TestApi },
   shopperId: string,
   processor: string,
   cardId: string,
@@ -83,7 +83,12 @@ export function registerCard(
   });
 }
 
-export function retireCard(env: LedgerEnv, shopperId: string, processor: string, cardId: string) {
+export function retireCard(
+  env: { readonly t: TestApi },
+  shopperId: string,
+  processor: string,
+  cardId: string,
+) {
   return env.t.request('DELETE', `/v1/shoppers/${shopperId}/cards/${processor}/${cardId}`, undefined, {
     Authorization: `Bearer ${TOKEN}`,
   });
