@@ -47,6 +47,7 @@ import {
   setSchedPolicy,
 } from './procs.js';
 import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
+import { PROCESSOR_BENCH_ENV, PROCESSOR_FORMATS, registerBenchCards } from './processorFormats.js';
 import {
   benchShoppers,
   ITEMS,
@@ -145,6 +146,7 @@ function apiEnv(port: number, metricsPort: number, keyPrefix: string, extra: Rec
     OTEL_SDK_DISABLED: '',
     OTEL_EXPORTER_OTLP_ENDPOINT: '',
     OTEL_TRACES_EXPORTER: '',
+    ...PROCESSOR_BENCH_ENV,
     ...extra,
   };
 }
@@ -215,6 +217,7 @@ async function seed(port: number, count: number, tag: string): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
+  await registerBenchCards(port, shoppers);
 }
 
 interface Watch {
@@ -685,6 +688,18 @@ async function main(): Promise<void> {
           { metricsPort: PORTS.apiMetrics, api },
         ),
       );
+    }
+    // CONTRACT §7: the same mix in each processor's format, right after the native sweep.
+    results.processorFormats = [];
+    for (const format of PROCESSOR_FORMATS) {
+      results.processorFormats.push({
+        format,
+        phase: await load(
+          `service saturation, ${format} format (${CONNECTIONS})`,
+          { ...http0, port: PORTS.api, connections: CONNECTIONS, mode: 'closed', format },
+          { metricsPort: PORTS.apiMetrics, api },
+        ),
+      });
     }
     results.limits.bareUwsScriptSweep = bareScriptRuns;
     results.limits.bareUwsScript = best(bareScriptRuns);
