@@ -26,6 +26,10 @@
     ARGV[20] require_intact: 1 = defer while the partition's state is not
              known intact (no <base>meta: Redis lost data, hydrate pending or
              in progress); 0 = replay anyway (the entry waited too long)
+    ARGV[21] processor ('' = the native webhook)   ARGV[22] processor card id
+    ARGV[23] processor authorization id            ARGV[24] processor request id
+             (CONTRACT §7: kept on the authorization; an applied or overridden
+             approval joins <base>pref:<processor>:<ARGV[23]> for later events)
 
   Output: { code, outcome, stored_authorization_id, trip_id, authorized_cents }
     code 0 applied          counted against the shopper's trip (trip_id '' when
@@ -109,7 +113,9 @@ local function event(outcome, trip_id, authorized, stored_id, stored_decision, s
     currency = currency, merchant_name = ARGV[10], merchant_address = ARGV[11], lat = or_null(lat),
     lng = or_null(lng), at_ms = decided_ms, replayed_ms = now_ms, replay_outcome = outcome,
     redis_authorization_id = or_null(stored_id), redis_decision = or_null(stored_decision),
-    redis_reason = or_null(stored_reason),
+    redis_reason = or_null(stored_reason), processor = or_null(ARGV[21]), processor_card_id = or_null(ARGV[22]),
+    processor_authorization_id = or_null(ARGV[23]), processor_request_id = or_null(ARGV[24]),
+    requested_cents = amount,
   })
 end
 
@@ -218,6 +224,14 @@ if overridden_code then
   redis.call('HSET', auth_key, 'fo_redis_code', overridden_code)
 end
 redis.call('EXPIRE', auth_key, auth_ttl_s)
+if ARGV[21] and ARGV[21] ~= '' then
+  redis.call('HSET', auth_key, 'requested', amount, 'proc', ARGV[21], 'proc_auth', ARGV[23])
+  local pref_key = base .. 'pref:' .. ARGV[21] .. ':' .. ARGV[23]
+  redis.call('LREM', pref_key, 0, auth_id)
+  redis.call('RPUSH', pref_key, auth_id)
+  redis.call('LTRIM', pref_key, -32, -1)
+  redis.call('EXPIRE', pref_key, auth_ttl_s)
+end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 redis.call('SET', marker_key, outcome, 'EX', idem_ttl_s)
 local would_decision = nil

@@ -240,6 +240,7 @@ export async function replayEntry(
       config.idempotencyTtlS,
       config.authorizationTtlS,
       requireIntact ? 1 : 0,
+      ...(e.proc ?? ['', '', '', '']),
     ],
   );
   return decodeReplayResult(raw);

@@ -15,6 +15,7 @@ import {
   processorEnv,
   registerCard,
   shopperWithCard,
+  stripeEvent,
   stripeHeaders,
   stripeRequestEvent,
   uid,
@@ -170,6 +171,23 @@ describe('fail-open in each processor format', () => {
     expect(replayed.some((e) => e.d['transaction_id'] === `stripe:${iauthOf(replayed)}`)).toBe(true);
     // Counted against the trip once Redis is back: 3 × 100 normal + 1000 fail-open.
     expect((await h.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(1300);
+    // The replay keeps the processor's ids, so the processor's later events find the approval.
+    const stripeReplay = replayed.find((e) => e.d['processor'] === 'stripe');
+    expect(stripeReplay?.d).toMatchObject({
+      processor_card_id: stripeCard,
+      processor_request_id: iauthOf(replayed),
+    });
+    const capture = stripeEvent('issuing_transaction.created', {
+      id: uid('ipi_'),
+      amount: -450,
+      authorization: iauthOf(replayed),
+      card: stripeCard,
+      type: 'capture',
+    });
+    const raw = JSON.stringify(capture);
+    const cleared = await h.request('POST', '/v1/processors/stripe/events', raw, stripeHeaders(raw));
+    expect(cleared.json['events']).toEqual([expect.objectContaining({ outcome: 'cleared' })]);
+    expect((await h.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(1250);
   });
 });
 
