@@ -47,7 +47,12 @@ import {
   setSchedPolicy,
 } from './procs.js';
 import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
-import { PROCESSOR_BENCH_ENV, PROCESSOR_FORMATS, registerBenchCards } from './processorFormats.js';
+import {
+  PROCESSOR_BENCH_ENV,
+  PROCESSOR_FORMATS,
+  processorSection,
+  registerBenchCards,
+} from './processorFormats.js';
 import {
   benchShoppers,
   ITEMS,
@@ -100,17 +105,19 @@ const OTHER_CPUS = process.env['BENCH_OTHER_CPUS'];
 const REDIS_CPUS = process.env['BENCH_REDIS_CPUS'] ?? OTHER_CPUS;
 /** Diagnostics: extra node flags for every api process (e.g. "--trace-gc"), and a file for what it prints. */
 const API_NODE_ARGS = (process.env['BENCH_API_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+/** BENCH_PORT_BASE: where the bench's loopback ports start (default 18400; a shared machine may reserve another range). */
+const PORT_BASE = Number(process.env['BENCH_PORT_BASE'] ?? 18400);
 const PORTS = {
-  api: 18410,
-  apiMetrics: 18411,
-  mixApi: 18420,
-  mixMetrics: 18421,
-  persisterMetrics: 18422,
-  capacityMetrics: 18423, // .. 18423 + CAPACITY_PROCESSES - 1
-  bare: 18430,
-  bareScript: 18431,
-  bareScriptMetrics: 18432,
-  otel: 18440,
+  api: PORT_BASE + 10,
+  apiMetrics: PORT_BASE + 11,
+  mixApi: PORT_BASE + 20,
+  mixMetrics: PORT_BASE + 21,
+  persisterMetrics: PORT_BASE + 22,
+  capacityMetrics: PORT_BASE + 23, // .. + CAPACITY_PROCESSES - 1
+  bare: PORT_BASE + 30,
+  bareScript: PORT_BASE + 31,
+  bareScriptMetrics: PORT_BASE + 32,
+  otel: PORT_BASE + 40,
 } as const;
 
 const runId = randomBytes(4).toString('hex');
@@ -1179,7 +1186,8 @@ function logServerSide(r: PhaseResult, who: string): void {
 /**
  * `--open-at=<rate>[,<rate>...]`: diagnostics for the latency target. Only the service, seeded,
  * under the open loop at each given rate (req/s), one phase per rate; prints, writes nothing.
- * `--closed-at=<connections>[,...]`: the same under the closed loop (saturation).
+ * `--closed-at=<connections>[,...]`: the same under the closed loop (saturation); with
+ * `--formats`, each processor format's phase after the native one, and their table.
  */
 async function serviceOnly(rates: number[], mode: 'open' | 'closed', curve?: OverloadPoint[]): Promise<void> {
   await connectBenchRedis();
@@ -1210,6 +1218,20 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed', curve?: Ove
       );
       logServerSide(phase, 'service');
       curve?.push(overloadPoint(phase, PHASE_S));
+      // --formats (closed loop): the same phase in each processor's format, and the table.
+      if (flag('formats') && mode === 'closed') {
+        const rows = [];
+        for (const format of PROCESSOR_FORMATS)
+          rows.push({
+            format,
+            phase: await load(
+              `service saturation, ${format} format (${rate})`,
+              { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.api, ...shape, format },
+              { metricsPort: PORTS.apiMetrics, api },
+            ),
+          });
+        log(`processor formats:\n${processorSection(phase, rows)}`);
+      }
     }
     if (curve !== undefined) log(`overload curve (Redis healthy):\n${overloadTable(curve)}`);
   } finally {
