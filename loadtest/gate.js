@@ -1,12 +1,24 @@
-// The release gate: `helm test` runs this (grafana/k6 image, script from the
-// chart's ConfigMap, a copy of this file) against the api Service, and
-// k8s/upgrade.sh rolls the release back when it fails. k6 exits non-zero
-// when any threshold below is missed.
+// The release gate: k8s/upgrade.sh runs this against a canary of the new
+// version (its own release and Service, no production traffic) with `helm
+// test` (grafana/k6 image, script from the chart's ConfigMap, a copy of this
+// file) or the k6-operator, and promotes the release only when it passes.
+// k6 exits non-zero when any threshold below is missed.
 //
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 -e SIGNATURE_SECRET=... -e API_TOKEN=... loadtest/gate.js
 //
 // Knobs (env): GATE_RATE swipes/s (200), GATE_DURATION (60s), GATE_TRIPS seed
-// trips (400), GATE_P99_MS (50), GATE_ERROR_RATE (0.001).
+// trips (1600), GATE_P99_MS (50), GATE_ERROR_RATE (0.001),
+// GATE_MAX_SWIPES_PER_MINUTE (10: the service's MAX_SWIPES_PER_MINUTE).
+//
+// Production-shaped load: the storm swipes the seeded trips round-robin, so
+// each trip gets GATE_RATE x 60 / GATE_TRIPS swipes a minute. That must stay
+// below the velocity limit, or the gate measures VELOCITY_LIMIT declines
+// instead of decisions that approve: setup() refuses such a mix. The decline
+// mix is asserted: the storm's swipes are all approved in normal mode; the
+// shopping mix declines only where its checks expect it (TRIP_CLOSED,
+// AMOUNT_EXCEEDS_ALLOWANCE); no swipe anywhere is VELOCITY_LIMIT, fail-open
+// or STORAGE_UNAVAILABLE.
+import { fail } from 'k6';
 import {
   closeTrips,
   envNum,
@@ -21,7 +33,8 @@ import {
 
 const RATE = envNum('GATE_RATE', 200);
 const DURATION = envStr('GATE_DURATION', '60s');
-const TRIPS = envNum('GATE_TRIPS', 400);
+const TRIPS = envNum('GATE_TRIPS', 1600);
+const MAX_SWIPES_PER_MINUTE = envNum('GATE_MAX_SWIPES_PER_MINUTE', 10);
 const P99_MS = envNum('GATE_P99_MS', 50);
 const ERROR_RATE = envNum('GATE_ERROR_RATE', 0.001);
 
@@ -64,6 +77,15 @@ export const options = {
     // The storm must really run at RATE: more than 1 % dropped means the
     // service (or the gate Pod) could not keep up.
     dropped_iterations: [`count<${Math.ceil(RATE * durationSeconds(DURATION) * 0.01) + 1}`],
+    // The decline mix: a storm swipe on a seeded, picked trip is approved.
+    'swipe_decisions{scenario:swipe_storm,decision:declined}': ['count<1'],
+    'swipe_decisions{reason:VELOCITY_LIMIT}': ['count<1'],
+    // The shopping mix's declines are the ones its checks expect, and they happen.
+    'swipe_decisions{scenario:shopping_mix,reason:TRIP_CLOSED}': ['count>0'],
+    'swipe_decisions{scenario:shopping_mix,reason:AMOUNT_EXCEEDS_ALLOWANCE}': ['count>0'],
+    // A gate that passes while Redis is degraded proves nothing.
+    swipe_fail_open_approvals: ['count<1'],
+    swipe_storage_unavailable: ['count<1'],
   },
 };
 
@@ -75,6 +97,12 @@ function durationSeconds(d) {
 
 export function setup() {
   requireCredentials();
+  if (RATE * 60 >= TRIPS * MAX_SWIPES_PER_MINUTE) {
+    fail(
+      `GATE_TRIPS=${TRIPS} too few for GATE_RATE=${RATE}: each trip would get ${(RATE * 60) / TRIPS} swipes a minute, ` +
+        `at or above the velocity limit (${MAX_SWIPES_PER_MINUTE}); the gate would measure VELOCITY_LIMIT declines`,
+    );
+  }
   const runId = newRunId();
   return { runId, trips: seedTrips(runId, TRIPS) };
 }

@@ -20,17 +20,19 @@
     ARGV[17] trip_ttl_ms            ARGV[18] max_distance_m
     ARGV[19] max_swipes_per_minute  ARGV[20] idempotency_ttl_s
     ARGV[21] authorization_ttl_s    ARGV[22] signature_ttl_s
+    ARGV[23] authorizations kept per trip (its :auths list)
+    ARGV[24] velocity window ms (max_swipes_per_minute counts swipes in it)
     Processor swipes only (src/processors/, CONTRACT §7; '' for the native webhook):
-    ARGV[23] 'p' = match the merchant on processor data (§4b), '' = §4
-    ARGV[24] network (acquirer merchant) id   ARGV[25] postal code (first 5, normalized)
-    ARGV[26] MCC                     ARGV[27] '1' = a partial approval may be given
-    ARGV[28] processor               ARGV[29] processor card id
-    ARGV[30] processor authorization id (reconciliation)   ARGV[31] processor request id
-    (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[30]>)
+    ARGV[25] 'p' = match the merchant on processor data (§4b), '' = §4
+    ARGV[26] network (acquirer merchant) id   ARGV[27] postal code (first 5, normalized)
+    ARGV[28] MCC                     ARGV[29] '1' = a partial approval may be given
+    ARGV[30] processor               ARGV[31] processor card id
+    ARGV[32] processor authorization id (reconciliation)   ARGV[33] processor request id
+    (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[32]>)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     amount_cents is the approved amount: below the requested ARGV[5] only for a
-    partial approval (ARGV[27] = '1' and the allowance left is below the request).
+    partial approval (ARGV[29] = '1' and the allowance left is below the request).
     code 0 approved; 1..10 the decline reasons in contract order
     (1 IDEMPOTENCY_CONFLICT .. 10 AMOUNT_EXCEEDS_ALLOWANCE); replayed 1 when
     the answer is a stored earlier decision (nothing consumed);
@@ -47,6 +49,9 @@
 --- @include "includes/geo"
 --- @include "includes/trip"
 --- @include "includes/merchantMatch"
+--- @include "includes/reasons"
+
+assert(#ARGV == 33, 'authorizeSwipe takes 33 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -73,8 +78,10 @@ local max_swipes = tonumber(ARGV[19])
 local idem_ttl_s = tonumber(ARGV[20])
 local auth_ttl_s = tonumber(ARGV[21])
 local sig_ttl_s = tonumber(ARGV[22])
-local processor_match = ARGV[23] == 'p'
-local partial_allowed = ARGV[27] == '1'
+local auths_kept = tonumber(ARGV[23])
+local velocity_window_ms = tonumber(ARGV[24])
+local processor_match = ARGV[25] == 'p'
+local partial_allowed = ARGV[29] == '1'
 local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
@@ -150,13 +157,13 @@ if code == 0 then
     code = 5
   elseif not processor_match and not merchant_matches(m_name, m_addr, t[4], t[5]) then
     code = 6
-  elseif processor_match and not processor_merchant_matches(m_name, m_addr, ARGV[24], ARGV[25], ARGV[26], t[4],
+  elseif processor_match and not processor_merchant_matches(m_name, m_addr, ARGV[26], ARGV[27], ARGV[28], t[4],
       t[5], t[15] or '', t[16] or '', t[17] or '') then
     code = 6
   elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
     code = 7
   else
-    redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - 60000)
+    redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - velocity_window_ms)
     if redis.call('ZCARD', swipes_key) >= max_swipes then
       code = 8
     elseif tonumber(t[9]) == 0 then
@@ -181,7 +188,7 @@ if counts_for_velocity then
   -- Only "are there already max swipes in 60 s" matters: keep the newest max.
   redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
   redis.call('LPUSH', trip_key .. ':auths', auth_id)
-  redis.call('LTRIM', trip_key .. ':auths', 0, 199)
+  redis.call('LTRIM', trip_key .. ':auths', 0, auths_kept - 1)
   -- Keep the trip's keys alive as long as a decision on it may be looked at.
   expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
 end
@@ -193,12 +200,12 @@ if code == 0 then decision = 'approved'; status = 200 end
 redis.call('HSET', auth_key, 'code', code, 'status', status, 'decision', decision, 'mode', 'normal',
   'trip', trip_field, 'shopper', shopper_id, 'amount', amount, 'remaining', remaining, 'currency', currency,
   'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', now_ms)
-if ARGV[28] and ARGV[28] ~= '' then
-  redis.call('HSET', auth_key, 'requested', requested, 'proc', ARGV[28], 'proc_auth', ARGV[30])
+if ARGV[30] ~= '' then
+  redis.call('HSET', auth_key, 'requested', requested, 'proc', ARGV[30], 'proc_auth', ARGV[32])
   -- The processor's later events name its authorization, which incremental requests share:
   -- its approved decisions, oldest first (src/processors/common/events.ts).
   if code == 0 then
-    local pref_key = base .. 'pref:' .. ARGV[28] .. ':' .. ARGV[30]
+    local pref_key = base .. 'pref:' .. ARGV[30] .. ':' .. ARGV[32]
     redis.call('RPUSH', pref_key, auth_id)
     redis.call('LTRIM', pref_key, -32, -1)
     redis.call('EXPIRE', pref_key, auth_ttl_s)
@@ -212,19 +219,17 @@ end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
-local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
-  'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
 -- A missing HGET is false in Lua: null on the wire, like nil and ''.
 local function or_null(v) if v == nil or v == false or v == '' then return cjson.null end return v end
 wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
   authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
   signature = or_null(signature), status = status, transaction_id = or_null(txn),
   shopper_id = shopper_id, trip_id = or_null(trip_id), decision = decision,
-  reason = or_null(reasons[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
+  reason = or_null(DECLINE_REASONS[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
   authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
   merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,
-  requested_cents = requested, processor = or_null(ARGV[28]), processor_card_id = or_null(ARGV[29]),
-  processor_authorization_id = or_null(ARGV[30]), processor_request_id = or_null(ARGV[31]),
+  requested_cents = requested, processor = or_null(ARGV[30]), processor_card_id = or_null(ARGV[31]),
+  processor_authorization_id = or_null(ARGV[32]), processor_request_id = or_null(ARGV[33]),
 }))
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

@@ -32,6 +32,8 @@
 --- @include "includes/allowance"
 --- @include "includes/trip"
 
+assert(#ARGV == 9, 'clearAuthorization takes 9 arguments')
+
 local idem_key = KEYS[1]
 local clr_key = KEYS[2]
 local wal_key = KEYS[3]

@@ -11,6 +11,8 @@
 --- @include "includes/wal"
 --- @include "includes/trip"
 
+assert(#ARGV == 4, 'closeTrip takes 4 arguments')
+
 local wal_key = KEYS[2]
 local now_ms = tonumber(ARGV[1])
 local shopper_id = ARGV[3]

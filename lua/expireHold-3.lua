@@ -26,6 +26,8 @@
 --- @include "includes/wal"
 --- @include "includes/trip"
 
+assert(#ARGV == 9, 'expireHold takes 9 arguments')
+
 local auth_key = KEYS[1]
 local marker_key = KEYS[2]
 local wal_key = KEYS[3]

@@ -16,6 +16,8 @@
 ]]
 --- @include "includes/wal"
 
+assert(#ARGV == 5, 'flagLate takes 5 arguments')
+
 local auth_key = KEYS[1]
 local wal_key = KEYS[2]
 local now_ms = tonumber(ARGV[1])

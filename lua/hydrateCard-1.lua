@@ -9,6 +9,8 @@
 
   Output: 1 written; 0 the card key exists (nothing written)
 ]]
+
+assert(#ARGV == 4, 'hydrateCard takes 4 arguments')
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 assert(ARGV[2] == 'active' or ARGV[2] == 'retired', 'bad card status')
 redis.call('HSET', KEYS[1], 'shopper', ARGV[1], 'status', ARGV[2], 'owners', ARGV[3], 'at_ms', ARGV[4])

@@ -8,6 +8,8 @@
 
   Output: 1 written; 0 the key exists
 ]]
+assert(#ARGV == 2, 'hydrateShopper takes 2 arguments')
+
 local shopper_key = KEYS[1]
 if redis.call('EXISTS', shopper_key) == 1 then return 0 end
 redis.call('HSET', shopper_key, 'trip', ARGV[1], 'created_ms', ARGV[2])

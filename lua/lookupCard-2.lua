@@ -13,6 +13,8 @@
     on it is UNKNOWN_SHOPPER); 2 unknown card; 3 the partition's state is not
     known intact (Redis lost data, hydrate pending): storage unavailable.
 ]]
+
+assert(#ARGV == 0, 'lookupCard takes 0 arguments')
 if redis.call('EXISTS', KEYS[2]) == 0 then return { 3, '', '' } end
 local c = redis.call('HMGET', KEYS[1], 'shopper', 'status', 'owners')
 if not c[1] then return { 2, '', '' } end

@@ -7,6 +7,8 @@
 
   Output: 1 released; 0 not held by this consumer
 ]]
+assert(#ARGV == 1, 'persisterLeaseRelease takes 1 arguments')
+
 local lease_key = KEYS[1]
 if redis.call('GET', lease_key) ~= ARGV[1] then return 0 end
 redis.call('DEL', lease_key)

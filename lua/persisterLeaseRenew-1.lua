@@ -8,6 +8,8 @@
 
   Output: 1 renewed; 0 the lease is held by another consumer or expired
 ]]
+assert(#ARGV == 2, 'persisterLeaseRenew takes 2 arguments')
+
 local lease_key = KEYS[1]
 if redis.call('GET', lease_key) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', lease_key, tonumber(ARGV[2]))

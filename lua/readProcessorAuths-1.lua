@@ -13,6 +13,8 @@
 ]]
 --- @include "includes/trip"
 
+assert(#ARGV == 2, 'readProcessorAuths takes 2 arguments')
+
 local ids = redis.call('LRANGE', KEYS[1], 0, -1)
 local base = base_of(KEYS[1], ARGV[2])
 local out = {}

@@ -10,6 +10,8 @@
 ]]
 --- @include "includes/trip"
 
+assert(#ARGV == 3, 'readTrip takes 3 arguments')
+
 local shopper_id = ARGV[1]
 local auths_max = tonumber(ARGV[2])
 local trip_key = resolve_trip_key(KEYS[1], shopper_id, ARGV[3])

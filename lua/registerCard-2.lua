@@ -20,6 +20,8 @@
 ]]
 --- @include "includes/wal"
 
+assert(#ARGV == 6, 'registerCard takes 6 arguments')
+
 local card_key = KEYS[1]
 local wal_key = KEYS[2]
 local now_ms = tonumber(ARGV[1])

@@ -26,10 +26,11 @@
     ARGV[20] require_intact: 1 = defer while the partition's state is not
              known intact (no <base>meta: Redis lost data, hydrate pending or
              in progress); 0 = replay anyway (the entry waited too long)
-    ARGV[21] processor ('' = the native webhook)   ARGV[22] processor card id
-    ARGV[23] processor authorization id            ARGV[24] processor request id
+    ARGV[21] authorizations kept per trip (its :auths list)
+    ARGV[22] processor ('' = the native webhook)   ARGV[23] processor card id
+    ARGV[24] processor authorization id            ARGV[25] processor request id
              (CONTRACT §7: kept on the authorization; an applied or overridden
-             approval joins <base>pref:<processor>:<ARGV[23]> for later events)
+             approval joins <base>pref:<processor>:<ARGV[24]> for later events)
 
   Output: { code, outcome, stored_authorization_id, trip_id, authorized_cents }
     code 0 applied          counted against the shopper's trip (trip_id '' when
@@ -61,6 +62,9 @@
 --- @include "includes/wal"
 --- @include "includes/trip"
 --- @include "includes/allowance"
+--- @include "includes/reasons"
+
+assert(#ARGV == 25, 'replayFailOpen takes 25 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -85,6 +89,7 @@ local max_swipes = tonumber(ARGV[17])
 local idem_ttl_s = tonumber(ARGV[18])
 local auth_ttl_s = tonumber(ARGV[19])
 local require_intact = ARGV[20] == '1'
+local auths_kept = tonumber(ARGV[21])
 
 -- 1. Validate everything before the first write.
 local function is_int(v) return v ~= nil and v == math.floor(v) end
@@ -113,8 +118,8 @@ local function event(outcome, trip_id, authorized, stored_id, stored_decision, s
     currency = currency, merchant_name = ARGV[10], merchant_address = ARGV[11], lat = or_null(lat),
     lng = or_null(lng), at_ms = decided_ms, replayed_ms = now_ms, replay_outcome = outcome,
     redis_authorization_id = or_null(stored_id), redis_decision = or_null(stored_decision),
-    redis_reason = or_null(stored_reason), processor = or_null(ARGV[21]), processor_card_id = or_null(ARGV[22]),
-    processor_authorization_id = or_null(ARGV[23]), processor_request_id = or_null(ARGV[24]),
+    redis_reason = or_null(stored_reason), processor = or_null(ARGV[22]), processor_card_id = or_null(ARGV[23]),
+    processor_authorization_id = or_null(ARGV[24]), processor_request_id = or_null(ARGV[25]),
     requested_cents = amount,
   })
 end
@@ -127,8 +132,6 @@ end
 
 -- 4. Redis already decided this key (a timed-out call that did execute, or a
 --    retry served by Redis, or another pod): keep Redis's decision, count nothing.
-local reasons = { 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_SHOPPER', 'TRIP_CLOSED', 'NO_ACTIVE_TRIP', 'CURRENCY_MISMATCH',
-  'MERCHANT_MISMATCH', 'LOCATION_MISMATCH', 'VELOCITY_LIMIT', 'NO_ITEMS_PICKED', 'AMOUNT_EXCEEDS_ALLOWANCE' }
 -- Set when our own late call was declined by Redis: that decision is replaced (step 6).
 local overridden_code = nil
 local stored_id = redis.call('GET', idem_key)
@@ -145,7 +148,7 @@ if stored_id and not overridden_code then
   local a = redis.call('HMGET', base .. 'auth:' .. stored_id, 'decision', 'fp', 'mode', 'code')
   local outcome = 'conflict'
   if a[1] == 'approved' and a[2] == fingerprint then outcome = 'already_decided' end
-  local stored_reason = reasons[tonumber(a[4] or '0')]
+  local stored_reason = DECLINE_REASONS[tonumber(a[4] or '0')]
   if outcome == 'already_decided' and stored_id == auth_id then
     -- Our own timed-out call, executed late: Redis's answer was never
     -- delivered, the fail-open one was. Keep the decision and its count; store
@@ -200,7 +203,7 @@ if trip_key then
   redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
   redis.call('LREM', trip_key .. ':auths', 0, auth_id) -- a late decline of ours listed it already
   redis.call('LPUSH', trip_key .. ':auths', auth_id)
-  redis.call('LTRIM', trip_key .. ':auths', 0, 199)
+  redis.call('LTRIM', trip_key .. ':auths', 0, auths_kept - 1)
   expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
   local c = redis.call('HMGET', trip_key, 'picked_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents')
   if not would_reason and c[1] and authorized > ceiling_cents(tonumber(c[1]), tonumber(c[2]), tonumber(c[3]),
@@ -220,13 +223,13 @@ local code = 0
 if overridden_code then
   outcome = 'overridden'
   code = 6
-  would_reason = reasons[overridden_code] or would_reason
+  would_reason = DECLINE_REASONS[overridden_code] or would_reason
   redis.call('HSET', auth_key, 'fo_redis_code', overridden_code)
 end
 redis.call('EXPIRE', auth_key, auth_ttl_s)
-if ARGV[21] and ARGV[21] ~= '' then
-  redis.call('HSET', auth_key, 'requested', amount, 'proc', ARGV[21], 'proc_auth', ARGV[23])
-  local pref_key = base .. 'pref:' .. ARGV[21] .. ':' .. ARGV[23]
+if ARGV[22] ~= '' then
+  redis.call('HSET', auth_key, 'requested', amount, 'proc', ARGV[22], 'proc_auth', ARGV[24])
+  local pref_key = base .. 'pref:' .. ARGV[22] .. ':' .. ARGV[24]
   redis.call('LREM', pref_key, 0, auth_id)
   redis.call('RPUSH', pref_key, auth_id)
   redis.call('LTRIM', pref_key, -32, -1)

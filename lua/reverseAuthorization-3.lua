@@ -21,6 +21,8 @@
 --- @include "includes/wal"
 --- @include "includes/trip"
 
+assert(#ARGV == 8, 'reverseAuthorization takes 8 arguments')
+
 local idem_key = KEYS[1]
 local rev_key = KEYS[2]
 local wal_key = KEYS[3]

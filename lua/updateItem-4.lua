@@ -26,6 +26,8 @@
 --- @include "includes/wal"
 --- @include "includes/trip"
 
+assert(#ARGV == 16, 'updateItem takes 16 arguments')
+
 local wal_key = KEYS[4]
 
 local now_ms = tonumber(ARGV[1])

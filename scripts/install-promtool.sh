@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs promtool (Debian/Ubuntu package "prometheus") for the alert-rule tests
-# (test/observability/promtool.test.ts). Idempotent: does nothing when promtool is
+# Installs promtool and prometheus (Debian/Ubuntu package "prometheus") for the
+# alert-rule tests (test/observability/promtool.test.ts) and the live alert test
+# (test/observability/prometheus-live.test.ts, which starts its own prometheus). Idempotent: does nothing when promtool is
 # already on PATH. Needs root (or sudo) and apt. The package's prometheus service is
 # not started in containers without an init system; nothing else is touched.
 set -euo pipefail
 
-if command -v promtool >/dev/null 2>&1; then
+if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
   echo "install-promtool: $(promtool --version 2>&1 | head -n1) already installed"
   exit 0
 fi

@@ -1,6 +1,7 @@
-// Configuration: read once from the environment, validated against a closed
-// schema (unknown SA_* keys are not possible: every name is listed here), then
-// frozen. Units are the last word of each name.
+// Configuration: read once from the environment, each variable by its name in
+// loadConfig() with a default and bounds (variables it does not name are not
+// read), checked together (every problem reported at once, limits that must
+// fit together asserted), then frozen. Units are the last word of each name.
 import { loadProcessorConfig, type ProcessorConfig } from '../processors/config.js';
 
 export interface Config {
@@ -12,6 +13,13 @@ export interface Config {
   /** host:port pairs; non-empty means Redis Cluster mode. */
   readonly redisClusterNodes: readonly string[];
   readonly redisPrefix: string;
+  /** Redis ACL user and AUTH password (REDIS_USERNAME, REDIS_PASSWORD); win over the URL's; Cluster: every node. */
+  readonly redisUsername: string | undefined;
+  readonly redisPassword: string | undefined;
+  /** TLS to Redis (REDIS_TLS; on by default for a rediss:// URL); CA bundle file and SNI name, both optional. */
+  readonly redisTls: boolean;
+  readonly redisTlsCaFile: string | undefined;
+  readonly redisTlsServername: string | undefined;
   readonly databaseUrl: string;
   readonly signatureSecrets: readonly string[];
   readonly apiTokens: readonly string[];
@@ -190,6 +198,11 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = r.str('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres');
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) r.problems.push('DATABASE_URL must start with postgres://');
 
+  const redisTls = r.bool('REDIS_TLS', redisUrl.startsWith('rediss://'));
+  const redisTlsCaFile = r.str('REDIS_TLS_CA_FILE', '') || undefined;
+  if (redisTlsCaFile !== undefined && !redisTls)
+    r.problems.push('REDIS_TLS_CA_FILE is set but REDIS_TLS is off');
+
   const config: Config = {
     env: envName,
     host: r.str('HOST', '0.0.0.0'),
@@ -198,6 +211,11 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     redisClusterNodes,
     redisPrefix,
+    redisUsername: r.str('REDIS_USERNAME', '') || undefined,
+    redisPassword: r.str('REDIS_PASSWORD', '') || undefined,
+    redisTls,
+    redisTlsCaFile,
+    redisTlsServername: r.str('REDIS_TLS_SERVERNAME', '') || undefined,
     databaseUrl,
     signatureSecrets,
     apiTokens,

@@ -11,16 +11,15 @@ import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
 import {
   type AuthorizeResult,
-  decodeScriptResult,
   PartitionNotReadyError,
   SignatureUsedElsewhereError,
 } from '../redis/results.js';
+import { authorizeSwipe } from '../redis/commands.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
-import { uuidv7, uuidv7Hex } from '../domain/ids.js';
+import { uuidv7Hex } from '../domain/ids.js';
 import { OverloadedError } from '../failopen/breaker.js';
-import { processorScriptArgs } from '../processors/common/swipe.js';
 
 /** decide()'s answer when this pod was too slow to read Redis's answer: 503, no decision given. */
 const OVERLOADED: AuthorizeResult = Object.freeze({
@@ -133,7 +132,6 @@ export function createDecider(
   deps: Pick<AuthorizeDeps, 'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn'>,
 ): Decide {
   const { config, keys, scripts, metrics, fallback, guard } = deps;
-  const signatureTtlS = 2 * config.signatureToleranceS;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
   return async function decide(
@@ -159,47 +157,14 @@ export function createDecider(
         replayed: false,
       };
     }
-    const p = keys.partition(request.shopperId);
     const authorizationId = newAuthorizationId(nowMs);
     try {
-      const call = () =>
-        scripts.run(
-          'authorizeSwipe',
-          [
-            keys.shopper(p, request.shopperId),
-            keys.idem(p, request.idempotencyKey),
-            keys.sig(p, signature === '' ? '-' : signature),
-            keys.wal(p),
-          ],
-          [
-            nowMs,
-            uuidv7(nowMs),
-            authorizationId,
-            request.shopperId,
-            request.amountCents,
-            request.currency,
-            request.merchantNameNorm,
-            request.merchantAddressNorm,
-            request.lat,
-            request.lng,
-            request.fingerprint,
-            request.idempotencyKey,
-            request.transactionId ?? '',
-            signature,
-            request.merchantName,
-            request.merchantAddress,
-            config.tripTtlS * 1000,
-            config.maxDistanceM,
-            config.maxSwipesPerMinute,
-            config.idempotencyTtlS,
-            config.authorizationTtlS,
-            signatureTtlS,
-            ...processorScriptArgs(request.processor),
-          ],
-          span,
-        );
-      const raw = await (guard === undefined ? call() : guard.run(call));
-      const result = decodeScriptResult('authorizeSwipe', raw);
+      const result = await authorizeSwipe(
+        { config, keys, scripts },
+        request,
+        { nowMs, authorizationId, signature },
+        guard === undefined ? { span } : { span, guard },
+      );
       deps.standIn?.learnDecision(request, result, nowMs);
       // A retry that reached Redis while the original call waited past its deadline gets
       // the decision the original's script made late; the original was answered by the

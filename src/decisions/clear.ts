@@ -17,9 +17,9 @@ import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
-import { type ClearingState, decodeScriptResult } from '../redis/results.js';
+import type { ClearingState } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { uuidv7 } from '../domain/ids.js';
+import { clearAuthorization } from '../redis/commands.js';
 
 export interface ClearDeps {
   readonly config: Config;
@@ -72,14 +72,15 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
   const { config, keys, scripts } = deps;
   const now = deps.now ?? Date.now;
   return async (req) => {
-    const signed = readSignedBody(req, config, now());
+    // One clock reading per request: the signature window and the recorded time agree.
+    const nowMs = now();
+    const signed = readSignedBody(req, config, nowMs);
     if (!signed.ok) return signed.response;
     const ref = readAuthorizationRef(signed.body);
     if (!ref.ok) return ref.response;
     const { body, txn: transactionId, shopperId } = ref;
     const amount = parseAmountCents(body['amount'], 'amount');
     if (!amount.ok) return errorResponse('invalid_request', amount.message);
-    const nowMs = now();
     const clearedAt = parseClearedAt(body['cleared_at'], nowMs);
     if (!clearedAt.ok) return errorResponse('invalid_request', clearedAt.message);
     let currency = '';
@@ -94,22 +95,18 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
     if (!(await claimSignature(scripts.client, sigKey, 'clearings', 2 * config.signatureToleranceS))) {
       return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
     }
-    const raw = await scripts.run(
-      'clearAuthorization',
-      [keys.idem(p, `t:${transactionId}`), keys.clearing(p, transactionId), keys.wal(p)],
-      [
-        nowMs,
-        uuidv7(nowMs),
+    const result = await clearAuthorization(
+      { config, keys, scripts },
+      {
         shopperId,
         transactionId,
-        amount.value,
-        clearedAt.value,
+        clearedCents: amount.value,
+        clearedAtMs: clearedAt.value,
         currency,
-        config.authorizationTtlS,
-        signed.signature.v1,
-      ],
+        signature: signed.signature.v1,
+        nowMs,
+      },
     );
-    const result = decodeScriptResult('clearAuthorization', raw);
     if (!result.ok) {
       if (result.error === 'amount_exceeds_allowance' || result.error === 'authorization_not_approved') {
         // Not applied, never lost: the script recorded it for review (clearing.flagged).

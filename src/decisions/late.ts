@@ -5,9 +5,9 @@
 // reconciliation releases it (docs/ledger.md).
 import type { Logger } from '../observability/logger.js';
 import type { Keys } from '../redis/keys.js';
-import { decodeScriptResult, type FlagLateResult } from '../redis/results.js';
+import type { FlagLateResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { uuidv7 } from '../domain/ids.js';
+import { flagLate } from '../redis/commands.js';
 
 /** Flags not yet written are bounded: under a storm of late answers the rest are left to reconciliation. */
 const LATE_FLAGS_IN_FLIGHT_MAX = 1000;
@@ -31,14 +31,7 @@ export function createLateFlagger(deps: {
   const inFlight = new Set<Promise<unknown>>();
 
   async function run(shopperId: string, authorizationId: string, elapsedMs: number): Promise<FlagLateResult> {
-    const p = keys.partition(shopperId);
-    const nowMs = now();
-    const raw = await scripts.run(
-      'flagLate',
-      [keys.auth(p, authorizationId), keys.wal(p)],
-      [nowMs, uuidv7(nowMs), authorizationId, Math.round(elapsedMs), deadlineMs],
-    );
-    return decodeScriptResult('flagLate', raw);
+    return flagLate({ keys, scripts }, shopperId, authorizationId, elapsedMs, deadlineMs, now());
   }
 
   return {

@@ -12,9 +12,8 @@ import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
-import { decodeScriptResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { uuidv7 } from '../domain/ids.js';
+import { reverseAuthorization } from '../redis/commands.js';
 
 export interface ReverseDeps {
   readonly config: Config;
@@ -27,7 +26,9 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
   const { config, keys, scripts } = deps;
   const now = deps.now ?? Date.now;
   return async (req) => {
-    const signed = readSignedBody(req, config, now());
+    // One clock reading per request: the signature window and the recorded time agree.
+    const nowMs = now();
+    const signed = readSignedBody(req, config, nowMs);
     if (!signed.ok) return signed.response;
     const ref = readAuthorizationRef(signed.body);
     if (!ref.ok) return ref.response;
@@ -47,22 +48,10 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
       return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
     }
     const reversalKey = reversalId.value ?? '-';
-    const nowMs = now();
-    const raw = await scripts.run(
-      'reverseAuthorization',
-      [keys.idem(p, `t:${transactionId}`), keys.reversal(p, transactionId, reversalKey), keys.wal(p)],
-      [
-        nowMs,
-        uuidv7(nowMs),
-        shopperId,
-        transactionId,
-        `${transactionId}:${reversalKey}`,
-        amount,
-        config.authorizationTtlS,
-        signed.signature.v1,
-      ],
+    const result = await reverseAuthorization(
+      { config, keys, scripts },
+      { shopperId, transactionId, reversalKey, amount, signature: signed.signature.v1, nowMs },
     );
-    const result = decodeScriptResult('reverseAuthorization', raw);
     if (!result.ok) return errorResponse(result.error);
     return { ...jsonResponse(200, result.state), replayed: result.replayed };
   };

@@ -67,7 +67,8 @@ export interface FailOpenEntry {
   readonly proc?: readonly [string, string, string, string];
 }
 
-export type ReplayOutcome = 'applied' | 'already_decided' | 'conflict' | 'overridden';
+export type { ReplayOutcome } from '../redis/results.js';
+import type { ReplayOutcome } from '../redis/results.js';
 
 export interface JournalOptions {
   readonly path: string;

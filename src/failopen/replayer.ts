@@ -7,6 +7,8 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Keys } from '../redis/keys.js';
+import { replayFailOpen } from '../redis/commands.js';
+import type { ReplayResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import type { FailOpenEntry, Journal, ReplayOutcome } from './journal.js';
 import type { FailOpenPolicy } from './policy.js';
@@ -35,42 +37,7 @@ export const REPLAY_SETTLE_MS = 500;
 /** At most one "waiting for hydrate" line per this interval. */
 const DEFERRED_LOG_INTERVAL_MS = 10_000;
 
-export type ReplayCode = ReplayOutcome | 'duplicate' | 'deferred';
-
-export interface ReplayResult {
-  readonly code: ReplayCode;
-  /** For already_decided / conflict: the authorization Redis had stored for the key. */
-  readonly storedAuthorizationId: string;
-  readonly tripId: string;
-  readonly authorizedCents: number | undefined;
-}
-
-/** Indexed by the script's code; 5 (invalid arguments) has no outcome. */
-const CODES: readonly (ReplayCode | undefined)[] = [
-  'applied',
-  'already_decided',
-  'conflict',
-  'duplicate',
-  'deferred',
-  undefined,
-  'overridden',
-];
-
-/** Maps the coded result of replayFailOpen (see its header). */
-export function decodeReplayResult(raw: unknown): ReplayResult {
-  if (!Array.isArray(raw) || raw.length !== 5 || typeof raw[0] !== 'number') {
-    throw new Error(`replayFailOpen returned an unexpected result: ${JSON.stringify(raw)?.slice(0, 200)}`);
-  }
-  const code = CODES[raw[0]];
-  if (code === undefined) throw new Error(`replayFailOpen refused its arguments (code ${raw[0]})`);
-  const authorized = Number(raw[4]);
-  return {
-    code,
-    storedAuthorizationId: String(raw[2]),
-    tripId: String(raw[3]),
-    authorizedCents: authorized < 0 ? undefined : authorized,
-  };
-}
+export { decodeReplayResult, type ReplayCode, type ReplayResult } from '../redis/results.js';
 
 export interface ReplayerDeps {
   readonly config: Config;
@@ -203,45 +170,5 @@ export class Replayer {
   }
 }
 
-/**
- * One call of lua/replayFailOpen-4.lua for a journal entry: the single place
- * that knows its KEYS and ARGV order. requireIntact: defer while the
- * partition's state is not known intact (no meta).
- */
-export async function replayEntry(
-  deps: Pick<ReplayerDeps, 'config' | 'keys' | 'scripts'>,
-  e: FailOpenEntry,
-  nowMs: number,
-  requireIntact: boolean,
-): Promise<ReplayResult> {
-  const { config, keys, scripts } = deps;
-  const p = keys.partition(e.shopper);
-  const raw = await scripts.run(
-    'replayFailOpen',
-    [keys.shopper(p, e.shopper), keys.idem(p, e.idem), `${keys.base(p)}fo:${e.id}`, keys.wal(p)],
-    [
-      nowMs,
-      e.ev,
-      e.id,
-      e.shopper,
-      e.amount,
-      e.currency,
-      e.fp,
-      e.idem,
-      e.txn,
-      e.mname,
-      e.maddr,
-      e.lat,
-      e.lng,
-      e.at,
-      e.remaining,
-      config.tripTtlS * 1000,
-      config.maxSwipesPerMinute,
-      config.idempotencyTtlS,
-      config.authorizationTtlS,
-      requireIntact ? 1 : 0,
-      ...(e.proc ?? ['', '', '', '']),
-    ],
-  );
-  return decodeReplayResult(raw);
-}
+/** One call of lua/replayFailOpen-4.lua for a journal entry (src/redis/commands.ts). */
+export const replayEntry = replayFailOpen;

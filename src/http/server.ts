@@ -2,7 +2,7 @@
 // safety, JSON responses, per-route metrics. Handlers never see uWS objects.
 import { createRequire } from 'node:module';
 import uWS from 'uWebSockets.js';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, REQUEST_ID_HEADER } from '../observability/logger.js';
 import type { LoadMonitor } from './loadMonitor.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorResponse, type HttpResponse, statusLine } from './errors.js';
@@ -131,7 +131,7 @@ export class HttpServer {
       authorization: req.getHeader('authorization'),
       traceparent: req.getHeader('traceparent'),
       tracestate: req.getHeader('tracestate'),
-      requestId: req.getHeader('x-request-id'),
+      requestId: req.getHeader(REQUEST_ID_HEADER),
       extra: route.headers === undefined ? NO_EXTRA : route.headers.map((h) => req.getHeader(h)),
     };
     const state = { aborted: false, answered: false, started: false };

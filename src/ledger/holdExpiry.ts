@@ -8,9 +8,9 @@ import type { Knex } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Keys } from '../redis/keys.js';
-import { decodeScriptResult, type ExpireHoldResult } from '../redis/results.js';
+import type { ExpireHoldResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
-import { uuidv7 } from '../domain/ids.js';
+import { expireHold } from '../redis/commands.js';
 
 /** Authorizations examined per tick: bounds one tick's Redis calls and time. */
 export const HOLD_SWEEP_BATCH_MAX = 200;
@@ -47,24 +47,7 @@ export async function releaseHold(
   reason: 'expiry' | 'reconciliation',
   nowMs: number,
 ): Promise<ExpireHoldResult & { eventId: string }> {
-  const p = deps.keys.partition(c.shopper_id);
-  const eventId = uuidv7(nowMs);
-  const raw = await deps.scripts.run(
-    'expireHold',
-    [deps.keys.auth(p, c.authorization_id), deps.keys.holdExpiry(p, c.authorization_id), deps.keys.wal(p)],
-    [
-      nowMs,
-      eventId,
-      c.authorization_id,
-      c.shopper_id,
-      reason,
-      c.held,
-      c.currency,
-      c.transaction_id ?? '',
-      deps.config.authorizationTtlS,
-    ],
-  );
-  return { ...decodeScriptResult('expireHold', raw), eventId };
+  return expireHold(deps, c, reason, nowMs);
 }
 
 export class HoldExpirySweeper {

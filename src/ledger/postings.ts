@@ -23,7 +23,6 @@ export const FUNDING = 'program_funding';
 export const PAYABLE = 'merchant_settlement_payable';
 export const EXPOSURE = 'failopen_exposure';
 export const ADJUSTMENTS = 'adjustments';
-export const FIXED_ACCOUNTS = [FUNDING, PAYABLE, EXPOSURE, ADJUSTMENTS] as const;
 /** Currency of a posting whose authorization Postgres does not know (it still balances, and shows). */
 export const UNKNOWN_CURRENCY = 'XXX';
 

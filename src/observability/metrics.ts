@@ -8,13 +8,33 @@ export const LATENCY_BUCKETS_S = [
   0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ];
 
+/** Label values of the alerted counters, exported at 0 from the start (zeroAlertedCounters). */
+export const FAILOPEN_DECISIONS = ['approved', 'declined'] as const;
+/** The kinds redisErrorKind (src/decisions/authorize.ts) returns. */
+export const REDIS_ERROR_KINDS = ['timeout', 'breaker_open', 'connection', 'script', 'not_hydrated'] as const;
+
 export function createMetrics(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const metrics = buildMetrics(registers);
+  zeroAlertedCounters(metrics);
+  return { registry, ...metrics };
+}
 
+/**
+ * A labelled counter has no series until its first inc(), so an alert on
+ * `increase(x[5m]) > 0` sees a pod's first increments as the series' start
+ * (0) and misses them. Every label value an alert reads is exported at 0 from
+ * boot, so the first fail-open decision is already an increase.
+ */
+function zeroAlertedCounters(m: ReturnType<typeof buildMetrics>): void {
+  for (const decision of FAILOPEN_DECISIONS) m.failopen.inc({ decision }, 0);
+  for (const kind of REDIS_ERROR_KINDS) m.redisErrors.inc({ kind }, 0);
+}
+
+function buildMetrics(registers: Registry[]) {
   return {
-    registry,
     decisions: new Counter({
       name: 'swipe_decisions_total',
       help: 'Swipe decisions by outcome, decline reason and mode (normal, fail_open, replay).',

@@ -26,9 +26,9 @@ import { type BatchCall, runBatch } from '../redis/batch.js';
 import { Keys } from '../redis/keys.js';
 import { DECLINE_REASONS } from '../redis/results.js';
 import { pipelineCommandName, ScriptRunner, type ScriptName } from '../redis/scripts.js';
+import { hydrateTrip, TRIP_AUTHORIZATIONS_KEPT, VELOCITY_WINDOW_MS } from '../redis/commands.js';
 
 /** Decline reasons in contract order: the auth hash stores the index (+1) as `code`, 0 = approved. */
-export const REASON_CODES = DECLINE_REASONS;
 
 /** Decisions that never reach the trip's velocity window or auths list (authorizeSwipe-4.lua). */
 export const NOT_COUNTED_REASONS = [
@@ -39,8 +39,6 @@ export const NOT_COUNTED_REASONS = [
   'STORAGE_UNAVAILABLE',
 ];
 
-const VELOCITY_WINDOW_MS = 60_000;
-const TRIP_AUTHS_MAX = 200;
 const PAGE_ROWS = 500;
 
 export interface HydrateDeps {
@@ -197,14 +195,14 @@ export class Hydrator {
     }
   }
 
-  private async writeTrip(p: number, t: TripRow, nowMs: number, keyTtlMs: number): Promise<void> {
+  private async writeTrip(_p: number, t: TripRow, nowMs: number, keyTtlMs: number): Promise<void> {
     const c = this.d.config;
     const { itemArgs, pickArgs, pickedLines } = await this.tripItems(t);
     const counted = (await this.knex.raw(
       `select authorization_id, decided_ms from authorizations
         where shopper_id = ? and trip_id = ? and (reason is null or reason <> all(?::text[]))
         order by decided_ms desc, stream_id desc limit ?`,
-      [t.shopper_id, t.trip_id, NOT_COUNTED_REASONS, TRIP_AUTHS_MAX],
+      [t.shopper_id, t.trip_id, NOT_COUNTED_REASONS, TRIP_AUTHORIZATIONS_KEPT],
     )) as { rows: { authorization_id: string; decided_ms: string }[] };
 
     const velocity = counted.rows
@@ -214,23 +212,18 @@ export class Hydrator {
     const authIds = counted.rows.map((a) => a.authorization_id);
 
     const fields = tripHashFields(t, pickedLines);
-    const tripKey = this.keys.trip(p, t.shopper_id, t.trip_id);
-    await this.scripts.run(
-      'hydrateTrip',
-      [tripKey, `${tripKey}:items`, `${tripKey}:picks`, `${tripKey}:swipes`, `${tripKey}:auths`],
-      [
-        Number(t.touched_ms) + keyTtlMs,
-        fields.length,
-        ...fields.flat(),
-        itemArgs.length / 2,
-        ...itemArgs,
-        pickArgs.length / 2,
-        ...pickArgs,
-        swipeArgs.length / 2,
-        ...swipeArgs,
-        authIds.length,
-        ...authIds,
-      ],
+    await hydrateTrip(
+      { keys: this.keys, scripts: this.scripts },
+      {
+        shopperId: t.shopper_id,
+        tripId: t.trip_id,
+        expireAtMs: Number(t.touched_ms) + keyTtlMs,
+        fields,
+        items: itemArgs,
+        picks: pickArgs,
+        swipes: swipeArgs,
+        authorizationIds: authIds,
+      },
     );
   }
 
@@ -365,7 +358,8 @@ export class Hydrator {
     const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
     const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
     if (authExp <= nowMs) return false;
-    const code = a.reason === null ? 0 : REASON_CODES.indexOf(a.reason as (typeof REASON_CODES)[number]) + 1;
+    const code =
+      a.reason === null ? 0 : DECLINE_REASONS.indexOf(a.reason as (typeof DECLINE_REASONS)[number]) + 1;
     const failOpen = a.mode === 'fail_open';
     const fields: (string | number)[] = [
       'code',

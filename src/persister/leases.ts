@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import { ScriptRunner } from '../redis/scripts.js';
+import { releaseLease, renewLease } from '../redis/commands.js';
 
 export interface LeaseOptions {
   readonly client: RedisClient;
@@ -105,7 +106,7 @@ export class LeaseManager {
     await this.ticking;
     const { keys, consumer } = this.o;
     await Promise.allSettled(
-      [...this.held].map((p) => this.scripts.run('persisterLeaseRelease', [leaseKey(keys, p)], [consumer])),
+      [...this.held].map((p) => releaseLease(this.scripts, leaseKey(keys, p), consumer)),
     );
     this.held.clear();
     await this.o.client.zrem(membersKey(keys), consumer).catch(() => undefined);
@@ -128,8 +129,7 @@ export class LeaseManager {
       const share = Math.ceil(keys.partitions / liveCount);
 
       for (const p of [...this.held]) {
-        const ok = await this.scripts.run('persisterLeaseRenew', [leaseKey(keys, p)], [consumer, leaseMs]);
-        if (ok !== 1) {
+        if (!(await renewLease(this.scripts, leaseKey(keys, p), consumer, leaseMs))) {
           this.held.delete(p);
           logger.warn({ partition: p }, 'persister lease lost');
         }
@@ -137,7 +137,7 @@ export class LeaseManager {
       // Over the share: let go of the highest partitions; another process picks them up.
       for (const p of this.owned().reverse()) {
         if (this.held.size <= share) break;
-        await this.scripts.run('persisterLeaseRelease', [leaseKey(keys, p)], [consumer]);
+        await releaseLease(this.scripts, leaseKey(keys, p), consumer);
         this.held.delete(p);
       }
       if (this.held.size >= share) return;

@@ -16,7 +16,6 @@ export const HEADER = [
   'type',
 ] as const;
 export const SETTLEMENT_TYPES = ['clearing', 'stand_in', 'fail_open'] as const;
-export type SettlementType = (typeof SETTLEMENT_TYPES)[number];
 
 export const LINE_BYTES_MAX = 4096;
 export const ROWS_MAX = 10_000_000;

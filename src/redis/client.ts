@@ -2,6 +2,8 @@
 // trust library defaults). Request-path clients fail fast: no offline queue,
 // no per-request retries, a hard command timeout; reconnects back off so a
 // Redis outage does not turn into a reconnect storm.
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/config.js';
 
@@ -20,8 +22,27 @@ export function reconnectDelayMs(attempt: number): number {
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
-function commonOptions(role: ClientRole): RedisOptions {
+/**
+ * AUTH and TLS from config (REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS,
+ * REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME). Set on the standalone client and
+ * on every Cluster node (redisOptions). A key left out keeps the URL's value.
+ */
+export function securityOptions(config: Config): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
+  const out: Pick<RedisOptions, 'username' | 'password' | 'tls'> = {};
+  if (config.redisUsername !== undefined) out.username = config.redisUsername;
+  if (config.redisPassword !== undefined) out.password = config.redisPassword;
+  if (config.redisTls) {
+    const tls: ConnectionOptions = { rejectUnauthorized: true };
+    if (config.redisTlsCaFile !== undefined) tls.ca = readFileSync(config.redisTlsCaFile);
+    if (config.redisTlsServername !== undefined) tls.servername = config.redisTlsServername;
+    out.tls = tls;
+  }
+  return out;
+}
+
+function commonOptions(config: Config, role: ClientRole): RedisOptions {
   return {
+    ...securityOptions(config),
     connectionName: role.name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -42,7 +63,7 @@ export function createRedisClient(config: Config, role: ClientRole): RedisClient
       const idx = n.lastIndexOf(':');
       return { host: n.slice(0, idx), port: Number(n.slice(idx + 1)) };
     });
-    const { retryStrategy: _unused, enableOfflineQueue: _q, ...redisOptions } = commonOptions(role);
+    const { retryStrategy: _unused, enableOfflineQueue: _q, ...redisOptions } = commonOptions(config, role);
     return new Cluster(nodes, {
       redisOptions,
       enableOfflineQueue: false,
@@ -56,9 +77,16 @@ export function createRedisClient(config: Config, role: ClientRole): RedisClient
       retryDelayOnTryAgain: 100,
       slotsRefreshTimeout: 2000,
       clusterRetryStrategy: reconnectDelayMs,
+      // TLS: connect by the name the node announces (its certificate's), not
+      // by an address ioredis would otherwise resolve first.
+      ...(config.redisTls ? { dnsLookup: keepHostname } : {}),
     });
   }
-  return new Redis(config.redisUrl, commonOptions(role));
+  return new Redis(config.redisUrl, commonOptions(config, role));
+}
+
+function keepHostname(hostname: string, callback: (err: null, address: string) => void): void {
+  callback(null, hostname);
 }
 
 /** Connects and waits until the client is ready, or throws after timeoutMs. */

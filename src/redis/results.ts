@@ -1,22 +1,14 @@
 // The one place where the coded results of the Lua scripts become typed
 // results. Scripts never return free-text errors: an unexpected shape here is
 // a programmer error (thrown), not a business outcome.
+import { LUA_DECLINE_REASONS } from './scripts.generated.js';
 import type { ScriptName } from './scripts.js';
 
-/** Decline reasons in CONTRACT §1 order; index + 1 is the authorizeSwipe code. */
-export const DECLINE_REASONS = [
-  'IDEMPOTENCY_CONFLICT',
-  'UNKNOWN_SHOPPER',
-  'TRIP_CLOSED',
-  'NO_ACTIVE_TRIP',
-  'CURRENCY_MISMATCH',
-  'MERCHANT_MISMATCH',
-  'LOCATION_MISMATCH',
-  'VELOCITY_LIMIT',
-  'NO_ITEMS_PICKED',
-  'AMOUNT_EXCEEDS_ALLOWANCE',
-  'STORAGE_UNAVAILABLE',
-] as const;
+/**
+ * Decline reasons in CONTRACT §1 order; index + 1 is the authorizeSwipe code. The scripts' list is
+ * lua/includes/reasons.lua (read at build time); STORAGE_UNAVAILABLE is decided by the api only.
+ */
+export const DECLINE_REASONS = [...LUA_DECLINE_REASONS, 'STORAGE_UNAVAILABLE'] as const;
 export type DeclineReason = (typeof DECLINE_REASONS)[number];
 
 export type DecisionMode = 'normal' | 'fail_open';
@@ -271,4 +263,44 @@ export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
     default:
       return fail(name, raw);
   }
+}
+
+/** What a replayed fail-open approval became in Redis (journal acks and failopen.replayed). */
+export type ReplayOutcome = 'applied' | 'already_decided' | 'conflict' | 'overridden';
+
+export type ReplayCode = ReplayOutcome | 'duplicate' | 'deferred';
+
+export interface ReplayResult {
+  readonly code: ReplayCode;
+  /** For already_decided / conflict: the authorization Redis had stored for the key. */
+  readonly storedAuthorizationId: string;
+  readonly tripId: string;
+  readonly authorizedCents: number | undefined;
+}
+
+/** Indexed by the script's code; 5 (invalid arguments) has no outcome. */
+const CODES: readonly (ReplayCode | undefined)[] = [
+  'applied',
+  'already_decided',
+  'conflict',
+  'duplicate',
+  'deferred',
+  undefined,
+  'overridden',
+];
+
+/** Maps the coded result of replayFailOpen (see its header). */
+export function decodeReplayResult(raw: unknown): ReplayResult {
+  if (!Array.isArray(raw) || raw.length !== 5 || typeof raw[0] !== 'number') {
+    throw new Error(`replayFailOpen returned an unexpected result: ${JSON.stringify(raw)?.slice(0, 200)}`);
+  }
+  const code = CODES[raw[0]];
+  if (code === undefined) throw new Error(`replayFailOpen refused its arguments (code ${raw[0]})`);
+  const authorized = Number(raw[4]);
+  return {
+    code,
+    storedAuthorizationId: String(raw[2]),
+    tripId: String(raw[3]),
+    authorizedCents: authorized < 0 ? undefined : authorized,
+  };
 }

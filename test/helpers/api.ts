@@ -7,6 +7,7 @@ import { signatureHeader } from '../../src/auth/signature.js';
 import { type Config, loadConfig } from '../../src/config/config.js';
 import type { StorageFallback } from '../../src/decisions/authorize.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { securityOptions } from '../../src/redis/client.js';
 import { Keys } from '../../src/redis/keys.js';
 
 export const SECRET = 'test-signature-secret-0123456789';
@@ -114,9 +115,13 @@ export async function startTestApi(
     config.redisClusterNodes.length > 0
       ? new Cluster(
           config.redisClusterNodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
-          { redisOptions: { maxRetriesPerRequest: 1 } },
+          { redisOptions: { ...securityOptions(config), maxRetriesPerRequest: 1 } },
         )
-      : new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
+      : new Redis(config.redisUrl, {
+          ...securityOptions(config),
+          lazyConnect: false,
+          maxRetriesPerRequest: 1,
+        });
 
   // What the boot-time hydrate check does for an empty system: mark every
   // partition's state as intact (authorizeSwipe refuses to decide without it).

@@ -10,6 +10,7 @@ import {
   loadDashboard,
   loadRules,
   RULES_PATH,
+  RUNBOOK_BASE_URL,
   RUNBOOK_PATH,
 } from './references.js';
 
@@ -23,6 +24,17 @@ const ALERTS = [
   'HttpErrorRate',
   'RedisCircuitOpen',
   'FailOpenJournalBacklog',
+  'ApiUnavailable',
+  'HpaAtMaxReplicas',
+  'RedisDown',
+  'RedisClusterDegraded',
+  'RedisMemoryHigh',
+  'PostgresInstanceDown',
+  'PostgresReplicationLagHigh',
+  'PostgresBackupStale',
+  'PostgresBackupFailed',
+  'CertificateExpiringSoon',
+  'CertificateNotReady',
 ];
 
 /** Panel title -> a metric its queries must use. */
@@ -65,13 +77,13 @@ describe('dashboard.json', () => {
     }
   });
 
-  it('every query panel uses the datasource variable and filters by namespace', () => {
+  it('every query panel uses the datasource variable and filters by region and namespace', () => {
     for (const p of panels.filter((x) => x.type !== 'row')) {
       expect(p.datasource?.uid, p.title).toBe(DS_UID);
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
       for (const t of p.targets ?? []) {
         expect(t.datasource?.uid, p.title).toBe(DS_UID);
-        expect(t.expr, p.title).toContain('namespace=~"$namespace"');
+        expect(t.expr, p.title).toContain('region=~"$region", namespace=~"$namespace"');
       }
     }
   });
@@ -131,7 +143,8 @@ describe('prometheus-rules.yaml', () => {
       expect(a.annotations?.['summary'], a.alert).toBeTruthy();
       expect(a.annotations?.['description'], a.alert).toBeTruthy();
       const anchor = a.alert!.toLowerCase();
-      expect(a.annotations?.['runbook_url'], a.alert).toBe(`docs/runbook.md#${anchor}`);
+      // Absolute: an Alertmanager notification has no repository to be relative to.
+      expect(a.annotations?.['runbook_url'], a.alert).toBe(`${RUNBOOK_BASE_URL}#${anchor}`);
       expect(anchors.has(anchor), `runbook section for ${a.alert}`).toBe(true);
     }
   });
@@ -150,6 +163,15 @@ describe('prometheus-rules.yaml', () => {
       ]) {
         expect(section, `${name}: ${part}`).toContain(part);
       }
+    }
+  });
+
+  it('every aggregation keeps the region, and every absent() names it', () => {
+    for (const r of rules.groups.flatMap((g) => g.rules)) {
+      for (const by of r.expr.matchAll(/\bby \(([^)]*)\)/g)) expect(by[1], r.alert).toMatch(/\bregion\b/);
+      for (const absent of r.expr.matchAll(/absent\(([^)]*)\)/g))
+        expect(absent[1], r.alert).toContain('region="__REGION__"');
+      expect(r.expr, r.alert).not.toMatch(/\bby \(namespace\)/);
     }
   });
 

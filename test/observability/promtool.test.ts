@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRules, ROOT, RULES_PATH } from './references.js';
+import { loadRules, ROOT, rulesForRegion } from './references.js';
 
 const TESTS_PATH = join(ROOT, 'test/observability/rules.test.yaml');
 const dir = mkdtempSync(join(tmpdir(), 'promtool-'));
-// rules.test.yaml names `prometheus-rules.yaml` beside itself.
-copyFileSync(RULES_PATH, join(dir, 'prometheus-rules.yaml'));
+// rules.test.yaml names `prometheus-rules.yaml` beside itself: the file as the
+// chart renders it for us-east-1 (the region the unit tests' series carry).
+writeFileSync(join(dir, 'prometheus-rules.yaml'), rulesForRegion('us-east-1'));
 copyFileSync(TESTS_PATH, join(dir, 'rules.test.yaml'));
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,6 +10,8 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DASHBOARD_PATH = join(ROOT, 'helm/swipe-authorizer/files/dashboard.json');
 export const RULES_PATH = join(ROOT, 'helm/swipe-authorizer/files/prometheus-rules.yaml');
 export const RUNBOOK_PATH = join(ROOT, 'docs/runbook.md');
+/** The base of the rules file's runbook links; the chart swaps it for metrics.prometheusRule.runbookBaseUrl. */
+export const RUNBOOK_BASE_URL = 'https://github.com/example/swipe-authorizer/blob/main/docs/runbook.md';
 
 /**
  * Metrics the dashboard and alerts use that our processes do not export: Prometheus'
@@ -20,8 +22,15 @@ export const EXTERNAL_METRICS: readonly string[] = [
   'up',
   'container_cpu_usage_seconds_total',
   'container_memory_working_set_bytes',
+  // redis_exporter beside each Redis node (k8s/base/redis-cluster.yaml); our own
+  // redis_* metrics (redis_errors_total, ...) are not in this list.
+  'redis_up',
+  'redis_cluster_state',
+  'redis_memory_used_bytes',
+  'redis_memory_max_bytes',
 ];
-export const EXTERNAL_PREFIXES: readonly string[] = ['kube_'];
+/** kube-state-metrics, CloudNativePG's exporter, cert-manager. */
+export const EXTERNAL_PREFIXES: readonly string[] = ['kube_', 'cnpg_', 'certmanager_'];
 
 export function isExternal(name: string): boolean {
   return EXTERNAL_METRICS.includes(name) || EXTERNAL_PREFIXES.some((p) => name.startsWith(p));
@@ -133,6 +142,15 @@ export interface RuleFile {
 
 export function loadRules(): RuleFile {
   return yaml.load(readFileSync(RULES_PATH, 'utf8')) as RuleFile;
+}
+
+/**
+ * The rules file as the chart renders it for one region: the chart replaces
+ * __REGION__ (the region absent() selectors and label_replace name) with
+ * .Values.region (templates/prometheusrule.yaml).
+ */
+export function rulesForRegion(region: string): string {
+  return readFileSync(RULES_PATH, 'utf8').replaceAll('__REGION__', region);
 }
 
 export function ruleExpressions(r: RuleFile = loadRules()): string[] {

@@ -87,9 +87,53 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail "production needs secrets.existingSecret, or secrets.signatureSecrets and secrets.apiTokens" -}}
 {{- end -}}
 {{- end -}}
+{{- if ge (int .Values.ingress.upstreamKeepaliveTimeoutS) 10 -}}
+{{- fail "ingress.upstreamKeepaliveTimeoutS must stay below the api's ~10 s idle timeout (uWebSockets.js): a POST on a connection the api just closed is a 502" -}}
+{{- end -}}
+{{- $startupS := mul (int .Values.api.probes.startup.periodSeconds) (int .Values.api.probes.startup.failureThreshold) -}}
+{{- if lt (int $startupS) (add (include "swipe-authorizer.bootHydrateBudgetS" . | int) 10) -}}
+{{- fail (printf "api.probes.startup allows %d s, less than the boot hydrate budget (%s s) + 10 s: pods would be killed while hydrating" $startupS (include "swipe-authorizer.bootHydrateBudgetS" .)) -}}
+{{- end -}}
+{{- if .Values.loadGate.enabled -}}
+{{- /* Round-robin storm: each trip gets rate x 60 / trips swipes a minute; it must stay below the limit. */ -}}
+{{- if ge (mul (int .Values.loadGate.rate) 60) (mul (int .Values.loadGate.trips) (int .Values.config.maxSwipesPerMinute)) -}}
+{{- fail (printf "loadGate.trips (%d) too few for loadGate.rate (%d/s): round-robin swipes reach %d or more a minute per trip, the velocity limit (config.maxSwipesPerMinute %d): the gate would measure VELOCITY_LIMIT declines" (int .Values.loadGate.trips) (int .Values.loadGate.rate) (div (mul (int .Values.loadGate.rate) 60) (int .Values.loadGate.trips)) (int .Values.config.maxSwipesPerMinute)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.canary.enabled (not (hasSuffix "-canary" .Release.Name)) -}}
+{{- fail "canary.enabled needs a release of its own whose name ends in -canary (k8s/upgrade.sh installs <release>-canary)" -}}
+{{- end -}}
+{{- if and .Values.redis.auth.enabled (not .Values.redis.auth.existingSecret) -}}
+{{- fail "redis.auth.existingSecret is required when redis.auth.enabled" -}}
+{{- end -}}
 {{- if and (not .Values.database.existingSecret) (not .Values.secrets.existingSecret) (not .Values.database.url) -}}
 {{- fail "set database.existingSecret (e.g. the CloudNativePG <cluster>-app Secret) or database.url" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Seconds the api's boot hydrate check may take (src/cli.ts, hydrateAtBoot: 120_000 ms). */}}
+{{- define "swipe-authorizer.bootHydrateBudgetS" -}}120{{- end -}}
+
+{{/* Where the Redis CA is mounted (REDIS_TLS_CA_FILE). */}}
+{{- define "swipe-authorizer.redisCaDir" -}}/etc/swipe-authorizer/redis-tls{{- end -}}
+
+{{/* Volume and mount for the Redis CA, when TLS uses a CA Secret. */}}
+{{- define "swipe-authorizer.redisCaVolume" -}}
+{{- if and .Values.redis.tls.enabled .Values.redis.tls.caSecret }}
+- name: redis-tls-ca
+  secret:
+    secretName: {{ .Values.redis.tls.caSecret }}
+    items:
+      - key: {{ .Values.redis.tls.caKey }}
+        path: ca.crt
+{{- end }}
+{{- end -}}
+{{- define "swipe-authorizer.redisCaMount" -}}
+{{- if and .Values.redis.tls.enabled .Values.redis.tls.caSecret }}
+- name: redis-tls-ca
+  mountPath: {{ include "swipe-authorizer.redisCaDir" . }}
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* Environment shared by api, persister and the migration Job (CONTRACT.md §6). */}}
@@ -133,6 +177,31 @@ app.kubernetes.io/component: {{ .component }}
 {{- with .Values.redis.clusterNodes }}
 - name: REDIS_CLUSTER_NODES
   value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.redis.auth }}
+{{- if .enabled }}
+{{- with .username }}
+- name: REDIS_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .passwordKey }}
+{{- end }}
+{{- end }}
+- name: REDIS_TLS
+  value: {{ .Values.redis.tls.enabled | quote }}
+{{- if .Values.redis.tls.enabled }}
+{{- if .Values.redis.tls.caSecret }}
+- name: REDIS_TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" (include "swipe-authorizer.redisCaDir" .) | quote }}
+{{- end }}
+{{- with .Values.redis.tls.servername }}
+- name: REDIS_TLS_SERVERNAME
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 - name: DATABASE_URL
   valueFrom:

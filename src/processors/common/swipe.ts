@@ -11,7 +11,7 @@ export function isProcessor(v: string): v is ProcessorName {
   return (PROCESSORS as readonly string[]).includes(v);
 }
 
-/** Passed to lua/authorizeSwipe-4.lua as ARGV[23..31]. */
+/** Passed to lua/authorizeSwipe-4.lua as ARGV[25..33]. */
 export interface ProcessorSwipeFields {
   readonly processor: ProcessorName;
   readonly cardId: string;
@@ -47,7 +47,8 @@ export interface ProcessorSwipe {
   readonly partialAllowed: boolean;
 }
 
-const NO_ARGS: readonly string[] = [];
+/** The native webhook: ARGV 25-33 empty (§4 matching, no partial approval, no processor ids). */
+const NO_ARGS: readonly string[] = ['', '', '', '', '', '', '', '', ''];
 
 export function processorScriptArgs(p: ProcessorSwipeFields | undefined): readonly string[] {
   if (p === undefined) return NO_ARGS;

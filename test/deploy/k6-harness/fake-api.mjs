@@ -96,6 +96,13 @@ function decide(sid, amount) {
   const trip = trips.get(tid);
   const { left } = allowance(trip);
   if (trip.status === 'closed') return decline('TRIP_CLOSED', left);
+  // Velocity (CONTRACT §1): FAKE_MAX_SWIPES_PER_MINUTE swipes per trip per 60 s (default 10).
+  const nowMs = Date.now();
+  trip.swipesMs = (trip.swipesMs ?? []).filter((t) => nowMs - t < 60_000);
+  const velocityMax = Number(process.env.FAKE_MAX_SWIPES_PER_MINUTE ?? 10);
+  const overVelocity = trip.swipesMs.length >= velocityMax;
+  trip.swipesMs.push(nowMs); // a declined swipe counts too
+  if (overVelocity) return decline('VELOCITY_LIMIT', left);
   if (trip.picks.size === 0) return decline('NO_ITEMS_PICKED', left);
   if (amount > left) return decline('AMOUNT_EXCEEDS_ALLOWANCE', left);
   trip.authorized += amount;

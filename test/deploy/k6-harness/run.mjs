@@ -61,6 +61,34 @@ if (problems.length === 0) {
   if (typeof mod.teardown === 'function') mod.teardown(data);
 }
 
+// Count thresholds on custom counters (name or name{tag:value,...}), evaluated
+// over what the run recorded, as k6 would at the end of a test.
+const thresholdResults = {};
+for (const [metric, list] of Object.entries(thresholds)) {
+  const m = /^(\w+)(?:\{([^}]*)\})?$/.exec(metric);
+  const recorded = m ? state.metrics[m[1]] : undefined;
+  if (recorded?.kind !== 'counter') continue;
+  const want = Object.fromEntries(
+    (m[2] ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split(':')),
+  );
+  const count = recorded.values
+    .filter((v) => Object.entries(want).every(([k, x]) => String(v.tags?.[k]) === x))
+    .reduce((n, v) => n + v.value, 0);
+  for (const t of list) {
+    const expr = typeof t === 'string' ? t : t.threshold;
+    const c = /^count\s*(<|<=|>|>=|==)\s*(\d+)$/.exec(expr);
+    if (!c) continue;
+    const n = Number(c[2]);
+    const ok = { '<': count < n, '<=': count <= n, '>': count > n, '>=': count >= n, '==': count === n }[
+      c[1]
+    ];
+    thresholdResults[`${metric}: ${expr}`] = { count, ok };
+  }
+}
+
 const byStatus = {};
 for (const r of state.requests) {
   const key = `${r.method} ${r.tags.name ?? new URL(r.url).pathname}`;
@@ -75,6 +103,7 @@ process.stdout.write(
     requests: byStatus,
     authorizations: state.requests.filter((r) => r.url.endsWith('/v1/authorizations')).length,
     responseCallback: state.responseCallback,
+    thresholdResults,
     metrics: Object.fromEntries(Object.entries(state.metrics).map(([k, v]) => [k, v.values.length])),
   })}\n`,
 );

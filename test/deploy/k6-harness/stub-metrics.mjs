@@ -1,3 +1,4 @@
+import exec from './stub-execution.mjs';
 import { state } from './state.mjs';
 
 class Metric {
@@ -9,7 +10,11 @@ class Metric {
   add(value, tags) {
     if (typeof value !== 'number' && typeof value !== 'boolean')
       throw new Error(`${this.name}.add(${value})`);
-    state.metrics[this.name].values.push({ value: Number(value), tags });
+    // k6 tags every sample emitted in a scenario with it.
+    state.metrics[this.name].values.push({
+      value: Number(value),
+      tags: { scenario: exec.scenario.name, ...tags },
+    });
   }
 }
 

@@ -5,7 +5,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
-export const PERSISTER_MAIN = join(ROOT, 'dist', 'persister', 'main.js');
+/** The real binary: `node dist/cli.js persist|hydrate|migrate`, as in production. */
+export const PERSISTER_MAIN = join(ROOT, 'dist', 'cli.js');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -17,7 +18,7 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Builds dist/ (Lua + tsc) when dist/persister/main.js is missing or older than src/ or lua/. */
+/** Builds dist/ (Lua + tsc) when dist/cli.js is missing or older than src/ or lua/. */
 export function ensureBuilt(): void {
   let built = 0;
   try {
@@ -25,18 +26,13 @@ export function ensureBuilt(): void {
   } catch {
     built = 0;
   }
-  const sources = Math.max(
-    newestMtime(join(ROOT, 'src', 'persister')),
-    newestMtime(join(ROOT, 'src', 'db')),
-    newestMtime(join(ROOT, 'lua')),
-  );
+  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'lua')));
   if (built > sources) return;
   spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-lua.mjs')], {
     cwd: ROOT,
     stdio: 'ignore',
     timeout: 60_000,
   });
-  // Errors in files outside the persister do not stop tsc from emitting.
   spawnSync(
     process.execPath,
     [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],

@@ -1,0 +1,469 @@
+// One typed function per Lua script (BullMQ's habit): each builds its script's
+// KEYS and positional ARGV in the order of the script's header and decodes its
+// coded result (results.ts). Callers never assemble a script's arguments by
+// hand, and a limit the script needs comes from Config here, in one place.
+// Pipelined scripts (hydrateShopper, hydrateAuth) are queued by hydrate.
+import { type ProcessorSwipeFields, processorScriptArgs } from '../processors/common/swipe.js';
+import type { Config } from '../config/config.js';
+import { uuidv7 } from '../domain/ids.js';
+import type { SpanLike } from '../observability/tracing.js';
+import type { Keys } from './keys.js';
+import {
+  type AuthorizeResult,
+  type ClearResult,
+  type CloseTripResult,
+  decodeReplayResult,
+  decodeScriptResult,
+  type ExpireHoldResult,
+  type FlagLateResult,
+  type ReplayResult,
+  type ReverseResult,
+  type TripView,
+  type UpdateItemResult,
+  type UpsertTripResult,
+} from './results.js';
+import type { ScriptRunner } from './scripts.js';
+
+/** What every script function needs: the config (limits, TTLs), the key builder and the runner. */
+export interface ScriptDeps {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly scripts: ScriptRunner;
+}
+
+/** Lines of a trip's `:auths` list (newest first); GET trip shows at most this many. */
+export const TRIP_AUTHORIZATIONS_KEPT = 200;
+/** `max_swipes_per_minute` counts the trip's swipes in this window. */
+export const VELOCITY_WINDOW_MS = 60_000;
+
+/** A deadline and breaker around the Redis call only (decoding is not a Redis failure). */
+export interface CallGuard {
+  run<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export interface SwipeToDecide {
+  readonly transactionId: string | undefined;
+  readonly shopperId: string;
+  readonly amountCents: number;
+  readonly currency: string;
+  readonly merchantName: string;
+  readonly merchantAddress: string;
+  readonly merchantNameNorm: string;
+  readonly merchantAddressNorm: string;
+  readonly lat: string;
+  readonly lng: string;
+  readonly idempotencyKey: string;
+  readonly fingerprint: string;
+  /** Processor swipes (CONTRACT §7): §4b evidence, partial approval, the processor's ids. */
+  readonly processor?: ProcessorSwipeFields | undefined;
+}
+
+const NO_PROCESSOR_REPLAY = ['', '', '', ''] as const;
+
+/** lua/authorizeSwipe-4.lua: one swipe decided (or its earlier decision replayed). */
+export async function authorizeSwipe(
+  d: ScriptDeps,
+  swipe: SwipeToDecide,
+  at: { readonly nowMs: number; readonly authorizationId: string; readonly signature: string },
+  opts: { readonly span?: SpanLike; readonly guard?: CallGuard } = {},
+): Promise<AuthorizeResult> {
+  const { config, keys } = d;
+  const p = keys.partition(swipe.shopperId);
+  const call = () =>
+    d.scripts.run(
+      'authorizeSwipe',
+      [
+        keys.shopper(p, swipe.shopperId),
+        keys.idem(p, swipe.idempotencyKey),
+        keys.sig(p, at.signature === '' ? '-' : at.signature),
+        keys.wal(p),
+      ],
+      [
+        at.nowMs,
+        uuidv7(at.nowMs),
+        at.authorizationId,
+        swipe.shopperId,
+        swipe.amountCents,
+        swipe.currency,
+        swipe.merchantNameNorm,
+        swipe.merchantAddressNorm,
+        swipe.lat,
+        swipe.lng,
+        swipe.fingerprint,
+        swipe.idempotencyKey,
+        swipe.transactionId ?? '',
+        at.signature,
+        swipe.merchantName,
+        swipe.merchantAddress,
+        config.tripTtlS * 1000,
+        config.maxDistanceM,
+        config.maxSwipesPerMinute,
+        config.idempotencyTtlS,
+        config.authorizationTtlS,
+        2 * config.signatureToleranceS,
+        TRIP_AUTHORIZATIONS_KEPT,
+        VELOCITY_WINDOW_MS,
+        ...processorScriptArgs(swipe.processor),
+      ],
+      opts.span,
+    );
+  const raw = await (opts.guard === undefined ? call() : opts.guard.run(call));
+  return decodeScriptResult('authorizeSwipe', raw);
+}
+
+/** Seconds every key of a trip lives after its last activity. */
+function tripKeyTtlS(config: Config): number {
+  return config.tripTtlS + config.authorizationTtlS;
+}
+
+export interface TripToUpsert {
+  readonly shopperId: string;
+  readonly tripId: string;
+  readonly nowMs: number;
+  readonly specHash: string;
+  /** Canonical spec JSON, stored for GET and the identical-PUT check. */
+  readonly specJson: string;
+  /** The trip.upserted event payload (JSON). */
+  readonly event: string;
+  readonly tripFields: readonly (readonly [string, string | number])[];
+  /** item_id → item JSON of the trip's items hash. */
+  readonly items: readonly (readonly [string, string])[];
+}
+
+/** lua/upsertTrip-4.lua: creates a shopper's trip, or confirms an identical one. */
+export async function upsertTrip(d: ScriptDeps, t: TripToUpsert): Promise<UpsertTripResult> {
+  const { config, keys } = d;
+  const p = keys.partition(t.shopperId);
+  const tripKey = keys.trip(p, t.shopperId, t.tripId);
+  const raw = await d.scripts.run(
+    'upsertTrip',
+    [keys.shopper(p, t.shopperId), tripKey, `${tripKey}:items`, keys.wal(p)],
+    [
+      t.nowMs,
+      uuidv7(t.nowMs),
+      t.shopperId,
+      t.tripId,
+      t.specHash,
+      t.specJson,
+      config.tripTtlS * 1000,
+      tripKeyTtlS(config),
+      t.event,
+      t.tripFields.length,
+      ...t.tripFields.flat(),
+      t.items.length,
+      ...t.items.flat(),
+    ],
+  );
+  return decodeScriptResult('upsertTrip', raw);
+}
+
+export interface PickToRecord {
+  readonly shopperId: string;
+  readonly tripId: string;
+  readonly itemId: string;
+  readonly nowMs: number;
+  readonly status: 'picked' | 'not_found' | 'replaced';
+  /** '' when not given (not_found). */
+  readonly quantityMilli: number | '';
+  /** '' = the ordered estimate. */
+  readonly unitPriceCents: number | '';
+  readonly replacementItemId: string;
+  readonly customerApproved: boolean;
+  readonly lineCentsMax: number;
+}
+
+/** lua/updateItem-4.lua: records one pick; a later pick of the same item replaces it. */
+export async function updateItem(d: ScriptDeps, u: PickToRecord): Promise<UpdateItemResult> {
+  const { config, keys } = d;
+  const p = keys.partition(u.shopperId);
+  const tripKey = keys.trip(p, u.shopperId, u.tripId);
+  const raw = await d.scripts.run(
+    'updateItem',
+    [tripKey, `${tripKey}:items`, `${tripKey}:picks`, keys.wal(p)],
+    [
+      u.nowMs,
+      uuidv7(u.nowMs),
+      u.shopperId,
+      u.tripId,
+      u.itemId,
+      u.status,
+      u.quantityMilli,
+      u.unitPriceCents,
+      u.replacementItemId,
+      u.customerApproved ? 1 : 0,
+      config.maxOverpickBps,
+      config.maxPriceVarianceBps,
+      config.tripTtlS * 1000,
+      tripKeyTtlS(config),
+      u.lineCentsMax,
+      config.maxOverpickApprovedBps,
+    ],
+  );
+  return decodeScriptResult('updateItem', raw);
+}
+
+/** lua/closeTrip-2.lua: no more swipes on this trip. */
+export async function closeTrip(
+  d: ScriptDeps,
+  shopperId: string,
+  tripId: string,
+  nowMs: number,
+): Promise<CloseTripResult> {
+  const p = d.keys.partition(shopperId);
+  const raw = await d.scripts.run(
+    'closeTrip',
+    [d.keys.trip(p, shopperId, tripId), d.keys.wal(p)],
+    [nowMs, uuidv7(nowMs), shopperId, tripId],
+  );
+  return decodeScriptResult('closeTrip', raw);
+}
+
+/** lua/readTrip-1.lua: the trip and its newest authorizations, undefined when it is not this shopper's. */
+export async function readTrip(
+  d: ScriptDeps,
+  shopperId: string,
+  tripId: string,
+  authorizationsMax: number,
+): Promise<TripView | undefined> {
+  const p = d.keys.partition(shopperId);
+  const raw = await d.scripts.run(
+    'readTrip',
+    [d.keys.trip(p, shopperId, tripId)],
+    [shopperId, authorizationsMax, tripId],
+  );
+  return decodeScriptResult('readTrip', raw);
+}
+
+export interface ReversalToApply {
+  readonly shopperId: string;
+  readonly transactionId: string;
+  /** The request's reversal_id, '-' when absent. */
+  readonly reversalKey: string;
+  /** Cents as text; '' = everything still held. */
+  readonly amount: string;
+  readonly signature: string;
+  readonly nowMs: number;
+}
+
+/** lua/reverseAuthorization-3.lua: releases (part of) an approval's hold. */
+export async function reverseAuthorization(d: ScriptDeps, r: ReversalToApply): Promise<ReverseResult> {
+  const { config, keys } = d;
+  const p = keys.partition(r.shopperId);
+  const raw = await d.scripts.run(
+    'reverseAuthorization',
+    [keys.idem(p, `t:${r.transactionId}`), keys.reversal(p, r.transactionId, r.reversalKey), keys.wal(p)],
+    [
+      r.nowMs,
+      uuidv7(r.nowMs),
+      r.shopperId,
+      r.transactionId,
+      `${r.transactionId}:${r.reversalKey}`,
+      r.amount,
+      config.authorizationTtlS,
+      r.signature,
+    ],
+  );
+  return decodeScriptResult('reverseAuthorization', raw);
+}
+
+export interface ClearingToPost {
+  readonly shopperId: string;
+  readonly transactionId: string;
+  readonly clearedCents: number;
+  readonly clearedAtMs: number;
+  /** '' = not given (the authorization's). */
+  readonly currency: string;
+  readonly signature: string;
+  readonly nowMs: number;
+}
+
+/** lua/clearAuthorization-3.lua: the settled amount of an approval, once. */
+export async function clearAuthorization(d: ScriptDeps, c: ClearingToPost): Promise<ClearResult> {
+  const { config, keys } = d;
+  const p = keys.partition(c.shopperId);
+  const raw = await d.scripts.run(
+    'clearAuthorization',
+    [keys.idem(p, `t:${c.transactionId}`), keys.clearing(p, c.transactionId), keys.wal(p)],
+    [
+      c.nowMs,
+      uuidv7(c.nowMs),
+      c.shopperId,
+      c.transactionId,
+      c.clearedCents,
+      c.clearedAtMs,
+      c.currency,
+      config.authorizationTtlS,
+      c.signature,
+    ],
+  );
+  return decodeScriptResult('clearAuthorization', raw);
+}
+
+export interface HoldToRelease {
+  readonly authorization_id: string;
+  readonly shopper_id: string;
+  /** What Postgres says is still held (cents as text), used when Redis no longer has the authorization. */
+  readonly held: string;
+  readonly currency: string;
+  readonly transaction_id: string | null;
+}
+
+/** lua/expireHold-3.lua: releases one authorization's hold (expiry or reconciliation). */
+export async function expireHold(
+  d: ScriptDeps,
+  h: HoldToRelease,
+  reason: 'expiry' | 'reconciliation',
+  nowMs: number,
+): Promise<ExpireHoldResult & { eventId: string }> {
+  const { config, keys } = d;
+  const p = keys.partition(h.shopper_id);
+  const eventId = uuidv7(nowMs);
+  const raw = await d.scripts.run(
+    'expireHold',
+    [keys.auth(p, h.authorization_id), keys.holdExpiry(p, h.authorization_id), keys.wal(p)],
+    [
+      nowMs,
+      eventId,
+      h.authorization_id,
+      h.shopper_id,
+      reason,
+      h.held,
+      h.currency,
+      h.transaction_id ?? '',
+      config.authorizationTtlS,
+    ],
+  );
+  return { ...decodeScriptResult('expireHold', raw), eventId };
+}
+
+/** lua/flagLate-2.lua: an approval answered after the processor's deadline. */
+export async function flagLate(
+  d: Pick<ScriptDeps, 'keys' | 'scripts'>,
+  shopperId: string,
+  authorizationId: string,
+  elapsedMs: number,
+  deadlineMs: number,
+  nowMs: number,
+): Promise<FlagLateResult> {
+  const p = d.keys.partition(shopperId);
+  const raw = await d.scripts.run(
+    'flagLate',
+    [d.keys.auth(p, authorizationId), d.keys.wal(p)],
+    [nowMs, uuidv7(nowMs), authorizationId, Math.round(elapsedMs), deadlineMs],
+  );
+  return decodeScriptResult('flagLate', raw);
+}
+
+/** A fail-open approval as the journal keeps it (src/failopen/journal.ts: FailOpenEntry). */
+export interface FailOpenApproval {
+  readonly id: string;
+  readonly ev: string;
+  readonly at: number;
+  readonly shopper: string;
+  readonly amount: number;
+  readonly remaining: number;
+  readonly currency: string;
+  readonly idem: string;
+  readonly fp: string;
+  readonly txn: string;
+  readonly mname: string;
+  readonly maddr: string;
+  readonly lat: string;
+  readonly lng: string;
+  /** Processor swipes: [processor, card id, processor authorization id, request id]. */
+  readonly proc?: readonly [string, string, string, string];
+}
+
+/**
+ * lua/replayFailOpen-4.lua: one journal entry into Redis. requireIntact: defer while the
+ * partition's state is not known intact (no meta).
+ */
+export async function replayFailOpen(
+  deps: ScriptDeps,
+  e: FailOpenApproval,
+  nowMs: number,
+  requireIntact: boolean,
+): Promise<ReplayResult> {
+  const { config, keys, scripts } = deps;
+  const p = keys.partition(e.shopper);
+  const raw = await scripts.run(
+    'replayFailOpen',
+    [keys.shopper(p, e.shopper), keys.idem(p, e.idem), `${keys.base(p)}fo:${e.id}`, keys.wal(p)],
+    [
+      nowMs,
+      e.ev,
+      e.id,
+      e.shopper,
+      e.amount,
+      e.currency,
+      e.fp,
+      e.idem,
+      e.txn,
+      e.mname,
+      e.maddr,
+      e.lat,
+      e.lng,
+      e.at,
+      e.remaining,
+      config.tripTtlS * 1000,
+      config.maxSwipesPerMinute,
+      config.idempotencyTtlS,
+      config.authorizationTtlS,
+      requireIntact ? 1 : 0,
+      TRIP_AUTHORIZATIONS_KEPT,
+      ...(e.proc ?? NO_PROCESSOR_REPLAY),
+    ],
+  );
+  return decodeReplayResult(raw);
+}
+
+export interface TripToRebuild {
+  readonly shopperId: string;
+  readonly tripId: string;
+  /** Absolute expiry of every key of the trip (its last touch + key TTL). */
+  readonly expireAtMs: number;
+  readonly fields: readonly (readonly [string, string | number])[];
+  /** item_id / item JSON, item_id / pick JSON, score ms / authorization id. */
+  readonly items: readonly string[];
+  readonly picks: readonly string[];
+  readonly swipes: readonly string[];
+  /** Newest first. */
+  readonly authorizationIds: readonly string[];
+}
+
+/** lua/hydrateTrip-5.lua: one trip's keys rebuilt from Postgres; false when the trip key exists. */
+export async function hydrateTrip(
+  d: Pick<ScriptDeps, 'keys' | 'scripts'>,
+  t: TripToRebuild,
+): Promise<boolean> {
+  const p = d.keys.partition(t.shopperId);
+  const tripKey = d.keys.trip(p, t.shopperId, t.tripId);
+  const raw = await d.scripts.run(
+    'hydrateTrip',
+    [tripKey, `${tripKey}:items`, `${tripKey}:picks`, `${tripKey}:swipes`, `${tripKey}:auths`],
+    [
+      t.expireAtMs,
+      t.fields.length,
+      ...t.fields.flat(),
+      t.items.length / 2,
+      ...t.items,
+      t.picks.length / 2,
+      ...t.picks,
+      t.swipes.length / 2,
+      ...t.swipes,
+      t.authorizationIds.length,
+      ...t.authorizationIds,
+    ],
+  );
+  return raw === 1;
+}
+
+/** lua/persisterLeaseRenew-1.lua: true while this consumer still holds the partition. */
+export async function renewLease(runner: ScriptRunner, leaseKey: string, consumer: string, leaseMs: number) {
+  return (await runner.run('persisterLeaseRenew', [leaseKey], [consumer, leaseMs])) === 1;
+}
+
+/** lua/persisterLeaseRelease-1.lua: lets go of the partition if this consumer holds it. */
+export async function releaseLease(runner: ScriptRunner, leaseKey: string, consumer: string): Promise<void> {
+  await runner.run('persisterLeaseRelease', [leaseKey], [consumer]);
+}
