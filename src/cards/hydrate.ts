@@ -3,6 +3,7 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import type { Keys } from '../redis/keys.js';
 import type { ScriptRunner } from '../redis/scripts.js';
+import { hydrateCard } from '../redis/commands.js';
 
 /** Cards per page: bounds one query and the calls made per page. */
 const CARDS_PAGE_MAX = 500;
@@ -38,11 +39,14 @@ export async function hydrateCards(
       [p, after.processor, after.card, CARDS_PAGE_MAX],
     )) as { rows: CardRow[] };
     for (const c of res.rows) {
-      await scripts.run(
-        'hydrateCard',
-        [keys.card(p, c.processor, c.card_id)],
-        [c.shopper_id, c.status, c.owners, c.updated_ms],
-      );
+      await hydrateCard({ keys, scripts }, p, {
+        processor: c.processor,
+        cardId: c.card_id,
+        shopperId: c.shopper_id,
+        status: c.status,
+        owners: c.owners,
+        atMs: c.updated_ms,
+      });
       n++;
     }
     if (res.rows.length < CARDS_PAGE_MAX) return n;

@@ -2,13 +2,13 @@
 // with the trip API bearer, and the lookup on the request path. A card key lives in the
 // partition of the card's own id (docs/processors.md, "Card registry").
 import { parsePathId } from '../domain/fields.js';
-import { uuidv7 } from '../domain/ids.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import { readJsonBody } from '../http/jsonBody.js';
 import type { Request } from '../http/server.js';
 import { isObject } from '../domain/json.js';
 import type { Keys } from '../redis/keys.js';
 import type { ScriptRunner } from '../redis/scripts.js';
+import { registerCard } from '../redis/commands.js';
 import { isProcessor, type ProcessorName } from '../processors/common/swipe.js';
 
 export interface CardDeps {
@@ -17,15 +17,6 @@ export interface CardDeps {
   readonly authorized: (authorizationHeader: string | undefined) => boolean;
   readonly now?: () => number;
 }
-
-const REGISTER_OUTCOMES = [
-  'registered',
-  'identical',
-  'other_shopper',
-  'retired',
-  'not_registered',
-  'other_shopper',
-] as const;
 
 export function createCardHandlers(deps: CardDeps) {
   const { keys, scripts, authorized } = deps;
@@ -50,17 +41,10 @@ export function createCardHandlers(deps: CardDeps) {
     g: { shopperId: string; processor: ProcessorName; cardId: string },
     op: 'put' | 'delete',
   ) {
-    const p = keys.cardPartition(g.processor, g.cardId);
-    const nowMs = now();
-    const raw = await scripts.run(
-      'registerCard',
-      [keys.card(p, g.processor, g.cardId), keys.wal(p)],
-      [nowMs, uuidv7(nowMs), g.processor, g.cardId, g.shopperId, op],
+    return registerCard(
+      { keys, scripts },
+      { processor: g.processor, cardId: g.cardId, shopperId: g.shopperId, op, nowMs: now() },
     );
-    const code = Array.isArray(raw) ? raw[0] : undefined;
-    const outcome = typeof code === 'number' ? REGISTER_OUTCOMES[code] : undefined;
-    if (outcome === undefined) throw new Error(`script registerCard returned ${JSON.stringify(raw)}`);
-    return outcome;
   }
 
   async function put(req: Request): Promise<HttpResponse> {
@@ -88,37 +72,4 @@ export function createCardHandlers(deps: CardDeps) {
   }
 
   return { put, remove };
-}
-
-export type CardLookup =
-  | { readonly status: 'active'; readonly shopperId: string; readonly owners: readonly string[] }
-  | { readonly status: 'retired'; readonly shopperId: string; readonly owners: readonly string[] }
-  | { readonly status: 'unknown' }
-  | { readonly status: 'not_ready' };
-
-/** Runs lookupCard (one call in the card's slot). Errors propagate: the caller applies its fallback. */
-export async function lookupCard(
-  keys: Keys,
-  scripts: ScriptRunner,
-  processor: ProcessorName,
-  cardId: string,
-): Promise<CardLookup> {
-  const p = keys.cardPartition(processor, cardId);
-  const raw = await scripts.run('lookupCard', [keys.card(p, processor, cardId), keys.meta(p)], []);
-  if (!Array.isArray(raw) || raw.length !== 3)
-    throw new Error(`script lookupCard returned ${JSON.stringify(raw)}`);
-  const [code, shopper, owners] = raw as [number, string, string];
-  const earlier = owners === '' ? [] : owners.split(',');
-  switch (code) {
-    case 0:
-      return { status: 'active', shopperId: shopper, owners: earlier };
-    case 1:
-      return { status: 'retired', shopperId: shopper, owners: earlier };
-    case 2:
-      return { status: 'unknown' };
-    case 3:
-      return { status: 'not_ready' };
-    default:
-      throw new Error(`script lookupCard returned code ${code}`);
-  }
 }

@@ -15,7 +15,7 @@ import type { SpanLike } from '../../observability/tracing.js';
 import type { Keys } from '../../redis/keys.js';
 import { type AuthorizeResult, PartitionNotReadyError } from '../../redis/results.js';
 import type { ScriptRunner } from '../../redis/scripts.js';
-import { lookupCard } from '../../cards/registry.js';
+import { type CardLookup, lookupCard } from '../../redis/commands.js';
 import { type ProcessorSwipe, toSwipeRequest } from './swipe.js';
 
 /**
@@ -82,9 +82,9 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     span: SpanLike,
   ): Promise<ProcessorDecision> {
     const cardKey = `${swipe.processor}:${swipe.cardId}`;
-    let card: Awaited<ReturnType<typeof lookupCard>>;
+    let card: CardLookup;
     try {
-      const call = () => lookupCard(keys, scripts, swipe.processor, swipe.cardId);
+      const call = () => lookupCard({ keys, scripts }, swipe.processor, swipe.cardId);
       card = await (guard === undefined ? call() : guard.run(call));
     } catch (err) {
       return storageFailed(swipe, nowMs, err);

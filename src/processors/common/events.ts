@@ -4,13 +4,17 @@
 // its approved decisions (one, or more after incremental requests) come from
 // <base>pref:<processor>:<id> in the card owner's partition (lua/readProcessorAuths-1.lua).
 import type { Config } from '../../config/config.js';
-import { uuidv7 } from '../../domain/ids.js';
-import { releaseHold } from '../../ledger/holdExpiry.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Keys } from '../../redis/keys.js';
-import { decodeScriptResult } from '../../redis/results.js';
+import {
+  clearAuthorization,
+  expireHold,
+  lookupCard,
+  type ProcessorDecisionState,
+  readProcessorAuths,
+  reverseAuthorization,
+} from '../../redis/commands.js';
 import type { ScriptRunner } from '../../redis/scripts.js';
-import { lookupCard } from '../../cards/registry.js';
 import type { ProcessorName } from './swipe.js';
 
 export type EventAction =
@@ -28,14 +32,7 @@ export interface ProcessorEvent {
   readonly action: EventAction;
 }
 
-interface Decision {
-  readonly authorization_id: string;
-  readonly transaction_id: string;
-  readonly amount_cents: number;
-  readonly reversed_cents: number;
-  readonly cleared: boolean;
-  readonly expired: boolean;
-}
+type Decision = ProcessorDecisionState;
 
 export type EventOutcome =
   | 'released'
@@ -63,47 +60,44 @@ export function createEventApplier(deps: EventDeps) {
   async function decisionsOf(
     e: ProcessorEvent,
   ): Promise<{ shopperId: string; list: Decision[] } | undefined> {
-    const card = await lookupCard(keys, scripts, e.processor, e.cardId);
+    const card = await lookupCard({ keys, scripts }, e.processor, e.cardId);
     if (card.status === 'not_ready') throw new Error('card partition not hydrated');
     if (card.status === 'unknown') return undefined;
     for (const shopperId of [card.shopperId, ...card.owners]) {
-      const p = keys.partition(shopperId);
-      const suffix = `pref:${e.processor}:${e.authorizationRef}`;
-      const raw = await scripts.run('readProcessorAuths', [`${keys.base(p)}${suffix}`], [shopperId, suffix]);
-      const list = JSON.parse(String(raw)) as Decision[];
+      const list = await readProcessorAuths({ keys, scripts }, shopperId, e.processor, e.authorizationRef);
       if (list.length > 0) return { shopperId, list };
     }
     return { shopperId: card.shopperId, list: [] };
   }
 
   async function reverse(shopperId: string, d: Decision, amount: number | '', reversalId: string) {
-    const p = keys.partition(shopperId);
-    const nowMs = now();
-    const raw = await scripts.run(
-      'reverseAuthorization',
-      [keys.idem(p, `t:${d.transaction_id}`), keys.reversal(p, d.transaction_id, reversalId), keys.wal(p)],
-      [
-        nowMs,
-        uuidv7(nowMs),
+    return reverseAuthorization(
+      { config, keys, scripts },
+      {
         shopperId,
-        d.transaction_id,
-        `${d.transaction_id}:${reversalId}`,
-        amount === '' ? '' : String(amount),
-        config.authorizationTtlS,
-      ],
+        transactionId: d.transaction_id,
+        reversalKey: reversalId,
+        amount: amount === '' ? '' : String(amount),
+        // Processor events are not §1-signed requests: no signature to bind to one endpoint.
+        signature: '',
+        nowMs: now(),
+      },
     );
-    return decodeScriptResult('reverseAuthorization', raw);
   }
 
   async function clear(shopperId: string, d: Decision, amount: number, clearedAtMs: number) {
-    const p = keys.partition(shopperId);
-    const nowMs = now();
-    const raw = await scripts.run(
-      'clearAuthorization',
-      [keys.idem(p, `t:${d.transaction_id}`), keys.clearing(p, d.transaction_id), keys.wal(p)],
-      [nowMs, uuidv7(nowMs), shopperId, d.transaction_id, amount, clearedAtMs, '', config.authorizationTtlS],
+    return clearAuthorization(
+      { config, keys, scripts },
+      {
+        shopperId,
+        transactionId: d.transaction_id,
+        clearedCents: amount,
+        clearedAtMs,
+        currency: '',
+        signature: '',
+        nowMs: now(),
+      },
     );
-    return decodeScriptResult('clearAuthorization', raw);
   }
 
   /** Applies one event. Redis errors propagate (the route answers 503 and the processor redelivers). */
@@ -152,7 +146,7 @@ export function createEventApplier(deps: EventDeps) {
     }
     for (const d of list) {
       if (held(d) <= 0) continue;
-      await releaseHold(
+      await expireHold(
         { config, keys, scripts },
         {
           authorization_id: d.authorization_id,
