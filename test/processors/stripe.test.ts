@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LedgerEnv } from '../ledger/helpers.js';
 import {
   ledgerBalanced,
+  processorTrip,
   registerCard,
   retireCard,
   shopperWithCard,
@@ -36,6 +37,20 @@ async function sendEvent(event: Record<string, unknown>) {
 }
 
 describe('Stripe Issuing authorizations', () => {
+  it('the trip API accepts the §4b store fields and names a bad one', async () => {
+    const bad = await env.t.putTrip(
+      uid('s'),
+      uid('t'),
+      processorTrip({ merchant: { name: 'Safeway', address: '1 Main St', mccs: ['54'] } }),
+    );
+    expect(bad.status).toBe(400);
+    expect(String(bad.json['message'])).toContain('merchant.mccs');
+    const shopper = uid('s');
+    const trip = uid('t');
+    expect((await env.t.putTrip(shopper, trip, processorTrip())).status).toBe(201);
+    expect((await env.t.putTrip(shopper, trip, processorTrip())).status).toBe(200);
+  });
+
   it('approves within the allowance, answers Stripe-Version, replays a retry and decides an increment anew', async () => {
     const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
     const authId = uid('iauth_');
@@ -178,6 +193,16 @@ describe('Stripe Issuing authorizations', () => {
         await send(stripeRequestEvent({ authorizationId: authId, cardId: c.cardId, amount: 200 })),
       ),
     ).toBe('IDEMPOTENCY_CONFLICT');
+
+    // A trip with no activity for trip_ttl_s: NO_ACTIVE_TRIP (its last activity moved back in time).
+    const idle = await shopperWithCard(env, 'stripe');
+    const tripKey = env.t.keys.trip(env.t.keys.partition(idle.shopperId), idle.shopperId, idle.tripId);
+    await env.t.redis.hset(tripKey, 'activity_ms', Date.now() - (env.t.config.tripTtlS + 60) * 1000);
+    expect(
+      await reasonOf(
+        await send(stripeRequestEvent({ authorizationId: uid('iauth_'), cardId: idle.cardId, amount: 100 })),
+      ),
+    ).toBe('NO_ACTIVE_TRIP');
 
     expect((await env.t.closeTrip(c.shopperId, c.tripId)).status).toBe(200);
     expect(
