@@ -131,7 +131,7 @@ if not trip_id then
 else
   trip_key = trip_key_of(base, shopper_id, trip_id)
   t = redis.call('HMGET', trip_key, 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng',
-    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents',
+    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents', 'created_ms',
     'm_nids', 'm_postal', 'm_mccs')
   if not t[1] then
     code = 4 -- the trip's keys expired long after its activity ended
@@ -158,7 +158,7 @@ if code == 0 then
   elseif not processor_match and not merchant_matches(m_name, m_addr, t[4], t[5]) then
     code = 6
   elseif processor_match and not processor_merchant_matches(m_name, m_addr, ARGV[26], ARGV[27], ARGV[28], t[4],
-      t[5], t[15] or '', t[16] or '', t[17] or '') then
+      t[5], t[16] or '', t[17] or '', t[18] or '') then
     code = 6
   elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
     code = 7
@@ -224,7 +224,8 @@ local function or_null(v) if v == nil or v == false or v == '' then return cjson
 wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
   authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
   signature = or_null(signature), status = status, transaction_id = or_null(txn),
-  shopper_id = shopper_id, trip_id = or_null(trip_id), decision = decision,
+  shopper_id = shopper_id, trip_id = or_null(trip_id), trip_created_ms = or_null(t and tonumber(t[15])),
+  decision = decision,
   reason = or_null(DECLINE_REASONS[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
   authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
   merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,

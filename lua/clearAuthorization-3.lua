@@ -98,7 +98,7 @@ local trip_key = trip_id ~= '' and trip_key_of(base, shopper_id, trip_id) or ''
 local slack = 0
 local t = nil
 if trip_id ~= '' then
-  t = redis.call('HMGET', trip_key, 'picked_cents', 'tax_bps', 'tol_bps', 'tol_cents')
+  t = redis.call('HMGET', trip_key, 'picked_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'created_ms')
   if t[1] then
     local picked = tonumber(t[1])
     local taxed = picked + ceil_div(picked * tonumber(t[2]), 10000)
@@ -135,6 +135,6 @@ wal_append(wal_key, ARGV[2], 'clearing.posted', cjson.encode({
   signature = (ARGV[9] ~= '' and ARGV[9]) or cjson.null, authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
   trip_id = (trip_id ~= '' and trip_id) or cjson.null, currency = a[7], amount_cents = amount,
   reversed_cents = reversed, released_cents = released, cleared_cents = cleared, cleared_at_ms = cleared_at_ms,
-  authorized_cents = authorized, at_ms = now_ms,
+  authorized_cents = authorized, trip_created_ms = (t and tonumber(t[5])) or cjson.null, at_ms = now_ms,
 }))
 return { 0, cjson.encode(state) }

@@ -62,10 +62,13 @@ end
 if released <= 0 then return { 2, 0 } end
 
 local authorized = cjson.null
+local trip_created = false
 if redis_state == 'present' then
   redis.call('HSET', auth_key, 'expired', released, 'expired_ms', now_ms)
   local trip_key = trip_id ~= '' and trip_key_of(base, shopper_id, trip_id) or ''
-  if trip_id ~= '' and redis.call('EXISTS', trip_key) == 1 then
+  -- The trip's version (its created_ms): the persister moves only that trip's totals.
+  trip_created = trip_key ~= '' and redis.call('HGET', trip_key, 'created_ms') or false
+  if trip_created then
     authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', -released)
     redis.call('HINCRBY', trip_key, 'expired_cents', released)
   end
@@ -74,6 +77,7 @@ redis.call('SET', marker_key, released, 'EX', tonumber(ARGV[9]))
 wal_append(wal_key, ARGV[2], 'hold.expired', cjson.encode({
   authorization_id = auth_id, transaction_id = (txn ~= '' and txn) or cjson.null, shopper_id = shopper_id,
   trip_id = (trip_id ~= '' and trip_id) or cjson.null, currency = currency, released_cents = released,
-  reason = reason, redis_state = redis_state, authorized_cents = authorized, at_ms = now_ms,
+  reason = reason, redis_state = redis_state, authorized_cents = authorized,
+  trip_created_ms = (trip_created and tonumber(trip_created)) or cjson.null, at_ms = now_ms,
 }))
 return { 0, released }

@@ -109,6 +109,8 @@ local done = redis.call('GET', marker_key)
 if done then return { 3, done, '', '', -1 } end
 
 local function or_null(v) if v == nil or v == '' then return cjson.null end return v end
+-- The counted trip's version (its created_ms): the persister moves only that trip's totals.
+local counted_created = nil
 local function event(outcome, trip_id, authorized, stored_id, stored_decision, stored_reason)
   return cjson.encode({
     authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
@@ -118,7 +120,8 @@ local function event(outcome, trip_id, authorized, stored_id, stored_decision, s
     currency = currency, merchant_name = ARGV[10], merchant_address = ARGV[11], lat = or_null(lat),
     lng = or_null(lng), at_ms = decided_ms, replayed_ms = now_ms, replay_outcome = outcome,
     redis_authorization_id = or_null(stored_id), redis_decision = or_null(stored_decision),
-    redis_reason = or_null(stored_reason), processor = or_null(ARGV[22]), processor_card_id = or_null(ARGV[23]),
+    redis_reason = or_null(stored_reason), trip_created_ms = or_null(trip_id ~= '' and counted_created or nil),
+    processor = or_null(ARGV[22]), processor_card_id = or_null(ARGV[23]),
     processor_authorization_id = or_null(ARGV[24]), processor_request_id = or_null(ARGV[25]),
     requested_cents = amount,
   })
@@ -174,6 +177,8 @@ if trip_id then
   local t = redis.call('HMGET', trip_key, 'created_ms', 'activity_ms')
   if not t[2] or tonumber(t[1] or '0') > decided_ms then
     trip_key = nil -- expired, or a newer trip than the swipe: recorded without a trip
+  else
+    counted_created = tonumber(t[1])
   end
 end
 

@@ -61,7 +61,9 @@ reversed = redis.call('HINCRBY', auth_key, 'reversed', release)
 held = amount - reversed
 local authorized = cjson.null
 local trip_key = (a[5] and a[5] ~= '') and trip_key_of(base, shopper_id, a[5]) or ''
-if a[5] and a[5] ~= '' and redis.call('EXISTS', trip_key) == 1 then
+-- The trip's version (its created_ms): the persister moves only that trip's totals.
+local trip_created = trip_key ~= '' and redis.call('HGET', trip_key, 'created_ms') or false
+if trip_created then
   authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', -release)
   redis.call('HINCRBY', trip_key, 'reversed_cents', release)
 end
@@ -76,6 +78,7 @@ wal_append(wal_key, ARGV[2], 'reversal.applied', cjson.encode({
   reversal_key = ARGV[5], requested = requested, signature = (ARGV[8] ~= '' and ARGV[8]) or cjson.null,
   authorization_id = auth_id, transaction_id = txn, shopper_id = shopper_id,
   trip_id = a[5], amount_cents = release, reversed_cents = reversed, held_cents = held,
-  authorized_cents = authorized, at_ms = now_ms,
+  authorized_cents = authorized, trip_created_ms = (trip_created and tonumber(trip_created)) or cjson.null,
+  at_ms = now_ms,
 }))
 return { 0, cjson.encode(state) }

@@ -50,7 +50,7 @@ local items_key = trip_key .. ':items'
 local picks_key = trip_key .. ':picks'
 
 -- Validate before the first write.
-local t = redis.call('HMGET', trip_key, 'shopper', 'status', 'activity_ms', 'picked_cents')
+local t = redis.call('HMGET', trip_key, 'shopper', 'status', 'activity_ms', 'picked_cents', 'created_ms')
 if not t[1] or t[1] ~= shopper_id then return { 1, 0, 0 } end
 local ordered_json = redis.call('HGET', items_key, item_id)
 if not ordered_json then return { 2, 0, 0 } end
@@ -106,7 +106,7 @@ redis.call('HSET', trip_key, 'activity_ms', now_ms)
 expire_trip(trip_key, key_ttl_s)
 
 wal_append(wal_key, event_id, 'item.updated', cjson.encode({
-  trip_id = trip_id, shopper_id = shopper_id, item_id = item_id, status = status,
+  trip_id = trip_id, shopper_id = shopper_id, trip_created_ms = tonumber(t[5]), item_id = item_id, status = status,
   quantity_milli = quantity, unit_price_cents = price, line_cents = line,
   replacement_item_id = (replacement ~= '' and replacement) or cjson.null,
   customer_approved = approved, picked_cents = picked, at_ms = now_ms,

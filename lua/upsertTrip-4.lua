@@ -40,14 +40,14 @@ assert(KEYS[3] == KEYS[2] .. ':items', 'items key is not the trip key:items')
 -- Validate before the first write. A trip the previous release created lives under its
 -- legacy key (includes/trip.lua): an identical PUT of it is still 200.
 local existing_key = trip_key_of(base, shopper_id, trip_id)
-local existing = redis.call('HMGET', existing_key, 'spec_hash', 'shopper', 'spec')
-if existing[1] then
-  if existing[1] == spec_hash and existing[2] == shopper_id then return { 1, '' } end
-  return { 2, existing[3] or '' }
+if is_trip_of(existing_key, shopper_id) then
+  local existing = redis.call('HMGET', existing_key, 'spec_hash', 'spec')
+  if existing[1] == spec_hash then return { 1, '' } end
+  return { 2, existing[2] or '' }
 end
 -- A key that is there but no trip of this shopper (a legacy trip's sub-key with the same name,
 -- e.g. trip:<s>:items of a legacy trip <s>): never written into.
-if not existing[2] and redis.call('EXISTS', existing_key) == 1 then return { 2, '' } end
+if redis.call('EXISTS', existing_key) == 1 then return { 2, '' } end
 local trip_key = KEYS[2]
 local items_key = KEYS[3]
 local latest = redis.call('HGET', shopper_key, 'trip')
@@ -74,5 +74,14 @@ end
 redis.call('HSET', shopper_key, 'trip', trip_id)
 redis.call('HSETNX', shopper_key, 'created_ms', now_ms)
 expire_trip(trip_key, key_ttl_s)
+-- The previous release, while it may still serve next to this one, reads trips at
+-- trip:<trip_id> only. A marker there (no `shopper`: includes/trip.lua never takes it for a
+-- trip) makes its PUT of this trip a 409, and its swipes a decline (no status), instead of a
+-- second copy of the trip with a ceiling of its own.
+local legacy_key = base .. 'trip:' .. trip_id
+if redis.call('EXISTS', legacy_key) == 0 then
+  redis.call('HSET', legacy_key, 'spec_hash', 'scoped-to-shopper')
+  redis.call('EXPIRE', legacy_key, key_ttl_s)
+end
 wal_append(wal_key, event_id, 'trip.upserted', ARGV[9])
 return { 0, '' }

@@ -15,12 +15,18 @@ end
 -- trip_ttl_s + authorization_ttl_s after the upgrade, and only for the shopper
 -- they name: a release that serves next to the previous one must not lose a
 -- trip the previous one created. New trips are always written under the new key.
+-- A key is this shopper's trip when it is a hash naming the shopper: pcall, because a legacy
+-- trip's sub-key can have a new trip key's name (trip:<s>:swipes of a legacy trip <s>) and
+-- another type, which must read as "not this trip", never as an error.
+local function is_trip_of(key, shopper_id)
+  return redis.pcall('HGET', key, 'shopper') == shopper_id
+end
+
 local function trip_key_of(base, shopper_id, trip_id)
   local key = base .. 'trip:' .. shopper_id .. ':' .. trip_id
-  if redis.call('EXISTS', key) == 0 then
-    local legacy = base .. 'trip:' .. trip_id
-    if redis.call('HGET', legacy, 'shopper') == shopper_id then return legacy end
-  end
+  if is_trip_of(key, shopper_id) then return key end
+  local legacy = base .. 'trip:' .. trip_id
+  if is_trip_of(legacy, shopper_id) then return legacy end
   return key
 end
 

@@ -184,8 +184,10 @@ async function refuseTripConflicts(
   events: readonly Ev<'trip.upserted'>[],
   inserted: readonly { shopper_id: string; trip_id: string }[],
 ): Promise<void> {
+  // The first event of each trip inserted now is the recorded trip; every other event (a second
+  // trip.upserted of the same trip in this batch included) is checked against what is recorded.
   const fresh = new Set(inserted.map(tripKey));
-  const others = events.filter((e) => !fresh.has(tripKey(e.d)));
+  const others = events.filter((e) => !fresh.delete(tripKey(e.d)));
   const recorded = await jsonRows<{ shopper_id: string; trip_id: string; spec_hash: string | null }>(
     db,
     `select t.shopper_id, t.trip_id, t.spec_hash
@@ -198,13 +200,24 @@ async function refuseTripConflicts(
     const spec = specOf.get(tripKey(e.d));
     return spec === undefined || spec === null || spec !== (e.d.spec_hash ?? null);
   });
-  if (conflicts.length > 0) {
-    throw new EventError(
-      `trip.upserted conflicts with the recorded trip (same shopper and trip id, different body): ${conflicts
-        .map((e) => `${e.d.shopper_id}/${e.d.trip_id}`)
-        .join(', ')}`,
+  if (conflicts.length === 0) {
+    // The same trip created again in Redis (its keys were lost before hydrate, or expired): the
+    // recorded row is that trip, and from now on its version is the new one (created_ms), which
+    // every later event carries.
+    await jsonRows(
+      db,
+      `update trips t set created_ms = x.at_ms
+         from json_to_recordset(?::json) as x(shopper_id text, trip_id text, at_ms bigint)
+        where t.shopper_id = x.shopper_id and t.trip_id = x.trip_id and t.created_ms < x.at_ms`,
+      others.map((e) => ({ shopper_id: e.d.shopper_id, trip_id: e.d.trip_id, at_ms: e.d.at_ms })),
     );
+    return;
   }
+  throw new EventError(
+    `trip.upserted conflicts with the recorded trip (same shopper and trip id, different body): ${conflicts
+      .map((e) => `${e.d.shopper_id}/${e.d.trip_id}`)
+      .join(', ')}`,
+  );
 }
 
 async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promise<void> {
@@ -214,6 +227,7 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
     return {
       shopper_id: d.shopper_id,
       trip_id: d.trip_id,
+      trip_created_ms: d.trip_created_ms,
       item_id: d.item_id,
       status: d.status,
       quantity_milli: d.quantity_milli,
@@ -229,8 +243,8 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
   const found = await jsonRows<{ shopper_id: string; trip_id: string; item_id: string }>(
     db,
     `with x as (
-       select * from json_to_recordset(?::json) as x(shopper_id text, trip_id text, item_id text, status text,
-              quantity_milli bigint,
+       select * from json_to_recordset(?::json) as x(shopper_id text, trip_id text, trip_created_ms bigint,
+              item_id text, status text, quantity_milli bigint,
               unit_price_cents bigint, line_cents bigint, replacement_item_id text, customer_approved boolean,
               at_ms bigint, pos text)
      ), upd as (
@@ -241,17 +255,21 @@ async function applyPicks(db: Db, events: readonly Ev<'item.updated'>[]): Promis
          from x
         where i.shopper_id = x.shopper_id and i.trip_id = x.trip_id and i.item_id = x.item_id
           and (i.pick_pos is null or i.pick_pos < x.pos)
+          and (x.trip_created_ms is null or exists (select 1 from trips t where t.shopper_id = x.shopper_id
+                 and t.trip_id = x.trip_id and t.created_ms = x.trip_created_ms))
        returning i.trip_id
      )
      select x.shopper_id, x.trip_id, x.item_id from x
-       join items i on i.shopper_id = x.shopper_id and i.trip_id = x.trip_id and i.item_id = x.item_id`,
+       join items i on i.shopper_id = x.shopper_id and i.trip_id = x.trip_id and i.item_id = x.item_id
+       join trips t on t.shopper_id = x.shopper_id and t.trip_id = x.trip_id
+      where x.trip_created_ms is null or t.created_ms = x.trip_created_ms`,
     data,
   );
   if (found.length !== data.length) {
     const have = new Set(found.map((r) => `${tripKey(r)}\u0000${r.item_id}`));
     const missing = data.filter((d) => !have.has(`${tripKey(d)}\u0000${d.item_id}`));
     throw new EventError(
-      `item.updated for unknown item(s): ${missing.map((m) => `${m.shopper_id}/${m.trip_id}/${m.item_id}`).join(', ')}`,
+      `item.updated for unknown item(s) (or another version of the trip): ${missing.map((m) => `${m.shopper_id}/${m.trip_id}/${m.item_id}`).join(', ')}`,
     );
   }
 }
@@ -624,15 +642,22 @@ interface TripDelta {
   activity_ms: number;
   shopping: boolean;
   closed_ms: number | null;
+  /** The trip version the events were made on (its created_ms); null when none of them says. */
+  created_ms: number | null;
 }
 
-function delta(m: Map<string, TripDelta>, trip: { shopper_id: string; trip_id: string }): TripDelta {
-  const key = tripKey(trip);
+function delta(
+  m: Map<string, TripDelta>,
+  shopperId: string,
+  tripId: string,
+  createdMs: number | null,
+): TripDelta {
+  const key = tripKey({ shopper_id: shopperId, trip_id: tripId });
   let d = m.get(key);
   if (d === undefined) {
     d = {
-      shopper_id: trip.shopper_id,
-      trip_id: trip.trip_id,
+      shopper_id: shopperId,
+      trip_id: tripId,
       approved: 0,
       reversed: 0,
       picked: null,
@@ -642,8 +667,17 @@ function delta(m: Map<string, TripDelta>, trip: { shopper_id: string; trip_id: s
       activity_ms: 0,
       shopping: false,
       closed_ms: null,
+      created_ms: createdMs,
     };
     m.set(key, d);
+  } else if (createdMs !== null) {
+    // Two versions of one trip in a batch (the id was reused after its keys expired): never one row.
+    if (d.created_ms !== null && d.created_ms !== createdMs) {
+      throw new EventError(
+        `events of two versions of trip ${shopperId}/${tripId} (created ${d.created_ms}, ${createdMs})`,
+      );
+    }
+    d.created_ms = createdMs;
   }
   return d;
 }
@@ -687,8 +721,9 @@ async function updateTrips(db: Db, deltas: Map<string, TripDelta>): Promise<void
         closed_ms = coalesce(t.closed_ms, x.closed_ms)
        from json_to_recordset(?::json) as x(shopper_id text, trip_id text, approved bigint, reversed bigint,
             picked bigint, picked_pos text, authorized bigint, authorized_pos text, activity_ms bigint,
-            shopping boolean, closed_ms bigint)
+            shopping boolean, closed_ms bigint, created_ms bigint)
       where t.shopper_id = x.shopper_id and t.trip_id = x.trip_id
+        and (x.created_ms is null or t.created_ms = x.created_ms)
       returning t.shopper_id, t.trip_id`,
     data,
   );
@@ -696,7 +731,9 @@ async function updateTrips(db: Db, deltas: Map<string, TripDelta>): Promise<void
     const found = new Set(updated.map(tripKey));
     const missing = data.filter((d) => !found.has(tripKey(d)));
     throw new EventError(
-      `event(s) for trip(s) not recorded in Postgres: ${missing.map((d) => `${d.shopper_id}/${d.trip_id}`).join(', ')}`,
+      `event(s) for trip(s) not recorded in Postgres (or another version of them): ${missing
+        .map((d) => `${d.shopper_id}/${d.trip_id}@${d.created_ms ?? '?'}`)
+        .join(', ')}`,
     );
   }
 }
@@ -797,20 +834,20 @@ export async function applyEvents(
 
   const deltas = new Map<string, TripDelta>();
   for (const e of picks) {
-    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
     setPicked(d, e.d.picked_cents, e.pos);
     d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
     d.shopping = true;
   }
   for (const e of byType.of('trip.closed')) {
-    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
     setPicked(d, e.d.picked_cents, e.pos);
     setAuthorized(d, e.d.authorized_cents, e.pos);
     d.closed_ms = d.closed_ms === null ? e.d.at_ms : Math.min(d.closed_ms, e.d.at_ms);
   }
   for (const e of auths) {
     if (e.d.trip_id === null || !insertedAuths.has(e.d.authorization_id)) continue;
-    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
     if (e.d.decision === 'approved') {
       d.approved += e.d.amount_cents;
       d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
@@ -820,7 +857,7 @@ export async function applyEvents(
   for (const e of replays) {
     if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReplays.has(e.d.authorization_id))
       continue;
-    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
     d.approved += e.d.amount_cents;
     d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
     setAuthorized(d, e.d.authorized_cents, e.pos);
@@ -828,7 +865,7 @@ export async function applyEvents(
   for (const e of reversals) {
     // The script moves the trip's totals only while the trip key exists (authorized_cents not null).
     if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReversals.has(e.eventId)) continue;
-    const d = delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id });
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
     d.reversed += e.d.amount_cents;
     setAuthorized(d, e.d.authorized_cents, e.pos);
   }
@@ -837,7 +874,7 @@ export async function applyEvents(
     if (e.d.trip_id === null || e.d.authorized_cents === null) continue;
     if (!(insertedClearings.has(e.eventId) || insertedExpiries.has(e.eventId))) continue;
     setAuthorized(
-      delta(deltas, { shopper_id: e.d.shopper_id, trip_id: e.d.trip_id }),
+      delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms),
       e.d.authorized_cents,
       e.pos,
     );

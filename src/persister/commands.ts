@@ -170,7 +170,14 @@ async function withOrm<T>(config: Config, fn: (orm: Orm) => Promise<T>): Promise
  * before the first contract migration (the previous release may still be serving).
  */
 export async function migrateCommand(config: Config, logger: Logger, contract: boolean): Promise<void> {
-  await withOrm(config, (orm) => runMigrations(orm, { contract, logger }));
+  // No statement timeout: a backfill or an index build on a big table takes what it takes (the
+  // Job's activeDeadlineSeconds bounds the run).
+  const orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2, statementTimeoutMs: 0 });
+  try {
+    await runMigrations(orm, { contract, logger, strict: true });
+  } finally {
+    await orm.close(true);
+  }
 }
 
 async function withClient<T>(config: Config, fn: (client: RedisClient) => Promise<T>): Promise<T> {

@@ -61,6 +61,8 @@ export interface TripUpserted {
 
 export interface ItemUpdated {
   readonly trip_id: string;
+  /** The trip's version (its created_ms in Redis): events move only that trip's totals; null in older events. */
+  readonly trip_created_ms: number | null;
   readonly shopper_id: string;
   readonly item_id: string;
   readonly status: 'picked' | 'not_found' | 'replaced';
@@ -75,6 +77,7 @@ export interface ItemUpdated {
 
 export interface TripClosed {
   readonly trip_id: string;
+  readonly trip_created_ms: number | null;
   readonly shopper_id: string;
   readonly picked_cents: number;
   readonly authorized_cents: number;
@@ -90,6 +93,7 @@ export interface AuthorizationDecided {
   readonly transaction_id: string | null;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly decision: 'approved' | 'declined';
   readonly reason: string | null;
   readonly mode: string;
@@ -135,6 +139,7 @@ export interface ReversalApplied {
   readonly transaction_id: string | null;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly amount_cents: number;
   readonly reversed_cents: number;
   readonly held_cents: number;
@@ -151,6 +156,7 @@ export interface ClearingPosted {
   readonly transaction_id: string;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly currency: string;
   readonly amount_cents: number;
   readonly reversed_cents: number;
@@ -186,6 +192,7 @@ export interface HoldExpired {
   readonly transaction_id: string | null;
   readonly shopper_id: string;
   readonly trip_id: string | null;
+  readonly trip_created_ms: number | null;
   readonly currency: string;
   readonly released_cents: number;
   readonly reason: 'expiry' | 'reconciliation';
@@ -287,6 +294,12 @@ function intOrNull(o: Obj, field: string, min = 0, max = AMOUNT_MAX): number | n
   if (v === null || v === undefined) return null;
   return int(o, field, min, max);
 }
+/** trip_created_ms: absent in events written before trips carried their version. */
+function tripVersion(o: Obj): number | null {
+  const v = o['trip_created_ms'];
+  if (v === null || v === undefined || v === false) return null;
+  return int(o, 'trip_created_ms', 0, Number.MAX_SAFE_INTEGER);
+}
 function coord(o: Obj, field: string): number | string | null {
   const v = o[field];
   if (v === null || v === undefined || v === '') return null;
@@ -372,6 +385,7 @@ function itemUpdated(o: Obj): ItemUpdated {
   if (typeof approved !== 'boolean') throw new EventError('customer_approved must be a boolean');
   return {
     trip_id: str(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     shopper_id: str(o, 'shopper_id'),
     item_id: str(o, 'item_id'),
     status: oneOf(o, 'status', ['picked', 'not_found', 'replaced'] as const),
@@ -388,6 +402,7 @@ function itemUpdated(o: Obj): ItemUpdated {
 function tripClosed(o: Obj): TripClosed {
   return {
     trip_id: str(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     shopper_id: str(o, 'shopper_id'),
     picked_cents: int(o, 'picked_cents'),
     authorized_cents: int(o, 'authorized_cents', -AMOUNT_MAX),
@@ -409,6 +424,7 @@ function authorizationDecided(o: Obj): AuthorizationDecided {
     transaction_id: strOrNull(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     decision,
     reason,
     mode: str(o, 'mode', 32),
@@ -465,6 +481,7 @@ function reversalApplied(o: Obj): ReversalApplied {
     transaction_id: strOrNull(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     amount_cents: int(o, 'amount_cents', 1),
     reversed_cents: int(o, 'reversed_cents'),
     held_cents: int(o, 'held_cents'),
@@ -490,6 +507,7 @@ function clearingPosted(o: Obj): ClearingPosted {
     transaction_id: str(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     currency: str(o, 'currency', 3),
     amount_cents: int(o, 'amount_cents', 1),
     reversed_cents: int(o, 'reversed_cents'),
@@ -528,6 +546,7 @@ function holdExpired(o: Obj): HoldExpired {
     transaction_id: strOrNull(o, 'transaction_id'),
     shopper_id: str(o, 'shopper_id'),
     trip_id: strOrNull(o, 'trip_id'),
+    trip_created_ms: tripVersion(o),
     currency: str(o, 'currency', 3),
     released_cents: int(o, 'released_cents', 1),
     reason: oneOf(o, 'reason', ['expiry', 'reconciliation'] as const),

@@ -240,12 +240,16 @@ const DIFFERING_FIELDS_SHOWN_MAX = 8;
  * CONTRACT §3: top-level fields, `merchant.<field>`, and per order `orders[<order_id>]`.
  */
 export function specDifferences(storedJson: string, spec: TripSpec): string[] {
-  let stored: Record<string, unknown>;
   try {
-    stored = JSON.parse(storedJson) as Record<string, unknown>;
+    return differences(JSON.parse(storedJson), spec);
   } catch {
-    return ['the stored trip could not be read'];
+    return []; // a stored body of another shape: the 409 says only that the bodies differ
   }
+}
+
+function differences(parsed: unknown, spec: TripSpec): string[] {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return [];
+  const stored = parsed as Record<string, unknown>;
   const out: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   const storedMerchant = (stored['merchant'] ?? {}) as Record<string, unknown>;
@@ -257,7 +261,11 @@ export function specDifferences(storedJson: string, spec: TripSpec): string[] {
     if (!same(stored[k], spec[k])) out.push(k);
   }
   const storedOrders = new Map<string, unknown>();
-  for (const o of (stored['orders'] ?? []) as { order_id: string }[]) storedOrders.set(o.order_id, o);
+  const orders = Array.isArray(stored['orders']) ? (stored['orders'] as unknown[]) : [];
+  for (const o of orders) {
+    if (typeof o === 'object' && o !== null)
+      storedOrders.set(String((o as { order_id?: unknown }).order_id), o);
+  }
   for (const o of spec.orders) {
     if (!same(storedOrders.get(o.order_id), o)) out.push(`orders[${o.order_id}]`);
     storedOrders.delete(o.order_id);

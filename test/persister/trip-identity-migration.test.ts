@@ -253,9 +253,37 @@ it('expand while the previous release serves, contract after it: no row lost, tr
     const rows = await db.query<{ type: string; error: string }>('select type, error from dead_letters');
     return rows.some((r) => r.type === 'trip.upserted' && /conflicts with the same trip id/.test(r.error));
   });
-  // The trips as the previous release shows them.
+  // A new pod serving next to the previous release, on the same Redis: a trip it creates can be
+  // neither created again (a second copy with a ceiling of its own) nor spent through an old pod.
+  const early: TestApi = await startTestApi({
+    REDIS_PREFIX: prefix,
+    FAILOPEN_JOURNAL_PATH: join(tmpdir(), `${prefix}-early.jsonl`),
+    PARTITIONS: String(PARTITIONS),
+    DATABASE_URL: db.url,
+    DECISION_TIMEOUT_MS: '800',
+    FAILOPEN_ENABLED: 'false',
+  });
+  const mixed = safewayTrip({ tax_rate_bps: 0 });
+  written(await early.putTrip('mixshopper', 'mixtrip', mixed), 201);
+  written(await early.pick('mixshopper', 'mixtrip', 'milk', { status: 'picked', quantity: 10 }), 200);
+  expect((await c.putTrip('mixshopper', 'mixtrip', mixed)).status).toBe(409);
+  const viaOld = await c.swipe(swipeBody('mixshopper', '36.00'));
+  expect([viaOld.status, viaOld.json['reason']]).toEqual([402, 'NO_ACTIVE_TRIP']);
+  expectedEvents++; // the old pod's decline is an event too
+  written(await early.swipe(swipeBody('mixshopper', '36.00')), 200);
+  const mixedView = (await early.getTrip('mixshopper', 'mixtrip')).json;
+  await early.api.stop();
+  early.redis.disconnect();
+  trips.push({ shopper: 'mixshopper', trip: 'mixtrip' });
+  await waitFor('the mixed window persisted', async () => (await applied()) === expectedEvents);
+
+  // The trips as the previous release shows them (mixtrip: as this release does).
   const views = new Map<string, unknown>();
   for (const t of trips) {
+    if (t.shopper === 'mixshopper') {
+      views.set(t.shopper, mixedView);
+      continue;
+    }
     const view = await c.getTrip(t.shopper, t.trip);
     expect(view.status).toBe(200);
     views.set(t.shopper, view.json);
@@ -279,6 +307,7 @@ it('expand while the previous release serves, contract after it: no row lost, tr
   // 4. This release on the same Redis: the previous release's trips from their legacy keys ...
   const h: TestApi = await startTestApi({
     REDIS_PREFIX: prefix,
+    FAILOPEN_JOURNAL_PATH: join(tmpdir(), `${prefix}-new.jsonl`),
     PARTITIONS: String(PARTITIONS),
     DATABASE_URL: db.url,
     DECISION_TIMEOUT_MS: '800',
@@ -294,7 +323,8 @@ it('expand while the previous release serves, contract after it: no row lost, tr
     });
     // An identical PUT of a trip the previous release created is still 200.
     const i = Number(t.shopper.replace('mshopper', ''));
-    expect((await h.putTrip(t.shopper, t.trip, safewayTrip({ tax_rate_bps: 100 * i }))).status).toBe(200);
+    const body = t.shopper === 'mixshopper' ? mixed : safewayTrip({ tax_rate_bps: 100 * i });
+    expect((await h.putTrip(t.shopper, t.trip, body)).status).toBe(200);
   }
   // ... and, after Redis loses everything, from the migrated Postgres, exactly as they were.
   await cleanPrefix(shared, prefix);
@@ -311,3 +341,20 @@ it('expand while the previous release serves, contract after it: no row lost, tr
     { shopper_id: 'mshopper0' },
   ]);
 }, 120_000);
+
+it('a fresh install (no migration applied yet) gets every migration, the contract ones too', async () => {
+  const fresh = await createTestDb(undefined, { migrate: false });
+  try {
+    const applied = await runMigrations(fresh.orm, { contract: false, logger, strict: true });
+    expect(applied).toContain('Migration20261204100100_trip_identity_contract');
+    expect(
+      await fresh.query(
+        `select string_agg(a.attname, ',' order by array_position(i.indkey, a.attnum)) as cols
+           from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+          where i.indrelid = 'trips'::regclass and i.indisprimary`,
+      ),
+    ).toEqual([{ cols: 'shopper_id,trip_id' }]);
+  } finally {
+    await fresh.drop();
+  }
+});

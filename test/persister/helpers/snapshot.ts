@@ -31,6 +31,8 @@ export async function snapshot(api: TestApi): Promise<Snapshot> {
         const s = (await r.get(key)) ?? '';
         value = key.includes(':rev:') ? JSON.parse(s) : s;
       } else value = type;
+      // The marker upsertTrip leaves for the previous release (lua/upsertTrip-4.lua) is not trip state.
+      if (type === 'hash' && JSON.stringify(value) === '{"spec_hash":"scoped-to-shopper"}') continue;
       const pttl = await r.pttl(key);
       out.set(key.slice(api.config.redisPrefix.length), {
         type,
