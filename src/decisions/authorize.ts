@@ -9,17 +9,13 @@ import { type Logger, logDecline, requestIdFrom } from '../observability/logger.
 import type { Metrics } from '../observability/metrics.js';
 import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
-import {
-  type AuthorizeResult,
-  PartitionNotReadyError,
-  SignatureUsedElsewhereError,
-} from '../redis/results.js';
+import { type AuthorizeResult, SignatureUsedElsewhereError } from '../redis/results.js';
 import { authorizeSwipe } from '../redis/commands.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 import { uuidv7Hex } from '../domain/ids.js';
-import { OverloadedError } from '../failopen/breaker.js';
+import { OverloadedError, redisErrorKind } from '../failopen/breaker.js';
 
 /** decide()'s answer when this pod was too slow to read Redis's answer: 503, no decision given. */
 const OVERLOADED: AuthorizeResult = Object.freeze({
@@ -254,13 +250,4 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       span.end();
     }
   };
-}
-
-export function redisErrorKind(err: unknown): string {
-  if (err instanceof PartitionNotReadyError) return 'not_hydrated';
-  const message = err instanceof Error ? err.message : String(err);
-  if (/timed? ?out/i.test(message)) return 'timeout';
-  if (/breaker/i.test(message)) return 'breaker_open';
-  if (/connection|stream isn't writeable|ECONN|EPIPE|closed|offline/i.test(message)) return 'connection';
-  return 'script';
 }

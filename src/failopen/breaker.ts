@@ -17,6 +17,9 @@
 //
 // The probe is a PING rather than a real swipe so that no card decision is
 // ever sent into a Redis that may execute it after we have stopped waiting.
+import { ReplyError } from 'ioredis';
+import type { RedisErrorKind } from '../observability/metrics.js';
+import { PartitionNotReadyError, UnexpectedScriptResultError } from '../redis/results.js';
 
 export type BreakerState = 'closed' | 'half_open' | 'open';
 
@@ -260,4 +263,22 @@ export function withRedisDeadline<T>(
       },
     );
   });
+}
+
+/** ioredis's own command timeout (commandTimeout) rejects with this untyped error. */
+const IOREDIS_COMMAND_TIMEOUT = 'Command timed out';
+
+/**
+ * What kind of Redis failure an error is (redis_errors_total{kind}, the fail-open log's cause), by
+ * its type: a reply Redis gave (a script error) or our decoder refused is `script`; the deadline
+ * or ioredis's timeout `timeout`; the open breaker `breaker_open`; a partition not hydrated yet
+ * `not_hydrated`; anything else did not reach Redis or got no reply: `connection`.
+ */
+export function redisErrorKind(err: unknown): RedisErrorKind {
+  if (err instanceof PartitionNotReadyError) return 'not_hydrated';
+  if (err instanceof BreakerOpenError) return 'breaker_open';
+  if (err instanceof DeadlineError) return 'timeout';
+  if (err instanceof ReplyError || err instanceof UnexpectedScriptResultError) return 'script';
+  if (err instanceof Error && err.message === IOREDIS_COMMAND_TIMEOUT) return 'timeout';
+  return 'connection';
 }

@@ -10,7 +10,8 @@
 // an approval not yet replayed into Redis is answered from here even when
 // Redis is healthy again (`held`), so Redis never decides that key a second time.
 import type { Config } from '../config/config.js';
-import { redisErrorKind, type StorageFallback, storageFallbackAnswer } from '../decisions/authorize.js';
+import { type StorageFallback, storageFallbackAnswer } from '../decisions/authorize.js';
+import { redisErrorKind } from './breaker.js';
 import type { SwipeRequest } from '../decisions/swipeRequest.js';
 import { type Logger, logFailOpen } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';

@@ -10,8 +10,9 @@ export const LATENCY_BUCKETS_S = [
 
 /** Label values of the alerted counters, exported at 0 from the start (zeroAlertedCounters). */
 export const FAILOPEN_DECISIONS = ['approved', 'declined'] as const;
-/** The kinds redisErrorKind (src/decisions/authorize.ts) returns. */
+/** The kinds redisErrorKind (src/failopen/breaker.ts) returns. */
 export const REDIS_ERROR_KINDS = ['timeout', 'breaker_open', 'connection', 'script', 'not_hydrated'] as const;
+export type RedisErrorKind = (typeof REDIS_ERROR_KINDS)[number];
 
 export function createMetrics(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
   const registry = new Registry();

@@ -156,15 +156,6 @@ export async function persistCommand(config: Config, logger: Logger): Promise<vo
   await server.close();
 }
 
-async function withOrm<T>(config: Config, fn: (orm: Orm) => Promise<T>): Promise<T> {
-  const orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2 });
-  try {
-    return await fn(orm);
-  } finally {
-    await orm.close(true);
-  }
-}
-
 /**
  * `migrate [--contract]`: applies pending migrations and returns. Without --contract, stops
  * before the first contract migration (the previous release may still be serving).

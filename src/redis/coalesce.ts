@@ -4,7 +4,7 @@
 // nothing); from the second on, the socket is corked and uncorked in setImmediate, right after
 // the poll phase, so the rest of the turn's commands leave as one writev (a pending immediate
 // keeps the poll from blocking).
-// Trade-off (BENCHMARKS.md, sixth session): 8-12 % less api CPU and ~10 % less Redis CPU below
+// Trade-off (measured with `npm run bench`): 8-12 % less api CPU and ~10 % less Redis CPU below
 // saturation, but 12-14 % less maximum throughput: Redis no longer starts on the first
 // requests of a batch while the api still parses the rest. So the api has it off by default
 // (REDIS_COALESCE_WRITES); limit (3c) of the bench measures it.

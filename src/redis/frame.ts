@@ -5,7 +5,8 @@
 // Here the frame is written straight into one Buffer (off the V8 heap), and
 // ioredis still owns the connection, the reply queue, timeouts and Cluster
 // routing: FrameCommand is an ordinary Command whose bytes are ready.
-// BENCHMARKS.md ("What the profile showed", eighth session) has the figures.
+// Measured against ioredis' own path: 28 % less allocation (1.85 -> 1.33 scavenges per
+// 1,000 requests) and 49-55 -> 45-52 µs of api CPU per decision.
 import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
 

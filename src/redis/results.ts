@@ -140,8 +140,16 @@ export interface ScriptResults {
   flagLate: FlagLateResult;
 }
 
+/** A script answered with a shape its decoder does not know: a programmer error, kind `script`. */
+export class UnexpectedScriptResultError extends Error {
+  constructor(name: string, raw: unknown) {
+    super(`script ${name} returned an unexpected result: ${JSON.stringify(raw)?.slice(0, 200)}`);
+    this.name = 'UnexpectedScriptResultError';
+  }
+}
+
 function fail(name: string, raw: unknown): never {
-  throw new Error(`script ${name} returned an unexpected result: ${JSON.stringify(raw)?.slice(0, 200)}`);
+  throw new UnexpectedScriptResultError(name, raw);
 }
 
 function arrayOf(name: string, raw: unknown, length: number): unknown[] {
@@ -291,9 +299,7 @@ const CODES: readonly (ReplayCode | undefined)[] = [
 
 /** Maps the coded result of replayFailOpen (see its header). */
 export function decodeReplayResult(raw: unknown): ReplayResult {
-  if (!Array.isArray(raw) || raw.length !== 5 || typeof raw[0] !== 'number') {
-    throw new Error(`replayFailOpen returned an unexpected result: ${JSON.stringify(raw)?.slice(0, 200)}`);
-  }
+  if (!Array.isArray(raw) || raw.length !== 5 || typeof raw[0] !== 'number') fail('replayFailOpen', raw);
   const code = CODES[raw[0]];
   if (code === undefined) throw new Error(`replayFailOpen refused its arguments (code ${raw[0]})`);
   const authorized = Number(raw[4]);
