@@ -124,6 +124,11 @@ export function isOverloaded(result: AuthorizeResult): boolean {
   return result === OVERLOADED;
 }
 
+/** The OVERLOADED answer, for a caller whose own Redis call found this pod too slow. */
+export function overloadedAnswer(): AuthorizeResult {
+  return OVERLOADED;
+}
+
 export function createDecider(
   deps: Pick<AuthorizeDeps, 'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn'>,
 ): Decide {

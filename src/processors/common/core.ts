@@ -5,11 +5,12 @@ import { sha256Hex } from '../../auth/sha256.js';
 import {
   type Decide,
   newAuthorizationId,
+  overloadedAnswer,
   type RedisGuard,
-  redisErrorKind,
   type StorageFallback,
   storageFallbackAnswer,
 } from '../../decisions/authorize.js';
+import { OverloadedError, redisErrorKind } from '../../failopen/breaker.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { SpanLike } from '../../observability/tracing.js';
 import type { Keys } from '../../redis/keys.js';
@@ -87,6 +88,8 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
       const call = () => lookupCard({ keys, scripts }, swipe.processor, swipe.cardId);
       card = await (guard === undefined ? call() : guard.run(call));
     } catch (err) {
+      // This pod is the slow part, not Redis: no decision, never fail open (§1 503).
+      if (err instanceof OverloadedError) return { result: overloadedAnswer(), shopperId: undefined };
       return storageFailed(swipe, nowMs, err);
     }
     if (card.status === 'not_ready') return storageFailed(swipe, nowMs, new PartitionNotReadyError());
