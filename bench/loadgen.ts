@@ -18,6 +18,7 @@ import { createRedisClient } from '../src/redis/client.js';
 import { Keys } from '../src/redis/keys.js';
 import { ScriptRunner } from '../src/redis/scripts.js';
 import { LatencyHistogram, type LatencySummary, type SerializedHistogram } from './histogram.js';
+import { type BenchFormat, processorRequestBytes } from './processorFormats.js';
 import {
   authorizeCall,
   benchShoppers,
@@ -52,6 +53,8 @@ export interface LoadJob {
   readonly shopperTag: string;
   /** Unique per phase: prefix of transaction ids. */
   readonly tag: string;
+  /** Swipes in a processor's format (processorFormats.ts); default the native webhook. */
+  readonly format?: BenchFormat;
   readonly seed: number;
 }
 
@@ -127,6 +130,8 @@ function requestBuilder(job: LoadJob): () => Built {
       };
     }
     const swipe = mix.next();
+    if (job.format !== undefined && job.format !== 'native')
+      return { kind: 'swipe', bytes: processorRequestBytes(job.format, swipe, host) };
     const sig = signatureHeader(SECRET, Math.floor(Date.now() / 1000), swipe.json);
     return {
       kind: 'swipe',

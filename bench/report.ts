@@ -2,6 +2,7 @@
 // decisions", "Tracing cost") plus the latency chart (bench-results/latency.svg).
 // Only the text between this bench's markers is replaced; other sections of
 // BENCHMARKS.md (Persister, Fail-open under faults, ...) are left as they are.
+import { PROCESSOR_SECTION, type ProcessorFormatRow, processorSection } from './processorFormats.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LatencySummary } from './histogram.js';
@@ -104,6 +105,8 @@ export interface BenchResults {
     rssNote?: string | undefined;
     peakRssSaturationMiB?: number;
   };
+  /** CONTRACT §7: one saturation phase per processor format (processorFormats.ts). */
+  processorFormats?: ProcessorFormatRow[];
   tracing: {
     off?: { saturation: PhaseResult; half: PhaseResult; peakRssMiB: number | undefined };
     on?: { saturation: PhaseResult; half: PhaseResult; peakRssMiB: number | undefined };
@@ -177,7 +180,19 @@ export function writeDocs(r: BenchResults, jsonPath: string, root: string): void
   let doc = existsSync(file) ? readFileSync(file, 'utf8') : HEADER;
   doc = replaceSection(doc, SECTIONS.swipe, swipeSection(r, jsonPath));
   doc = replaceSection(doc, SECTIONS.tracing, tracingSection(r, jsonPath));
+  if (r.processorFormats !== undefined && r.processorFormats.length > 0) {
+    const native = r.service.saturation.filter((p) => p.connections === r.settings['connections']);
+    doc = replaceSection(doc, PROCESSOR_SECTION, processorSection(bestOf(native), r.processorFormats));
+  }
   writeFileSync(file, doc);
+}
+
+function bestOf(runs: PhaseResult[]): PhaseResult | undefined {
+  return runs.reduce<PhaseResult | undefined>(
+    (b, p) =>
+      b === undefined || (p.decidedPerS ?? p.throughputPerS) > (b.decidedPerS ?? b.throughputPerS) ? p : b,
+    undefined,
+  );
 }
 
 /** Replaces the generated block of a section; creates the section (at the end) when missing. */

@@ -48,6 +48,12 @@ import {
 } from './procs.js';
 import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
 import {
+  PROCESSOR_BENCH_ENV,
+  PROCESSOR_FORMATS,
+  processorSection,
+  registerBenchCards,
+} from './processorFormats.js';
+import {
   benchShoppers,
   ITEMS,
   MAX_SWIPES_PER_MINUTE,
@@ -99,17 +105,19 @@ const OTHER_CPUS = process.env['BENCH_OTHER_CPUS'];
 const REDIS_CPUS = process.env['BENCH_REDIS_CPUS'] ?? OTHER_CPUS;
 /** Diagnostics: extra node flags for every api process (e.g. "--trace-gc"), and a file for what it prints. */
 const API_NODE_ARGS = (process.env['BENCH_API_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+/** BENCH_PORT_BASE: where the bench's loopback ports start (default 18400; a shared machine may reserve another range). */
+const PORT_BASE = Number(process.env['BENCH_PORT_BASE'] ?? 18400);
 const PORTS = {
-  api: 18410,
-  apiMetrics: 18411,
-  mixApi: 18420,
-  mixMetrics: 18421,
-  persisterMetrics: 18422,
-  capacityMetrics: 18423, // .. 18423 + CAPACITY_PROCESSES - 1
-  bare: 18430,
-  bareScript: 18431,
-  bareScriptMetrics: 18432,
-  otel: 18440,
+  api: PORT_BASE + 10,
+  apiMetrics: PORT_BASE + 11,
+  mixApi: PORT_BASE + 20,
+  mixMetrics: PORT_BASE + 21,
+  persisterMetrics: PORT_BASE + 22,
+  capacityMetrics: PORT_BASE + 23, // .. + CAPACITY_PROCESSES - 1
+  bare: PORT_BASE + 30,
+  bareScript: PORT_BASE + 31,
+  bareScriptMetrics: PORT_BASE + 32,
+  otel: PORT_BASE + 40,
 } as const;
 
 const runId = randomBytes(4).toString('hex');
@@ -145,6 +153,7 @@ function apiEnv(port: number, metricsPort: number, keyPrefix: string, extra: Rec
     OTEL_SDK_DISABLED: '',
     OTEL_EXPORTER_OTLP_ENDPOINT: '',
     OTEL_TRACES_EXPORTER: '',
+    ...PROCESSOR_BENCH_ENV,
     ...extra,
   };
 }
@@ -215,6 +224,7 @@ async function seed(port: number, count: number, tag: string): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
+  await registerBenchCards(port, shoppers);
 }
 
 interface Watch {
@@ -685,6 +695,18 @@ async function main(): Promise<void> {
           { metricsPort: PORTS.apiMetrics, api },
         ),
       );
+    }
+    // CONTRACT §7: the same mix in each processor's format, right after the native sweep.
+    results.processorFormats = [];
+    for (const format of PROCESSOR_FORMATS) {
+      results.processorFormats.push({
+        format,
+        phase: await load(
+          `service saturation, ${format} format (${CONNECTIONS})`,
+          { ...http0, port: PORTS.api, connections: CONNECTIONS, mode: 'closed', format },
+          { metricsPort: PORTS.apiMetrics, api },
+        ),
+      });
     }
     results.limits.bareUwsScriptSweep = bareScriptRuns;
     results.limits.bareUwsScript = best(bareScriptRuns);
@@ -1164,7 +1186,8 @@ function logServerSide(r: PhaseResult, who: string): void {
 /**
  * `--open-at=<rate>[,<rate>...]`: diagnostics for the latency target. Only the service, seeded,
  * under the open loop at each given rate (req/s), one phase per rate; prints, writes nothing.
- * `--closed-at=<connections>[,...]`: the same under the closed loop (saturation).
+ * `--closed-at=<connections>[,...]`: the same under the closed loop (saturation); with
+ * `--formats`, each processor format's phase after the native one, and their table.
  */
 async function serviceOnly(rates: number[], mode: 'open' | 'closed', curve?: OverloadPoint[]): Promise<void> {
   await connectBenchRedis();
@@ -1195,6 +1218,20 @@ async function serviceOnly(rates: number[], mode: 'open' | 'closed', curve?: Ove
       );
       logServerSide(phase, 'service');
       curve?.push(overloadPoint(phase, PHASE_S));
+      // --formats (closed loop): the same phase in each processor's format, and the table.
+      if (flag('formats') && mode === 'closed') {
+        const rows = [];
+        for (const format of PROCESSOR_FORMATS)
+          rows.push({
+            format,
+            phase: await load(
+              `service saturation, ${format} format (${rate})`,
+              { target: 'http', host: '127.0.0.1', itemShare: 0, port: PORTS.api, ...shape, format },
+              { metricsPort: PORTS.apiMetrics, api },
+            ),
+          });
+        log(`processor formats:\n${processorSection(phase, rows)}`);
+      }
     }
     if (curve !== undefined) log(`overload curve (Redis healthy):\n${overloadTable(curve)}`);
   } finally {

@@ -31,7 +31,14 @@ export function benchShoppers(count: number, tag: string): BenchShopper[] {
 
 export function tripBody(): string {
   return JSON.stringify({
-    merchant: { name: 'Bench Store #0042', address: '1 Bench Way', lat: STORE.lat, lng: STORE.lng },
+    // network_ids: the processor formats' acquirer merchant id (CONTRACT §4b, processorFormats.ts).
+    merchant: {
+      name: 'Bench Store #0042',
+      address: '1 Bench Way',
+      lat: STORE.lat,
+      lng: STORE.lng,
+      network_ids: ['BENCH0042'],
+    },
     currency: 'USD',
     tax_rate_bps: 925,
     tolerance_bps: 500,

@@ -22,8 +22,17 @@
     ARGV[21] authorization_ttl_s    ARGV[22] signature_ttl_s
     ARGV[23] authorizations kept per trip (its :auths list)
     ARGV[24] velocity window ms (max_swipes_per_minute counts swipes in it)
+    Processor swipes only (src/processors/, CONTRACT §7; '' for the native webhook):
+    ARGV[25] 'p' = match the merchant on processor data (§4b), '' = §4
+    ARGV[26] network (acquirer merchant) id   ARGV[27] postal code (first 5, normalized)
+    ARGV[28] MCC                     ARGV[29] '1' = a partial approval may be given
+    ARGV[30] processor               ARGV[31] processor card id
+    ARGV[32] processor authorization id (reconciliation)   ARGV[33] processor request id
+    (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[32]>)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
+    amount_cents is the approved amount: below the requested ARGV[5] only for a
+    partial approval (ARGV[29] = '1' and the allowance left is below the request).
     code 0 approved; 1..10 the decline reasons in contract order
     (1 IDEMPOTENCY_CONFLICT .. 10 AMOUNT_EXCEEDS_ALLOWANCE); replayed 1 when
     the answer is a stored earlier decision (nothing consumed);
@@ -42,7 +51,7 @@
 --- @include "includes/merchantMatch"
 --- @include "includes/reasons"
 
-assert(#ARGV == 24, 'authorizeSwipe takes 24 arguments')
+assert(#ARGV == 33, 'authorizeSwipe takes 33 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -71,6 +80,9 @@ local auth_ttl_s = tonumber(ARGV[21])
 local sig_ttl_s = tonumber(ARGV[22])
 local auths_kept = tonumber(ARGV[23])
 local velocity_window_ms = tonumber(ARGV[24])
+local processor_match = ARGV[25] == 'p'
+local partial_allowed = ARGV[29] == '1'
+local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
 
@@ -119,7 +131,8 @@ if not trip_id then
 else
   trip_key = trip_key_of(base, shopper_id, trip_id)
   t = redis.call('HMGET', trip_key, 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng',
-    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents', 'created_ms')
+    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents', 'created_ms',
+    'm_nids', 'm_postal', 'm_mccs')
   if not t[1] then
     code = 4 -- the trip's keys expired long after its activity ended
   elseif t[1] == 'closed' then
@@ -142,7 +155,10 @@ if code == 0 then
   local swipes_key = trip_key .. ':swipes'
   if currency ~= t[3] then
     code = 5
-  elseif not merchant_matches(m_name, m_addr, t[4], t[5]) then
+  elseif not processor_match and not merchant_matches(m_name, m_addr, t[4], t[5]) then
+    code = 6
+  elseif processor_match and not processor_merchant_matches(m_name, m_addr, ARGV[26], ARGV[27], ARGV[28], t[4],
+      t[5], t[16] or '', t[17] or '', t[18] or '') then
     code = 6
   elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
     code = 7
@@ -153,7 +169,7 @@ if code == 0 then
     elseif tonumber(t[9]) == 0 then
       code = 9
     elseif amount > remaining then
-      code = 10
+      if partial_allowed and remaining > 0 then amount = remaining else code = 10 end
     end
   end
 end
@@ -184,6 +200,17 @@ if code == 0 then decision = 'approved'; status = 200 end
 redis.call('HSET', auth_key, 'code', code, 'status', status, 'decision', decision, 'mode', 'normal',
   'trip', trip_field, 'shopper', shopper_id, 'amount', amount, 'remaining', remaining, 'currency', currency,
   'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', now_ms)
+if ARGV[30] ~= '' then
+  redis.call('HSET', auth_key, 'requested', requested, 'proc', ARGV[30], 'proc_auth', ARGV[32])
+  -- The processor's later events name its authorization, which incremental requests share:
+  -- its approved decisions, oldest first (src/processors/common/events.ts).
+  if code == 0 then
+    local pref_key = base .. 'pref:' .. ARGV[30] .. ':' .. ARGV[32]
+    redis.call('RPUSH', pref_key, auth_id)
+    redis.call('LTRIM', pref_key, -32, -1)
+    redis.call('EXPIRE', pref_key, auth_ttl_s)
+  end
+end
 if code == 0 then
   redis.call('EXPIRE', auth_key, auth_ttl_s)
 else
@@ -202,6 +229,8 @@ wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
   reason = or_null(DECLINE_REASONS[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
   authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
   merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,
+  requested_cents = requested, processor = or_null(ARGV[30]), processor_card_id = or_null(ARGV[31]),
+  processor_authorization_id = or_null(ARGV[32]), processor_request_id = or_null(ARGV[33]),
 }))
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

@@ -27,6 +27,10 @@
              known intact (no <base>meta: Redis lost data, hydrate pending or
              in progress); 0 = replay anyway (the entry waited too long)
     ARGV[21] authorizations kept per trip (its :auths list)
+    ARGV[22] processor ('' = the native webhook)   ARGV[23] processor card id
+    ARGV[24] processor authorization id            ARGV[25] processor request id
+             (CONTRACT §7: kept on the authorization; an applied or overridden
+             approval joins <base>pref:<processor>:<ARGV[24]> for later events)
 
   Output: { code, outcome, stored_authorization_id, trip_id, authorized_cents }
     code 0 applied          counted against the shopper's trip (trip_id '' when
@@ -60,7 +64,7 @@
 --- @include "includes/allowance"
 --- @include "includes/reasons"
 
-assert(#ARGV == 21, 'replayFailOpen takes 21 arguments')
+assert(#ARGV == 25, 'replayFailOpen takes 25 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -117,6 +121,9 @@ local function event(outcome, trip_id, authorized, stored_id, stored_decision, s
     lng = or_null(lng), at_ms = decided_ms, replayed_ms = now_ms, replay_outcome = outcome,
     redis_authorization_id = or_null(stored_id), redis_decision = or_null(stored_decision),
     redis_reason = or_null(stored_reason), trip_created_ms = or_null(trip_id ~= '' and counted_created or nil),
+    processor = or_null(ARGV[22]), processor_card_id = or_null(ARGV[23]),
+    processor_authorization_id = or_null(ARGV[24]), processor_request_id = or_null(ARGV[25]),
+    requested_cents = amount,
   })
 end
 
@@ -225,6 +232,14 @@ if overridden_code then
   redis.call('HSET', auth_key, 'fo_redis_code', overridden_code)
 end
 redis.call('EXPIRE', auth_key, auth_ttl_s)
+if ARGV[22] ~= '' then
+  redis.call('HSET', auth_key, 'requested', amount, 'proc', ARGV[22], 'proc_auth', ARGV[24])
+  local pref_key = base .. 'pref:' .. ARGV[22] .. ':' .. ARGV[24]
+  redis.call('LREM', pref_key, 0, auth_id)
+  redis.call('RPUSH', pref_key, auth_id)
+  redis.call('LTRIM', pref_key, -32, -1)
+  redis.call('EXPIRE', pref_key, auth_ttl_s)
+end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 redis.call('SET', marker_key, outcome, 'EX', idem_ttl_s)
 local would_decision = nil

@@ -31,3 +31,20 @@ local function merchant_matches(swipe_name, swipe_addr, store_name, store_addr)
   if swipe_addr == '' or swipe_addr ~= store_addr then return false end
   return merchant_names_match(swipe_name, store_name)
 end
+
+--[[
+  Merchant matching on processor data (CONTRACT §4b); the twin of
+  processorMerchantMatches in src/processors/common/merchant.ts. Every argument is
+  already normalized; '' means "not known". Sets are ',a,b,' strings (plain find).
+  Names must match (§4); an MCC outside a non-empty allow-list (or no MCC at all
+  against one) is a mismatch; then the strongest evidence both sides have decides:
+  network id, else street address, else postal code. No common evidence: mismatch.
+]]
+local function processor_merchant_matches(name, addr, nid, postal, mcc, s_name, s_addr, s_nids, s_postal, s_mccs)
+  if not merchant_names_match(name, s_name) then return false end
+  if s_mccs ~= '' and (mcc == '' or not string.find(s_mccs, ',' .. mcc .. ',', 1, true)) then return false end
+  if nid ~= '' and s_nids ~= '' then return string.find(s_nids, ',' .. nid .. ',', 1, true) ~= nil end
+  if addr ~= '' and s_addr ~= '' then return addr == s_addr end
+  if postal ~= '' and s_postal ~= '' then return postal == s_postal end
+  return false
+end

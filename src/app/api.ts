@@ -3,7 +3,12 @@
 import { Cluster } from 'ioredis';
 import { createBearerCheck } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
-import { createAuthorizeHandler, FAIL_CLOSED, type StorageFallback } from '../decisions/authorize.js';
+import {
+  createAuthorizeHandler,
+  createDecider,
+  FAIL_CLOSED,
+  type StorageFallback,
+} from '../decisions/authorize.js';
 import { createClearingHandler } from '../decisions/clear.js';
 import { createLateFlagger } from '../decisions/late.js';
 import { createReversalHandler } from '../decisions/reverse.js';
@@ -20,6 +25,7 @@ import { Keys } from '../redis/keys.js';
 import { warmUp } from '../redis/warmup.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { createTripHandlers } from '../trips/handlers.js';
+import { PROCESSOR_PREFIXES, processorRoutes } from '../processors/routes.js';
 import { startMetricsServer } from '../observability/metricsServer.js';
 
 export interface RunningApi {
@@ -174,7 +180,7 @@ export async function startApi(
     logger,
     deadlineMs: config.processorDeadlineMs,
   });
-  const authorize = createAuthorizeHandler({
+  const authorizeDeps = {
     config,
     keys,
     scripts: decisionScripts,
@@ -185,6 +191,16 @@ export async function startApi(
     guard: failOpen.breaker,
     onLate: late.flag,
     ...(failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn }),
+  };
+  const authorize = createAuthorizeHandler(authorizeDeps);
+  // CONTRACT §7: cards and the three processors, in front of the same decision core.
+  const processors = processorRoutes({
+    ...authorizeDeps,
+    decisionScripts,
+    eventScripts: tripScripts,
+    decide: createDecider(authorizeDeps),
+    authorized: createBearerCheck(config.apiTokens),
+    storageGuard: (h) => storageGuard(logger, h),
   });
 
   let stopping = false;
@@ -283,8 +299,9 @@ export async function startApi(
       ...probe,
       handler: () => jsonResponse(200, { status: 'ok' }),
     })
-    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...probe, handler: ready })
-    .fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz']);
+    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...probe, handler: ready });
+  for (const r of processors) server.route(r);
+  server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
 
   const port = await server.listen(config.host, config.port);
   const metricsServer = await startMetricsServer(config.host, config.metricsPort, metrics, () => true);

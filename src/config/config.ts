@@ -2,6 +2,7 @@
 // loadConfig() with a default and bounds (variables it does not name are not
 // read), checked together (every problem reported at once, limits that must
 // fit together asserted), then frozen. Units are the last word of each name.
+import { loadProcessorConfig, type ProcessorConfig } from '../processors/config.js';
 
 export interface Config {
   readonly env: 'production' | 'development' | 'test';
@@ -86,6 +87,8 @@ export interface Config {
   readonly standinTtlS: number;
   /** Fail-open may approve a shopper this pod has never seen decided by Redis. */
   readonly failopenUnseenShoppers: boolean;
+  /** CONTRACT §7: Stripe, Marqeta and Lithic (src/processors/config.ts). */
+  readonly processors: ProcessorConfig;
 }
 
 export class ConfigError extends Error {
@@ -273,6 +276,7 @@ export function loadConfig(env: Env = process.env): Config {
     standinShoppersMax: r.int('STANDIN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
     standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
     failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),
+    processors: loadProcessorConfig(env, r.problems),
   };
 
   // Limits that must fit together.

@@ -142,6 +142,16 @@ export class Authorization {
   @Property({ type: 'bigint', fieldName: 'decided_ms' }) decidedMs!: string;
   /** Set for fail-open approvals once replayed into Redis (mode fail_open); trip_id is then the trip counted against. */
   @Property({ type: 'bigint', fieldName: 'replayed_ms', nullable: true }) replayedMs?: string | null;
+  /** Processor swipes (CONTRACT §7): whose format, which card, the processor's own ids, what was asked. */
+  @Property({ type: 'text', nullable: true }) processor?: string | null;
+  @Property({ type: 'text', fieldName: 'processor_card_id', nullable: true }) processorCardId?: string | null;
+  @Property({ type: 'text', fieldName: 'processor_authorization_id', nullable: true })
+  processorAuthorizationId?: string | null;
+  @Property({ type: 'text', fieldName: 'processor_request_id', nullable: true }) processorRequestId?:
+    | string
+    | null;
+  /** The amount asked for; above amount_cents only for a partial approval. */
+  @Property({ type: 'bigint', fieldName: 'requested_cents', nullable: true }) requestedCents?: string | null;
   /** The settled amount (clearing.posted); null until cleared. */
   @Property({ type: 'bigint', fieldName: 'cleared_cents', nullable: true }) clearedCents?: string | null;
   @Property({ type: 'bigint', fieldName: 'cleared_ms', nullable: true }) clearedMs?: string | null;
@@ -417,8 +427,27 @@ export class DeadLetter {
   @Property({ type: 'timestamptz', fieldName: 'created_at', defaultRaw: 'now()' }) createdAt!: Date;
 }
 
+/** A processor card and its shopper (CONTRACT §7; lua/registerCard-2.lua, card.registered). */
+@Entity({ tableName: 'processor_cards' })
+@Index({ name: 'processor_cards_partition_idx', properties: ['partition'] })
+export class ProcessorCard {
+  @PrimaryKey({ type: 'text' }) processor!: string;
+  @PrimaryKey({ type: 'text', fieldName: 'card_id' }) cardId!: string;
+  @Property({ type: 'text', fieldName: 'shopper_id' }) shopperId!: string;
+  /** active | retired */
+  @Property({ type: 'text' }) status!: string;
+  /** Earlier owners, comma-separated (their authorizations' later events still find them). */
+  @Property({ type: 'text', default: '' }) owners!: string;
+  /** The card's partition (crc32("<processor>:<card_id>") mod P), for hydrate. */
+  @Property({ type: 'integer' }) partition!: number;
+  @Property({ type: 'bigint', fieldName: 'updated_ms' }) updatedMs!: string;
+  /** WAL position of the last applied event: an older event never overwrites a newer one. */
+  @Property({ type: 'text', fieldName: 'updated_pos' }) updatedPos!: string;
+}
+
 export const ENTITIES = [
   Trip,
+  ProcessorCard,
   Order,
   Item,
   Authorization,

@@ -111,12 +111,31 @@ export interface AuthorizeDeps {
   readonly onLate?: (shopperId: string, authorizationId: string, elapsedMs: number) => void;
 }
 
-export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
-  const { config, keys, scripts, metrics, logger, tracing, fallback, guard } = deps;
-  const now = deps.now ?? Date.now;
+/** One decision on a validated swipe: the core every swipe endpoint (native or processor) calls. */
+export type Decide = (
+  request: SwipeRequest,
+  signature: string,
+  nowMs: number,
+  span: SpanLike,
+) => Promise<AuthorizeResult>;
+
+/** decide() answered OVERLOADED: this pod could not read Redis's answer in time (503, no decision). */
+export function isOverloaded(result: AuthorizeResult): boolean {
+  return result === OVERLOADED;
+}
+
+/** The OVERLOADED answer, for a caller whose own Redis call found this pod too slow. */
+export function overloadedAnswer(): AuthorizeResult {
+  return OVERLOADED;
+}
+
+export function createDecider(
+  deps: Pick<AuthorizeDeps, 'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn'>,
+): Decide {
+  const { config, keys, scripts, metrics, fallback, guard } = deps;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
-  async function decide(
+  return async function decide(
     request: SwipeRequest,
     signature: string,
     nowMs: number,
@@ -169,7 +188,13 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       metrics.redisErrors.inc({ kind: redisErrorKind(err) });
       return fallback.decide(request, authorizationId, nowMs, err);
     }
-  }
+  };
+}
+
+export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
+  const { config, metrics, logger, tracing } = deps;
+  const now = deps.now ?? Date.now;
+  const decide = createDecider(deps);
 
   return async (req) => {
     const span = tracing.requestSpan(

@@ -11,6 +11,7 @@ import {
 import { isObject, type JsonValue } from '../domain/json.js';
 import { MERCHANT_TEXT_LENGTH_MAX, normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
 import { type Parsed, parseAmountCents } from '../domain/money.js';
+import type { ProcessorSwipeFields } from '../processors/common/swipe.js';
 
 /**
  * Descriptors repeat (a few thousand stores): normalizing (NFKC + regexes) is
@@ -48,6 +49,8 @@ export interface SwipeRequest {
   readonly idempotencyKey: string;
   /** Same key, different shopper/merchant/amount: IDEMPOTENCY_CONFLICT. */
   readonly fingerprint: string;
+  /** Processor swipes only (src/processors/): §4b evidence, partial approval, the processor's ids. */
+  readonly processor?: ProcessorSwipeFields;
 }
 
 function sha256HexPrefix(text: string, hexChars: number): string {

@@ -63,6 +63,8 @@ export interface FailOpenEntry {
   readonly maddr: string;
   readonly lat: string;
   readonly lng: string;
+  /** Processor swipes (src/processors/): [processor, card id, processor authorization id, request id]. */
+  readonly proc?: readonly [string, string, string, string];
 }
 
 export type { ReplayOutcome } from '../redis/results.js';

@@ -207,6 +207,16 @@ export class FailOpenPolicy implements StorageFallback {
       maddr: request.merchantAddress,
       lat: request.lat,
       lng: request.lng,
+      ...(request.processor === undefined
+        ? {}
+        : {
+            proc: [
+              request.processor.processor,
+              request.processor.cardId,
+              request.processor.authorizationRef,
+              request.processor.requestId,
+            ] as const,
+          }),
     };
   }
 

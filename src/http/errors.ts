@@ -13,6 +13,7 @@ export const ERRORS = {
   authorization_not_found: [404, 'no such authorization for this shopper'],
   method_not_allowed: [405, 'method not allowed on this route'],
   trip_conflict: [409, 'a trip with this id exists with a different body'],
+  card_conflict: [409, 'the card belongs to another shopper'],
   open_trip_exists: [409, 'the shopper has another open trip'],
   trip_closed: [409, 'the trip is closed'],
   trip_expired: [409, 'the trip expired'],
@@ -42,6 +43,8 @@ export interface HttpResponse {
   readonly status: number;
   readonly body: string;
   readonly replayed?: boolean;
+  /** Extra response headers (a processor's own, e.g. Stripe-Version). */
+  readonly headers?: ReadonlyArray<readonly [string, string]>;
 }
 
 export function errorResponse(code: ErrorCode, message?: string): HttpResponse {
@@ -62,6 +65,7 @@ export function jsonResponse(status: number, value: unknown): HttpResponse {
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   402: '402 Payment Required',

@@ -17,6 +17,8 @@ export interface RequestHeaders {
   readonly traceparent: string;
   readonly tracestate: string;
   readonly requestId: string;
+  /** Values of the route's `headers` (Route.headers), in that order; '' when absent. */
+  readonly extra?: readonly string[];
 }
 
 export interface Request {
@@ -30,7 +32,7 @@ export interface Request {
 export type Handler = (req: Request) => Promise<HttpResponse> | HttpResponse;
 
 export interface Route {
-  readonly method: 'get' | 'post' | 'put';
+  readonly method: 'get' | 'post' | 'put' | 'del';
   readonly pattern: string;
   /** Route template used as the metric label (bounded cardinality). */
   readonly label: string;
@@ -39,6 +41,8 @@ export interface Route {
   readonly bodyBytesMax: number;
   readonly requireJson: boolean;
   readonly handler: Handler;
+  /** More request headers this route reads (lower case), e.g. a processor's signature headers. */
+  readonly headers?: readonly string[];
   /** Called with the response just before it is written (metrics that belong to one route). */
   readonly onResponse?: (req: Request, res: HttpResponse) => void;
   /**
@@ -77,6 +81,7 @@ export function assertNativeUws(): string {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_EXTRA: readonly string[] = [];
 
 export interface ServerOptions {
   readonly logger: Logger;
@@ -127,6 +132,7 @@ export class HttpServer {
       traceparent: req.getHeader('traceparent'),
       tracestate: req.getHeader('tracestate'),
       requestId: req.getHeader(REQUEST_ID_HEADER),
+      extra: route.headers === undefined ? NO_EXTRA : route.headers.map((h) => req.getHeader(h)),
     };
     const state = { aborted: false, answered: false, started: false };
     // Admission: what this request holds of the pod's bounded work (in flight, body bytes).
@@ -162,6 +168,7 @@ export class HttpServer {
       res.cork(() => {
         res.writeStatus(statusLine(response.status)).writeHeader('Content-Type', 'application/json');
         if (response.replayed === true) res.writeHeader('Idempotent-Replayed', 'true');
+        if (response.headers !== undefined) for (const [k, v] of response.headers) res.writeHeader(k, v);
         res.end(response.body, closeConnection || this.draining);
       });
     };

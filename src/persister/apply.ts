@@ -305,6 +305,11 @@ async function insertAuthorizations(
       lat: coordText(d.lat),
       lng: coordText(d.lng),
       decided_ms: d.at_ms,
+      processor: d.processor ?? null,
+      processor_card_id: d.processor_card_id ?? null,
+      processor_authorization_id: d.processor_authorization_id ?? null,
+      processor_request_id: d.processor_request_id ?? null,
+      requested_cents: d.requested_cents ?? null,
     };
   });
   const inserted = await jsonRows<{ authorization_id: string }>(
@@ -312,16 +317,20 @@ async function insertAuthorizations(
     `insert into authorizations (authorization_id, event_id, partition, stream_id, idempotency_key, fingerprint,
             signature, http_status, transaction_id, shopper_id, trip_id, decision, reason, mode, amount_cents,
             remaining_cents, trip_authorized_cents, currency, merchant_name, merchant_address, lat, lng, decided_ms,
-            replayed_ms)
+            replayed_ms, processor, processor_card_id, processor_authorization_id, processor_request_id,
+            requested_cents)
      select x.authorization_id, x.event_id, x.partition, x.stream_id, x.idempotency_key, x.fingerprint, x.signature,
             x.http_status, x.transaction_id, x.shopper_id, x.trip_id, x.decision, x.reason, x.mode, x.amount_cents,
             x.remaining_cents, x.trip_authorized_cents, x.currency, x.merchant_name, x.merchant_address, x.lat, x.lng,
-            x.decided_ms, x.replayed_ms
+            x.decided_ms, x.replayed_ms, x.processor, x.processor_card_id, x.processor_authorization_id,
+            x.processor_request_id, x.requested_cents
        from json_to_recordset(?::json) as x(replayed_ms bigint, authorization_id text, event_id text, partition int,
             stream_id text, idempotency_key text, fingerprint text, signature text, http_status int,
             transaction_id text, shopper_id text, trip_id text, decision text, reason text, mode text,
             amount_cents bigint, remaining_cents bigint, trip_authorized_cents bigint, currency text,
-            merchant_name text, merchant_address text, lat text, lng text, decided_ms bigint)
+            merchant_name text, merchant_address text, lat text, lng text, decided_ms bigint, processor text,
+            processor_card_id text, processor_authorization_id text, processor_request_id text,
+            requested_cents bigint)
      on conflict (authorization_id) do nothing
      returning authorization_id`,
     data,
@@ -580,6 +589,33 @@ async function insertHoldExpiries(db: Db, events: readonly Ev<'hold.expired'>[])
   return fresh;
 }
 
+/** card.registered: the newest event per card wins (updated_pos guards against an older one). */
+async function upsertCards(db: Db, events: readonly Ev<'card.registered'>[]): Promise<void> {
+  if (events.length === 0) return;
+  const data = newestBy(events, (e) => `${e.d.processor}\u0000${e.d.card_id}`).map((e) => ({
+    processor: e.d.processor,
+    card_id: e.d.card_id,
+    shopper_id: e.d.shopper_id,
+    status: e.d.status,
+    owners: e.d.owners,
+    partition: e.partition,
+    updated_ms: e.d.at_ms,
+    updated_pos: e.pos,
+  }));
+  await jsonRows(
+    db,
+    `insert into processor_cards (processor, card_id, shopper_id, status, owners, partition, updated_ms, updated_pos)
+     select x.processor, x.card_id, x.shopper_id, x.status, x.owners, x.partition, x.updated_ms, x.updated_pos
+       from json_to_recordset(?::json) as x(processor text, card_id text, shopper_id text, status text, owners text,
+            partition int, updated_ms bigint, updated_pos text)
+     on conflict (processor, card_id) do update set shopper_id = excluded.shopper_id, status = excluded.status,
+            owners = excluded.owners, partition = excluded.partition, updated_ms = excluded.updated_ms,
+            updated_pos = excluded.updated_pos
+      where processor_cards.updated_pos < excluded.updated_pos`,
+    data,
+  );
+}
+
 async function flagLate(db: Db, events: readonly Ev<'authorization.late'>[]): Promise<void> {
   await jsonRows(
     db,
@@ -778,6 +814,7 @@ export async function applyEvents(
   const expiries = byType.of('hold.expired');
   const insertedExpiries = await insertHoldExpiries(db, expiries);
   await flagLate(db, byType.of('authorization.late'));
+  await upsertCards(db, byType.of('card.registered'));
 
   // Ledger: one posting per event that had an effect now, in the same transaction (docs/ledger.md).
   const postings: Posting[] = [];

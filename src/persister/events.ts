@@ -16,6 +16,7 @@ export const EVENT_TYPES = [
   'clearing.flagged',
   'hold.expired',
   'authorization.late',
+  'card.registered',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -104,6 +105,22 @@ export interface AuthorizationDecided {
   readonly merchant_address: string;
   readonly lat: number | string | null;
   readonly lng: number | string | null;
+  readonly at_ms: number;
+  /** Processor swipes (CONTRACT §7); absent on the native webhook's decisions. */
+  readonly requested_cents?: number | null;
+  readonly processor?: string | null;
+  readonly processor_card_id?: string | null;
+  readonly processor_authorization_id?: string | null;
+  readonly processor_request_id?: string | null;
+}
+
+/** lua/registerCard-2.lua: a processor card registered or retired (in the card's partition). */
+export interface CardRegistered {
+  readonly processor: string;
+  readonly card_id: string;
+  readonly shopper_id: string;
+  readonly status: 'active' | 'retired';
+  readonly owners: string;
   readonly at_ms: number;
 }
 
@@ -215,7 +232,8 @@ export type WalEvent =
   | (Base & { readonly type: 'clearing.posted'; readonly d: ClearingPosted })
   | (Base & { readonly type: 'clearing.flagged'; readonly d: ClearingFlagged })
   | (Base & { readonly type: 'hold.expired'; readonly d: HoldExpired })
-  | (Base & { readonly type: 'authorization.late'; readonly d: AuthorizationLate });
+  | (Base & { readonly type: 'authorization.late'; readonly d: AuthorizationLate })
+  | (Base & { readonly type: 'card.registered'; readonly d: CardRegistered });
 
 export type ParseResult = { ok: true; event: WalEvent } | { ok: false; error: string };
 
@@ -419,6 +437,22 @@ function authorizationDecided(o: Obj): AuthorizationDecided {
     lat: coord(o, 'lat'),
     lng: coord(o, 'lng'),
     at_ms: int(o, 'at_ms', 1),
+    requested_cents: intOrNull(o, 'requested_cents'),
+    processor: strOrNull(o, 'processor', 16),
+    processor_card_id: strOrNull(o, 'processor_card_id'),
+    processor_authorization_id: strOrNull(o, 'processor_authorization_id'),
+    processor_request_id: strOrNull(o, 'processor_request_id'),
+  };
+}
+
+function cardRegistered(o: Obj): CardRegistered {
+  return {
+    processor: oneOf(o, 'processor', ['stripe', 'marqeta', 'lithic'] as const),
+    card_id: str(o, 'card_id'),
+    shopper_id: str(o, 'shopper_id'),
+    status: oneOf(o, 'status', ['active', 'retired'] as const),
+    owners: strOrEmpty(o, 'owners', 1024),
+    at_ms: int(o, 'at_ms', 1),
   };
 }
 
@@ -593,6 +627,8 @@ export function parseEntry(raw: RawEntry): ParseResult {
         return parsedEvent(raw, eventId, pos, raw.type, holdExpired(o));
       case 'authorization.late':
         return parsedEvent(raw, eventId, pos, raw.type, authorizationLate(o));
+      case 'card.registered':
+        return parsedEvent(raw, eventId, pos, raw.type, cardRegistered(o));
       default:
         throw new EventError(`unknown event type ${JSON.stringify(raw.type)}`);
     }

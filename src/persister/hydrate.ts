@@ -14,6 +14,8 @@
 //   reversal replay keys within authorization_ttl_s.
 // Then `<base>meta` gets hydrated_ms (or initialized_ms when Postgres had
 // nothing for the partition), so the rebuild is not repeated.
+import { hydrateCards } from '../cards/hydrate.js';
+import { storeEvidenceFromSpec } from '../processors/common/merchant.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Orm } from '../db/orm.js';
@@ -153,7 +155,8 @@ export class Hydrator {
     counts.reversals = await this.reversals(p, nowMs);
     counts.reversals += await this.failopenMarkers(p, nowMs);
     counts.reversals += await this.endpointClaims(p, nowMs);
-    const empty = counts.trips + counts.shoppers + counts.authorizations + counts.reversals === 0;
+    const cards = await hydrateCards(this.knex, this.scripts, this.keys, p);
+    const empty = cards + counts.trips + counts.shoppers + counts.authorizations + counts.reversals === 0;
     await this.d.client.hset(metaKey(this.keys, p), empty ? 'initialized_ms' : 'hydrated_ms', Date.now());
     return counts;
   }
@@ -650,6 +653,7 @@ function tripHashFields(t: TripRow, pickedLines: number): [string, string | numb
     ['tol_cents', t.tolerance_cents],
     ['hold_cents', t.hold_cents ?? -1],
     ['est_cents', t.estimated_cents],
+    ...storeEvidenceFromSpec(t.spec),
   ];
   if (t.closed_ms !== null) fields.push(['closed_ms', t.closed_ms]);
   return fields;

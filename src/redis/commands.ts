@@ -3,6 +3,7 @@
 // coded result (results.ts). Callers never assemble a script's arguments by
 // hand, and a limit the script needs comes from Config here, in one place.
 // Pipelined scripts (hydrateShopper, hydrateAuth) are queued by hydrate.
+import { type ProcessorSwipeFields, processorScriptArgs } from '../processors/common/swipe.js';
 import type { Config } from '../config/config.js';
 import { uuidv7 } from '../domain/ids.js';
 import type { SpanLike } from '../observability/tracing.js';
@@ -53,7 +54,11 @@ export interface SwipeToDecide {
   readonly lng: string;
   readonly idempotencyKey: string;
   readonly fingerprint: string;
+  /** Processor swipes (CONTRACT §7): §4b evidence, partial approval, the processor's ids. */
+  readonly processor?: ProcessorSwipeFields | undefined;
 }
+
+const NO_PROCESSOR_REPLAY = ['', '', '', ''] as const;
 
 /** lua/authorizeSwipe-4.lua: one swipe decided (or its earlier decision replayed). */
 export async function authorizeSwipe(
@@ -98,6 +103,7 @@ export async function authorizeSwipe(
         2 * config.signatureToleranceS,
         TRIP_AUTHORIZATIONS_KEPT,
         VELOCITY_WINDOW_MS,
+        ...processorScriptArgs(swipe.processor),
       ],
       opts.span,
     );
@@ -364,6 +370,8 @@ export interface FailOpenApproval {
   readonly maddr: string;
   readonly lat: string;
   readonly lng: string;
+  /** Processor swipes: [processor, card id, processor authorization id, request id]. */
+  readonly proc?: readonly [string, string, string, string];
 }
 
 /**
@@ -403,6 +411,7 @@ export async function replayFailOpen(
       config.authorizationTtlS,
       requireIntact ? 1 : 0,
       TRIP_AUTHORIZATIONS_KEPT,
+      ...(e.proc ?? NO_PROCESSOR_REPLAY),
     ],
   );
   return decodeReplayResult(raw);
@@ -457,4 +466,98 @@ export async function renewLease(runner: ScriptRunner, leaseKey: string, consume
 /** lua/persisterLeaseRelease-1.lua: lets go of the partition if this consumer holds it. */
 export async function releaseLease(runner: ScriptRunner, leaseKey: string, consumer: string): Promise<void> {
   await runner.run('persisterLeaseRelease', [leaseKey], [consumer]);
+}
+
+// --- Processor cards and authorizations (CONTRACT §7; docs/processors.md) -------------
+
+export type CardOutcome = 'registered' | 'identical' | 'other_shopper' | 'retired' | 'not_registered';
+const CARD_OUTCOMES: readonly CardOutcome[] = [
+  'registered',
+  'identical',
+  'other_shopper',
+  'retired',
+  'not_registered',
+  'other_shopper',
+];
+
+/** lua/registerCard-2.lua: registers (put) or retires (delete) a processor card, in the card's partition. */
+export async function registerCard(
+  d: Pick<ScriptDeps, 'keys' | 'scripts'>,
+  c: { processor: string; cardId: string; shopperId: string; op: 'put' | 'delete'; nowMs: number },
+): Promise<CardOutcome> {
+  const { keys } = d;
+  const p = keys.cardPartition(c.processor, c.cardId);
+  const raw = await d.scripts.run(
+    'registerCard',
+    [keys.card(p, c.processor, c.cardId), keys.wal(p)],
+    [c.nowMs, uuidv7(c.nowMs), c.processor, c.cardId, c.shopperId, c.op],
+  );
+  const code = Array.isArray(raw) ? raw[0] : undefined;
+  const outcome = typeof code === 'number' ? CARD_OUTCOMES[code] : undefined;
+  if (outcome === undefined) throw new Error(`script registerCard returned ${JSON.stringify(raw)}`);
+  return outcome;
+}
+
+export type CardLookup =
+  | { readonly status: 'active'; readonly shopperId: string; readonly owners: readonly string[] }
+  | { readonly status: 'retired'; readonly shopperId: string; readonly owners: readonly string[] }
+  | { readonly status: 'unknown' }
+  | { readonly status: 'not_ready' };
+
+/** lua/lookupCard-2.lua: the card's shopper (one call in the card's slot). Errors propagate. */
+export async function lookupCard(
+  d: Pick<ScriptDeps, 'keys' | 'scripts'>,
+  processor: string,
+  cardId: string,
+): Promise<CardLookup> {
+  const { keys } = d;
+  const p = keys.cardPartition(processor, cardId);
+  const raw = await d.scripts.run('lookupCard', [keys.card(p, processor, cardId), keys.meta(p)], []);
+  if (!Array.isArray(raw) || raw.length !== 3)
+    throw new Error(`script lookupCard returned ${JSON.stringify(raw)}`);
+  const [code, shopper, owners] = raw as [number, string, string];
+  const earlier = owners === '' ? [] : owners.split(',');
+  if (code === 0) return { status: 'active', shopperId: shopper, owners: earlier };
+  if (code === 1) return { status: 'retired', shopperId: shopper, owners: earlier };
+  if (code === 2) return { status: 'unknown' };
+  if (code === 3) return { status: 'not_ready' };
+  throw new Error(`script lookupCard returned code ${code}`);
+}
+
+/** lua/hydrateCard-1.lua: one card rebuilt from Postgres; false when Redis has it already. */
+export async function hydrateCard(
+  d: Pick<ScriptDeps, 'keys' | 'scripts'>,
+  p: number,
+  c: { processor: string; cardId: string; shopperId: string; status: string; owners: string; atMs: string },
+): Promise<boolean> {
+  const raw = await d.scripts.run(
+    'hydrateCard',
+    [d.keys.card(p, c.processor, c.cardId)],
+    [c.shopperId, c.status, c.owners, c.atMs],
+  );
+  return raw === 1;
+}
+
+/** One approved decision on a processor authorization (lua/readProcessorAuths-1.lua). */
+export interface ProcessorDecisionState {
+  readonly authorization_id: string;
+  readonly transaction_id: string;
+  readonly amount_cents: number;
+  readonly reversed_cents: number;
+  readonly cleared: boolean;
+  readonly expired: boolean;
+}
+
+/** lua/readProcessorAuths-1.lua: a processor authorization's approved decisions, oldest first. */
+export async function readProcessorAuths(
+  d: Pick<ScriptDeps, 'keys' | 'scripts'>,
+  shopperId: string,
+  processor: string,
+  authorizationRef: string,
+): Promise<ProcessorDecisionState[]> {
+  const p = d.keys.partition(shopperId);
+  const suffix = `pref:${processor}:${authorizationRef}`;
+  const raw = await d.scripts.run('readProcessorAuths', [`${d.keys.base(p)}${suffix}`], [shopperId, suffix]);
+  if (typeof raw !== 'string') throw new Error(`script readProcessorAuths returned ${JSON.stringify(raw)}`);
+  return JSON.parse(raw) as ProcessorDecisionState[];
 }

@@ -62,6 +62,22 @@ export class Keys {
     return `${this.base(p)}hx:${authorizationId}`;
   }
 
+  /**
+   * A processor card lives in the partition of its own id, not its shopper's: a swipe names the
+   * card before the shopper is known (docs/processors.md, "Card registry").
+   */
+  cardPartition(processor: string, cardId: string): number {
+    return partitionOf(`${processor}:${cardId}`, this.partitions);
+  }
+
+  card(p: number, processor: string, cardId: string): string {
+    return `${this.base(p)}card:${processor}:${cardId}`;
+  }
+
+  meta(p: number): string {
+    return `${this.base(p)}meta`;
+  }
+
   wal(p: number): string {
     return `${this.base(p)}wal`;
   }

@@ -1,4 +1,5 @@
 // Validates trip API bodies into canonical, integer-only specs.
+import { storeEvidenceFields } from '../processors/common/merchant.js';
 import { sha256Hex } from '../auth/sha256.js';
 import type { Config } from '../config/config.js';
 import { ID_PATTERN, parseCurrency, parseLocation, parseOptionalBool, parseText } from '../domain/fields.js';
@@ -25,7 +26,17 @@ export interface TripItemSpec {
 }
 
 export interface TripSpec {
-  readonly merchant: { name: string; address: string; lat: string | null; lng: string | null };
+  readonly merchant: {
+    name: string;
+    address: string;
+    lat: string | null;
+    lng: string | null;
+    /** CONTRACT §4b; present in the canonical spec only when sent, so older trips keep their hash. */
+    postal_code?: string;
+    city?: string;
+    mccs?: string[];
+    network_ids?: string[];
+  };
   readonly currency: string;
   readonly tax_rate_bps: number;
   readonly tolerance_bps: number;
@@ -91,6 +102,8 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
     'merchant',
   );
   if (!location.ok) return location;
+  const evidence = parseStoreEvidence(merchant);
+  if (!evidence.ok) return evidence;
   const currency = parseCurrency(body['currency']);
   if (!currency.ok) return currency;
   const tax = optionalInt(body['tax_rate_bps'], 'tax_rate_bps', config.defaultTaxRateBps, 10_000);
@@ -157,6 +170,7 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
         address: address.value,
         lat: location.value?.lat ?? null,
         lng: location.value?.lng ?? null,
+        ...evidence.value,
       },
       currency: currency.value,
       tax_rate_bps: tax.value,
@@ -167,6 +181,49 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
       orders,
     },
   };
+}
+
+const STORE_TEXT_LENGTH_MAX = 64;
+const STORE_LIST_MAX = 32;
+const MCC_PATTERN = /^\d{4}$/;
+const NETWORK_ID_PATTERN = /^[A-Za-z0-9 _./-]{1,32}$/;
+
+/** The optional §4b store fields: postal_code, city, mccs, network_ids (absent ones stay absent). */
+function parseStoreEvidence(m: { [k: string]: JsonValue }): Parsed<{
+  postal_code?: string;
+  city?: string;
+  mccs?: string[];
+  network_ids?: string[];
+}> {
+  const out: { postal_code?: string; city?: string; mccs?: string[]; network_ids?: string[] } = {};
+  for (const field of ['postal_code', 'city'] as const) {
+    const v = m[field];
+    if (v === undefined || v === null) continue;
+    const t = parseText(v, `merchant.${field}`, STORE_TEXT_LENGTH_MAX);
+    if (!t.ok) return t;
+    out[field] = t.value;
+  }
+  for (const [field, pattern] of [
+    ['mccs', MCC_PATTERN],
+    ['network_ids', NETWORK_ID_PATTERN],
+  ] as const) {
+    const v = m[field];
+    if (v === undefined || v === null) continue;
+    if (!Array.isArray(v) || v.length > STORE_LIST_MAX)
+      return fail(`merchant.${field} must be an array of at most ${STORE_LIST_MAX} strings`);
+    const list: string[] = [];
+    for (const x of v) {
+      if (typeof x !== 'string' || !pattern.test(x))
+        return fail(
+          field === 'mccs'
+            ? 'merchant.mccs entries must be 4-digit strings'
+            : 'merchant.network_ids entries must be 1-32 characters of A-Z a-z 0-9 space _ . / -',
+        );
+      list.push(x);
+    }
+    if (list.length > 0) out[field] = list;
+  }
+  return { ok: true, value: out };
 }
 
 /** Canonical JSON (fixed key order from construction) and its hash: "identical PUT" means equal hashes. */
@@ -243,6 +300,7 @@ export function tripHashFields(spec: TripSpec): [string, string | number][] {
     ['tol_cents', spec.tolerance_cents],
     ['hold_cents', spec.hold_cents ?? -1],
     ['est_cents', spec.estimated_cents],
+    ...storeEvidenceFields(spec.merchant),
   ];
 }
 

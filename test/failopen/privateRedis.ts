@@ -51,13 +51,18 @@ async function waitForPing(port: number, timeoutMs: number): Promise<void> {
 /** Ports of the issue-19 tests (orderings, saturation), apart from the fault suite's. */
 const ISSUE19_PORT_MIN = 17500;
 const ISSUE19_PORT_MAX = 17599;
+/** Ports of the processor tests (issue 20). */
+const ISSUE20_PORT_MIN = 17600;
+const ISSUE20_PORT_MAX = 17699;
 
 export async function startPrivateRedis(port: number): Promise<PrivateRedis> {
   const inRange =
-    (port >= PORT_MIN && port <= PORT_MAX) || (port >= ISSUE19_PORT_MIN && port <= ISSUE19_PORT_MAX);
+    (port >= PORT_MIN && port <= PORT_MAX) ||
+    (port >= ISSUE19_PORT_MIN && port <= ISSUE19_PORT_MAX) ||
+    (port >= ISSUE20_PORT_MIN && port <= ISSUE20_PORT_MAX);
   if (!inRange)
     throw new Error(
-      `private redis port ${port} outside ${PORT_MIN}-${PORT_MAX} and ${ISSUE19_PORT_MIN}-${ISSUE19_PORT_MAX}`,
+      `private redis port ${port} outside ${PORT_MIN}-${PORT_MAX}, ${ISSUE19_PORT_MIN}-${ISSUE19_PORT_MAX} and ${ISSUE20_PORT_MIN}-${ISSUE20_PORT_MAX}`,
     );
   let proc: ChildProcess | undefined;
   let plain: Redis | undefined;

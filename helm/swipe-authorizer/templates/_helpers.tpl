@@ -218,6 +218,18 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "swipe-authorizer.secretName" . }}
       key: {{ .Values.secrets.apiTokensKey }}
+{{- range $name := list "STRIPE_WEBHOOK_SECRETS" "MARQETA_BASIC_AUTH" "LITHIC_WEBHOOK_SECRETS" }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "swipe-authorizer.secretName" $ }}
+      key: {{ $name }}
+      optional: true
+{{- end }}
+- name: STRIPE_API_VERSION
+  value: {{ .Values.config.processors.stripeApiVersion | quote }}
+- name: PARTIAL_APPROVALS
+  value: {{ .Values.config.processors.partialApprovals | quote }}
 - name: OTEL_SERVICE_NAME
   value: {{ include "swipe-authorizer.fullname" . | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES

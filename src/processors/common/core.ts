@@ -1,0 +1,111 @@
+// The processor side of the one decision core: find the card's shopper (one cheap
+// call in the card's slot), then the same decision as CONTRACT §1 (one authorizeSwipe
+// call in the shopper's slot, with its deadline, breaker and fail-open fallback).
+import { sha256Hex } from '../../auth/sha256.js';
+import {
+  type Decide,
+  newAuthorizationId,
+  overloadedAnswer,
+  type RedisGuard,
+  type StorageFallback,
+  storageFallbackAnswer,
+} from '../../decisions/authorize.js';
+import { OverloadedError, redisErrorKind } from '../../failopen/breaker.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { SpanLike } from '../../observability/tracing.js';
+import type { Keys } from '../../redis/keys.js';
+import { type AuthorizeResult, PartitionNotReadyError } from '../../redis/results.js';
+import type { ScriptRunner } from '../../redis/scripts.js';
+import { type CardLookup, lookupCard } from '../../redis/commands.js';
+import { type ProcessorSwipe, toSwipeRequest } from './swipe.js';
+
+/**
+ * Cards this pod has seen active recently, card → shopper: used only when Redis cannot
+ * answer, so the fail-open policy (per-shopper caps, journal replay into the right trip)
+ * knows whose swipe it is. Bounded; emptied when full.
+ */
+const KNOWN_CARDS_MAX = 100_000;
+
+export interface ProcessorCoreDeps {
+  readonly keys: Keys;
+  readonly scripts: ScriptRunner;
+  readonly metrics: Metrics;
+  readonly fallback: StorageFallback;
+  readonly guard?: RedisGuard;
+  readonly decide: Decide;
+}
+
+export interface ProcessorDecision {
+  readonly result: AuthorizeResult;
+  /** The card's shopper, when known. */
+  readonly shopperId: string | undefined;
+}
+
+export function createProcessorCore(deps: ProcessorCoreDeps) {
+  const { keys, scripts, metrics, fallback, guard, decide } = deps;
+  const knownCards = new Map<string, string>();
+
+  /** A swipe on no known card: UNKNOWN_SHOPPER, with an id derived from the request (retries get the same body). */
+  function unknownCard(swipe: ProcessorSwipe): AuthorizeResult {
+    return {
+      reason: 'UNKNOWN_SHOPPER',
+      authorizationId: `auth_card_${sha256Hex(`${swipe.processor}\n${swipe.requestId}`).slice(0, 28)}`,
+      tripId: '',
+      amountCents: swipe.amountCents,
+      remainingCents: 0,
+      mode: 'normal',
+      replayed: false,
+    };
+  }
+
+  async function storageFailed(
+    swipe: ProcessorSwipe,
+    nowMs: number,
+    err: unknown,
+  ): Promise<ProcessorDecision> {
+    metrics.redisErrors.inc({ kind: redisErrorKind(err) });
+    const cardKey = `${swipe.processor}:${swipe.cardId}`;
+    const shopperId = knownCards.get(cardKey);
+    const authorizationId = newAuthorizationId(nowMs);
+    if (shopperId === undefined) {
+      // Whose card it is cannot be known without Redis: the policy cannot cap it per shopper
+      // nor replay it into a trip, so it is refused (docs/processors.md, "Fail-open").
+      const request = toSwipeRequest(swipe, '');
+      return { result: storageFallbackAnswer(request, authorizationId, false), shopperId: undefined };
+    }
+    const request = toSwipeRequest(swipe, shopperId);
+    return { result: await fallback.decide(request, authorizationId, nowMs, err), shopperId };
+  }
+
+  async function decideSwipe(
+    swipe: ProcessorSwipe,
+    nowMs: number,
+    span: SpanLike,
+  ): Promise<ProcessorDecision> {
+    const cardKey = `${swipe.processor}:${swipe.cardId}`;
+    let card: CardLookup;
+    try {
+      const call = () => lookupCard({ keys, scripts }, swipe.processor, swipe.cardId);
+      card = await (guard === undefined ? call() : guard.run(call));
+    } catch (err) {
+      // This pod is the slow part, not Redis: no decision, never fail open (§1 503).
+      if (err instanceof OverloadedError) return { result: overloadedAnswer(), shopperId: undefined };
+      return storageFailed(swipe, nowMs, err);
+    }
+    if (card.status === 'not_ready') return storageFailed(swipe, nowMs, new PartitionNotReadyError());
+    if (card.status !== 'active') {
+      knownCards.delete(cardKey);
+      return { result: unknownCard(swipe), shopperId: undefined };
+    }
+    if (knownCards.get(cardKey) !== card.shopperId) {
+      if (knownCards.size >= KNOWN_CARDS_MAX) knownCards.clear();
+      knownCards.set(cardKey, card.shopperId);
+    }
+    const request = toSwipeRequest(swipe, card.shopperId);
+    return { result: await decide(request, '', nowMs, span), shopperId: card.shopperId };
+  }
+
+  return { decideSwipe };
+}
+
+export type ProcessorCore = ReturnType<typeof createProcessorCore>;

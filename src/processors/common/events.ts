@@ -1,0 +1,182 @@
+// A processor's later events (CONTRACT §7) mapped onto the existing paths of §2 and hold
+// expiry: reversal (lua/reverseAuthorization-3.lua), clearing (lua/clearAuthorization-3.lua)
+// and hold expiry (lua/expireHold-3.lua). An event names the processor's authorization;
+// its approved decisions (one, or more after incremental requests) come from
+// <base>pref:<processor>:<id> in the card owner's partition (lua/readProcessorAuths-1.lua).
+import type { Config } from '../../config/config.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Keys } from '../../redis/keys.js';
+import {
+  clearAuthorization,
+  expireHold,
+  lookupCard,
+  type ProcessorDecisionState,
+  readProcessorAuths,
+  reverseAuthorization,
+} from '../../redis/commands.js';
+import type { ScriptRunner } from '../../redis/scripts.js';
+import type { ProcessorName } from './swipe.js';
+
+export type EventAction =
+  | { readonly kind: 'release'; readonly amountCents: number | 'all' }
+  | { readonly kind: 'clear'; readonly amountCents: number; readonly clearedAtMs: number }
+  | { readonly kind: 'expire' }
+  | { readonly kind: 'ignore'; readonly why: string };
+
+export interface ProcessorEvent {
+  readonly processor: ProcessorName;
+  readonly cardId: string;
+  readonly authorizationRef: string;
+  /** The processor's id of this event: the reversal id (a redelivery is a replay). */
+  readonly eventId: string;
+  readonly action: EventAction;
+}
+
+type Decision = ProcessorDecisionState;
+
+export type EventOutcome =
+  | 'released'
+  | 'cleared'
+  | 'expired'
+  | 'ignored'
+  | 'unknown_card'
+  | 'unknown_authorization'
+  | 'conflict';
+
+export interface EventDeps {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly scripts: ScriptRunner;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+const held = (d: Decision) => (d.cleared || d.expired ? 0 : d.amount_cents - d.reversed_cents);
+
+export function createEventApplier(deps: EventDeps) {
+  const { config, keys, scripts, logger } = deps;
+  const now = deps.now ?? Date.now;
+
+  async function decisionsOf(
+    e: ProcessorEvent,
+  ): Promise<{ shopperId: string; list: Decision[] } | undefined> {
+    const card = await lookupCard({ keys, scripts }, e.processor, e.cardId);
+    if (card.status === 'not_ready') throw new Error('card partition not hydrated');
+    if (card.status === 'unknown') return undefined;
+    for (const shopperId of [card.shopperId, ...card.owners]) {
+      const list = await readProcessorAuths({ keys, scripts }, shopperId, e.processor, e.authorizationRef);
+      if (list.length > 0) return { shopperId, list };
+    }
+    return { shopperId: card.shopperId, list: [] };
+  }
+
+  async function reverse(shopperId: string, d: Decision, amount: number | '', reversalId: string) {
+    return reverseAuthorization(
+      { config, keys, scripts },
+      {
+        shopperId,
+        transactionId: d.transaction_id,
+        reversalKey: reversalId,
+        amount: amount === '' ? '' : String(amount),
+        // Processor events are not §1-signed requests: no signature to bind to one endpoint.
+        signature: '',
+        nowMs: now(),
+      },
+    );
+  }
+
+  async function clear(shopperId: string, d: Decision, amount: number, clearedAtMs: number) {
+    return clearAuthorization(
+      { config, keys, scripts },
+      {
+        shopperId,
+        transactionId: d.transaction_id,
+        clearedCents: amount,
+        clearedAtMs,
+        currency: '',
+        signature: '',
+        nowMs: now(),
+      },
+    );
+  }
+
+  /** Applies one event. Redis errors propagate (the route answers 503 and the processor redelivers). */
+  async function apply(e: ProcessorEvent): Promise<EventOutcome> {
+    if (e.action.kind === 'ignore') return 'ignored';
+    const found = await decisionsOf(e);
+    if (found === undefined) return 'unknown_card';
+    const { shopperId, list } = found;
+    if (list.length === 0) return 'unknown_authorization';
+    const reversalId = `${e.processor}:${e.eventId}`;
+    const action = e.action;
+    let conflict = false;
+    if (action.kind === 'release') {
+      // Newest decision first: an amount lowered undoes the latest increment first.
+      let left = action.amountCents === 'all' ? Number.POSITIVE_INFINITY : action.amountCents;
+      for (const d of [...list].reverse()) {
+        const h = held(d);
+        if (h <= 0 || left <= 0) continue;
+        const take = Math.min(h, left);
+        const r = await reverse(shopperId, d, take === h ? '' : take, reversalId);
+        if (!r.ok) conflict = true;
+        left -= take;
+      }
+      return conflict ? 'conflict' : 'released';
+    }
+    if (action.kind === 'clear') {
+      // Oldest first, each decision up to what it holds; the last open one takes the rest
+      // (a clearing may exceed the hold by the trip's slack). Decisions left with nothing
+      // to clear are released.
+      const open = list.filter((d) => !d.cleared);
+      let left = action.amountCents;
+      for (let i = 0; i < open.length; i++) {
+        const d = open[i] as Decision;
+        const last = i === open.length - 1;
+        const share = last ? left : Math.min(held(d), left);
+        if (share > 0) {
+          const r = await clear(shopperId, d, share, action.clearedAtMs);
+          if (!r.ok) conflict = true;
+          left -= share;
+        } else if (held(d) > 0) {
+          const r = await reverse(shopperId, d, '', reversalId);
+          if (!r.ok) conflict = true;
+        }
+      }
+      return conflict ? 'conflict' : 'cleared';
+    }
+    for (const d of list) {
+      if (held(d) <= 0) continue;
+      await expireHold(
+        { config, keys, scripts },
+        {
+          authorization_id: d.authorization_id,
+          shopper_id: shopperId,
+          currency: '',
+          transaction_id: d.transaction_id,
+          held: String(held(d)),
+        },
+        'expiry',
+        now(),
+      );
+    }
+    return 'expired';
+  }
+
+  async function applyAll(events: readonly ProcessorEvent[]): Promise<EventOutcome[]> {
+    const out: EventOutcome[] = [];
+    for (const e of events) {
+      const outcome = await apply(e);
+      if (outcome === 'conflict' || outcome === 'unknown_authorization' || outcome === 'unknown_card')
+        logger.warn(
+          { processor: e.processor, event: e.eventId, authorization: e.authorizationRef, outcome },
+          'processor event not applied',
+        );
+      out.push(outcome);
+    }
+    return out;
+  }
+
+  return { apply, applyAll };
+}
+
+export type EventApplier = ReturnType<typeof createEventApplier>;

@@ -1,0 +1,170 @@
+// The three processors' events endpoints (CONTRACT §7): authenticate as each processor does,
+// parse its events into ProcessorEvents, apply them (src/processors/common/events.ts).
+// Unknown event types: 200 and ignored. Redis trouble: 503, so the processor redelivers.
+import { isObject, JsonNumber, type JsonValue } from '../domain/json.js';
+import { AMOUNT_CENTS_MAX, parseAmountCents, parseIntegerInRange } from '../domain/money.js';
+import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
+import { readJsonBody } from '../http/jsonBody.js';
+import type { Request } from '../http/server.js';
+import type { Logger } from '../observability/logger.js';
+import type { EventAction, EventApplier, ProcessorEvent } from './common/events.js';
+import { INVALID_CREDENTIALS, text } from './common/route.js';
+
+type Obj = { [k: string]: JsonValue };
+const obj = (v: JsonValue | undefined): Obj | undefined => (isObject(v) ? v : undefined);
+const idOf = (v: JsonValue | undefined): string =>
+  typeof v === 'string' ? v : isObject(v) && typeof v['id'] === 'string' ? v['id'] : '';
+/** Minor units, sign dropped (Stripe captures and Lithic events may be negative). */
+function minor(v: JsonValue | undefined): number | undefined {
+  if (!(v instanceof JsonNumber)) return undefined;
+  const r = parseIntegerInRange(new JsonNumber(v.raw.replace(/^-/, '')), 'amount', 0, AMOUNT_CENTS_MAX);
+  return r.ok ? r.value : undefined;
+}
+const ignore = (why: string): EventAction => ({ kind: 'ignore', why });
+const timeOf = (v: JsonValue | undefined, fallbackMs: number): number => {
+  if (typeof v === 'string') {
+    const ms = Date.parse(v);
+    if (Number.isFinite(ms)) return ms;
+  }
+  const n = minor(v);
+  return n !== undefined && n > 946_684_800 && n < 4_102_444_800 ? n * 1000 : fallbackMs;
+};
+
+export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
+  const type = body['type'];
+  const data = obj(body['data']);
+  const o = obj(data?.['object']);
+  const eventId = typeof body['id'] === 'string' ? body['id'] : '';
+  if (o === undefined || eventId === '') return [];
+  if (type === 'issuing_authorization.updated') {
+    const base = {
+      processor: 'stripe' as const,
+      cardId: idOf(o['card']),
+      authorizationRef: idOf(o['id']),
+      eventId,
+    };
+    const status = o['status'];
+    if (status === 'reversed') return [{ ...base, action: { kind: 'release', amountCents: 'all' } }];
+    if (status === 'expired') return [{ ...base, action: { kind: 'expire' } }];
+    const before = minor(obj(data?.['previous_attributes'])?.['amount']);
+    const after = minor(o['amount']);
+    if (before !== undefined && after !== undefined && after < before)
+      return [{ ...base, action: { kind: 'release', amountCents: before - after } }];
+    return [{ ...base, action: ignore('authorization updated without a lower amount') }];
+  }
+  if (type === 'issuing_transaction.created') {
+    const base = {
+      processor: 'stripe' as const,
+      cardId: idOf(o['card']),
+      authorizationRef: idOf(o['authorization']),
+      eventId,
+    };
+    const amount = minor(o['amount']);
+    if (o['type'] === 'capture' && amount !== undefined && amount > 0 && base.authorizationRef !== '')
+      return [
+        { ...base, action: { kind: 'clear', amountCents: amount, clearedAtMs: timeOf(o['created'], nowMs) } },
+      ];
+    return [
+      { ...base, action: ignore(`transaction ${String(o['type'])}: no path (refunds are not posted)`) },
+    ];
+  }
+  return [];
+}
+
+export function parseMarqetaEvents(body: Obj, nowMs: number): ProcessorEvent[] {
+  const list = body['transactions'];
+  if (!Array.isArray(list)) return [];
+  const out: ProcessorEvent[] = [];
+  for (const t of list.slice(0, 100)) {
+    const o = obj(t);
+    if (o === undefined) continue;
+    const type = o['type'];
+    const base = {
+      processor: 'marqeta' as const,
+      cardId: text(o, 'card_token', 64),
+      authorizationRef: text(o, 'preceding_related_transaction_token', 64),
+      eventId: text(o, 'token', 64),
+    };
+    if (base.eventId === '' || base.authorizationRef === '') continue;
+    const amount = parseAmountCents(o['amount'], 'amount');
+    if (type === 'authorization.reversal')
+      out.push({
+        ...base,
+        action: amount.ok
+          ? { kind: 'release', amountCents: amount.value }
+          : { kind: 'release', amountCents: 'all' },
+      });
+    else if (type === 'authorization.clearing' && amount.ok)
+      out.push({
+        ...base,
+        action: { kind: 'clear', amountCents: amount.value, clearedAtMs: timeOf(o['created_time'], nowMs) },
+      });
+    else if (type === 'authorization.reversal.issuerexpiration')
+      out.push({ ...base, action: { kind: 'expire' } });
+    else out.push({ ...base, action: ignore(`type ${String(type)}`) });
+  }
+  return out;
+}
+
+export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
+  if (body['event_type'] !== 'card_transaction.updated') return [];
+  const events = body['events'];
+  const cardId = text(body, 'card_token', 64) || text(obj(body['card']), 'token', 64);
+  const ref = text(body, 'token', 64);
+  if (!Array.isArray(events) || ref === '') return [];
+  const out: ProcessorEvent[] = [];
+  for (const ev of events.slice(0, 100)) {
+    const o = obj(ev);
+    if (o === undefined) continue;
+    const eventId = text(o, 'token', 64);
+    if (eventId === '') continue;
+    const amounts = obj(o['amounts']);
+    const amount = minor(obj(amounts?.['cardholder'])?.['amount'] ?? o['amount']);
+    const base = { processor: 'lithic' as const, cardId, authorizationRef: ref, eventId };
+    const type = o['type'];
+    if (type === 'AUTHORIZATION_REVERSAL')
+      out.push({
+        ...base,
+        action:
+          amount !== undefined && amount > 0
+            ? { kind: 'release', amountCents: amount }
+            : { kind: 'release', amountCents: 'all' },
+      });
+    else if (type === 'CLEARING' && amount !== undefined && amount > 0)
+      out.push({
+        ...base,
+        action: { kind: 'clear', amountCents: amount, clearedAtMs: timeOf(o['created'], nowMs) },
+      });
+    else if (type === 'AUTHORIZATION_EXPIRY') out.push({ ...base, action: { kind: 'expire' } });
+    else out.push({ ...base, action: ignore(`event ${String(type)}`) });
+  }
+  return out;
+}
+
+export function createEventsHandler(deps: {
+  readonly applier: EventApplier;
+  readonly logger: Logger;
+  readonly authenticate: (req: Request, nowMs: number) => boolean;
+  readonly parse: (body: Obj, nowMs: number) => ProcessorEvent[];
+  readonly now?: () => number;
+}) {
+  const now = deps.now ?? Date.now;
+  return async (req: Request): Promise<HttpResponse> => {
+    const nowMs = now();
+    if (!deps.authenticate(req, nowMs)) return INVALID_CREDENTIALS;
+    const json = readJsonBody(req.body);
+    if (!json.ok) return json.response;
+    if (!isObject(json.json)) return errorResponse('invalid_request', 'body must be a JSON object');
+    const events = deps.parse(json.json, nowMs);
+    try {
+      const outcomes = await deps.applier.applyAll(events);
+      return jsonResponse(200, {
+        received: true,
+        events: events.map((e, i) => ({ id: e.eventId, outcome: outcomes[i] })),
+      });
+    } catch (err) {
+      deps.logger.warn({ err }, 'processor event could not be applied');
+      return errorResponse('storage_unavailable', 'storage is unavailable, retry later');
+    }
+  };
+}
