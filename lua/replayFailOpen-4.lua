@@ -31,6 +31,11 @@
     ARGV[24] processor authorization id            ARGV[25] processor request id
              (CONTRACT §7: kept on the authorization; an applied or overridden
              approval joins <base>pref:<processor>:<ARGV[24]> for later events)
+    ARGV[26] signature id the swipe was accepted with ('' = none)
+    ARGV[27] signature_ttl_ms (how long a signature is claimed after its decision)
+             An applied or overridden approval claims <base>sig:<ARGV[26]> for the
+             swipe endpoint (over a reversal's or clearing's claim made while it was
+             unknown): its bytes are then refused elsewhere, and its retry gets it.
 
   Output: { code, outcome, stored_authorization_id, trip_id, authorized_cents }
     code 0 applied          counted against the shopper's trip (trip_id '' when
@@ -64,7 +69,7 @@
 --- @include "includes/allowance"
 --- @include "includes/reasons"
 
-assert(#ARGV == 25, 'replayFailOpen takes 25 arguments')
+assert(#ARGV == 27, 'replayFailOpen takes 27 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -242,6 +247,10 @@ if ARGV[22] ~= '' then
 end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 redis.call('SET', marker_key, outcome, 'EX', idem_ttl_s)
+local sig_left_ms = decided_ms + tonumber(ARGV[27]) - now_ms
+if ARGV[26] ~= '' and sig_left_ms > 0 then
+  redis.call('SET', base .. 'sig:' .. ARGV[26], auth_id, 'PX', sig_left_ms)
+end
 local would_decision = nil
 if would_reason then would_decision = 'declined' end
 wal_append(wal_key, event_id, 'failopen.replayed',

@@ -233,7 +233,7 @@ export async function startApi(
   const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true, commitsState: true } as const;
   const noBody = { bodyBytesMax: 0, requireJson: false } as const;
   const probe = { ...noBody, admission: false } as const;
-  const server = new HttpServer({ logger, metrics, load })
+  const server = new HttpServer({ logger, metrics, load, bodyReadTimeoutMs: config.apiBodyReadTimeoutMs })
     .route({
       method: 'post',
       pattern: '/v1/authorizations',

@@ -4,9 +4,14 @@
 // Several v1 entries (the processor rotating its secret) and several of our secrets
 // (us rotating) are accepted; one match is enough. The header is parsed defensively
 // and bounded: it is attacker-controlled and checked before anything else.
-import { HmacSha256, hexEqual } from './sha256.js';
+import { HmacSha256, hexEqual, sha256Hex } from './sha256.js';
 
-export type SignatureCheck = { ok: true; t: number; v1: string } | { ok: false };
+/**
+ * `id`: the signature's identity, sha256(`<t>.<raw body>`) in hex: the same for every valid v1
+ * entry of the request (one per secret during a rotation), so dropping or reordering entries
+ * cannot make a used signature new again (one endpoint per signature, CONTRACT §1).
+ */
+export type SignatureCheck = { ok: true; t: number; id: string } | { ok: false };
 
 /** Longer headers are refused before parsing. */
 export const SIGNATURE_HEADER_LENGTH_MAX = 2048;
@@ -106,21 +111,26 @@ export function verifySignature(
   const parsed = parseHeader(header);
   if (parsed === null || parsed.v1.length === 0) return FAIL;
   if (Math.abs(nowS - parsed.t) > toleranceS) return FAIL;
-  let match: string | null = null;
+  let match = false;
   // No early exit: the work done does not depend on which secret/entry matched. Entries are
   // 64 lowercase hex digits (parseHeader), as the expected value is.
   for (const secret of secrets) {
     if (secret.length === 0) continue;
     const expected = hmacHex(secret, parsed.t, rawBody);
     for (const candidate of parsed.v1) {
-      if (hexEqual(candidate, expected) && match === null) match = candidate;
+      if (hexEqual(candidate, expected)) match = true;
     }
   }
-  return match === null ? FAIL : { ok: true, t: parsed.t, v1: match };
+  return !match ? FAIL : { ok: true, t: parsed.t, id: sha256Hex(signedBytes(parsed.t, rawBody)) };
 }
 
 /** "t=<t>,v1=<hex>" for tests, curl examples, bench and k6. */
 export function signatureHeader(secret: string, t: number, rawBody: Uint8Array | string): string {
   if (!Number.isSafeInteger(t) || t <= 0) throw new Error('signatureHeader: t must be a positive integer');
   return `t=${t},v1=${hmacHex(secret, t, rawBody)}`;
+}
+
+/** `<t>.` followed by the raw body, as the HMAC covers them. */
+function signedBytes(t: number, rawBody: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`${t}.`), rawBody]);
 }

@@ -72,6 +72,8 @@ export interface Config {
   readonly overloadLoopLagMs: number;
   /** Extra wait, after the decision deadline, for a call slowed by this pod's own load (then 503). */
   readonly overloadWaitMs: number;
+  /** A request whose body has not arrived whole by then is answered 408 and closed (it held an admission slot). */
+  readonly apiBodyReadTimeoutMs: number;
   /** Readiness: scripts loaded and connections warmed on every master before /readyz says ready. */
   readonly readyWarmupTimeoutMs: number;
   /** How often readiness re-checks that every master has the scripts (failover, resharding). */
@@ -267,6 +269,7 @@ export function loadConfig(env: Env = process.env): Config {
     apiQueuedBodyBytesMax: r.int('API_QUEUED_BODY_BYTES_MAX', 8 * 1024 * 1024, 1024, 2 ** 32),
     overloadLoopLagMs: r.int('OVERLOAD_LOOP_LAG_MS', 200, 1, 60_000),
     overloadWaitMs: r.int('OVERLOAD_WAIT_MS', 250, 0, 60_000),
+    apiBodyReadTimeoutMs: r.int('API_BODY_READ_TIMEOUT_MS', 1000, 50, 60_000),
     readyWarmupTimeoutMs: r.int('READY_WARMUP_TIMEOUT_MS', 5000, 1, 600_000),
     readyRecheckMs: r.int('READY_RECHECK_MS', 5000, 100, 3_600_000),
     tripToleranceBpsMax: r.int('TRIP_TOLERANCE_BPS_MAX', 2000, 0, 10_000),

@@ -9,7 +9,7 @@ import { type Logger, logDecline, requestIdFrom } from '../observability/logger.
 import type { Metrics } from '../observability/metrics.js';
 import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
-import { type AuthorizeResult, SignatureUsedElsewhereError } from '../redis/results.js';
+import { type AuthorizeResult, decodeScriptResult, SignatureUsedElsewhereError } from '../redis/results.js';
 import { authorizeSwipe } from '../redis/commands.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
@@ -130,7 +130,10 @@ export function overloadedAnswer(): AuthorizeResult {
 }
 
 export function createDecider(
-  deps: Pick<AuthorizeDeps, 'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn'>,
+  deps: Pick<
+    AuthorizeDeps,
+    'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn' | 'onLate'
+  >,
 ): Decide {
   const { config, keys, scripts, metrics, fallback, guard } = deps;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
@@ -183,7 +186,21 @@ export function createDecider(
       return result;
     } catch (err) {
       // This pod is the slow part, not Redis: no decision here, and never fail open.
-      if (err instanceof OverloadedError) return OVERLOADED;
+      if (err instanceof OverloadedError) {
+        // The 503 is what the processor got; a decision Redis still makes on the abandoned call
+        // is recorded: an approval among them is flagged late (the processor did not take it),
+        // so its hold is released by reconciliation, as for any late answer.
+        err.abandoned?.then(
+          (raw) => {
+            const late = decodeScriptResult('authorizeSwipe', raw);
+            if (late.reason === undefined && late.mode === 'normal' && !late.replayed) {
+              deps.onLate?.(request.shopperId, late.authorizationId, Date.now() - nowMs);
+            }
+          },
+          () => undefined,
+        );
+        return OVERLOADED;
+      }
       if (err instanceof SignatureUsedElsewhereError) return SIGNATURE_ELSEWHERE;
       metrics.redisErrors.inc({ kind: redisErrorKind(err) });
       return fallback.decide(request, authorizationId, nowMs, err);
@@ -207,10 +224,10 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       const nowMs = now();
       const signed = readSignedBody(req, config, nowMs);
       if (!signed.ok) return signed.response;
-      const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, nowMs);
+      const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, nowMs, signed.signature.id);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
-      const result = await decide(parsed.value, signed.signature.v1, nowMs, span);
+      const result = await decide(parsed.value, signed.signature.id, nowMs, span);
       if (result === SIGNATURE_ELSEWHERE) {
         return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
       }

@@ -91,7 +91,7 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
     }
 
     const p = keys.partition(shopperId);
-    const sigKey = keys.sig(p, signed.signature.v1);
+    const sigKey = keys.sig(p, signed.signature.id);
     if (!(await claimSignature(scripts.client, sigKey, 'clearings', 2 * config.signatureToleranceS))) {
       return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
     }
@@ -103,7 +103,7 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
         clearedCents: amount.value,
         clearedAtMs: clearedAt.value,
         currency,
-        signature: signed.signature.v1,
+        signature: signed.signature.id,
         nowMs,
       },
     );

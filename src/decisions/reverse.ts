@@ -43,14 +43,14 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
     }
 
     const p = keys.partition(shopperId);
-    const sigKey = keys.sig(p, signed.signature.v1);
+    const sigKey = keys.sig(p, signed.signature.id);
     if (!(await claimSignature(scripts.client, sigKey, 'reversals', 2 * config.signatureToleranceS))) {
       return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
     }
     const reversalKey = reversalId.value ?? '-';
     const result = await reverseAuthorization(
       { config, keys, scripts },
-      { shopperId, transactionId, reversalKey, amount, signature: signed.signature.v1, nowMs },
+      { shopperId, transactionId, reversalKey, amount, signature: signed.signature.id, nowMs },
     );
     if (!result.ok) return errorResponse(result.error);
     return { ...jsonResponse(200, result.state), replayed: result.replayed };

@@ -49,6 +49,8 @@ export interface SwipeRequest {
   readonly idempotencyKey: string;
   /** Same key, different shopper/merchant/amount: IDEMPOTENCY_CONFLICT. */
   readonly fingerprint: string;
+  /** The signature id the request was accepted with (native webhook): fail-open answers it too. */
+  readonly signature?: string;
   /** Processor swipes only (src/processors/): §4b evidence, partial approval, the processor's ids. */
   readonly processor?: ProcessorSwipeFields;
 }
@@ -61,6 +63,7 @@ export function parseSwipeRequest(
   body: JsonValue,
   idempotencyHeader: string,
   nowMs: number,
+  signature = '',
 ): Parsed<SwipeRequest> {
   if (!isObject(body)) return { ok: false, message: 'body must be a JSON object' };
   const transactionId = parseOptionalKey(body['transaction_id'], 'transaction_id');
@@ -109,6 +112,7 @@ export function parseSwipeRequest(
       lng: location.value?.lng ?? '',
       idempotencyKey,
       fingerprint: sha256HexPrefix(merchantPart, 32),
+      ...(signature === '' ? {} : { signature }),
     },
   };
 }

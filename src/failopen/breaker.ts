@@ -51,7 +51,11 @@ export class DeadlineError extends Error {
  * open: the api answers 503 overloaded (CONTRACT §1).
  */
 export class OverloadedError extends Error {
-  constructor(elapsedMs: number) {
+  constructor(
+    elapsedMs: number,
+    /** The call given up on: it may still be decided by Redis (the api flags such an approval late). */
+    readonly abandoned?: Promise<unknown>,
+  ) {
     super(`pod overloaded: no Redis answer read within ${Math.round(elapsedMs)} ms`);
     this.name = 'OverloadedError';
   }
@@ -236,7 +240,7 @@ export function withRedisDeadline<T>(
       const budgetLeft = deadlineMs + overloadWaitMs - elapsed;
       if (budgetLeft <= 0) {
         settled = true;
-        reject(new OverloadedError(elapsed));
+        reject(new OverloadedError(elapsed, p));
         return;
       }
       const next = redisWait < deadlineMs ? deadlineMs - redisWait : deadlineMs / 2;

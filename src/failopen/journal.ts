@@ -65,6 +65,8 @@ export interface FailOpenEntry {
   readonly lng: string;
   /** Processor swipes (src/processors/): [processor, card id, processor authorization id, request id]. */
   readonly proc?: readonly [string, string, string, string];
+  /** The signature id the swipe was accepted with: the replay claims it for the swipe endpoint. */
+  readonly sig?: string;
 }
 
 export type { ReplayOutcome } from '../redis/results.js';

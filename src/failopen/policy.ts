@@ -64,6 +64,11 @@ export function limitsFrom(config: Config): PolicyLimits {
   };
 }
 
+/** Answers are also found by signature ("s:" cannot start an idempotency key, which is t:/h:/d:). */
+function signatureKey(signature: string): string {
+  return `s:${signature}`;
+}
+
 export class FailOpenPolicy implements StorageFallback {
   private readonly answers = new Map<string, Answer>();
   private readonly spend = new Map<string, Spend>();
@@ -85,7 +90,7 @@ export class FailOpenPolicy implements StorageFallback {
 
   /** The stored answer for a key whose fail-open approval is not replayed yet (checked before Redis). */
   held(request: SwipeRequest): Promise<AuthorizeResult> | undefined {
-    const a = this.answers.get(request.idempotencyKey);
+    const a = this.answerFor(request);
     if (a === undefined || !a.pending) return undefined;
     return this.replay(a, request);
   }
@@ -96,7 +101,7 @@ export class FailOpenPolicy implements StorageFallback {
     nowMs: number,
     cause: unknown,
   ): Promise<AuthorizeResult> {
-    const prior = this.answers.get(request.idempotencyKey);
+    const prior = this.answerFor(request);
     if (prior !== undefined) return this.replay(prior, request);
 
     const causeKind = redisErrorKind(cause);
@@ -116,6 +121,8 @@ export class FailOpenPolicy implements StorageFallback {
       pending: withinCaps,
     };
     this.store(request.idempotencyKey, answer);
+    // The same signed bytes with another Idempotency-Key are the same swipe (CONTRACT §1).
+    if (request.signature !== undefined) this.store(signatureKey(request.signature), answer);
     if (withinCaps) {
       // Counted and stored before the write, so concurrent swipes of this
       // shopper and retries of this key see it while the disk works.
@@ -207,6 +214,7 @@ export class FailOpenPolicy implements StorageFallback {
       maddr: request.merchantAddress,
       lat: request.lat,
       lng: request.lng,
+      ...(request.signature === undefined ? {} : { sig: request.signature }),
       ...(request.processor === undefined
         ? {}
         : {
@@ -231,7 +239,9 @@ export class FailOpenPolicy implements StorageFallback {
       replayed: false,
     };
     // Pending approvals are never evicted, so restore may pass the soft bound.
-    this.answers.set(e.idem, { fingerprint: e.fp, result, pending: true });
+    const answer: Answer = { fingerprint: e.fp, result, pending: true };
+    this.answers.set(e.idem, answer);
+    if (e.sig !== undefined) this.answers.set(signatureKey(e.sig), answer);
     this.count(e.shopper, e.at, e.amount);
   }
 
@@ -292,6 +302,13 @@ export class FailOpenPolicy implements StorageFallback {
   }
 
   /** Stores an answer; when full, evicts the oldest answers that are not pending approvals. */
+  /** This request's answer: by idempotency key, else by the signature it was accepted with. */
+  private answerFor(request: SwipeRequest): Answer | undefined {
+    const byKey = this.answers.get(request.idempotencyKey);
+    if (byKey !== undefined || request.signature === undefined) return byKey;
+    return this.answers.get(signatureKey(request.signature));
+  }
+
   private store(key: string, answer: Answer): void {
     if (this.answers.size >= this.limits.shoppersMax) {
       let scanned = 0;

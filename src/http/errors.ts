@@ -23,6 +23,7 @@ export const ERRORS = {
   clearing_conflict: [409, 'this transaction was already cleared with a different amount'],
   authorization_not_approved: [409, 'the authorization was not approved'],
   currency_mismatch: [409, 'currency differs from the authorization'],
+  request_timeout: [408, 'the request body did not arrive in time'],
   payload_too_large: [413, 'body too large'],
   unsupported_media_type: [415, 'Content-Type must be application/json'],
   overpick_requires_approval: [422, 'picked quantity is above the ordered quantity by more than allowed'],

@@ -88,6 +88,8 @@ export interface ServerOptions {
   readonly metrics: Metrics;
   /** Admission control (docs/failopen.md "Overload is not a storage failure"); none: every request is admitted. */
   readonly load?: LoadMonitor;
+  /** A body not whole by then: 408 and the connection closed, so a trickle cannot hold a slot. */
+  readonly bodyReadTimeoutMs?: number;
 }
 
 export class HttpServer {
@@ -158,9 +160,11 @@ export class HttpServer {
     });
     this.inFlight++;
 
+    let bodyTimer: NodeJS.Timeout | undefined;
     const finish = (response: HttpResponse, closeConnection = false): void => {
       if (state.answered) return;
       state.answered = true;
+      if (bodyTimer !== undefined) clearTimeout(bodyTimer);
       this.inFlight--;
       release();
       this.options.metrics.httpRequests.inc({ route: route.label, status: String(response.status) });
@@ -173,9 +177,11 @@ export class HttpServer {
       });
     };
     const run = (body: Buffer): void => {
+      if (bodyTimer !== undefined) clearTimeout(bodyTimer);
+      if (state.answered) return; // answered already (body read timeout): never decided
       if (route.commitsState === true) {
         setImmediate(() => {
-          if (!state.aborted) execute(body);
+          if (!state.aborted && !state.answered) execute(body);
           else if (!state.answered) {
             // Refused before deciding: a pipelined request made uWS drop this one.
             state.answered = true;
@@ -239,6 +245,13 @@ export class HttpServer {
     }
     const tooLarge = (): void =>
       finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true);
+    const timeoutMs = this.options.bodyReadTimeoutMs;
+    if (timeoutMs !== undefined) {
+      bodyTimer = setTimeout(() => {
+        if (!state.started)
+          finish(errorResponse('request_timeout', `the body did not arrive within ${timeoutMs} ms`), true);
+      }, timeoutMs);
+    }
     const refused = route.precheck?.(headers);
     if (refused !== undefined) {
       // Read and drop: no copy, no hash, no parse; the connection stays usable.

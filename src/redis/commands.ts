@@ -372,6 +372,8 @@ export interface FailOpenApproval {
   readonly lng: string;
   /** Processor swipes: [processor, card id, processor authorization id, request id]. */
   readonly proc?: readonly [string, string, string, string];
+  /** The signature id the swipe was accepted with (native webhook), absent for older entries. */
+  readonly sig?: string;
 }
 
 /**
@@ -412,6 +414,8 @@ export async function replayFailOpen(
       requireIntact ? 1 : 0,
       TRIP_AUTHORIZATIONS_KEPT,
       ...(e.proc ?? NO_PROCESSOR_REPLAY),
+      e.sig ?? '',
+      2 * config.signatureToleranceS * 1000,
     ],
   );
   return decodeReplayResult(raw);

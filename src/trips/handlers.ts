@@ -128,8 +128,9 @@ export function createTripHandlers(deps: TripDeps) {
       return errorResponse('open_trip_exists', 'the shopper has another open trip');
     const view = await read(g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('internal_error');
-    // The trip exists (open unless closed); its allowance moves with every pick, so it is not kept.
-    deps.standIn?.learnTrip(g.shopperId, view.trip['status'] !== 'closed', undefined, nowMs);
+    // A trip created now is the shopper's latest, and open; its allowance moves with every pick,
+    // so it is not kept. An identical PUT teaches nothing (it may be an old trip of the shopper's).
+    if (outcome === 'created') deps.standIn?.learnTrip(g.shopperId, true, undefined, nowMs);
     return jsonResponse(outcome === 'created' ? 201 : 200, tripView(g.tripId, view));
   }
 
@@ -176,7 +177,8 @@ export function createTripHandlers(deps: TripDeps) {
     const nowMs = now();
     const result = await script.closeTrip(redis, g.shopperId, g.tripId, nowMs);
     if (result === 'trip_not_found') return errorResponse('trip_not_found');
-    deps.standIn?.learnTrip(g.shopperId, false, undefined, nowMs);
+    // Only a close that happened now: closing an old trip again says nothing of a newer one.
+    if (result === 'closed') deps.standIn?.learnTrip(g.shopperId, false, undefined, nowMs);
     const view = await read(g.shopperId, g.tripId);
     if (view === undefined) return errorResponse('trip_not_found');
     return jsonResponse(200, tripView(g.tripId, view));

@@ -1,6 +1,7 @@
 // replayFailOpen on the shared Redis (own key prefix): each outcome, its WAL
 // event, idempotency of the replay itself, and that a later retry through the
 // api gets the fail-open answer byte for byte.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { decisionResponse } from '../../src/decisions/authorize.js';
 import type { FailOpenEntry } from '../../src/failopen/journal.js';
 import { decodeReplayResult, type ReplayResult, replayEntry } from '../../src/failopen/replayer.js';
 import { ScriptRunner } from '../../src/redis/scripts.js';
-import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
+import { signatureHeader } from '../../src/auth/signature.js';
+import { newId, SECRET, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-replay-'));
 let h: TestApi;
@@ -197,4 +199,38 @@ test('a trip created after the swipe is not charged; bad arguments are refused w
   const bad = { ...entryFor(body, 200, 'fp'), amount: 0 };
   await expect(replay(bad)).rejects.toThrow(/refused/);
   expect(await events(bad.id)).toHaveLength(0);
+});
+
+test("applied with its signature: the signed bytes are the swipe endpoint's, also after a reversal tried them first", async () => {
+  const { shopper, trip } = await shopperWithTrip();
+  const body = swipeBody(shopper, '9.00');
+  const fp = await fingerprintOf(body);
+  const raw = JSON.stringify(body);
+  const t = Math.floor(Date.now() / 1000);
+  const headers = { 'Content-Type': 'application/json', 'X-Signature': signatureHeader(SECRET, t, raw) };
+  const sig = createHash('sha256').update(`${t}.${raw}`).digest('hex');
+
+  // While the approval is only in a pod's journal, its bytes replayed to /reversals find nothing.
+  const early = await h.request('POST', '/v1/authorizations/reversals', raw, headers);
+  expect(early.status).toBe(404);
+
+  const e = { ...entryFor(body, 900, fp), sig };
+  expect((await replay(e)).code).toBe('applied');
+  const before = (await h.getTrip(shopper, trip)).json['authorized_cents'];
+
+  const reversal = await h.request('POST', '/v1/authorizations/reversals', raw, headers);
+  expect([reversal.status, reversal.json['message']]).toEqual([
+    401,
+    'signature already used on another endpoint',
+  ]);
+  const clearing = await h.request('POST', '/v1/authorizations/clearings', raw, headers);
+  expect(clearing.status).toBe(401);
+  expect((await h.getTrip(shopper, trip)).json['authorized_cents']).toBe(before);
+
+  const retry = await h.request('POST', '/v1/authorizations', raw, headers);
+  expect([retry.status, retry.json['authorization_id'], retry.json['mode']]).toEqual([
+    200,
+    e.id,
+    'fail_open',
+  ]);
 });

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createBearerCheck } from '../../src/auth/bearer.js';
 import { signatureHeader, verifySignature } from '../../src/auth/signature.js';
@@ -14,6 +14,8 @@ function hex(secret: string, t: number, raw: Uint8Array): string {
 }
 
 const good = hex(SECRET, NOW, body);
+/** The request's identity: sha256 of what the HMAC covers, whichever secret signed it. */
+const ID = createHash('sha256').update(`${NOW}.`).update(body).digest('hex');
 const wrong = hex('not-the-secret', NOW, body);
 
 function verify(header: string | undefined, secrets: readonly string[] = [SECRET], nowS = NOW) {
@@ -34,33 +36,41 @@ describe('signatureHeader', () => {
 });
 
 describe('verifySignature', () => {
-  it('accepts a valid signature and returns t and the matching lower-case hex', () => {
-    expect(verify(signatureHeader(SECRET, NOW, body))).toEqual({ ok: true, t: NOW, v1: good });
+  it('accepts a valid signature and returns t and its identity, sha256(t.body)', () => {
+    expect(verify(signatureHeader(SECRET, NOW, body))).toEqual({ ok: true, t: NOW, id: ID });
   });
 
-  it('accepts upper-case hex, reporting it in lower case', () => {
-    expect(verify(`t=${NOW},v1=${good.toUpperCase()}`)).toEqual({ ok: true, t: NOW, v1: good });
+  it('accepts upper-case hex', () => {
+    expect(verify(`t=${NOW},v1=${good.toUpperCase()}`)).toEqual({ ok: true, t: NOW, id: ID });
   });
 
   it('accepts any one of several v1 entries (processor rotating)', () => {
-    expect(verify(`t=${NOW},v1=${wrong},v1=${good}`)).toEqual({ ok: true, t: NOW, v1: good });
-    expect(verify(`t=${NOW},v1=${good},v1=${wrong}`)).toEqual({ ok: true, t: NOW, v1: good });
+    expect(verify(`t=${NOW},v1=${wrong},v1=${good}`)).toEqual({ ok: true, t: NOW, id: ID });
+    expect(verify(`t=${NOW},v1=${good},v1=${wrong}`)).toEqual({ ok: true, t: NOW, id: ID });
+  });
+
+  it('gives a request one identity whichever valid v1 entries it carries (a used signature stays used)', () => {
+    const old = hex(OLD_SECRET, NOW, body);
+    const both = [SECRET, OLD_SECRET];
+    expect(verify(`t=${NOW},v1=${good},v1=${old}`, both)).toEqual({ ok: true, t: NOW, id: ID });
+    expect(verify(`t=${NOW},v1=${old}`, both)).toEqual({ ok: true, t: NOW, id: ID });
+    expect(verify(`t=${NOW},v1=${good}`, [OLD_SECRET, SECRET])).toEqual({ ok: true, t: NOW, id: ID });
   });
 
   it('accepts any one of several secrets (us rotating)', () => {
     const old = hex(OLD_SECRET, NOW, body);
-    expect(verify(`t=${NOW},v1=${old}`, [SECRET, OLD_SECRET])).toEqual({ ok: true, t: NOW, v1: old });
+    expect(verify(`t=${NOW},v1=${old}`, [SECRET, OLD_SECRET])).toEqual({ ok: true, t: NOW, id: ID });
     expect(verify(`t=${NOW},v1=${old}`, [SECRET]).ok).toBe(false);
     expect(verify(`t=${NOW},v1=${good}`, []).ok).toBe(false);
     expect(verify(`t=${NOW},v1=${hex('', NOW, body)}`, ['']).ok).toBe(false); // empty secret ignored
   });
 
   it('tolerates spaces and empty parts, and skips unknown schemes and malformed v1 entries', () => {
-    expect(verify(` t=${NOW} , v1=${good} `)).toEqual({ ok: true, t: NOW, v1: good });
-    expect(verify(`t=${NOW},,v1=${good},`)).toEqual({ ok: true, t: NOW, v1: good });
-    expect(verify(`v0=abc,t=${NOW},v1=${good}`)).toEqual({ ok: true, t: NOW, v1: good });
-    expect(verify(`t=${NOW},v1=zz${good.slice(2)},v1=${good}`)).toEqual({ ok: true, t: NOW, v1: good });
-    expect(verify(`t=${NOW},v1=${good}00,v1=${good}`)).toEqual({ ok: true, t: NOW, v1: good });
+    expect(verify(` t=${NOW} , v1=${good} `)).toEqual({ ok: true, t: NOW, id: ID });
+    expect(verify(`t=${NOW},,v1=${good},`)).toEqual({ ok: true, t: NOW, id: ID });
+    expect(verify(`v0=abc,t=${NOW},v1=${good}`)).toEqual({ ok: true, t: NOW, id: ID });
+    expect(verify(`t=${NOW},v1=zz${good.slice(2)},v1=${good}`)).toEqual({ ok: true, t: NOW, id: ID });
+    expect(verify(`t=${NOW},v1=${good}00,v1=${good}`)).toEqual({ ok: true, t: NOW, id: ID });
   });
 
   it('rejects a signature over another body, secret or timestamp', () => {
