@@ -3,6 +3,8 @@
 // ~20 % declines (10 % amount too high, 10 % wrong merchant) and ~10 % exact
 // retries of earlier transactions.
 import type { Keys } from '../src/redis/keys.js';
+import { loadConfig } from '../src/config/config.js';
+import { authorizeSwipeCall } from '../src/redis/commands.js';
 
 /** Already in normalized form, so the bare script server can pass it straight to Lua. */
 export const STORE = { name: 'bench store', address: '1 bench way', lat: 37.77, lng: -122.41 } as const;
@@ -120,19 +122,12 @@ export class SwipeMix {
   }
 }
 
-/** Limits the service runs with in the bench (defaults except velocity), as script ARGV. */
-export const SCRIPT_LIMITS = {
-  tripTtlMs: 43_200_000,
-  maxDistanceM: 2000,
-  maxSwipesPerMinute: MAX_SWIPES_PER_MINUTE,
-  idempotencyTtlS: 3 * 86_400,
-  authorizationTtlS: 8 * 86_400,
-  signatureTtlS: 600,
-} as const;
+/** The service's configuration in the bench (defaults except velocity): the script limits it passes. */
+const BENCH_CONFIG = loadConfig({ NODE_ENV: 'test', SWIPES_PER_MINUTE_MAX: String(MAX_SWIPES_PER_MINUTE) });
 
 /**
- * KEYS and ARGV of authorizeSwipe for a swipe, in the order src/decisions/authorize.ts
- * passes them; used by the Redis-only driver and the bare script server. The
+ * KEYS and ARGV of authorizeSwipe for a swipe, built by the service's own function
+ * (src/redis/commands.ts); used by the Redis-only driver and the bare script server. The
  * fingerprint is a plain string here (the service hashes it): same Redis work.
  */
 export function authorizeCall(
@@ -143,38 +138,23 @@ export function authorizeCall(
   eventId: string,
   authorizationId: string,
 ): { keys: string[]; args: Array<string | number> } {
-  const p = keys.partition(s.shopperId);
   const idem = `t:${s.txn}`;
-  return {
-    keys: [
-      keys.shopper(p, s.shopperId),
-      keys.idem(p, idem),
-      keys.sig(p, signature === '' ? '-' : signature),
-      keys.wal(p),
-    ],
-    args: [
-      nowMs,
-      eventId,
-      authorizationId,
-      s.shopperId,
-      s.amountCents,
-      'USD',
-      s.merchantName,
-      STORE.address,
-      String(STORE.lat),
-      String(STORE.lng),
-      `${s.shopperId}|${s.merchantName}|${s.amountCents}`,
-      idem,
-      s.txn,
-      signature,
-      s.merchantName,
-      STORE.address,
-      SCRIPT_LIMITS.tripTtlMs,
-      SCRIPT_LIMITS.maxDistanceM,
-      SCRIPT_LIMITS.maxSwipesPerMinute,
-      SCRIPT_LIMITS.idempotencyTtlS,
-      SCRIPT_LIMITS.authorizationTtlS,
-      SCRIPT_LIMITS.signatureTtlS,
-    ],
-  };
+  return authorizeSwipeCall(
+    { config: BENCH_CONFIG, keys },
+    {
+      transactionId: s.txn,
+      shopperId: s.shopperId,
+      amountCents: s.amountCents,
+      currency: 'USD',
+      merchantName: s.merchantName,
+      merchantAddress: STORE.address,
+      merchantNameNorm: s.merchantName,
+      merchantAddressNorm: STORE.address,
+      lat: String(STORE.lat),
+      lng: String(STORE.lng),
+      idempotencyKey: idem,
+      fingerprint: `${s.shopperId}|${s.merchantName}|${s.amountCents}`,
+    },
+    { nowMs, authorizationId, signature, eventId },
+  );
 }

@@ -111,8 +111,20 @@ class Reader {
     return v === undefined || v === '' ? fallback : v;
   }
 
-  int(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.env[name];
+  /**
+   * `alias`: the name a limit had before limit names were unified (unit last, `_MAX` last: e.g.
+   * `SWIPES_PER_MINUTE_MAX` for `MAX_SWIPES_PER_MINUTE`); still read, so deployments keep
+   * working. Both set to different values is a problem.
+   */
+  int(name: string, fallback: number, min: number, max: number, alias?: string): number {
+    const current = this.env[name];
+    const old = alias === undefined ? undefined : this.env[alias];
+    if (current !== undefined && current !== '' && old !== undefined && old !== '' && current !== old) {
+      this.problems.push(`${name} and its old name ${alias} disagree (${current} vs ${old}): set one`);
+      return fallback;
+    }
+    const raw = current === undefined || current === '' ? old : current;
+    if (raw !== current && alias !== undefined) name = alias;
     if (raw === undefined || raw === '') return fallback;
     if (!/^-?\d+$/.test(raw.trim())) {
       this.problems.push(`${name} must be an integer, got "${raw}"`);
@@ -236,10 +248,10 @@ export function loadConfig(env: Env = process.env): Config {
     idempotencyTtlS: r.int('IDEMPOTENCY_TTL_S', 3 * DAY_S, 3 * DAY_S, 90 * DAY_S),
     authorizationTtlS: r.int('AUTHORIZATION_TTL_S', 8 * DAY_S, 3 * DAY_S, 90 * DAY_S),
     signatureToleranceS: r.int('SIGNATURE_TOLERANCE_S', 300, 1, 3600),
-    maxDistanceM: r.int('MAX_DISTANCE_M', 2000, 1, 20_000_000),
-    maxSwipesPerMinute: r.int('MAX_SWIPES_PER_MINUTE', 10, 1, 100_000),
-    maxOverpickBps: r.int('MAX_OVERPICK_BPS', 1000, 0, 100_000),
-    maxPriceVarianceBps: r.int('MAX_PRICE_VARIANCE_BPS', 2500, 0, 100_000),
+    maxDistanceM: r.int('DISTANCE_M_MAX', 2000, 1, 20_000_000, 'MAX_DISTANCE_M'),
+    maxSwipesPerMinute: r.int('SWIPES_PER_MINUTE_MAX', 10, 1, 100_000, 'MAX_SWIPES_PER_MINUTE'),
+    maxOverpickBps: r.int('OVERPICK_BPS_MAX', 1000, 0, 100_000, 'MAX_OVERPICK_BPS'),
+    maxPriceVarianceBps: r.int('PRICE_VARIANCE_BPS_MAX', 2500, 0, 100_000, 'MAX_PRICE_VARIANCE_BPS'),
     defaultTaxRateBps: r.int('DEFAULT_TAX_RATE_BPS', 0, 0, 10_000),
     defaultToleranceBps: r.int('DEFAULT_TOLERANCE_BPS', 500, 0, 10_000),
     defaultToleranceCents: r.int('DEFAULT_TOLERANCE_CENTS', 200, 0, 100_000_000),
@@ -275,7 +287,13 @@ export function loadConfig(env: Env = process.env): Config {
     tripToleranceBpsMax: r.int('TRIP_TOLERANCE_BPS_MAX', 2000, 0, 10_000),
     tripToleranceCentsMax: r.int('TRIP_TOLERANCE_CENTS_MAX', 10_000, 0, 100_000_000),
     tripHoldCentsMax: r.int('TRIP_HOLD_CENTS_MAX', 5_000_000, 0, 100_000_000),
-    maxOverpickApprovedBps: r.int('MAX_OVERPICK_APPROVED_BPS', 10_000, 0, 100_000),
+    maxOverpickApprovedBps: r.int(
+      'OVERPICK_APPROVED_BPS_MAX',
+      10_000,
+      0,
+      100_000,
+      'MAX_OVERPICK_APPROVED_BPS',
+    ),
     standinShoppersMax: r.int('STANDIN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
     standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
     failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),
@@ -303,7 +321,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.defaultToleranceCents > config.tripToleranceCentsMax)
     r.problems.push('DEFAULT_TOLERANCE_CENTS must be <= TRIP_TOLERANCE_CENTS_MAX');
   if (config.maxOverpickApprovedBps < config.maxOverpickBps)
-    r.problems.push('MAX_OVERPICK_APPROVED_BPS must be >= MAX_OVERPICK_BPS');
+    r.problems.push('OVERPICK_APPROVED_BPS_MAX must be >= OVERPICK_BPS_MAX');
   if (config.port !== 0 && config.port === config.metricsPort)
     r.problems.push('PORT and METRICS_PORT must differ');
 

@@ -60,53 +60,72 @@ export interface SwipeToDecide {
 
 const NO_PROCESSOR_REPLAY = ['', '', '', ''] as const;
 
+/** The moment and ids of one decision (authorizeSwipe's time, authorization id and signature). */
+export interface DecisionAt {
+  readonly nowMs: number;
+  readonly authorizationId: string;
+  readonly signature: string;
+  /** The WAL event id; minted from nowMs when absent. */
+  readonly eventId?: string;
+}
+
+/**
+ * KEYS and ARGV of lua/authorizeSwipe-4.lua for one swipe: the only place that knows their order
+ * (the bench's Redis-only driver and bare script server call it too, so their work is the service's).
+ */
+export function authorizeSwipeCall(
+  d: Pick<ScriptDeps, 'config' | 'keys'>,
+  swipe: SwipeToDecide,
+  at: DecisionAt,
+): { keys: string[]; args: (string | number)[] } {
+  const { config, keys } = d;
+  const p = keys.partition(swipe.shopperId);
+  return {
+    keys: [
+      keys.shopper(p, swipe.shopperId),
+      keys.idem(p, swipe.idempotencyKey),
+      keys.sig(p, at.signature === '' ? '-' : at.signature),
+      keys.wal(p),
+    ],
+    args: [
+      at.nowMs,
+      at.eventId ?? uuidv7(at.nowMs),
+      at.authorizationId,
+      swipe.shopperId,
+      swipe.amountCents,
+      swipe.currency,
+      swipe.merchantNameNorm,
+      swipe.merchantAddressNorm,
+      swipe.lat,
+      swipe.lng,
+      swipe.fingerprint,
+      swipe.idempotencyKey,
+      swipe.transactionId ?? '',
+      at.signature,
+      swipe.merchantName,
+      swipe.merchantAddress,
+      config.tripTtlS * 1000,
+      config.maxDistanceM,
+      config.maxSwipesPerMinute,
+      config.idempotencyTtlS,
+      config.authorizationTtlS,
+      2 * config.signatureToleranceS,
+      TRIP_AUTHORIZATIONS_KEPT,
+      VELOCITY_WINDOW_MS,
+      ...processorScriptArgs(swipe.processor),
+    ],
+  };
+}
+
 /** lua/authorizeSwipe-4.lua: one swipe decided (or its earlier decision replayed). */
 export async function authorizeSwipe(
   d: ScriptDeps,
   swipe: SwipeToDecide,
-  at: { readonly nowMs: number; readonly authorizationId: string; readonly signature: string },
+  at: DecisionAt,
   opts: { readonly span?: SpanLike; readonly guard?: CallGuard } = {},
 ): Promise<AuthorizeResult> {
-  const { config, keys } = d;
-  const p = keys.partition(swipe.shopperId);
-  const call = () =>
-    d.scripts.run(
-      'authorizeSwipe',
-      [
-        keys.shopper(p, swipe.shopperId),
-        keys.idem(p, swipe.idempotencyKey),
-        keys.sig(p, at.signature === '' ? '-' : at.signature),
-        keys.wal(p),
-      ],
-      [
-        at.nowMs,
-        uuidv7(at.nowMs),
-        at.authorizationId,
-        swipe.shopperId,
-        swipe.amountCents,
-        swipe.currency,
-        swipe.merchantNameNorm,
-        swipe.merchantAddressNorm,
-        swipe.lat,
-        swipe.lng,
-        swipe.fingerprint,
-        swipe.idempotencyKey,
-        swipe.transactionId ?? '',
-        at.signature,
-        swipe.merchantName,
-        swipe.merchantAddress,
-        config.tripTtlS * 1000,
-        config.maxDistanceM,
-        config.maxSwipesPerMinute,
-        config.idempotencyTtlS,
-        config.authorizationTtlS,
-        2 * config.signatureToleranceS,
-        TRIP_AUTHORIZATIONS_KEPT,
-        VELOCITY_WINDOW_MS,
-        ...processorScriptArgs(swipe.processor),
-      ],
-      opts.span,
-    );
+  const { keys, args } = authorizeSwipeCall(d, swipe, at);
+  const call = () => d.scripts.run('authorizeSwipe', keys, args, opts.span);
   const raw = await (opts.guard === undefined ? call() : opts.guard.run(call));
   return decodeScriptResult('authorizeSwipe', raw);
 }

@@ -1,11 +1,25 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
 import { ConfigError, DEV_API_TOKEN, DEV_SIGNATURE_SECRET, loadConfig } from '../../src/config/config.js';
 
 const run = promisify(execFile);
 
 describe('config', () => {
+  it('reads a limit by its name and by the name it had before (unit last, _MAX last)', () => {
+    expect(loadConfig({ NODE_ENV: 'test', SWIPES_PER_MINUTE_MAX: '7' }).maxSwipesPerMinute).toBe(7);
+    expect(loadConfig({ NODE_ENV: 'test', MAX_SWIPES_PER_MINUTE: '8' }).maxSwipesPerMinute).toBe(8);
+    expect(loadConfig({ NODE_ENV: 'test', DISTANCE_M_MAX: '500', MAX_DISTANCE_M: '500' }).maxDistanceM).toBe(
+      500,
+    );
+    expect(() => loadConfig({ NODE_ENV: 'test', OVERPICK_BPS_MAX: '100', MAX_OVERPICK_BPS: '200' })).toThrow(
+      /OVERPICK_BPS_MAX and its old name MAX_OVERPICK_BPS disagree/,
+    );
+    expect(() => loadConfig({ NODE_ENV: 'test', MAX_PRICE_VARIANCE_BPS: 'x' })).toThrow(
+      /MAX_PRICE_VARIANCE_BPS must be an integer/,
+    );
+  });
+
   test('contract defaults (CONTRACT §6)', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
