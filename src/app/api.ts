@@ -12,7 +12,7 @@ import {
 import { createClearingHandler } from '../decisions/clear.js';
 import { createLateFlagger } from '../decisions/late.js';
 import { createReversalHandler } from '../decisions/reverse.js';
-import { createFailOpen } from '../failopen/wiring.js';
+import { createFailOpen, type FailOpen } from '../failopen/wiring.js';
 import { signaturePlausible } from '../auth/signature.js';
 import { errorResponse, errorWith, type HttpResponse, jsonResponse } from '../http/errors.js';
 import { LoadMonitor } from '../http/loadMonitor.js';
@@ -122,29 +122,7 @@ export async function startApi(
     loopLagMaxMs: config.overloadLoopLagMs,
   });
   load.start();
-  const decisionRedis = createRedisClient(config, {
-    name: 'sa-api-decide',
-    // The breaker's deadline (DECISION_TIMEOUT_MS, plus OVERLOAD_WAIT_MS when the
-    // pod itself is the slow part) decides; ioredis' own timer is only a
-    // backstop, later, so it never fires first on a reply already read.
-    commandTimeoutMs: 2 * config.decisionTimeoutMs + config.overloadWaitMs,
-  });
-  const tripRedis = createRedisClient(config, {
-    name: 'sa-api-trips',
-    commandTimeoutMs: TRIP_API_TIMEOUT_MS,
-  });
-  const clients: RedisClient[] = [decisionRedis, tripRedis];
-  for (const c of clients)
-    c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis client error'));
-  try {
-    await Promise.all(clients.map((c) => connectRedis(c)));
-  } catch (err) {
-    if (!config.failopenEnabled) throw err;
-    logger.warn(
-      { err: (err as Error).message },
-      'Redis unreachable at boot; serving with the fail-open policy',
-    );
-  }
+  const { decisionRedis, tripRedis, clients } = await connectClients(config, logger);
 
   // Readiness: scripts on every master, connections warm (src/redis/warmup.ts).
   const readiness = startWarmup(clients, config, logger);
@@ -204,104 +182,16 @@ export async function startApi(
   });
 
   let stopping = false;
-  const ready = (): HttpResponse => {
-    const state = { redis: decisionRedis.status, warm: readiness.warm(), ...failOpen.readiness() };
-    const redisOk = decisionRedis.status === 'ready' && state.circuit === 'closed';
-    // Redis usable: ready once warm (full speed). Redis unusable: ready only to fail open (CONTRACT §5).
-    const ok = !stopping && (redisOk ? state.warm : config.failopenEnabled);
-    if (ok) return jsonResponse(200, { status: 'ready', ...state });
-    const why = stopping
-      ? 'shutting down'
-      : redisOk
-        ? 'warming up: scripts not yet loaded on every master or connections cold'
-        : 'Redis is unusable and fail-open is off';
-    return errorWith('not_ready', state, why);
-  };
-  // Forged requests are refused on their headers, before the body is hashed:
-  // a flood of them costs a header parse each, not an HMAC over 16 KiB.
-  const signedPrecheck = (headers: RequestHeaders): HttpResponse | undefined =>
-    signaturePlausible(headers.signature, Math.floor(Date.now() / 1000), config.signatureToleranceS)
-      ? undefined
-      : errorResponse('invalid_signature');
-
-  const webhook = {
-    bodyBytesMax: config.webhookBodyBytesMax,
-    requireJson: true,
-    precheck: signedPrecheck,
-    commitsState: true,
-  } as const;
-  const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true, commitsState: true } as const;
-  const noBody = { bodyBytesMax: 0, requireJson: false } as const;
-  const probe = { ...noBody, admission: false } as const;
-  const server = new HttpServer({ logger, metrics, load, bodyReadTimeoutMs: config.apiBodyReadTimeoutMs })
-    .route({
-      method: 'post',
-      pattern: '/v1/authorizations',
-      label: '/v1/authorizations',
-      paramCount: 0,
-      ...webhook,
-      handler: authorize,
-    })
-    .route({
-      method: 'post',
-      pattern: '/v1/authorizations/reversals',
-      label: '/v1/authorizations/reversals',
-      paramCount: 0,
-      ...webhook,
-      handler: storageGuard(logger, reverse),
-    })
-    .route({
-      method: 'post',
-      pattern: '/v1/authorizations/clearings',
-      label: '/v1/authorizations/clearings',
-      paramCount: 0,
-      ...webhook,
-      handler: storageGuard(logger, clear),
-    })
-    .route({
-      method: 'put',
-      pattern: '/v1/shoppers/:shopper/trips/:trip',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
-      paramCount: 2,
-      ...tripBody,
-      handler: storageGuard(logger, trips.put),
-    })
-    .route({
-      method: 'get',
-      pattern: '/v1/shoppers/:shopper/trips/:trip',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
-      paramCount: 2,
-      ...noBody,
-      handler: storageGuard(logger, trips.get),
-    })
-    .route({
-      method: 'post',
-      pattern: '/v1/shoppers/:shopper/trips/:trip/items/:item',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id/items/:item_id',
-      paramCount: 3,
-      ...tripBody,
-      handler: storageGuard(logger, trips.updateItem),
-    })
-    .route({
-      method: 'post',
-      pattern: '/v1/shoppers/:shopper/trips/:trip/close',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id/close',
-      paramCount: 2,
-      ...noBody,
-      commitsState: true,
-      handler: storageGuard(logger, trips.close),
-    })
-    .route({
-      method: 'get',
-      pattern: '/healthz',
-      label: '/healthz',
-      paramCount: 0,
-      ...probe,
-      handler: () => jsonResponse(200, { status: 'ok' }),
-    })
-    .route({ method: 'get', pattern: '/readyz', label: '/readyz', paramCount: 0, ...probe, handler: ready });
-  for (const r of processors) server.route(r);
-  server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
+  const ready = (): HttpResponse =>
+    readiness_(config, decisionRedis, readiness, failOpen.readiness(), stopping);
+  const server = buildServer(config, logger, metrics, load, {
+    authorize,
+    reverse,
+    clear,
+    trips,
+    ready,
+    processors,
+  });
 
   const port = await server.listen(config.host, config.port);
   const metricsServer = await startMetricsServer(config.host, config.metricsPort, metrics, () => true);
@@ -325,4 +215,168 @@ export async function startApi(
       await tracing.shutdown();
     },
   };
+}
+
+/** The api's two Redis connections: decisions (deadline-bound) and the trip API and replay. */
+async function connectClients(
+  config: Config,
+  logger: Logger,
+): Promise<{ decisionRedis: RedisClient; tripRedis: RedisClient; clients: RedisClient[] }> {
+  const decisionRedis = createRedisClient(config, {
+    name: 'sa-api-decide',
+    // The breaker's deadline (DECISION_TIMEOUT_MS, plus OVERLOAD_WAIT_MS when the
+    // pod itself is the slow part) decides; ioredis' own timer is only a
+    // backstop, later, so it never fires first on a reply already read.
+    commandTimeoutMs: 2 * config.decisionTimeoutMs + config.overloadWaitMs,
+  });
+  const tripRedis = createRedisClient(config, {
+    name: 'sa-api-trips',
+    commandTimeoutMs: TRIP_API_TIMEOUT_MS,
+  });
+  const clients: RedisClient[] = [decisionRedis, tripRedis];
+  for (const c of clients)
+    c.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis client error'));
+  try {
+    await Promise.all(clients.map((c) => connectRedis(c)));
+  } catch (err) {
+    if (!config.failopenEnabled) throw err;
+    logger.warn(
+      { err: (err as Error).message },
+      'Redis unreachable at boot; serving with the fail-open policy',
+    );
+  }
+  return { decisionRedis, tripRedis, clients };
+}
+
+/** /readyz (CONTRACT §5): Redis usable and warm, or unusable with fail-open on; never while stopping. */
+function readiness_(
+  config: Config,
+  decisionRedis: RedisClient,
+  readiness: { warm(): boolean },
+  failOpenState: ReturnType<FailOpen['readiness']>,
+  stopping: boolean,
+): HttpResponse {
+  const state = { redis: decisionRedis.status, warm: readiness.warm(), ...failOpenState };
+  const redisOk = decisionRedis.status === 'ready' && state.circuit === 'closed';
+  // Redis usable: ready once warm (full speed). Redis unusable: ready only to fail open (CONTRACT §5).
+  const ok = !stopping && (redisOk ? state.warm : config.failopenEnabled);
+  if (ok) return jsonResponse(200, { status: 'ready', ...state });
+  const why = stopping
+    ? 'shutting down'
+    : redisOk
+      ? 'warming up: scripts not yet loaded on every master or connections cold'
+      : 'Redis is unusable and fail-open is off';
+  return errorWith('not_ready', state, why);
+}
+
+interface ApiHandlers {
+  readonly authorize: Handler;
+  readonly reverse: Handler;
+  readonly clear: Handler;
+  readonly trips: ReturnType<typeof createTripHandlers>;
+  readonly ready: () => HttpResponse;
+  readonly processors: ReturnType<typeof processorRoutes>;
+}
+
+/** Every route of the api port, with its body and admission rules. */
+function buildServer(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  load: LoadMonitor,
+  h: ApiHandlers,
+): HttpServer {
+  // Forged requests are refused on their headers, before the body is hashed:
+  // a flood of them costs a header parse each, not an HMAC over 16 KiB.
+  const signedPrecheck = (headers: RequestHeaders): HttpResponse | undefined =>
+    signaturePlausible(headers.signature, Math.floor(Date.now() / 1000), config.signatureToleranceS)
+      ? undefined
+      : errorResponse('invalid_signature');
+
+  const webhook = {
+    bodyBytesMax: config.webhookBodyBytesMax,
+    requireJson: true,
+    precheck: signedPrecheck,
+    commitsState: true,
+  } as const;
+  const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true, commitsState: true } as const;
+  const noBody = { bodyBytesMax: 0, requireJson: false } as const;
+  const probe = { ...noBody, admission: false } as const;
+  const server = new HttpServer({ logger, metrics, load, bodyReadTimeoutMs: config.apiBodyReadTimeoutMs })
+    .route({
+      method: 'post',
+      pattern: '/v1/authorizations',
+      label: '/v1/authorizations',
+      paramCount: 0,
+      ...webhook,
+      handler: h.authorize,
+    })
+    .route({
+      method: 'post',
+      pattern: '/v1/authorizations/reversals',
+      label: '/v1/authorizations/reversals',
+      paramCount: 0,
+      ...webhook,
+      handler: storageGuard(logger, h.reverse),
+    })
+    .route({
+      method: 'post',
+      pattern: '/v1/authorizations/clearings',
+      label: '/v1/authorizations/clearings',
+      paramCount: 0,
+      ...webhook,
+      handler: storageGuard(logger, h.clear),
+    })
+    .route({
+      method: 'put',
+      pattern: '/v1/shoppers/:shopper/trips/:trip',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
+      paramCount: 2,
+      ...tripBody,
+      handler: storageGuard(logger, h.trips.put),
+    })
+    .route({
+      method: 'get',
+      pattern: '/v1/shoppers/:shopper/trips/:trip',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
+      paramCount: 2,
+      ...noBody,
+      handler: storageGuard(logger, h.trips.get),
+    })
+    .route({
+      method: 'post',
+      pattern: '/v1/shoppers/:shopper/trips/:trip/items/:item',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id/items/:item_id',
+      paramCount: 3,
+      ...tripBody,
+      handler: storageGuard(logger, h.trips.updateItem),
+    })
+    .route({
+      method: 'post',
+      pattern: '/v1/shoppers/:shopper/trips/:trip/close',
+      label: '/v1/shoppers/:shopper_id/trips/:trip_id/close',
+      paramCount: 2,
+      ...noBody,
+      commitsState: true,
+      handler: storageGuard(logger, h.trips.close),
+    })
+    .route({
+      method: 'get',
+      pattern: '/healthz',
+      label: '/healthz',
+      paramCount: 0,
+      ...probe,
+      handler: () => jsonResponse(200, { status: 'ok' }),
+    })
+    .route({
+      method: 'get',
+      pattern: '/readyz',
+      label: '/readyz',
+      paramCount: 0,
+      ...probe,
+      handler: h.ready,
+    });
+  for (const r of h.processors) server.route(r);
+  server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
+  return server;
 }

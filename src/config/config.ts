@@ -175,47 +175,8 @@ export const DEV_API_TOKEN = 'dev-api-token-not-for-production';
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
   const envName = r.oneOf('NODE_ENV', 'development', ['production', 'development', 'test'] as const);
-
-  let signatureSecrets = r.list('SIGNATURE_SECRETS');
-  let apiTokens = r.list('API_TOKENS');
-  let generatedDevSecrets = false;
-  if (envName === 'production') {
-    if (signatureSecrets.length === 0) r.problems.push('SIGNATURE_SECRETS is required in production');
-    if (apiTokens.length === 0) r.problems.push('API_TOKENS is required in production');
-  } else {
-    // Fixed, printed dev values so the README's curl example works as written.
-    if (signatureSecrets.length === 0) {
-      signatureSecrets = [DEV_SIGNATURE_SECRET];
-      generatedDevSecrets = true;
-    }
-    if (apiTokens.length === 0) {
-      apiTokens = [DEV_API_TOKEN];
-      generatedDevSecrets = true;
-    }
-  }
-  for (const s of signatureSecrets)
-    if (s.length < 16) r.problems.push('each SIGNATURE_SECRETS entry must be >= 16 chars');
-  for (const t of apiTokens) if (t.length < 16) r.problems.push('each API_TOKENS entry must be >= 16 chars');
-
-  const redisPrefix = r.str('REDIS_PREFIX', 'sa');
-  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(redisPrefix)) {
-    r.problems.push(
-      'REDIS_PREFIX must be 1-32 chars of [A-Za-z0-9_.-] (no braces: the hash tag is added per key)',
-    );
-  }
-  const redisClusterNodes = r.list('REDIS_CLUSTER_NODES');
-  for (const n of redisClusterNodes) {
-    if (!/^[^:\s]+:\d{1,5}$/.test(n)) r.problems.push(`REDIS_CLUSTER_NODES entry "${n}" must be host:port`);
-  }
-  const redisUrl = r.str('REDIS_URL', 'redis://127.0.0.1:6379');
-  if (!/^rediss?:\/\//.test(redisUrl)) r.problems.push('REDIS_URL must start with redis:// or rediss://');
-  const databaseUrl = r.str('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres');
-  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) r.problems.push('DATABASE_URL must start with postgres://');
-
-  const redisTls = r.bool('REDIS_TLS', redisUrl.startsWith('rediss://'));
-  const redisTlsCaFile = r.str('REDIS_TLS_CA_FILE', '') || undefined;
-  if (redisTlsCaFile !== undefined && !redisTls)
-    r.problems.push('REDIS_TLS_CA_FILE is set but REDIS_TLS is off');
+  const { signatureSecrets, apiTokens, generatedDevSecrets } = readSecrets(r, envName);
+  const { redisPrefix, redisClusterNodes, redisUrl, databaseUrl, redisTls, redisTlsCaFile } = readStores(r);
 
   const config: Config = {
     env: envName,
@@ -269,13 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
     ] as const),
     processorDeadlineMs: r.int('PROCESSOR_DEADLINE_MS', 1000, 100, 60_000),
     holdExpiryS: r.int('HOLD_EXPIRY_S', 7 * DAY_S, 60, 90 * DAY_S),
-    persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 10_000, 1, 10_000),
-    persisterReadEntriesMax: r.int('PERSISTER_READ_ENTRIES_MAX', 500, 1, 10_000),
-    persisterWriters: r.int('PERSISTER_WRITERS', 2, 1, 8),
-    persisterBlockMs: r.int('PERSISTER_BLOCK_MS', 1000, 1, 60_000),
-    persisterClaimIdleMs: r.int('PERSISTER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),
-    persisterDeliveriesMax: r.int('PERSISTER_DELIVERIES_MAX', 5, 1, 1000),
-    persisterLeaseMs: r.int('PERSISTER_LEASE_MS', 10_000, 300, 600_000),
+    ...persisterSettings(r),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 300_000),
     apiInflightRequestsMax: r.int('API_INFLIGHT_REQUESTS_MAX', 1024, 1, 1_000_000),
     apiQueuedBodyBytesMax: r.int('API_QUEUED_BODY_BYTES_MAX', 8 * 1024 * 1024, 1024, 2 ** 32),
@@ -300,31 +255,7 @@ export function loadConfig(env: Env = process.env): Config {
     processors: loadProcessorConfig(env, r.problems),
   };
 
-  // Limits that must fit together.
-  if (config.decisionTimeoutMs >= config.processorDeadlineMs) {
-    r.problems.push('DECISION_TIMEOUT_MS must be below PROCESSOR_DEADLINE_MS');
-  }
-  if (config.failopenShopperMaxCents < config.failopenMaxCents && config.failopenEnabled) {
-    r.problems.push('FAILOPEN_SHOPPER_MAX_CENTS must be >= FAILOPEN_MAX_CENTS');
-  }
-  if (config.authorizationTtlS < config.idempotencyTtlS) {
-    r.problems.push('AUTHORIZATION_TTL_S must be >= IDEMPOTENCY_TTL_S');
-  }
-  if (
-    config.apiQueuedBodyBytesMax < config.webhookBodyBytesMax ||
-    config.apiQueuedBodyBytesMax < config.tripBodyBytesMax
-  ) {
-    r.problems.push('API_QUEUED_BODY_BYTES_MAX must hold at least one webhook and one trip body');
-  }
-  if (config.defaultToleranceBps > config.tripToleranceBpsMax)
-    r.problems.push('DEFAULT_TOLERANCE_BPS must be <= TRIP_TOLERANCE_BPS_MAX');
-  if (config.defaultToleranceCents > config.tripToleranceCentsMax)
-    r.problems.push('DEFAULT_TOLERANCE_CENTS must be <= TRIP_TOLERANCE_CENTS_MAX');
-  if (config.maxOverpickApprovedBps < config.maxOverpickBps)
-    r.problems.push('OVERPICK_APPROVED_BPS_MAX must be >= OVERPICK_BPS_MAX');
-  if (config.port !== 0 && config.port === config.metricsPort)
-    r.problems.push('PORT and METRICS_PORT must differ');
-
+  checkLimitsFit(config, r.problems);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze({
     ...config,
@@ -332,4 +263,96 @@ export function loadConfig(env: Env = process.env): Config {
     signatureSecrets: Object.freeze([...config.signatureSecrets]),
     apiTokens: Object.freeze([...config.apiTokens]),
   });
+}
+
+/** Webhook secrets and trip API tokens: required in production, fixed printed dev values otherwise. */
+function readSecrets(
+  r: Reader,
+  envName: Config['env'],
+): { signatureSecrets: string[]; apiTokens: string[]; generatedDevSecrets: boolean } {
+  let signatureSecrets = r.list('SIGNATURE_SECRETS');
+  let apiTokens = r.list('API_TOKENS');
+  let generatedDevSecrets = false;
+  if (envName === 'production') {
+    if (signatureSecrets.length === 0) r.problems.push('SIGNATURE_SECRETS is required in production');
+    if (apiTokens.length === 0) r.problems.push('API_TOKENS is required in production');
+  } else {
+    // Fixed, printed dev values so the README's curl example works as written.
+    if (signatureSecrets.length === 0) {
+      signatureSecrets = [DEV_SIGNATURE_SECRET];
+      generatedDevSecrets = true;
+    }
+    if (apiTokens.length === 0) {
+      apiTokens = [DEV_API_TOKEN];
+      generatedDevSecrets = true;
+    }
+  }
+  for (const s of signatureSecrets)
+    if (s.length < 16) r.problems.push('each SIGNATURE_SECRETS entry must be >= 16 chars');
+  for (const t of apiTokens) if (t.length < 16) r.problems.push('each API_TOKENS entry must be >= 16 chars');
+  return { signatureSecrets, apiTokens, generatedDevSecrets };
+}
+
+/** Where Redis and Postgres are, and how to reach Redis. */
+function readStores(r: Reader) {
+  const redisPrefix = r.str('REDIS_PREFIX', 'sa');
+  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(redisPrefix)) {
+    r.problems.push(
+      'REDIS_PREFIX must be 1-32 chars of [A-Za-z0-9_.-] (no braces: the hash tag is added per key)',
+    );
+  }
+  const redisClusterNodes = r.list('REDIS_CLUSTER_NODES');
+  for (const n of redisClusterNodes) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(n)) r.problems.push(`REDIS_CLUSTER_NODES entry "${n}" must be host:port`);
+  }
+  const redisUrl = r.str('REDIS_URL', 'redis://127.0.0.1:6379');
+  if (!/^rediss?:\/\//.test(redisUrl)) r.problems.push('REDIS_URL must start with redis:// or rediss://');
+  const databaseUrl = r.str('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres');
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) r.problems.push('DATABASE_URL must start with postgres://');
+
+  const redisTls = r.bool('REDIS_TLS', redisUrl.startsWith('rediss://'));
+  const redisTlsCaFile = r.str('REDIS_TLS_CA_FILE', '') || undefined;
+  if (redisTlsCaFile !== undefined && !redisTls)
+    r.problems.push('REDIS_TLS_CA_FILE is set but REDIS_TLS is off');
+  return { redisPrefix, redisClusterNodes, redisUrl, databaseUrl, redisTls, redisTlsCaFile };
+}
+
+/** The persister's batch, read, lease and retry limits (docs/persister.md). */
+function persisterSettings(r: Reader) {
+  return {
+    persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 10_000, 1, 10_000),
+    persisterReadEntriesMax: r.int('PERSISTER_READ_ENTRIES_MAX', 500, 1, 10_000),
+    persisterWriters: r.int('PERSISTER_WRITERS', 2, 1, 8),
+    persisterBlockMs: r.int('PERSISTER_BLOCK_MS', 1000, 1, 60_000),
+    persisterClaimIdleMs: r.int('PERSISTER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),
+    persisterDeliveriesMax: r.int('PERSISTER_DELIVERIES_MAX', 5, 1, 1000),
+    persisterLeaseMs: r.int('PERSISTER_LEASE_MS', 10_000, 300, 600_000),
+  };
+}
+
+/** Limits that must fit together (TigerBeetle's habit: assert at boot). */
+function checkLimitsFit(config: Config, problems: string[]): void {
+  if (config.decisionTimeoutMs >= config.processorDeadlineMs) {
+    problems.push('DECISION_TIMEOUT_MS must be below PROCESSOR_DEADLINE_MS');
+  }
+  if (config.failopenShopperMaxCents < config.failopenMaxCents && config.failopenEnabled) {
+    problems.push('FAILOPEN_SHOPPER_MAX_CENTS must be >= FAILOPEN_MAX_CENTS');
+  }
+  if (config.authorizationTtlS < config.idempotencyTtlS) {
+    problems.push('AUTHORIZATION_TTL_S must be >= IDEMPOTENCY_TTL_S');
+  }
+  if (
+    config.apiQueuedBodyBytesMax < config.webhookBodyBytesMax ||
+    config.apiQueuedBodyBytesMax < config.tripBodyBytesMax
+  ) {
+    problems.push('API_QUEUED_BODY_BYTES_MAX must hold at least one webhook and one trip body');
+  }
+  if (config.defaultToleranceBps > config.tripToleranceBpsMax)
+    problems.push('DEFAULT_TOLERANCE_BPS must be <= TRIP_TOLERANCE_BPS_MAX');
+  if (config.defaultToleranceCents > config.tripToleranceCentsMax)
+    problems.push('DEFAULT_TOLERANCE_CENTS must be <= TRIP_TOLERANCE_CENTS_MAX');
+  if (config.maxOverpickApprovedBps < config.maxOverpickBps)
+    problems.push('OVERPICK_APPROVED_BPS_MAX must be >= OVERPICK_BPS_MAX');
+  if (config.port !== 0 && config.port === config.metricsPort)
+    problems.push('PORT and METRICS_PORT must differ');
 }

@@ -768,6 +768,70 @@ async function recordOffsets(db: Db, events: readonly WalEvent[]): Promise<void>
 }
 
 /**
+ * Each trip's totals after this batch's fresh events: increments only from rows inserted now,
+ * "after" values only when newer (WAL position), one version of the trip (delta()).
+ */
+function tripDeltas(
+  byType: ByType,
+  fresh: {
+    readonly auths: ReadonlySet<string>;
+    readonly replays: ReadonlySet<string>;
+    readonly reversals: ReadonlySet<string>;
+    readonly clearings: ReadonlySet<string>;
+    readonly expiries: ReadonlySet<string>;
+  },
+): Map<string, TripDelta> {
+  const deltas = new Map<string, TripDelta>();
+  for (const e of byType.of('item.updated')) {
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
+    setPicked(d, e.d.picked_cents, e.pos);
+    d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
+    d.shopping = true;
+  }
+  for (const e of byType.of('trip.closed')) {
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
+    setPicked(d, e.d.picked_cents, e.pos);
+    setAuthorized(d, e.d.authorized_cents, e.pos);
+    d.closed_ms = d.closed_ms === null ? e.d.at_ms : Math.min(d.closed_ms, e.d.at_ms);
+  }
+  for (const e of byType.of('authorization.decided')) {
+    if (e.d.trip_id === null || !fresh.auths.has(e.d.authorization_id)) continue;
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
+    if (e.d.decision === 'approved') {
+      d.approved += e.d.amount_cents;
+      d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
+    }
+    if (e.d.authorized_cents !== null) setAuthorized(d, e.d.authorized_cents, e.pos);
+  }
+  for (const e of byType.of('failopen.replayed')) {
+    if (e.d.trip_id === null || e.d.authorized_cents === null || !fresh.replays.has(e.d.authorization_id))
+      continue;
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
+    d.approved += e.d.amount_cents;
+    d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
+    setAuthorized(d, e.d.authorized_cents, e.pos);
+  }
+  for (const e of byType.of('reversal.applied')) {
+    // The script moves the trip's totals only while the trip key exists (authorized_cents not null).
+    if (e.d.trip_id === null || e.d.authorized_cents === null || !fresh.reversals.has(e.eventId)) continue;
+    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
+    d.reversed += e.d.amount_cents;
+    setAuthorized(d, e.d.authorized_cents, e.pos);
+  }
+  for (const e of [...byType.of('clearing.posted'), ...byType.of('hold.expired')]) {
+    // The script moves the trip's total only while the trip key exists (authorized_cents not null).
+    if (e.d.trip_id === null || e.d.authorized_cents === null) continue;
+    if (!(fresh.clearings.has(e.eventId) || fresh.expiries.has(e.eventId))) continue;
+    setAuthorized(
+      delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms),
+      e.d.authorized_cents,
+      e.pos,
+    );
+  }
+  return deltas;
+}
+
+/**
  * Applies events (any partitions, each partition's events in stream order) in
  * the caller's transaction. Throws EventError (or a Postgres data/constraint
  * error) when an event cannot be applied; the caller then retries one event
@@ -832,53 +896,13 @@ export async function applyEvents(
   for (const e of expiries) if (insertedExpiries.has(e.eventId)) post(e);
   const { accounts } = await writePostings(db, postings, known);
 
-  const deltas = new Map<string, TripDelta>();
-  for (const e of picks) {
-    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
-    setPicked(d, e.d.picked_cents, e.pos);
-    d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
-    d.shopping = true;
-  }
-  for (const e of byType.of('trip.closed')) {
-    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
-    setPicked(d, e.d.picked_cents, e.pos);
-    setAuthorized(d, e.d.authorized_cents, e.pos);
-    d.closed_ms = d.closed_ms === null ? e.d.at_ms : Math.min(d.closed_ms, e.d.at_ms);
-  }
-  for (const e of auths) {
-    if (e.d.trip_id === null || !insertedAuths.has(e.d.authorization_id)) continue;
-    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
-    if (e.d.decision === 'approved') {
-      d.approved += e.d.amount_cents;
-      d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
-    }
-    if (e.d.authorized_cents !== null) setAuthorized(d, e.d.authorized_cents, e.pos);
-  }
-  for (const e of replays) {
-    if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReplays.has(e.d.authorization_id))
-      continue;
-    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
-    d.approved += e.d.amount_cents;
-    d.activity_ms = Math.max(d.activity_ms, e.d.at_ms);
-    setAuthorized(d, e.d.authorized_cents, e.pos);
-  }
-  for (const e of reversals) {
-    // The script moves the trip's totals only while the trip key exists (authorized_cents not null).
-    if (e.d.trip_id === null || e.d.authorized_cents === null || !insertedReversals.has(e.eventId)) continue;
-    const d = delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms);
-    d.reversed += e.d.amount_cents;
-    setAuthorized(d, e.d.authorized_cents, e.pos);
-  }
-  for (const e of [...clearings, ...expiries]) {
-    // The script moves the trip's total only while the trip key exists (authorized_cents not null).
-    if (e.d.trip_id === null || e.d.authorized_cents === null) continue;
-    if (!(insertedClearings.has(e.eventId) || insertedExpiries.has(e.eventId))) continue;
-    setAuthorized(
-      delta(deltas, e.d.shopper_id, e.d.trip_id, e.d.trip_created_ms),
-      e.d.authorized_cents,
-      e.pos,
-    );
-  }
+  const deltas = tripDeltas(byType, {
+    auths: insertedAuths,
+    replays: insertedReplays,
+    reversals: insertedReversals,
+    clearings: insertedClearings,
+    expiries: insertedExpiries,
+  });
   await updateTrips(db, deltas);
   await recordOffsets(db, fresh);
   return { applied, duplicates: events.length - fresh.length, accounts };
