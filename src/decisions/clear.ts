@@ -3,12 +3,7 @@
 // (lua/clearAuthorization-3.lua) releases the hold, moves the trip's
 // authorized total to the cleared amount and XADDs clearing.posted; the
 // persister writes the ledger posting (docs/ledger.md).
-import {
-  claimSignature,
-  readAuthorizationRef,
-  readSignedBody,
-  SIGNATURE_ELSEWHERE_MESSAGE,
-} from './signedBody.js';
+import { readSignedAuthorizationRef, refuseSignatureUsedElsewhere } from './signedBody.js';
 import type { Config } from '../config/config.js';
 import { parseRfc3339Ms } from '../domain/dates.js';
 import { parseCurrency } from '../domain/fields.js';
@@ -74,11 +69,9 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
   return async (req) => {
     // One clock reading per request: the signature window and the recorded time agree.
     const nowMs = now();
-    const signed = readSignedBody(req, config, nowMs);
-    if (!signed.ok) return signed.response;
-    const ref = readAuthorizationRef(signed.body);
+    const ref = readSignedAuthorizationRef(req, config, nowMs);
     if (!ref.ok) return ref.response;
-    const { body, txn: transactionId, shopperId } = ref;
+    const { body, txn: transactionId, shopperId, signatureId } = ref;
     const amount = parseAmountCents(body['amount'], 'amount');
     if (!amount.ok) return errorResponse('invalid_request', amount.message);
     const clearedAt = parseClearedAt(body['cleared_at'], nowMs);
@@ -90,11 +83,15 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
       currency = c.value;
     }
 
-    const p = keys.partition(shopperId);
-    const sigKey = keys.sig(p, signed.signature.id);
-    if (!(await claimSignature(scripts.client, sigKey, 'clearings', 2 * config.signatureToleranceS))) {
-      return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
-    }
+    const elsewhere = await refuseSignatureUsedElsewhere(
+      scripts.client,
+      keys,
+      config,
+      shopperId,
+      signatureId,
+      'clearings',
+    );
+    if (elsewhere !== undefined) return elsewhere;
     const result = await clearAuthorization(
       { config, keys, scripts },
       {
@@ -103,7 +100,7 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
         clearedCents: amount.value,
         clearedAtMs: clearedAt.value,
         currency,
-        signature: signed.signature.id,
+        signature: signatureId,
         nowMs,
       },
     );

@@ -1,11 +1,6 @@
 // POST /v1/authorizations/reversals (CONTRACT §2): signed like the webhook,
 // releases part or all of an approved authorization back to its trip.
-import {
-  claimSignature,
-  readAuthorizationRef,
-  readSignedBody,
-  SIGNATURE_ELSEWHERE_MESSAGE,
-} from './signedBody.js';
+import { readSignedAuthorizationRef, refuseSignatureUsedElsewhere } from './signedBody.js';
 import type { Config } from '../config/config.js';
 import { parseOptionalKey } from '../domain/fields.js';
 import { parseAmountCents } from '../domain/money.js';
@@ -28,11 +23,9 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
   return async (req) => {
     // One clock reading per request: the signature window and the recorded time agree.
     const nowMs = now();
-    const signed = readSignedBody(req, config, nowMs);
-    if (!signed.ok) return signed.response;
-    const ref = readAuthorizationRef(signed.body);
+    const ref = readSignedAuthorizationRef(req, config, nowMs);
     if (!ref.ok) return ref.response;
-    const { body, txn: transactionId, shopperId } = ref;
+    const { body, txn: transactionId, shopperId, signatureId } = ref;
     const reversalId = parseOptionalKey(body['reversal_id'], 'reversal_id');
     if (!reversalId.ok) return errorResponse('invalid_request', reversalId.message);
     let amount = '';
@@ -42,15 +35,19 @@ export function createReversalHandler(deps: ReverseDeps): (req: Request) => Prom
       amount = String(a.value);
     }
 
-    const p = keys.partition(shopperId);
-    const sigKey = keys.sig(p, signed.signature.id);
-    if (!(await claimSignature(scripts.client, sigKey, 'reversals', 2 * config.signatureToleranceS))) {
-      return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
-    }
+    const elsewhere = await refuseSignatureUsedElsewhere(
+      scripts.client,
+      keys,
+      config,
+      shopperId,
+      signatureId,
+      'reversals',
+    );
+    if (elsewhere !== undefined) return elsewhere;
     const reversalKey = reversalId.value ?? '-';
     const result = await reverseAuthorization(
       { config, keys, scripts },
-      { shopperId, transactionId, reversalKey, amount, signature: signed.signature.id, nowMs },
+      { shopperId, transactionId, reversalKey, amount, signature: signatureId, nowMs },
     );
     if (!result.ok) return errorResponse(result.error);
     return { ...jsonResponse(200, result.state), replayed: result.replayed };

@@ -9,6 +9,7 @@ import { readJsonBody } from '../http/jsonBody.js';
 import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import type { RedisClient } from '../redis/client.js';
+import type { Keys } from '../redis/keys.js';
 
 export type SignedBody =
   | { readonly ok: true; readonly signature: Extract<SignatureCheck, { ok: true }>; readonly body: JsonValue }
@@ -71,4 +72,39 @@ export function readAuthorizationRef(body: JsonValue): AuthorizationRef {
   const shopper = parseShopperId(body['shopper_id']);
   if (!shopper.ok) return { ok: false, response: errorResponse('invalid_request', shopper.message) };
   return { ok: true, body, txn: txn.value, shopperId: shopper.value };
+}
+
+/** A signed reversal or clearing: its signature, and the authorization it names. */
+export type SignedAuthorizationRef =
+  | (Extract<AuthorizationRef, { ok: true }> & { readonly signatureId: string })
+  | { readonly ok: false; readonly response: HttpResponse };
+
+/** The shared first steps of /reversals and /clearings: signature, JSON, transaction and shopper. */
+export function readSignedAuthorizationRef(
+  req: Request,
+  config: Config,
+  nowMs: number,
+): SignedAuthorizationRef {
+  const signed = readSignedBody(req, config, nowMs);
+  if (!signed.ok) return signed;
+  const ref = readAuthorizationRef(signed.body);
+  if (!ref.ok) return ref;
+  return { ...ref, signatureId: signed.signature.id };
+}
+
+/**
+ * Claims the request's signature for `endpoint` in the shopper's partition (claimSignature);
+ * the 401 of CONTRACT §1 when another endpoint used it first, else undefined.
+ */
+export async function refuseSignatureUsedElsewhere(
+  client: RedisClient,
+  keys: Keys,
+  config: Config,
+  shopperId: string,
+  signatureId: string,
+  endpoint: 'reversals' | 'clearings',
+): Promise<HttpResponse | undefined> {
+  const key = keys.sig(keys.partition(shopperId), signatureId);
+  if (await claimSignature(client, key, endpoint, 2 * config.signatureToleranceS)) return undefined;
+  return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
 }

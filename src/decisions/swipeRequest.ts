@@ -11,7 +11,7 @@ import {
 import { isObject, type JsonValue } from '../domain/json.js';
 import { MERCHANT_TEXT_LENGTH_MAX, normalizeAddress, normalizeMerchantName } from '../domain/merchant.js';
 import { type Parsed, parseAmountCents } from '../domain/money.js';
-import type { ProcessorSwipeFields } from '../processors/common/swipe.js';
+import type { SwipeToDecide } from '../redis/commands.js';
 
 /**
  * Descriptors repeat (a few thousand stores): normalizing (NFKC + regexes) is
@@ -34,25 +34,10 @@ function memo(cache: Map<string, string>, normalize: (s: string) => string, raw:
 /** Window of the derived idempotency key (CONTRACT §1). */
 export const DERIVED_KEY_WINDOW_MS = 30_000;
 
-export interface SwipeRequest {
-  readonly transactionId: string | undefined;
-  readonly shopperId: string;
-  readonly amountCents: number;
-  readonly currency: string;
-  readonly merchantName: string;
-  readonly merchantAddress: string;
-  readonly merchantNameNorm: string;
-  readonly merchantAddressNorm: string;
-  readonly lat: string;
-  readonly lng: string;
-  /** "t:<transaction_id>", "h:<Idempotency-Key>" or "d:<derived sha256>". */
-  readonly idempotencyKey: string;
-  /** Same key, different shopper/merchant/amount: IDEMPOTENCY_CONFLICT. */
-  readonly fingerprint: string;
+/** A validated swipe: what the decision script takes (SwipeToDecide), and how it was signed. */
+export interface SwipeRequest extends SwipeToDecide {
   /** The signature id the request was accepted with (native webhook): fail-open answers it too. */
   readonly signature?: string;
-  /** Processor swipes only (src/processors/): §4b evidence, partial approval, the processor's ids. */
-  readonly processor?: ProcessorSwipeFields;
 }
 
 function sha256HexPrefix(text: string, hexChars: number): string {

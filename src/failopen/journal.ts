@@ -44,33 +44,11 @@ import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 /** One fail-open approval, everything the replay script needs (no Redis lookups). */
-export interface FailOpenEntry {
-  /** authorization id answered to the processor */
-  readonly id: string;
-  /** WAL event id of its failopen.replayed event: fixed here so every replay attempt uses the same one. */
-  readonly ev: string;
-  /** decision time, epoch ms */
-  readonly at: number;
-  readonly shopper: string;
-  readonly amount: number;
-  readonly remaining: number;
-  readonly currency: string;
-  /** idempotency key kind:key, and the request fingerprint */
-  readonly idem: string;
-  readonly fp: string;
-  readonly txn: string;
-  readonly mname: string;
-  readonly maddr: string;
-  readonly lat: string;
-  readonly lng: string;
-  /** Processor swipes (src/processors/): [processor, card id, processor authorization id, request id]. */
-  readonly proc?: readonly [string, string, string, string];
-  /** The signature id the swipe was accepted with: the replay claims it for the swipe endpoint. */
-  readonly sig?: string;
-}
+export type FailOpenEntry = FailOpenApproval;
 
 export type { ReplayOutcome } from '../redis/results.js';
 import type { ReplayOutcome } from '../redis/results.js';
+import type { FailOpenApproval } from '../redis/commands.js';
 
 export interface JournalOptions {
   readonly path: string;

@@ -52,7 +52,9 @@ export interface SwipeToDecide {
   readonly merchantAddressNorm: string;
   readonly lat: string;
   readonly lng: string;
+  /** "t:<transaction_id>", "h:<Idempotency-Key>" or "d:<derived sha256>". */
   readonly idempotencyKey: string;
+  /** Same key, different shopper/merchant/amount: IDEMPOTENCY_CONFLICT. */
   readonly fingerprint: string;
   /** Processor swipes (CONTRACT §7): §4b evidence, partial approval, the processor's ids. */
   readonly processor?: ProcessorSwipeFields | undefined;
@@ -375,13 +377,17 @@ export async function flagLate(
 
 /** A fail-open approval as the journal keeps it (src/failopen/journal.ts: FailOpenEntry). */
 export interface FailOpenApproval {
+  /** authorization id answered to the processor */
   readonly id: string;
+  /** WAL event id of its failopen.replayed event: fixed here so every replay attempt uses the same one. */
   readonly ev: string;
+  /** decision time, epoch ms */
   readonly at: number;
   readonly shopper: string;
   readonly amount: number;
   readonly remaining: number;
   readonly currency: string;
+  /** idempotency key kind:key, and the request fingerprint */
   readonly idem: string;
   readonly fp: string;
   readonly txn: string;
@@ -389,9 +395,9 @@ export interface FailOpenApproval {
   readonly maddr: string;
   readonly lat: string;
   readonly lng: string;
-  /** Processor swipes: [processor, card id, processor authorization id, request id]. */
+  /** Processor swipes (src/processors/): [processor, card id, processor authorization id, request id]. */
   readonly proc?: readonly [string, string, string, string];
-  /** The signature id the swipe was accepted with (native webhook), absent for older entries. */
+  /** The signature id the swipe was accepted with (native webhook; absent in older entries): the replay claims it. */
   readonly sig?: string;
 }
 
