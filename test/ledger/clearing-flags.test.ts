@@ -4,8 +4,7 @@
 // clearing.flagged, and the persister keeps it in clearing_flags for review,
 // with no ledger posting. Real api, Redis, persister and Postgres.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { signatureHeader } from '../../src/auth/signature.js';
-import { newId, SECRET, safewayTrip, swipeBody } from '../helpers/api.js';
+import { newId, safewayTrip, swipeBody } from '../helpers/api.js';
 import { checkLedger, type LedgerEnv, startLedgerEnv } from './helpers.js';
 
 let env: LedgerEnv;
@@ -16,13 +15,8 @@ afterAll(async () => {
   await env?.stop();
 });
 
-function clear(body: unknown) {
-  const raw = JSON.stringify(body);
-  return env.t.request('POST', '/v1/authorizations/clearings', raw, {
-    'Content-Type': 'application/json',
-    'X-Signature': signatureHeader(SECRET, Math.floor(Date.now() / 1000), raw),
-  });
-}
+/** A signed clearing (CONTRACT §2). */
+const clear = (body: unknown) => env.t.clear(body);
 
 async function shopper(): Promise<string> {
   const s = newId('cf');

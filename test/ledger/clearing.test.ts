@@ -31,13 +31,8 @@ async function shoppingTrip(): Promise<{ shopper: string; trip: string }> {
   return { shopper, trip };
 }
 
-function clear(body: unknown) {
-  const raw = JSON.stringify(body);
-  return env.t.request('POST', '/v1/authorizations/clearings', raw, {
-    'Content-Type': 'application/json',
-    'X-Signature': signatureHeader(SECRET, Math.floor(Date.now() / 1000), raw),
-  });
-}
+/** A signed clearing (CONTRACT §2). */
+const clear = (body: unknown) => env.t.clear(body);
 
 async function tripAuthorized(shopper: string, trip: string): Promise<number> {
   return Number((await env.t.getTrip(shopper, trip)).json['authorized_cents']);

@@ -2,9 +2,8 @@
 // a cleared authorization holds nothing (a reversal is refused), the clearing
 // replays identically, and an expired hold is never released twice.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { signatureHeader } from '../../src/auth/signature.js';
 import { hydrateCommand } from '../../src/persister/commands.js';
-import { newId, SECRET, safewayTrip, swipeBody } from '../helpers/api.js';
+import { newId, safewayTrip, swipeBody } from '../helpers/api.js';
 import { testLogger } from '../persister/helpers/log.js';
 import { type LedgerEnv, startLedgerEnv } from './helpers.js';
 
@@ -16,13 +15,8 @@ afterAll(async () => {
   await env?.stop();
 });
 
-function clear(body: unknown) {
-  const raw = JSON.stringify(body);
-  return env.t.request('POST', '/v1/authorizations/clearings', raw, {
-    'Content-Type': 'application/json',
-    'X-Signature': signatureHeader(SECRET, Math.floor(Date.now() / 1000), raw),
-  });
-}
+/** A signed clearing (CONTRACT §2). */
+const clear = (body: unknown) => env.t.clear(body);
 
 async function flushNamespace(): Promise<void> {
   const redis = env.t.redis;
