@@ -4,7 +4,11 @@
 // on release. Redis itself stays healthy and the other connections (trip API,
 // replayer) keep flowing, so a test can force any ordering of "deadline",
 // "late Redis decision" and "journal replay" without mocks.
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type PrivateRedis, startPrivateRedis } from './privateRedis.js';
 
 export interface HoldProxy {
   readonly port: number;
@@ -75,5 +79,32 @@ export async function startHoldProxy(listenPort: number, redisPort: number): Pro
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** A private Redis behind a hold proxy, and the api environment that points at it. */
+export interface HeldRedis {
+  readonly redis: PrivateRedis;
+  readonly proxy: HoldProxy;
+  /** REDIS_URL through the proxy, and a fail-open journal of this fixture's own. */
+  readonly env: Readonly<Record<string, string>>;
+  /** After the api stopped: closes the proxy, stops the Redis, removes the journal folder. */
+  stop(): Promise<void>;
+}
+
+export async function startHeldRedis(redisPort: number, proxyPort: number, tag: string): Promise<HeldRedis> {
+  const dir = mkdtempSync(join(tmpdir(), `sa-${tag}-`));
+  const redis = await startPrivateRedis(redisPort);
+  const proxy = await startHoldProxy(proxyPort, redisPort);
+  return {
+    redis,
+    proxy,
+    env: { REDIS_URL: `redis://127.0.0.1:${proxyPort}`, FAILOPEN_JOURNAL_PATH: join(dir, 'journal.jsonl') },
+    async stop() {
+      proxy.release();
+      await proxy.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

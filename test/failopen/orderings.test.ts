@@ -1,43 +1,25 @@
-// The answer given is the record (CONTRACT §1), in every ordering of
-// "deadline", "late Redis decision", "journal replay" and "retry". A real api
-// (in process) talks to a private redis-server (17510) through a proxy that
-// can hold the request-path connection: Redis stays healthy, the api's
-// decision call simply does not reach it until released, then executes late.
-// Every retry must get the first answer (status and body), the trip must
-// count each fail-open approval once, and Redis's disagreement must be flagged.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type Reply, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
-import { type HoldProxy, startHoldProxy } from './holdProxy.js';
-import { type PrivateRedis, startPrivateRedis } from './privateRedis.js';
+import { type HeldRedis, type HoldProxy, startHeldRedis } from './holdProxy.js';
 
 const REDIS_PORT = 17510;
 const PROXY_PORT = 17511;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let redis: PrivateRedis;
+let held: HeldRedis;
 let proxy: HoldProxy;
 let h: TestApi;
-const dir = mkdtempSync(join(tmpdir(), 'sa-orderings-'));
 
 beforeAll(async () => {
-  redis = await startPrivateRedis(REDIS_PORT);
-  proxy = await startHoldProxy(PROXY_PORT, REDIS_PORT);
-  h = await startTestApi({
-    REDIS_URL: `redis://127.0.0.1:${PROXY_PORT}`,
-    FAILOPEN_JOURNAL_PATH: join(dir, 'journal.jsonl'),
-    DECISION_TIMEOUT_MS: '25',
-  });
+  held = await startHeldRedis(REDIS_PORT, PROXY_PORT, 'orderings');
+  ({ proxy } = held);
+  h = await startTestApi({ ...held.env, DECISION_TIMEOUT_MS: '25' });
 }, 30_000);
 
 afterAll(async () => {
-  proxy?.release();
+  held?.proxy.release();
   await h?.stop();
-  await proxy?.close();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await held?.stop();
 });
 
 /** A trip with milk picked (34.90): ceiling 4013 cents. */

@@ -1,40 +1,23 @@
-// Stand-in knowledge (src/failopen/standIn.ts): with the request-path Redis
-// connection held (a proxy; Redis itself healthy, private, 17530), the
-// fail-open policy uses what this pod learned from Redis's own decisions and
-// the trip API: a shopper seen without a trip, a trip seen closed, a merchant
-// seen not to match, a last-known allowance. Over HTTP, real Redis, no mocks.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
-import { type HoldProxy, startHoldProxy } from './holdProxy.js';
-import { type PrivateRedis, startPrivateRedis } from './privateRedis.js';
+import { type HeldRedis, type HoldProxy, startHeldRedis } from './holdProxy.js';
 
 const REDIS_PORT = 17530;
 const PROXY_PORT = 17531;
-let redis: PrivateRedis;
+let held: HeldRedis;
 let proxy: HoldProxy;
 let h: TestApi;
-const dir = mkdtempSync(join(tmpdir(), 'sa-standin-'));
 
 beforeAll(async () => {
-  redis = await startPrivateRedis(REDIS_PORT);
-  proxy = await startHoldProxy(PROXY_PORT, REDIS_PORT);
-  h = await startTestApi({
-    REDIS_URL: `redis://127.0.0.1:${PROXY_PORT}`,
-    FAILOPEN_JOURNAL_PATH: join(dir, 'journal.jsonl'),
-    FAILOPEN_MAX_CENTS: '10000',
-    FAILOPEN_SHOPPER_MAX_CENTS: '20000',
-  });
+  held = await startHeldRedis(REDIS_PORT, PROXY_PORT, 'standin');
+  ({ proxy } = held);
+  h = await startTestApi({ ...held.env, FAILOPEN_MAX_CENTS: '10000', FAILOPEN_SHOPPER_MAX_CENTS: '20000' });
 }, 30_000);
 
 afterAll(async () => {
-  proxy?.release();
+  held?.proxy.release();
   await h?.stop();
-  await proxy?.close();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await held?.stop();
 });
 
 async function tripWithMilk(): Promise<{ shopper: string; trip: string }> {

@@ -1,39 +1,21 @@
-// The answer given is the record, down to Postgres and the ledger (issue 19):
-// a fail-open approval whose own timed-out Redis call executed late and was
-// declined is replayed as `overridden`, and the persister turns the declined
-// authorization row into the approval the processor got (mode fail_open,
-// counted against the trip), flags Redis's reason in failopen_replays, and
-// posts the hold to the ledger. Private redis-server (17560) behind a proxy
-// that holds the api's request-path connection (17561); real persister and
-// Postgres.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type HoldProxy, startHoldProxy } from '../failopen/holdProxy.js';
-import { type PrivateRedis, startPrivateRedis } from '../failopen/privateRedis.js';
+import { type HeldRedis, type HoldProxy, startHeldRedis } from '../failopen/holdProxy.js';
 import { newId, safewayTrip, swipeBody } from '../helpers/api.js';
 import { balance, checkLedger, type LedgerEnv, startLedgerEnv } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sa-overridden-'));
-let redis: PrivateRedis;
+let held: HeldRedis;
 let proxy: HoldProxy;
 let env: LedgerEnv;
 
 beforeAll(async () => {
-  redis = await startPrivateRedis(17560);
-  proxy = await startHoldProxy(17561, 17560);
-  env = await startLedgerEnv({
-    REDIS_URL: 'redis://127.0.0.1:17561',
-    FAILOPEN_JOURNAL_PATH: join(dir, 'journal.jsonl'),
-  });
+  held = await startHeldRedis(17560, 17561, 'overridden');
+  ({ proxy } = held);
+  env = await startLedgerEnv({ ...held.env });
 }, 60_000);
 afterAll(async () => {
-  proxy?.release();
+  held?.proxy.release();
   await env?.stop();
-  await proxy?.close();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await held?.stop();
 });
 
 it('a late Redis decline of a fail-open approval: approved in Postgres, flagged, posted to the ledger', async () => {
