@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
+import { newId, startTestApi, swipeBody, type TestApi, tripWithMilk } from '../helpers/api.js';
 import { type PrivateRedis, startPrivateRedis } from './privateRedis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-failopen-'));
@@ -37,15 +37,7 @@ async function markIntact(h: TestApi): Promise<void> {
     await h.redis.hset(`${h.keys.base(p)}meta`, 'initialized_ms', Date.now());
 }
 
-async function shopperWithTrip(h: TestApi): Promise<{ shopper: string; trip: string }> {
-  const shopper = newId('s');
-  const trip = newId('trip');
-  expect((await h.putTrip(shopper, trip, safewayTrip())).status).toBe(201);
-  expect(
-    (await h.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10, unit_price: '3.49' })).status,
-  ).toBe(200);
-  return { shopper, trip };
-}
+const shopperWithTrip = (h: TestApi) => tripWithMilk(h);
 
 /**
  * Swipes until the breaker has opened: the first few wait for the deadline and

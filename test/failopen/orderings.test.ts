@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newId, type Reply, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
+import { newId, type Reply, startTestApi, swipeBody, type TestApi, tripWithMilk } from '../helpers/api.js';
 import { type HeldRedis, type HoldProxy, startHeldRedis } from './holdProxy.js';
 
 const REDIS_PORT = 17510;
@@ -23,13 +23,7 @@ afterAll(async () => {
 });
 
 /** A trip with milk picked (34.90): ceiling 4013 cents. */
-async function shopperWithTrip(): Promise<{ shopper: string; trip: string }> {
-  const shopper = newId('ord');
-  const trip = newId('trip');
-  expect((await h.putTrip(shopper, trip, safewayTrip())).status).toBe(201);
-  expect((await h.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10 })).status).toBe(200);
-  return { shopper, trip };
-}
+const shopperWithTrip = () => tripWithMilk(h, 'ord');
 
 async function authorized(shopper: string, trip: string): Promise<number> {
   const r = await h.getTrip(shopper, trip);

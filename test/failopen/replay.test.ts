@@ -11,7 +11,7 @@ import type { FailOpenEntry } from '../../src/failopen/journal.js';
 import { decodeReplayResult, type ReplayResult, replayEntry } from '../../src/failopen/replayer.js';
 import { ScriptRunner } from '../../src/redis/scripts.js';
 import { signatureHeader } from '../../src/auth/signature.js';
-import { newId, SECRET, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
+import { newId, SECRET, startTestApi, swipeBody, type TestApi, tripWithMilk } from '../helpers/api.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-replay-'));
 let h: TestApi;
@@ -28,15 +28,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function shopperWithTrip(): Promise<{ shopper: string; trip: string }> {
-  const shopper = newId('s');
-  const trip = newId('trip');
-  expect((await h.putTrip(shopper, trip, safewayTrip())).status).toBe(201);
-  expect(
-    (await h.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10, unit_price: '3.49' })).status,
-  ).toBe(200);
-  return { shopper, trip };
-}
+const shopperWithTrip = () => tripWithMilk(h);
 
 /** The journal entry the policy would have written for this swipe body. */
 function entryFor(

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { newId, safewayTrip, startTestApi, swipeBody, type TestApi } from '../helpers/api.js';
+import { newId, startTestApi, swipeBody, type TestApi, tripWithMilk } from '../helpers/api.js';
 import { type HeldRedis, type HoldProxy, startHeldRedis } from './holdProxy.js';
 
 const REDIS_PORT = 17530;
@@ -20,13 +20,7 @@ afterAll(async () => {
   await held?.stop();
 });
 
-async function tripWithMilk(): Promise<{ shopper: string; trip: string }> {
-  const shopper = newId('si');
-  const trip = newId('trip');
-  expect((await h.putTrip(shopper, trip, safewayTrip())).status).toBe(201);
-  expect((await h.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10 })).status).toBe(200);
-  return { shopper, trip };
-}
+const milkTrip = () => tripWithMilk(h, 'si');
 
 const wrongMerchant = { merchant: { name: 'Whole Foods', address: '9 Other Rd' } };
 
@@ -34,16 +28,16 @@ test('fail-open uses what the pod saw Redis decide', async () => {
   // Learned with Redis healthy.
   const nobody = newId('nobody');
   expect((await h.swipe(swipeBody(nobody, '5.00'))).json['reason']).toBe('UNKNOWN_SHOPPER');
-  const mismatch = await tripWithMilk();
+  const mismatch = await milkTrip();
   expect((await h.swipe(swipeBody(mismatch.shopper, '5.00', wrongMerchant))).json['reason']).toBe(
     'MERCHANT_MISMATCH',
   );
-  const closed = await tripWithMilk();
+  const closed = await milkTrip();
   expect((await h.closeTrip(closed.shopper, closed.trip)).status).toBe(200);
-  const spender = await tripWithMilk(); // ceiling 4013
+  const spender = await milkTrip(); // ceiling 4013
   const spent = await h.swipe(swipeBody(spender.shopper, '30.00'));
   expect(spent.json).toMatchObject({ decision: 'approved', remaining_cents: 1013 });
-  const unseen = await tripWithMilk();
+  const unseen = await milkTrip();
 
   proxy.hold(); // Redis is out of reach for decisions from here on
   try {
@@ -72,7 +66,7 @@ test('fail-open uses what the pod saw Redis decide', async () => {
 }, 30_000);
 
 test('fail-open keeps the velocity limit: at most MAX_SWIPES_PER_MINUTE approvals per shopper a minute', async () => {
-  const { shopper } = await tripWithMilk();
+  const { shopper } = await milkTrip();
   proxy.hold();
   try {
     const answers = [];

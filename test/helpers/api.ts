@@ -204,3 +204,14 @@ export function swipeBody(shopperId: string, amount: string, extra: Record<strin
 export function newId(tag: string): string {
   return `${tag}_${randomBytes(6).toString('hex')}`;
 }
+
+/** A new shopper's trip (safewayTrip) with milk 10 × 3.49 picked: ceiling 4013 cents. */
+export async function tripWithMilk(h: ApiClient, tag = 's'): Promise<{ shopper: string; trip: string }> {
+  const shopper = newId(tag);
+  const trip = newId('trip');
+  const put = await h.putTrip(shopper, trip, safewayTrip());
+  if (put.status !== 201) throw new Error(`PUT trip: ${put.status} ${put.text}`);
+  const pick = await h.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10 });
+  if (pick.status !== 200) throw new Error(`pick: ${pick.status} ${pick.text}`);
+  return { shopper, trip };
+}

@@ -9,7 +9,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { initTracing } from '../../src/observability/tracing.js';
 import { ScriptRunner } from '../../src/redis/scripts.js';
 import { signatureHeader } from '../../src/auth/signature.js';
-import { newId, SECRET, safewayTrip, swipeBody } from '../helpers/api.js';
+import { SECRET, swipeBody, tripWithMilk } from '../helpers/api.js';
 import { testLogger } from '../persister/helpers/log.js';
 import { balance, checkLedger, type LedgerEnv, startLedgerEnv } from './helpers.js';
 
@@ -22,14 +22,7 @@ afterAll(async () => {
   await env?.stop();
 });
 
-/** A shopping trip with milk picked: ceiling 4013 cents, slack 200 (see test comments). */
-async function shoppingTrip(): Promise<{ shopper: string; trip: string }> {
-  const shopper = newId('s');
-  const trip = newId('trip');
-  expect((await env.t.putTrip(shopper, trip, safewayTrip())).status).toBe(201);
-  expect((await env.t.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10 })).status).toBe(200);
-  return { shopper, trip };
-}
+const shoppingTrip = () => tripWithMilk(env.t);
 
 /** A signed clearing (CONTRACT §2). */
 const clear = (body: unknown) => env.t.clear(body);
