@@ -102,7 +102,8 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-class Reader {
+/** Reads and checks environment variables, collecting every problem (also used by src/processors/config.ts). */
+export class Reader {
   readonly problems: string[] = [];
   constructor(private readonly env: Env) {}
 
@@ -252,7 +253,7 @@ export function loadConfig(env: Env = process.env): Config {
     standinShoppersMax: r.int('STANDIN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
     standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
     failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),
-    processors: loadProcessorConfig(env, r.problems),
+    processors: loadProcessorConfig(r),
   };
 
   checkLimitsFit(config, r.problems);

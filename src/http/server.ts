@@ -255,7 +255,7 @@ export class HttpServer {
     const refused = route.precheck?.(headers);
     if (refused !== undefined) {
       // Read and drop: no copy, no hash, no parse; the connection stays usable.
-      drainBody(res, route.bodyBytesMax, () => finish(refused), tooLarge);
+      readBody(res, route.bodyBytesMax, () => finish(refused), tooLarge, undefined, false);
       return;
     }
     // Bytes beyond the reservation (no or short Content-Length) are counted as they arrive.
@@ -309,13 +309,17 @@ function isJsonContentType(value: string): boolean {
   return v === 'application/json' || /^application\/json\s*;\s*charset\s*=\s*"?utf-8"?\s*$/.test(v);
 }
 
-/** Reads the body, copying each chunk (uWS reuses the buffer), and stops at bytesMax. */
+/**
+ * Reads the body, copying each chunk (uWS reuses the buffer), and stops at bytesMax. `keep`
+ * false: a refused request's body is read to its end and dropped (onBody gets an empty buffer).
+ */
 function readBody(
   res: uWS.HttpResponse,
   bytesMax: number,
   onBody: (body: Buffer) => void,
   onTooLarge: () => void,
   onSize?: (size: number) => void,
+  keep = true,
 ): void {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -329,7 +333,7 @@ function readBody(
       return;
     }
     onSize?.(size);
-    if (chunk.byteLength > 0) {
+    if (keep && chunk.byteLength > 0) {
       // A copy from Node's shared allocation pool: ArrayBuffer.slice would give every body
       // a backing store of its own, which the garbage collector must track and free.
       const copy = Buffer.allocUnsafe(chunk.byteLength);
@@ -338,26 +342,7 @@ function readBody(
     }
     if (isLast) {
       done = true;
-      onBody(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    }
-  });
-}
-
-/** Reads a refused request's body to its end without keeping it (bounded like readBody). */
-function drainBody(res: uWS.HttpResponse, bytesMax: number, onEnd: () => void, onTooLarge: () => void): void {
-  let size = 0;
-  let done = false;
-  res.onData((chunk, isLast) => {
-    if (done) return;
-    size += chunk.byteLength;
-    if (size > bytesMax) {
-      done = true;
-      onTooLarge();
-      return;
-    }
-    if (isLast) {
-      done = true;
-      onEnd();
+      onBody(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, keep ? size : 0));
     }
   });
 }

@@ -1,5 +1,6 @@
 // Processor configuration (CONTRACT §6/§7), read with the rest of the config at boot
-// (src/config/config.ts calls loadProcessorConfig) and frozen with it.
+// (src/config/config.ts calls loadProcessorConfig with its Reader) and frozen with it.
+import type { Reader } from '../config/config.js';
 
 export interface ProcessorConfig {
   /** Stripe endpoint secrets (whsec_...), all accepted; none = the Stripe endpoints refuse all. */
@@ -18,42 +19,31 @@ export interface ProcessorConfig {
   readonly processorBodyBytesMax: number;
 }
 
-type Env = Record<string, string | undefined>;
-
-function list(env: Env, name: string): string[] {
-  return (env[name] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-}
-
-export function loadProcessorConfig(env: Env, problems: string[]): ProcessorConfig {
-  const stripeWebhookSecrets = list(env, 'STRIPE_WEBHOOK_SECRETS');
+export function loadProcessorConfig(r: Reader): ProcessorConfig {
+  const problems = r.problems;
+  const stripeWebhookSecrets = r.list('STRIPE_WEBHOOK_SECRETS');
   for (const s of stripeWebhookSecrets)
     if (!s.startsWith('whsec_') || s.length < 16)
       problems.push('each STRIPE_WEBHOOK_SECRETS entry must be a whsec_... secret');
-  const stripeApiVersion = env['STRIPE_API_VERSION'] || '2024-06-20';
+  const stripeApiVersion = r.str('STRIPE_API_VERSION', '2024-06-20');
   if (!/^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$/.test(stripeApiVersion))
     problems.push(`STRIPE_API_VERSION must look like 2024-06-20, got "${stripeApiVersion}"`);
-  const marqetaBasicAuth = list(env, 'MARQETA_BASIC_AUTH');
+  const marqetaBasicAuth = r.list('MARQETA_BASIC_AUTH');
   for (const p of marqetaBasicAuth) {
     const colon = p.indexOf(':');
     if (colon < 1 || p.length - colon - 1 < 12)
       problems.push('each MARQETA_BASIC_AUTH entry must be user:password with a password of >= 12 chars');
   }
-  const lithicWebhookSecrets = list(env, 'LITHIC_WEBHOOK_SECRETS');
+  const lithicWebhookSecrets = r.list('LITHIC_WEBHOOK_SECRETS');
   for (const s of lithicWebhookSecrets)
     if (!/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/.test(s))
       problems.push('each LITHIC_WEBHOOK_SECRETS entry must be whsec_<base64>');
-  const partial = (env['PARTIAL_APPROVALS'] ?? '').trim().toLowerCase();
-  if (!['', 'true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(partial))
-    problems.push(`PARTIAL_APPROVALS must be true or false, got "${env['PARTIAL_APPROVALS']}"`);
   return Object.freeze({
     stripeWebhookSecrets: Object.freeze(stripeWebhookSecrets),
     stripeApiVersion,
     marqetaBasicAuth: Object.freeze(marqetaBasicAuth),
     lithicWebhookSecrets: Object.freeze(lithicWebhookSecrets),
-    partialApprovals: ['true', '1', 'yes', 'on'].includes(partial),
+    partialApprovals: r.bool('PARTIAL_APPROVALS', false),
     stripeDeadlineMs: 2000,
     marqetaDeadlineMs: 3000,
     processorBodyBytesMax: 64 * 1024,
