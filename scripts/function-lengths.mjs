@@ -41,7 +41,8 @@ function functionName(node) {
   if (node.name) return node.name.getText();
   const parent = node.parent;
   if (parent && ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name)) return parent.name.text;
-  if (parent && (ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent))) return parent.name.getText();
+  if (parent && (ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)))
+    return parent.name.getText();
   if (parent && ts.isCallExpression(parent)) return `${parent.expression.getText().slice(0, 40)}(callback)`;
   return '(anonymous)';
 }
@@ -79,7 +80,9 @@ function main(argv) {
     const allowed = ALLOWED_LONG_FUNCTIONS.has(`${file}:${name}`);
     const fails = file.startsWith('src/') && !allowed;
     if (fails) failing += 1;
-    console.log(`${String(lines).padStart(4)}  ${file}  ${name}${allowed ? '  (allowed)' : fails ? '' : '  (test)'}`);
+    console.log(
+      `${String(lines).padStart(4)}  ${file}  ${name}${allowed ? '  (allowed)' : fails ? '' : '  (test)'}`,
+    );
   }
   if (failing > 0) console.error(`${failing} function(s) in src/ over ${limit} lines`);
   return failing > 0 ? 1 : 0;
