@@ -122,149 +122,156 @@ export class HttpServer {
   }
 
   private accept(route: Route, res: uWS.HttpResponse, req: uWS.HttpRequest): void {
-    const startedNs = process.hrtime.bigint();
-    const params: string[] = [];
-    for (let i = 0; i < route.paramCount; i++) params.push(req.getParameter(i));
-    const headers: RequestHeaders = {
-      contentType: req.getHeader('content-type'),
-      contentLength: req.getHeader('content-length'),
-      signature: req.getHeader('x-signature'),
-      idempotencyKey: req.getHeader('idempotency-key'),
-      authorization: req.getHeader('authorization'),
-      traceparent: req.getHeader('traceparent'),
-      tracestate: req.getHeader('tracestate'),
-      requestId: req.getHeader(REQUEST_ID_HEADER),
-      extra: route.headers === undefined ? NO_EXTRA : route.headers.map((h) => req.getHeader(h)),
-    };
-    const state = { aborted: false, answered: false, started: false };
-    // Admission: what this request holds of the pod's bounded work (in flight, body bytes).
-    const load = route.admission === false ? undefined : this.options.load;
-    const held = { request: false, bytes: 0 };
-    const release = (): void => {
-      if (load === undefined || !held.request) return;
-      held.request = false;
-      load.inflight--;
-      load.queuedBytes -= held.bytes;
-      held.bytes = 0;
+    const x: Exchange = {
+      route,
+      res,
+      params: routeParams(route, req),
+      headers: requestHeaders(route, req),
+      startedNs: process.hrtime.bigint(),
+      load: route.admission === false ? undefined : this.options.load,
+      aborted: false,
+      answered: false,
+      started: false,
+      heldRequest: false,
+      heldBytes: 0,
+      bodyTimer: undefined,
     };
     res.onAborted(() => {
-      state.aborted = true;
+      x.aborted = true;
       // Aborted before the body was complete: the handler will never run, so
       // this request is no longer in flight.
-      if (!state.started && !state.answered) {
-        state.answered = true;
-        this.inFlight--;
-        release();
-        this.options.metrics.httpRequests.inc({ route: route.label, status: 'aborted' });
-      }
+      if (!x.started && !x.answered) this.dropUndecided(x);
     });
     this.inFlight++;
-
-    let bodyTimer: NodeJS.Timeout | undefined;
-    const finish = (response: HttpResponse, closeConnection = false): void => {
-      if (state.answered) return;
-      state.answered = true;
-      if (bodyTimer !== undefined) clearTimeout(bodyTimer);
-      this.inFlight--;
-      release();
-      this.options.metrics.httpRequests.inc({ route: route.label, status: String(response.status) });
-      if (state.aborted) return; // the client is gone: never touch res after abort
-      res.cork(() => {
-        res.writeStatus(statusLine(response.status)).writeHeader('Content-Type', 'application/json');
-        if (response.replayed === true) res.writeHeader('Idempotent-Replayed', 'true');
-        if (response.headers !== undefined) for (const [k, v] of response.headers) res.writeHeader(k, v);
-        res.end(response.body, closeConnection || this.draining);
-      });
-    };
-    const run = (body: Buffer): void => {
-      if (bodyTimer !== undefined) clearTimeout(bodyTimer);
-      if (state.answered) return; // answered already (body read timeout): never decided
-      if (route.commitsState === true) {
-        setImmediate(() => {
-          if (!state.aborted && !state.answered) execute(body);
-          else if (!state.answered) {
-            // Refused before deciding: a pipelined request made uWS drop this one.
-            state.answered = true;
-            this.inFlight--;
-            release();
-            this.options.metrics.httpRequests.inc({ route: route.label, status: 'aborted' });
-          }
-        });
-        return;
-      }
-      execute(body);
-    };
-    const execute = (body: Buffer): void => {
-      state.started = true;
-      const request: Request = { params, headers, body, startedNs };
-      const done = (response: HttpResponse): void => {
-        route.onResponse?.(request, response);
-        finish(response);
-      };
-      let pending: Promise<HttpResponse> | HttpResponse;
-      try {
-        pending = route.handler(request);
-      } catch (err) {
-        pending = this.internalError(route, err);
-      }
-      // Settled straight from the handler's promise: no extra promises per request.
-      if (pending instanceof Promise)
-        pending.then(done, (err: unknown) => done(this.internalError(route, err)));
-      else done(pending);
-    };
-
-    const declared = headers.contentLength === '' ? 0 : Number(headers.contentLength);
-    if (load !== undefined) {
-      // Shed before any expensive work (body, HMAC, JSON, Redis): an overloaded
-      // pod answers 503 and never decides (CONTRACT §1), so it never fails open.
-      const reserve =
-        Number.isSafeInteger(declared) && declared > 0 ? Math.min(declared, route.bodyBytesMax) : 0;
-      const verdict = load.admit(reserve);
-      if (verdict !== 'ok') {
-        this.options.metrics.httpShed.inc({ cause: verdict });
-        finish(errorResponse('overloaded', `this pod is overloaded (${verdict}); retry`), true);
-        return;
-      }
-      held.request = true;
-      held.bytes = reserve;
-      load.inflight++;
-      load.queuedBytes += reserve;
-    }
+    const declared = x.headers.contentLength === '' ? 0 : Number(x.headers.contentLength);
+    if (!this.admit(x, declared)) return;
     if (route.bodyBytesMax === 0) {
-      run(EMPTY);
+      this.run(x, EMPTY);
       return;
     }
-    if (route.requireJson && !isJsonContentType(headers.contentType)) {
+    if (route.requireJson && !isJsonContentType(x.headers.contentType)) {
       // The body may still be streaming: answer and close rather than read it.
-      finish(errorResponse('unsupported_media_type', 'Content-Type must be application/json'), true);
+      this.finish(x, errorResponse('unsupported_media_type', 'Content-Type must be application/json'), true);
       return;
     }
     if (declared > route.bodyBytesMax) {
-      finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true);
+      this.finish(x, tooLarge(route), true);
       return;
     }
-    const tooLarge = (): void =>
-      finish(errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`), true);
+    this.readRequestBody(x);
+  }
+
+  /**
+   * Sheds before any expensive work (body, HMAC, JSON, Redis): an overloaded pod
+   * answers 503 and never decides (CONTRACT §1), so it never fails open. Admitted:
+   * the request holds its slot and its declared body bytes until it is answered.
+   */
+  private admit(x: Exchange, declared: number): boolean {
+    if (x.load === undefined) return true;
+    const reserve =
+      Number.isSafeInteger(declared) && declared > 0 ? Math.min(declared, x.route.bodyBytesMax) : 0;
+    const verdict = x.load.admit(reserve);
+    if (verdict !== 'ok') {
+      this.options.metrics.httpShed.inc({ cause: verdict });
+      this.finish(x, errorResponse('overloaded', `this pod is overloaded (${verdict}); retry`), true);
+      return false;
+    }
+    x.heldRequest = true;
+    x.heldBytes = reserve;
+    x.load.inflight++;
+    x.load.queuedBytes += reserve;
+    return true;
+  }
+
+  /** Reads the body under the read timeout; a precheck's refusal reads it and drops it. */
+  private readRequestBody(x: Exchange): void {
+    const { route, res } = x;
+    const onTooLarge = (): void => this.finish(x, tooLarge(route), true);
     const timeoutMs = this.options.bodyReadTimeoutMs;
     if (timeoutMs !== undefined) {
-      bodyTimer = setTimeout(() => {
-        if (!state.started)
-          finish(errorResponse('request_timeout', `the body did not arrive within ${timeoutMs} ms`), true);
+      x.bodyTimer = setTimeout(() => {
+        if (!x.started)
+          this.finish(
+            x,
+            errorResponse('request_timeout', `the body did not arrive within ${timeoutMs} ms`),
+            true,
+          );
       }, timeoutMs);
     }
-    const refused = route.precheck?.(headers);
+    const refused = route.precheck?.(x.headers);
     if (refused !== undefined) {
       // Read and drop: no copy, no hash, no parse; the connection stays usable.
-      readBody(res, route.bodyBytesMax, () => finish(refused), tooLarge, undefined, false);
+      readBody(res, route.bodyBytesMax, () => this.finish(x, refused), onTooLarge, undefined, false);
       return;
     }
     // Bytes beyond the reservation (no or short Content-Length) are counted as they arrive.
     const grow = (size: number): void => {
-      if (load === undefined || !held.request || size <= held.bytes) return;
-      load.queuedBytes += size - held.bytes;
-      held.bytes = size;
+      if (x.load === undefined || !x.heldRequest || size <= x.heldBytes) return;
+      x.load.queuedBytes += size - x.heldBytes;
+      x.heldBytes = size;
     };
-    readBody(res, route.bodyBytesMax, run, tooLarge, grow);
+    readBody(res, route.bodyBytesMax, (body) => this.run(x, body), onTooLarge, grow);
+  }
+
+  /** The body is whole: a route that commits state waits one loop turn (Route.commitsState). */
+  private run(x: Exchange, body: Buffer): void {
+    if (x.bodyTimer !== undefined) clearTimeout(x.bodyTimer);
+    if (x.answered) return; // answered already (body read timeout): never decided
+    if (x.route.commitsState !== true) {
+      this.execute(x, body);
+      return;
+    }
+    setImmediate(() => {
+      if (!x.aborted && !x.answered) this.execute(x, body);
+      // Refused before deciding: a pipelined request made uWS drop this one.
+      else if (!x.answered) this.dropUndecided(x);
+    });
+  }
+
+  private execute(x: Exchange, body: Buffer): void {
+    x.started = true;
+    const { route } = x;
+    const request: Request = { params: x.params, headers: x.headers, body, startedNs: x.startedNs };
+    const done = (response: HttpResponse): void => {
+      route.onResponse?.(request, response);
+      this.finish(x, response);
+    };
+    let pending: Promise<HttpResponse> | HttpResponse;
+    try {
+      pending = route.handler(request);
+    } catch (err) {
+      pending = this.internalError(route, err);
+    }
+    // Settled straight from the handler's promise: no extra promises per request.
+    if (pending instanceof Promise)
+      pending.then(done, (err: unknown) => done(this.internalError(route, err)));
+    else done(pending);
+  }
+
+  /** Writes the one answer (never after an abort) and gives back what the request held. */
+  private finish(x: Exchange, response: HttpResponse, closeConnection = false): void {
+    if (x.answered) return;
+    x.answered = true;
+    if (x.bodyTimer !== undefined) clearTimeout(x.bodyTimer);
+    this.inFlight--;
+    release(x);
+    this.options.metrics.httpRequests.inc({ route: x.route.label, status: String(response.status) });
+    if (x.aborted) return; // the client is gone: never touch res after abort
+    const { res } = x;
+    res.cork(() => {
+      res.writeStatus(statusLine(response.status)).writeHeader('Content-Type', 'application/json');
+      if (response.replayed === true) res.writeHeader('Idempotent-Replayed', 'true');
+      if (response.headers !== undefined) for (const [k, v] of response.headers) res.writeHeader(k, v);
+      res.end(response.body, closeConnection || this.draining);
+    });
+  }
+
+  /** The client went away before the handler ran: nothing decided, nothing written. */
+  private dropUndecided(x: Exchange): void {
+    x.answered = true;
+    this.inFlight--;
+    release(x);
+    this.options.metrics.httpRequests.inc({ route: x.route.label, status: 'aborted' });
   }
 
   private internalError(route: Route, err: unknown): HttpResponse {
@@ -302,6 +309,58 @@ export class HttpServer {
     this.listenSocket = undefined;
     (this.app as unknown as { close?: () => void }).close?.();
   }
+}
+
+/** One request on its way through accept: what it read, what it holds, whether it was answered. */
+interface Exchange {
+  readonly route: Route;
+  readonly res: uWS.HttpResponse;
+  readonly params: readonly string[];
+  readonly headers: RequestHeaders;
+  readonly startedNs: bigint;
+  /** The admission monitor this request counts against; undefined: never shed. */
+  readonly load: LoadMonitor | undefined;
+  aborted: boolean;
+  answered: boolean;
+  /** The handler was called. */
+  started: boolean;
+  /** What it holds of the pod's bounded work (one in-flight slot, body bytes). */
+  heldRequest: boolean;
+  heldBytes: number;
+  bodyTimer: NodeJS.Timeout | undefined;
+}
+
+function routeParams(route: Route, req: uWS.HttpRequest): string[] {
+  const params: string[] = [];
+  for (let i = 0; i < route.paramCount; i++) params.push(req.getParameter(i));
+  return params;
+}
+
+function requestHeaders(route: Route, req: uWS.HttpRequest): RequestHeaders {
+  return {
+    contentType: req.getHeader('content-type'),
+    contentLength: req.getHeader('content-length'),
+    signature: req.getHeader('x-signature'),
+    idempotencyKey: req.getHeader('idempotency-key'),
+    authorization: req.getHeader('authorization'),
+    traceparent: req.getHeader('traceparent'),
+    tracestate: req.getHeader('tracestate'),
+    requestId: req.getHeader(REQUEST_ID_HEADER),
+    extra: route.headers === undefined ? NO_EXTRA : route.headers.map((h) => req.getHeader(h)),
+  };
+}
+
+/** Gives back the request's admission slot and body bytes (once). */
+function release(x: Exchange): void {
+  if (x.load === undefined || !x.heldRequest) return;
+  x.heldRequest = false;
+  x.load.inflight--;
+  x.load.queuedBytes -= x.heldBytes;
+  x.heldBytes = 0;
+}
+
+function tooLarge(route: Route): HttpResponse {
+  return errorResponse('payload_too_large', `body larger than ${route.bodyBytesMax} bytes`);
 }
 
 function isJsonContentType(value: string): boolean {
