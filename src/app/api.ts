@@ -16,7 +16,13 @@ import { createFailOpen, type FailOpen } from '../failopen/wiring.js';
 import { signaturePlausible } from '../auth/signature.js';
 import { errorResponse, errorWith, type HttpResponse, jsonResponse } from '../http/errors.js';
 import { LoadMonitor } from '../http/loadMonitor.js';
-import { assertNativeUws, type Handler, HttpServer, type RequestHeaders } from '../http/server.js';
+import {
+  assertNativeUws,
+  type Handler,
+  HttpServer,
+  type RequestHeaders,
+  type Route,
+} from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { initTracing, type Tracing } from '../observability/tracing.js';
@@ -114,8 +120,6 @@ export async function startApi(
   logger.info({ binary: binary.split('/').slice(-1)[0] }, 'uWebSockets.js native binary loaded');
   const metrics = createMetrics();
   const tracing = options.tracing ?? initTracing(process.env, logger);
-  const keys = new Keys(config.redisPrefix, config.partitions);
-
   const load = new LoadMonitor({
     inflightRequestsMax: config.apiInflightRequestsMax,
     queuedBodyBytesMax: config.apiQueuedBodyBytesMax,
@@ -128,70 +132,20 @@ export async function startApi(
   const readiness = startWarmup(clients, config, logger);
   await readiness.first;
 
-  const decisionScripts = new ScriptRunner(decisionRedis, metrics, tracing, {
-    coalesceWrites: config.redisCoalesceWrites,
-    onReply: () => load.replied(),
-  });
-  const tripScripts = new ScriptRunner(tripRedis, metrics, tracing);
-  const failOpen = createFailOpen({
+  const { failOpen, late, handlers } = wireHandlers({
     config,
     logger,
     metrics,
-    keys,
-    decisionRedis,
-    replayScripts: tripScripts,
-    withPolicy: options.fallback === undefined,
-    load,
-  });
-  const trips = createTripHandlers({
-    config,
-    keys,
-    scripts: tripScripts,
-    authorized: createBearerCheck(config.apiTokens),
-    ...(failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn }),
-  });
-  const reverse = createReversalHandler({ config, keys, scripts: tripScripts });
-  const clear = createClearingHandler({ config, keys, scripts: tripScripts });
-  const late = createLateFlagger({
-    keys,
-    scripts: tripScripts,
-    logger,
-    deadlineMs: config.processorDeadlineMs,
-  });
-  const authorizeDeps = {
-    config,
-    keys,
-    scripts: decisionScripts,
-    metrics,
-    logger,
     tracing,
-    fallback: options.fallback ?? failOpen.policy ?? FAIL_CLOSED,
-    guard: failOpen.breaker,
-    onLate: late.flag,
-    ...(failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn }),
-  };
-  const authorize = createAuthorizeHandler(authorizeDeps);
-  // CONTRACT §7: cards and the three processors, in front of the same decision core.
-  const processors = processorRoutes({
-    ...authorizeDeps,
-    decisionScripts,
-    eventScripts: tripScripts,
-    decide: createDecider(authorizeDeps),
-    authorized: createBearerCheck(config.apiTokens),
-    storageGuard: (h) => storageGuard(logger, h),
+    load,
+    decisionRedis,
+    tripRedis,
+    options,
   });
-
   let stopping = false;
   const ready = (): HttpResponse =>
     readiness_(config, decisionRedis, readiness, failOpen.readiness(), stopping);
-  const server = buildServer(config, logger, metrics, load, {
-    authorize,
-    reverse,
-    clear,
-    trips,
-    ready,
-    processors,
-  });
+  const server = buildServer(config, logger, metrics, load, { ...handlers, ready });
 
   const port = await server.listen(config.host, config.port);
   const metricsServer = await startMetricsServer(config.host, config.metricsPort, metrics, () => true);
@@ -215,6 +169,81 @@ export async function startApi(
       await tracing.shutdown();
     },
   };
+}
+
+interface ApiParts {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly tracing: Tracing;
+  readonly load: LoadMonitor;
+  readonly decisionRedis: RedisClient;
+  readonly tripRedis: RedisClient;
+  readonly options: ApiOptions;
+}
+
+/**
+ * The request handlers over the two connections: decisions on their own (deadline-bound)
+ * script runner; the trip API, reversals, clearings and fail-open replay on the other.
+ */
+function wireHandlers(parts: ApiParts): {
+  failOpen: FailOpen;
+  late: ReturnType<typeof createLateFlagger>;
+  handlers: Omit<ApiHandlers, 'ready'>;
+} {
+  const { config, logger, metrics, tracing, load, options } = parts;
+  const keys = new Keys(config.redisPrefix, config.partitions);
+  const decisionScripts = new ScriptRunner(parts.decisionRedis, metrics, tracing, {
+    coalesceWrites: config.redisCoalesceWrites,
+    onReply: () => load.replied(),
+  });
+  const tripScripts = new ScriptRunner(parts.tripRedis, metrics, tracing);
+  const failOpen = createFailOpen({
+    config,
+    logger,
+    metrics,
+    keys,
+    decisionRedis: parts.decisionRedis,
+    replayScripts: tripScripts,
+    withPolicy: options.fallback === undefined,
+    load,
+  });
+  const standIn = failOpen.standIn === undefined ? {} : { standIn: failOpen.standIn };
+  const authorized = createBearerCheck(config.apiTokens);
+  const late = createLateFlagger({
+    keys,
+    scripts: tripScripts,
+    logger,
+    deadlineMs: config.processorDeadlineMs,
+  });
+  const authorizeDeps = {
+    config,
+    keys,
+    scripts: decisionScripts,
+    metrics,
+    logger,
+    tracing,
+    fallback: options.fallback ?? failOpen.policy ?? FAIL_CLOSED,
+    guard: failOpen.breaker,
+    onLate: late.flag,
+    ...standIn,
+  };
+  const handlers = {
+    authorize: createAuthorizeHandler(authorizeDeps),
+    reverse: createReversalHandler({ config, keys, scripts: tripScripts }),
+    clear: createClearingHandler({ config, keys, scripts: tripScripts }),
+    trips: createTripHandlers({ config, keys, scripts: tripScripts, authorized, ...standIn }),
+    // CONTRACT §7: cards and the three processors, in front of the same decision core.
+    processors: processorRoutes({
+      ...authorizeDeps,
+      decisionScripts,
+      eventScripts: tripScripts,
+      decide: createDecider(authorizeDeps),
+      authorized,
+      storageGuard: (h) => storageGuard(logger, h),
+    }),
+  };
+  return { failOpen, late, handlers };
 }
 
 /** The api's two Redis connections: decisions (deadline-bound) and the trip API and replay. */
@@ -286,97 +315,80 @@ function buildServer(
   load: LoadMonitor,
   h: ApiHandlers,
 ): HttpServer {
+  const server = new HttpServer({ logger, metrics, load, bodyReadTimeoutMs: config.apiBodyReadTimeoutMs });
+  const routes = [
+    ...decisionRoutes(config, logger, h),
+    ...tripRoutes(config, logger, h.trips),
+    ...probeRoutes(h.ready),
+    ...h.processors,
+  ];
+  for (const r of routes) server.route(r);
+  server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
+  return server;
+}
+
+/** CONTRACT §1-§3: signed webhooks that commit a decision, a reversal or a clearing. */
+function decisionRoutes(config: Config, logger: Logger, h: ApiHandlers): Route[] {
   // Forged requests are refused on their headers, before the body is hashed:
   // a flood of them costs a header parse each, not an HMAC over 16 KiB.
   const signedPrecheck = (headers: RequestHeaders): HttpResponse | undefined =>
     signaturePlausible(headers.signature, Math.floor(Date.now() / 1000), config.signatureToleranceS)
       ? undefined
       : errorResponse('invalid_signature');
-
   const webhook = {
+    method: 'post',
+    paramCount: 0,
     bodyBytesMax: config.webhookBodyBytesMax,
     requireJson: true,
     precheck: signedPrecheck,
     commitsState: true,
   } as const;
+  const at = (pattern: string) => ({ ...webhook, pattern, label: pattern });
+  return [
+    { ...at('/v1/authorizations'), handler: h.authorize },
+    { ...at('/v1/authorizations/reversals'), handler: storageGuard(logger, h.reverse) },
+    { ...at('/v1/authorizations/clearings'), handler: storageGuard(logger, h.clear) },
+  ];
+}
+
+/** CONTRACT §4: the trip API (bearer-authorized inside the handlers). */
+function tripRoutes(config: Config, logger: Logger, trips: ApiHandlers['trips']): Route[] {
   const tripBody = { bodyBytesMax: config.tripBodyBytesMax, requireJson: true, commitsState: true } as const;
-  const noBody = { bodyBytesMax: 0, requireJson: false } as const;
-  const probe = { ...noBody, admission: false } as const;
-  const server = new HttpServer({ logger, metrics, load, bodyReadTimeoutMs: config.apiBodyReadTimeoutMs })
-    .route({
+  const trip = {
+    pattern: '/v1/shoppers/:shopper/trips/:trip',
+    label: '/v1/shoppers/:shopper_id/trips/:trip_id',
+    paramCount: 2,
+  } as const;
+  return [
+    { method: 'put', ...trip, ...tripBody, handler: storageGuard(logger, trips.put) },
+    { method: 'get', ...trip, ...NO_BODY, handler: storageGuard(logger, trips.get) },
+    {
       method: 'post',
-      pattern: '/v1/authorizations',
-      label: '/v1/authorizations',
-      paramCount: 0,
-      ...webhook,
-      handler: h.authorize,
-    })
-    .route({
-      method: 'post',
-      pattern: '/v1/authorizations/reversals',
-      label: '/v1/authorizations/reversals',
-      paramCount: 0,
-      ...webhook,
-      handler: storageGuard(logger, h.reverse),
-    })
-    .route({
-      method: 'post',
-      pattern: '/v1/authorizations/clearings',
-      label: '/v1/authorizations/clearings',
-      paramCount: 0,
-      ...webhook,
-      handler: storageGuard(logger, h.clear),
-    })
-    .route({
-      method: 'put',
-      pattern: '/v1/shoppers/:shopper/trips/:trip',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
-      paramCount: 2,
-      ...tripBody,
-      handler: storageGuard(logger, h.trips.put),
-    })
-    .route({
-      method: 'get',
-      pattern: '/v1/shoppers/:shopper/trips/:trip',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id',
-      paramCount: 2,
-      ...noBody,
-      handler: storageGuard(logger, h.trips.get),
-    })
-    .route({
-      method: 'post',
-      pattern: '/v1/shoppers/:shopper/trips/:trip/items/:item',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id/items/:item_id',
+      pattern: `${trip.pattern}/items/:item`,
+      label: `${trip.label}/items/:item_id`,
       paramCount: 3,
       ...tripBody,
-      handler: storageGuard(logger, h.trips.updateItem),
-    })
-    .route({
+      handler: storageGuard(logger, trips.updateItem),
+    },
+    {
       method: 'post',
-      pattern: '/v1/shoppers/:shopper/trips/:trip/close',
-      label: '/v1/shoppers/:shopper_id/trips/:trip_id/close',
+      pattern: `${trip.pattern}/close`,
+      label: `${trip.label}/close`,
       paramCount: 2,
-      ...noBody,
+      ...NO_BODY,
       commitsState: true,
-      handler: storageGuard(logger, h.trips.close),
-    })
-    .route({
-      method: 'get',
-      pattern: '/healthz',
-      label: '/healthz',
-      paramCount: 0,
-      ...probe,
-      handler: () => jsonResponse(200, { status: 'ok' }),
-    })
-    .route({
-      method: 'get',
-      pattern: '/readyz',
-      label: '/readyz',
-      paramCount: 0,
-      ...probe,
-      handler: h.ready,
-    });
-  for (const r of h.processors) server.route(r);
-  server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
-  return server;
+      handler: storageGuard(logger, trips.close),
+    },
+  ];
 }
+
+/** CONTRACT §5: health and readiness, never shed by admission control. */
+function probeRoutes(ready: () => HttpResponse): Route[] {
+  const probe = { method: 'get', paramCount: 0, ...NO_BODY, admission: false } as const;
+  return [
+    { ...probe, pattern: '/healthz', label: '/healthz', handler: () => jsonResponse(200, { status: 'ok' }) },
+    { ...probe, pattern: '/readyz', label: '/readyz', handler: ready },
+  ];
+}
+
+const NO_BODY = { bodyBytesMax: 0, requireJson: false } as const;
