@@ -86,7 +86,27 @@ function parseItem(v: JsonValue, field: string): Parsed<TripItemSpec> {
 
 export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec> {
   if (!isObject(body)) return fail('body must be a JSON object');
-  const merchant = body['merchant'];
+  const merchant = parseTripMerchant(body['merchant']);
+  if (!merchant.ok) return merchant;
+  const currency = parseCurrency(body['currency']);
+  if (!currency.ok) return currency;
+  const terms = parseCeilingTerms(body, config);
+  if (!terms.ok) return terms;
+  const orders = parseOrders(body['orders'], config);
+  if (!orders.ok) return orders;
+  return {
+    ok: true,
+    value: {
+      merchant: merchant.value,
+      currency: currency.value,
+      ...terms.value,
+      estimated_cents: orders.value.estimatedCents,
+      orders: orders.value.orders,
+    },
+  };
+}
+
+function parseTripMerchant(merchant: JsonValue | undefined): Parsed<TripSpec['merchant']> {
   if (!isObject(merchant)) return fail('merchant must be an object with name and address');
   const name = parseText(merchant['name'], 'merchant.name', MERCHANT_TEXT_LENGTH_MAX);
   if (!name.ok) return name;
@@ -104,8 +124,22 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
   if (!location.ok) return location;
   const evidence = parseStoreEvidence(merchant);
   if (!evidence.ok) return evidence;
-  const currency = parseCurrency(body['currency']);
-  if (!currency.ok) return currency;
+  return {
+    ok: true,
+    value: {
+      name: name.value,
+      address: address.value,
+      lat: location.value?.lat ?? null,
+      lng: location.value?.lng ?? null,
+      ...evidence.value,
+    },
+  };
+}
+
+type CeilingTerms = Pick<TripSpec, 'tax_rate_bps' | 'tolerance_bps' | 'tolerance_cents' | 'hold_cents'>;
+
+/** Tax, tolerances and hold: each defaulted from the config and capped by its configured maximum. */
+function parseCeilingTerms(body: { [key: string]: JsonValue }, config: Config): Parsed<CeilingTerms> {
   const tax = optionalInt(body['tax_rate_bps'], 'tax_rate_bps', config.defaultTaxRateBps, 10_000);
   if (!tax.ok) return tax;
   // Configured maxima (TRIP_TOLERANCE_BPS_MAX, TRIP_TOLERANCE_CENTS_MAX,
@@ -130,14 +164,30 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
     if (!h.ok) return h;
     hold = h.value;
   }
+  return {
+    ok: true,
+    value: {
+      tax_rate_bps: tax.value,
+      tolerance_bps: tolBps.value,
+      tolerance_cents: tolCents.value,
+      hold_cents: hold,
+    },
+  };
+}
 
-  const ordersRaw = body['orders'];
+interface ParsedOrders {
+  readonly orders: Array<{ order_id: string; items: TripItemSpec[] }>;
+  readonly estimatedCents: number;
+}
+
+/** Orders and their items: ids unique within the trip, at most TRIP_ITEMS_MAX items in all. */
+function parseOrders(ordersRaw: JsonValue | undefined, config: Config): Parsed<ParsedOrders> {
   if (!Array.isArray(ordersRaw) || ordersRaw.length === 0) return fail('orders must be a non-empty array');
   if (ordersRaw.length > ORDERS_MAX) return fail(`orders must have at most ${ORDERS_MAX} entries`);
   const seenOrders = new Set<string>();
   const seenItems = new Set<string>();
   const orders: Array<{ order_id: string; items: TripItemSpec[] }> = [];
-  let estimated = 0;
+  let estimatedCents = 0;
   for (let o = 0; o < ordersRaw.length; o++) {
     const order = ordersRaw[o]!;
     if (!isObject(order)) return fail(`orders[${o}] must be an object`);
@@ -157,30 +207,12 @@ export function parseTripSpec(body: JsonValue, config: Config): Parsed<TripSpec>
       if (!item.ok) return item;
       if (seenItems.has(item.value.item_id)) return fail(`${field}.item_id is a duplicate within the trip`);
       seenItems.add(item.value.item_id);
-      estimated += item.value.estimated_cents;
+      estimatedCents += item.value.estimated_cents;
       items.push(item.value);
     }
     orders.push({ order_id: orderId.value, items });
   }
-  return {
-    ok: true,
-    value: {
-      merchant: {
-        name: name.value,
-        address: address.value,
-        lat: location.value?.lat ?? null,
-        lng: location.value?.lng ?? null,
-        ...evidence.value,
-      },
-      currency: currency.value,
-      tax_rate_bps: tax.value,
-      tolerance_bps: tolBps.value,
-      tolerance_cents: tolCents.value,
-      hold_cents: hold,
-      estimated_cents: estimated,
-      orders,
-    },
-  };
+  return { ok: true, value: { orders, estimatedCents } };
 }
 
 const STORE_TEXT_LENGTH_MAX = 64;
