@@ -1,7 +1,8 @@
 // Configuration: read once from the environment, each variable by its name in
-// loadConfig() with a default and bounds (variables it does not name are not
-// read), checked together (every problem reported at once, limits that must
-// fit together asserted), then frozen. Units are the last word of each name.
+// loadConfig() or one of the section readers it calls, with a default and bounds
+// (variables they do not name are not read), checked together (every problem
+// reported at once, limits that must fit together asserted), then frozen. A limit's
+// unit is the last word of its name (the older MAX_X names are read as aliases).
 import { loadProcessorConfig, type ProcessorConfig } from '../processors/config.js';
 
 export interface Config {
@@ -196,30 +197,6 @@ export function loadConfig(env: Env = process.env): Config {
     signatureSecrets,
     apiTokens,
     generatedDevSecrets,
-    decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
-    failopenEnabled: r.bool('FAILOPEN_ENABLED', true),
-    redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', false),
-    failopenMaxCents: r.int('FAILOPEN_MAX_CENTS', 10_000, 0, 100_000_000),
-    failopenShopperMaxCents: r.int('FAILOPEN_SHOPPER_MAX_CENTS', 20_000, 0, 100_000_000),
-    failopenWindowS: r.int('FAILOPEN_WINDOW_S', 600, 1, DAY_S),
-    failopenShoppersMax: r.int('FAILOPEN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
-    failopenJournalPath: r.str('FAILOPEN_JOURNAL_PATH', '.journal/failopen.jsonl'),
-    failopenJournalBytesMax: r.int('FAILOPEN_JOURNAL_BYTES_MAX', 64 * 1024 * 1024, 4096, 2 ** 40),
-    partitions: r.int('PARTITIONS', 64, 1, 16_384),
-    tripTtlS: r.int('TRIP_TTL_S', 43_200, 1, 30 * DAY_S),
-    idempotencyTtlS: r.int('IDEMPOTENCY_TTL_S', 3 * DAY_S, 3 * DAY_S, 90 * DAY_S),
-    authorizationTtlS: r.int('AUTHORIZATION_TTL_S', 8 * DAY_S, 3 * DAY_S, 90 * DAY_S),
-    signatureToleranceS: r.int('SIGNATURE_TOLERANCE_S', 300, 1, 3600),
-    maxDistanceM: r.int('DISTANCE_M_MAX', 2000, 1, 20_000_000, 'MAX_DISTANCE_M'),
-    maxSwipesPerMinute: r.int('SWIPES_PER_MINUTE_MAX', 10, 1, 100_000, 'MAX_SWIPES_PER_MINUTE'),
-    maxOverpickBps: r.int('OVERPICK_BPS_MAX', 1000, 0, 100_000, 'MAX_OVERPICK_BPS'),
-    maxPriceVarianceBps: r.int('PRICE_VARIANCE_BPS_MAX', 2500, 0, 100_000, 'MAX_PRICE_VARIANCE_BPS'),
-    defaultTaxRateBps: r.int('DEFAULT_TAX_RATE_BPS', 0, 0, 10_000),
-    defaultToleranceBps: r.int('DEFAULT_TOLERANCE_BPS', 500, 0, 10_000),
-    defaultToleranceCents: r.int('DEFAULT_TOLERANCE_CENTS', 200, 0, 100_000_000),
-    webhookBodyBytesMax: r.int('WEBHOOK_BODY_BYTES_MAX', 16 * 1024, 1024, 1024 * 1024),
-    tripBodyBytesMax: r.int('TRIP_BODY_BYTES_MAX', 256 * 1024, 1024, 4 * 1024 * 1024),
-    tripItemsMax: r.int('TRIP_ITEMS_MAX', 500, 1, 5000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', [
       'fatal',
       'error',
@@ -229,30 +206,11 @@ export function loadConfig(env: Env = process.env): Config {
       'trace',
       'silent',
     ] as const),
-    processorDeadlineMs: r.int('PROCESSOR_DEADLINE_MS', 1000, 100, 60_000),
-    holdExpiryS: r.int('HOLD_EXPIRY_S', 7 * DAY_S, 60, 90 * DAY_S),
+    ...decisionSettings(r),
+    ...failopenSettings(r),
+    ...tripApiLimits(r),
+    ...apiLoadSettings(r),
     ...persisterSettings(r),
-    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 300_000),
-    apiInflightRequestsMax: r.int('API_INFLIGHT_REQUESTS_MAX', 1024, 1, 1_000_000),
-    apiQueuedBodyBytesMax: r.int('API_QUEUED_BODY_BYTES_MAX', 8 * 1024 * 1024, 1024, 2 ** 32),
-    overloadLoopLagMs: r.int('OVERLOAD_LOOP_LAG_MS', 200, 1, 60_000),
-    overloadWaitMs: r.int('OVERLOAD_WAIT_MS', 250, 0, 60_000),
-    apiBodyReadTimeoutMs: r.int('API_BODY_READ_TIMEOUT_MS', 1000, 50, 60_000),
-    readyWarmupTimeoutMs: r.int('READY_WARMUP_TIMEOUT_MS', 5000, 1, 600_000),
-    readyRecheckMs: r.int('READY_RECHECK_MS', 5000, 100, 3_600_000),
-    tripToleranceBpsMax: r.int('TRIP_TOLERANCE_BPS_MAX', 2000, 0, 10_000),
-    tripToleranceCentsMax: r.int('TRIP_TOLERANCE_CENTS_MAX', 10_000, 0, 100_000_000),
-    tripHoldCentsMax: r.int('TRIP_HOLD_CENTS_MAX', 5_000_000, 0, 100_000_000),
-    maxOverpickApprovedBps: r.int(
-      'OVERPICK_APPROVED_BPS_MAX',
-      10_000,
-      0,
-      100_000,
-      'MAX_OVERPICK_APPROVED_BPS',
-    ),
-    standinShoppersMax: r.int('STANDIN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
-    standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
-    failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),
     processors: loadProcessorConfig(r),
   };
 
@@ -319,6 +277,77 @@ function readStores(r: Reader) {
 }
 
 /** The persister's batch, read, lease and retry limits (docs/persister.md). */
+/** What a decision weighs: its deadline, partitions, key lifetimes and the swipe checks' limits. */
+function decisionSettings(r: Reader) {
+  return {
+    decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
+    redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', false),
+    partitions: r.int('PARTITIONS', 64, 1, 16_384),
+    tripTtlS: r.int('TRIP_TTL_S', 43_200, 1, 30 * DAY_S),
+    idempotencyTtlS: r.int('IDEMPOTENCY_TTL_S', 3 * DAY_S, 3 * DAY_S, 90 * DAY_S),
+    authorizationTtlS: r.int('AUTHORIZATION_TTL_S', 8 * DAY_S, 3 * DAY_S, 90 * DAY_S),
+    signatureToleranceS: r.int('SIGNATURE_TOLERANCE_S', 300, 1, 3600),
+    maxDistanceM: r.int('DISTANCE_M_MAX', 2000, 1, 20_000_000, 'MAX_DISTANCE_M'),
+    maxSwipesPerMinute: r.int('SWIPES_PER_MINUTE_MAX', 10, 1, 100_000, 'MAX_SWIPES_PER_MINUTE'),
+    maxOverpickBps: r.int('OVERPICK_BPS_MAX', 1000, 0, 100_000, 'MAX_OVERPICK_BPS'),
+    maxPriceVarianceBps: r.int('PRICE_VARIANCE_BPS_MAX', 2500, 0, 100_000, 'MAX_PRICE_VARIANCE_BPS'),
+    maxOverpickApprovedBps: r.int(
+      'OVERPICK_APPROVED_BPS_MAX',
+      10_000,
+      0,
+      100_000,
+      'MAX_OVERPICK_APPROVED_BPS',
+    ),
+    defaultTaxRateBps: r.int('DEFAULT_TAX_RATE_BPS', 0, 0, 10_000),
+    defaultToleranceBps: r.int('DEFAULT_TOLERANCE_BPS', 500, 0, 10_000),
+    defaultToleranceCents: r.int('DEFAULT_TOLERANCE_CENTS', 200, 0, 100_000_000),
+    processorDeadlineMs: r.int('PROCESSOR_DEADLINE_MS', 1000, 100, 60_000),
+    holdExpiryS: r.int('HOLD_EXPIRY_S', 7 * DAY_S, 60, 90 * DAY_S),
+  };
+}
+
+/** The fail-open policy (docs/failopen.md): its caps, window, journal and stand-in knowledge. */
+function failopenSettings(r: Reader) {
+  return {
+    failopenEnabled: r.bool('FAILOPEN_ENABLED', true),
+    failopenMaxCents: r.int('FAILOPEN_MAX_CENTS', 10_000, 0, 100_000_000),
+    failopenShopperMaxCents: r.int('FAILOPEN_SHOPPER_MAX_CENTS', 20_000, 0, 100_000_000),
+    failopenWindowS: r.int('FAILOPEN_WINDOW_S', 600, 1, DAY_S),
+    failopenShoppersMax: r.int('FAILOPEN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
+    failopenJournalPath: r.str('FAILOPEN_JOURNAL_PATH', '.journal/failopen.jsonl'),
+    failopenJournalBytesMax: r.int('FAILOPEN_JOURNAL_BYTES_MAX', 64 * 1024 * 1024, 4096, 2 ** 40),
+    standinShoppersMax: r.int('STANDIN_SHOPPERS_MAX', 100_000, 1, 10_000_000),
+    standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
+    failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),
+  };
+}
+
+/** What the trip API accepts: body size, items, and the most a trip may ask for. */
+function tripApiLimits(r: Reader) {
+  return {
+    tripBodyBytesMax: r.int('TRIP_BODY_BYTES_MAX', 256 * 1024, 1024, 4 * 1024 * 1024),
+    tripItemsMax: r.int('TRIP_ITEMS_MAX', 500, 1, 5000),
+    tripToleranceBpsMax: r.int('TRIP_TOLERANCE_BPS_MAX', 2000, 0, 10_000),
+    tripToleranceCentsMax: r.int('TRIP_TOLERANCE_CENTS_MAX', 10_000, 0, 100_000_000),
+    tripHoldCentsMax: r.int('TRIP_HOLD_CENTS_MAX', 5_000_000, 0, 100_000_000),
+  };
+}
+
+/** The api pod's own bounds: webhook bodies, admission control, shutdown and readiness. */
+function apiLoadSettings(r: Reader) {
+  return {
+    webhookBodyBytesMax: r.int('WEBHOOK_BODY_BYTES_MAX', 16 * 1024, 1024, 1024 * 1024),
+    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 300_000),
+    apiInflightRequestsMax: r.int('API_INFLIGHT_REQUESTS_MAX', 1024, 1, 1_000_000),
+    apiQueuedBodyBytesMax: r.int('API_QUEUED_BODY_BYTES_MAX', 8 * 1024 * 1024, 1024, 2 ** 32),
+    overloadLoopLagMs: r.int('OVERLOAD_LOOP_LAG_MS', 200, 1, 60_000),
+    overloadWaitMs: r.int('OVERLOAD_WAIT_MS', 250, 0, 60_000),
+    apiBodyReadTimeoutMs: r.int('API_BODY_READ_TIMEOUT_MS', 1000, 50, 60_000),
+    readyWarmupTimeoutMs: r.int('READY_WARMUP_TIMEOUT_MS', 5000, 1, 600_000),
+    readyRecheckMs: r.int('READY_RECHECK_MS', 5000, 100, 3_600_000),
+  };
+}
+
 function persisterSettings(r: Reader) {
   return {
     persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 10_000, 1, 10_000),
