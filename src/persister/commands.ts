@@ -59,6 +59,52 @@ export async function startPersister(
   logger: Logger,
   metrics: Metrics,
 ): Promise<RunningPersister> {
+  const { orm, streamClient, controlClient } = await connectPersisterStores(config, logger);
+  const persister = new Persister({
+    config,
+    logger,
+    metrics,
+    orm,
+    streamClient,
+    controlClient,
+    hook: crashHook(config),
+  });
+  await persister.start();
+
+  // Redis lost data while we run (restart without persistence): rebuild the
+  // partitions whose meta vanished, from what is committed.
+  const hydrateCheck = repeatEvery(HYDRATE_CHECK_INTERVAL_MS, logger, 'hydrate check failed', () =>
+    hydrateMissing({ config, client: controlClient, logger, orm: async () => orm }),
+  );
+  // Hold expiry: approved, never cleared holds older than HOLD_EXPIRY_S, on the partitions this process leases.
+  const sweeper = new HoldExpirySweeper({
+    config,
+    keys: new Keys(config.redisPrefix, config.partitions),
+    scripts: new ScriptRunner(controlClient, metrics, undefined),
+    knex: knexOf(orm),
+    logger,
+    partitions: () => persister.leases.owned(),
+  });
+  const holdSweep = repeatEvery(HOLD_SWEEP_INTERVAL_MS, logger, 'hold expiry sweep failed', () =>
+    sweeper.tick(),
+  );
+
+  logger.info({ consumer: persister.consumer, partitions: config.partitions }, 'persister started');
+  return {
+    persister,
+    async stop() {
+      await Promise.all([hydrateCheck.stop(), holdSweep.stop()]);
+      await persister.stop();
+      streamClient.disconnect();
+      controlClient.disconnect();
+      await orm.close(true);
+      logger.info({ committed: persister.committedEvents }, 'persister stopped');
+    },
+  };
+}
+
+/** Postgres (migrated) and the two Redis connections: the stream reader's blocking one and control. */
+async function connectPersisterStores(config: Config, logger: Logger) {
   const orm = await createOrm({
     databaseUrl: config.databaseUrl,
     poolMax: config.persisterWriters + PERSISTER_POOL_SPARE,
@@ -78,68 +124,35 @@ export async function startPersister(
     await orm.close(true);
     throw err;
   }
-  const persister = new Persister({
-    config,
-    logger,
-    metrics,
-    orm,
-    streamClient,
-    controlClient,
-    hook: crashHook(config),
-  });
-  await persister.start();
+  return { orm, streamClient, controlClient };
+}
 
-  // Redis lost data while we run (restart without persistence): rebuild the
-  // partitions whose meta vanished, from what is committed.
-  let checking: Promise<unknown> | undefined;
+/**
+ * Runs `task` every `intervalMs`, one run at a time (a tick while one runs is skipped); a failed
+ * run is logged and the next tick tries again. stop() ends the ticks and waits for a run in progress.
+ */
+function repeatEvery(
+  intervalMs: number,
+  logger: Logger,
+  failure: string,
+  task: () => Promise<unknown>,
+): { stop(): Promise<void> } {
+  let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
-    if (checking !== undefined) return;
-    checking = hydrateMissing({ config, client: controlClient, logger, orm: async () => orm })
+    if (running !== undefined) return;
+    running = task()
       .catch((err: unknown) =>
-        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'hydrate check failed'),
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, failure),
       )
       .finally(() => {
-        checking = undefined;
+        running = undefined;
       });
-  }, HYDRATE_CHECK_INTERVAL_MS);
+  }, intervalMs);
   timer.unref();
-
-  // Hold expiry: approved, never cleared holds older than HOLD_EXPIRY_S, on the partitions this process leases.
-  const sweeper = new HoldExpirySweeper({
-    config,
-    keys: new Keys(config.redisPrefix, config.partitions),
-    scripts: new ScriptRunner(controlClient, metrics, undefined),
-    knex: knexOf(orm),
-    logger,
-    partitions: () => persister.leases.owned(),
-  });
-  let sweeping: Promise<unknown> | undefined;
-  const sweepTimer = setInterval(() => {
-    if (sweeping !== undefined) return;
-    sweeping = sweeper
-      .tick()
-      .catch((err: unknown) =>
-        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'hold expiry sweep failed'),
-      )
-      .finally(() => {
-        sweeping = undefined;
-      });
-  }, HOLD_SWEEP_INTERVAL_MS);
-  sweepTimer.unref();
-
-  logger.info({ consumer: persister.consumer, partitions: config.partitions }, 'persister started');
   return {
-    persister,
     async stop() {
       clearInterval(timer);
-      clearInterval(sweepTimer);
-      await checking;
-      await sweeping;
-      await persister.stop();
-      streamClient.disconnect();
-      controlClient.disconnect();
-      await orm.close(true);
-      logger.info({ committed: persister.committedEvents }, 'persister stopped');
+      await running;
     },
   };
 }
