@@ -95,31 +95,34 @@ function tripKey(d: { shopper_id: string; trip_id: string }): string {
  * that must not be merged into the recorded trip: EventError, so the event is dead-lettered with
  * this reason (and alerted) instead of dropped.
  */
+/** A trip.upserted event as a trips row (json_to_recordset's input). */
+function tripRow(e: Ev<'trip.upserted'>) {
+  const d: TripUpserted = e.d;
+  return {
+    trip_id: d.trip_id,
+    shopper_id: d.shopper_id,
+    partition: e.partition,
+    currency: d.currency,
+    merchant_name: d.merchant.name,
+    merchant_address: d.merchant.address,
+    merchant_lat: coordText(d.merchant.lat),
+    merchant_lng: coordText(d.merchant.lng),
+    tax_rate_bps: d.tax_rate_bps,
+    tolerance_bps: d.tolerance_bps,
+    tolerance_cents: d.tolerance_cents,
+    hold_cents: d.hold_cents,
+    estimated_cents: d.estimated_cents,
+    spec_hash: d.spec_hash ?? null,
+    spec: d.spec ?? null,
+    at_ms: d.at_ms,
+    event_id: e.eventId,
+    stream_id: e.streamId,
+  };
+}
+
 async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Promise<void> {
   if (events.length === 0) return;
-  const trips = events.map((e) => {
-    const d: TripUpserted = e.d;
-    return {
-      trip_id: d.trip_id,
-      shopper_id: d.shopper_id,
-      partition: e.partition,
-      currency: d.currency,
-      merchant_name: d.merchant.name,
-      merchant_address: d.merchant.address,
-      merchant_lat: coordText(d.merchant.lat),
-      merchant_lng: coordText(d.merchant.lng),
-      tax_rate_bps: d.tax_rate_bps,
-      tolerance_bps: d.tolerance_bps,
-      tolerance_cents: d.tolerance_cents,
-      hold_cents: d.hold_cents,
-      estimated_cents: d.estimated_cents,
-      spec_hash: d.spec_hash ?? null,
-      spec: d.spec ?? null,
-      at_ms: d.at_ms,
-      event_id: e.eventId,
-      stream_id: e.streamId,
-    };
-  });
+  const trips = events.map(tripRow);
   const inserted = await jsonRows<{ shopper_id: string; trip_id: string }>(
     db,
     `insert into trips (trip_id, shopper_id, partition, status, currency, merchant_name, merchant_address,
@@ -137,6 +140,11 @@ async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Prom
     trips,
   );
   if (inserted.length !== trips.length) await refuseTripConflicts(db, events, inserted);
+  await insertOrdersAndItems(db, events);
+}
+
+/** Each trip's orders and items, in the order the trip spec lists them (position). */
+async function insertOrdersAndItems(db: Db, events: readonly Ev<'trip.upserted'>[]): Promise<void> {
   const orders: object[] = [];
   const items: object[] = [];
   for (const e of events) {
@@ -348,6 +356,19 @@ async function applyFailopenReplays(
   db: Db,
   events: readonly Ev<'failopen.replayed'>[],
 ): Promise<Set<string>> {
+  await recordFailopenReplays(db, events);
+  await markOwnFailopenAnswers(db, events);
+  const overridden = await overrideLateDeclines(db, events);
+  const applied = await insertAuthorizations(
+    db,
+    events.filter((e) => e.d.replay_outcome === 'applied'),
+  );
+  for (const r of overridden) applied.add(r.authorization_id);
+  return applied;
+}
+
+/** One failopen_replays row per replayed answer, whatever Redis made of it. */
+async function recordFailopenReplays(db: Db, events: readonly Ev<'failopen.replayed'>[]): Promise<void> {
   await jsonRows(
     db,
     `insert into failopen_replays (event_id, authorization_id, partition, stream_id, outcome, shopper_id, trip_id,
@@ -376,6 +397,10 @@ async function applyFailopenReplays(
       redis_reason: e.d.redis_reason,
     })),
   );
+}
+
+/** Our own answer Redis had already decided: the authorization is marked as given under fail-open. */
+async function markOwnFailopenAnswers(db: Db, events: readonly Ev<'failopen.replayed'>[]): Promise<void> {
   const own = events.filter(
     (e) => e.d.replay_outcome === 'already_decided' && e.d.redis_authorization_id === e.d.authorization_id,
   );
@@ -390,10 +415,18 @@ async function applyFailopenReplays(
       replayed_ms: e.d.replayed_ms,
     })),
   );
-  // The answer given is the record: our own late call that Redis declined
-  // becomes the fail-open approval the processor got (counted, flagged in
-  // failopen_replays with Redis's reason).
-  const overridden = await jsonRows<{ authorization_id: string }>(
+}
+
+/**
+ * The answer given is the record: our own late call that Redis declined
+ * becomes the fail-open approval the processor got (counted, flagged in
+ * failopen_replays with Redis's reason).
+ */
+async function overrideLateDeclines(
+  db: Db,
+  events: readonly Ev<'failopen.replayed'>[],
+): Promise<Array<{ authorization_id: string }>> {
+  return jsonRows<{ authorization_id: string }>(
     db,
     `update authorizations a set decision = 'approved', reason = null, http_status = 200, mode = 'fail_open',
             trip_id = x.trip_id, remaining_cents = x.remaining_cents, trip_authorized_cents = x.authorized_cents,
@@ -412,12 +445,6 @@ async function applyFailopenReplays(
         replayed_ms: e.d.replayed_ms,
       })),
   );
-  const applied = await insertAuthorizations(
-    db,
-    events.filter((e) => e.d.replay_outcome === 'applied'),
-  );
-  for (const r of overridden) applied.add(r.authorization_id);
-  return applied;
 }
 
 async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]): Promise<Set<string>> {
