@@ -36,6 +36,16 @@ function zeroAlertedCounters(m: ReturnType<typeof buildMetrics>): void {
 
 function buildMetrics(registers: Registry[]) {
   return {
+    ...decisionMetrics(registers),
+    ...redisMetrics(registers),
+    ...httpMetrics(registers),
+    ...persisterMetrics(registers),
+  };
+}
+
+/** Decisions, their latency, and the fail-open policy's share of them. */
+function decisionMetrics(registers: Registry[]) {
+  return {
     decisions: new Counter({
       name: 'swipe_decisions_total',
       help: 'Swipe decisions by outcome, decline reason and mode (normal, fail_open, replay).',
@@ -59,6 +69,12 @@ function buildMetrics(registers: Registry[]) {
       help: 'Fail-open journal entries not yet replayed into Redis.',
       registers,
     }),
+  };
+}
+
+/** Request-path Redis: script latency, failures by kind, the circuit breaker. */
+function redisMetrics(registers: Registry[]) {
+  return {
     redisCommandDuration: new Histogram({
       name: 'redis_command_duration_seconds',
       help: 'Duration of Redis script calls, in seconds.',
@@ -77,6 +93,12 @@ function buildMetrics(registers: Registry[]) {
       help: 'Circuit breaker state for request-path Redis calls: 0 closed, 1 half-open, 2 open.',
       registers,
     }),
+  };
+}
+
+/** Responses by route and status, and requests shed by admission control. */
+function httpMetrics(registers: Registry[]) {
+  return {
     httpRequests: new Counter({
       name: 'http_requests_total',
       help: 'HTTP responses by route template and status code.',
@@ -89,6 +111,12 @@ function buildMetrics(registers: Registry[]) {
       labelNames: ['cause'] as const,
       registers,
     }),
+  };
+}
+
+/** The WAL behind Postgres and the persister writing it. */
+function persisterMetrics(registers: Registry[]) {
+  return {
     walPending: new Gauge({
       name: 'wal_pending_entries',
       help: 'WAL stream entries not yet committed to Postgres, per partition.',
