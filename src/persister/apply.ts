@@ -448,27 +448,7 @@ async function overrideLateDeclines(
 }
 
 async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]): Promise<Set<string>> {
-  const data = events.map((e) => {
-    const d: ReversalApplied = e.d;
-    return {
-      event_id: e.eventId,
-      reversal_key: d.reversal_key,
-      authorization_id: d.authorization_id,
-      transaction_id: d.transaction_id,
-      shopper_id: d.shopper_id,
-      trip_id: d.trip_id,
-      partition: e.partition,
-      stream_id: e.streamId,
-      amount_cents: d.amount_cents,
-      reversed_cents: d.reversed_cents,
-      held_cents: d.held_cents,
-      trip_authorized_cents: d.authorized_cents,
-      requested: d.requested ?? null,
-      applied_ms: d.at_ms,
-      signature: d.signature ?? null,
-    };
-  });
-  const inserted = await jsonRows<{ event_id: string }>(
+  const { ids, fresh } = await insertNewEvents(
     db,
     `insert into reversals (event_id, reversal_key, authorization_id, transaction_id, shopper_id, trip_id, partition,
             stream_id, amount_cents, reversed_cents, held_cents, trip_authorized_cents, requested, applied_ms, signature)
@@ -478,13 +458,24 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
             signature text)
      on conflict (event_id) do nothing
      returning event_id`,
-    data,
+    events,
+    (e) => {
+      const d: ReversalApplied = e.d;
+      return {
+        ...eventColumns(e),
+        reversal_key: d.reversal_key,
+        transaction_id: d.transaction_id,
+        amount_cents: d.amount_cents,
+        reversed_cents: d.reversed_cents,
+        held_cents: d.held_cents,
+        trip_authorized_cents: d.authorized_cents,
+        requested: d.requested ?? null,
+        applied_ms: d.at_ms,
+        signature: d.signature ?? null,
+      };
+    },
   );
-  const fresh = new Set(inserted.map((r) => r.event_id));
-  const newest = newestBy(
-    events.filter((e) => fresh.has(e.eventId)),
-    (e) => e.d.authorization_id,
-  );
+  const newest = newestBy(fresh, (e) => e.d.authorization_id);
   await jsonRows(
     db,
     `update authorizations a set reversed_cents = x.reversed_cents, reversed_pos = x.pos
@@ -496,7 +487,7 @@ async function insertReversals(db: Db, events: readonly Ev<'reversal.applied'>[]
       pos: e.pos,
     })),
   );
-  return fresh;
+  return ids;
 }
 
 /** clearing.flagged: a clearing that could not be applied, kept for review (no ledger posting). */
@@ -510,13 +501,8 @@ async function insertClearingFlags(db: Db, events: readonly Ev<'clearing.flagged
             reversed_cents bigint, cleared_cents bigint, excess_cents bigint, cleared_at_ms bigint, flagged_ms bigint)
      on conflict do nothing`,
     events.map((e) => ({
-      event_id: e.eventId,
-      authorization_id: e.d.authorization_id,
+      ...eventColumns(e),
       transaction_id: e.d.transaction_id,
-      shopper_id: e.d.shopper_id,
-      trip_id: e.d.trip_id,
-      partition: e.partition,
-      stream_id: e.streamId,
       currency: e.d.currency,
       flag: e.d.flag,
       amount_cents: e.d.amount_cents,
@@ -529,8 +515,32 @@ async function insertClearingFlags(db: Db, events: readonly Ev<'clearing.flagged
   );
 }
 
+/** The columns every row of an authorization's later event starts with. */
+function eventColumns(e: Ev<'clearing.posted' | 'clearing.flagged' | 'hold.expired' | 'reversal.applied'>) {
+  return {
+    event_id: e.eventId,
+    authorization_id: e.d.authorization_id,
+    shopper_id: e.d.shopper_id,
+    trip_id: e.d.trip_id,
+    partition: e.partition,
+    stream_id: e.streamId,
+  };
+}
+
+/** Inserts one row per event (`sql` ends `returning event_id`); returns the events that were new. */
+async function insertNewEvents<E extends WalEvent>(
+  db: Db,
+  sql: string,
+  events: readonly E[],
+  row: (e: E) => object,
+): Promise<{ ids: Set<string>; fresh: E[] }> {
+  const inserted = await jsonRows<{ event_id: string }>(db, sql, events.map(row));
+  const ids = new Set(inserted.map((r) => r.event_id));
+  return { ids, fresh: events.filter((e) => ids.has(e.eventId)) };
+}
+
 async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[]): Promise<Set<string>> {
-  const inserted = await jsonRows<{ event_id: string }>(
+  const { ids, fresh } = await insertNewEvents(
     db,
     `insert into clearings (event_id, authorization_id, transaction_id, shopper_id, trip_id, partition, stream_id,
             currency, amount_cents, reversed_cents, released_cents, cleared_cents, cleared_at_ms, applied_ms, signature)
@@ -540,14 +550,10 @@ async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[])
             signature text)
      on conflict do nothing
      returning event_id`,
-    events.map((e) => ({
-      event_id: e.eventId,
-      authorization_id: e.d.authorization_id,
+    events,
+    (e) => ({
+      ...eventColumns(e),
       transaction_id: e.d.transaction_id,
-      shopper_id: e.d.shopper_id,
-      trip_id: e.d.trip_id,
-      partition: e.partition,
-      stream_id: e.streamId,
       currency: e.d.currency,
       amount_cents: e.d.amount_cents,
       reversed_cents: e.d.reversed_cents,
@@ -556,27 +562,24 @@ async function insertClearings(db: Db, events: readonly Ev<'clearing.posted'>[])
       cleared_at_ms: e.d.cleared_at_ms,
       applied_ms: e.d.at_ms,
       signature: e.d.signature,
-    })),
+    }),
   );
-  const fresh = new Set(inserted.map((r) => r.event_id));
   await jsonRows(
     db,
     `update authorizations a set cleared_cents = x.cleared_cents, cleared_ms = x.cleared_ms
        from json_to_recordset(?::json) as x(authorization_id text, cleared_cents bigint, cleared_ms bigint)
       where a.authorization_id = x.authorization_id`,
-    events
-      .filter((e) => fresh.has(e.eventId))
-      .map((e) => ({
-        authorization_id: e.d.authorization_id,
-        cleared_cents: e.d.cleared_cents,
-        cleared_ms: e.d.at_ms,
-      })),
+    fresh.map((e) => ({
+      authorization_id: e.d.authorization_id,
+      cleared_cents: e.d.cleared_cents,
+      cleared_ms: e.d.at_ms,
+    })),
   );
-  return fresh;
+  return ids;
 }
 
 async function insertHoldExpiries(db: Db, events: readonly Ev<'hold.expired'>[]): Promise<Set<string>> {
-  const inserted = await jsonRows<{ event_id: string }>(
+  const { ids, fresh } = await insertNewEvents(
     db,
     `insert into hold_expiries (event_id, authorization_id, shopper_id, trip_id, partition, stream_id, currency,
             released_cents, reason, redis_state, applied_ms)
@@ -585,35 +588,28 @@ async function insertHoldExpiries(db: Db, events: readonly Ev<'hold.expired'>[])
             redis_state text, applied_ms bigint)
      on conflict do nothing
      returning event_id`,
-    events.map((e) => ({
-      event_id: e.eventId,
-      authorization_id: e.d.authorization_id,
-      shopper_id: e.d.shopper_id,
-      trip_id: e.d.trip_id,
-      partition: e.partition,
-      stream_id: e.streamId,
+    events,
+    (e) => ({
+      ...eventColumns(e),
       currency: e.d.currency,
       released_cents: e.d.released_cents,
       reason: e.d.reason,
       redis_state: e.d.redis_state,
       applied_ms: e.d.at_ms,
-    })),
+    }),
   );
-  const fresh = new Set(inserted.map((r) => r.event_id));
   await jsonRows(
     db,
     `update authorizations a set expired_cents = x.released_cents, expired_ms = x.at_ms
        from json_to_recordset(?::json) as x(authorization_id text, released_cents bigint, at_ms bigint)
       where a.authorization_id = x.authorization_id`,
-    events
-      .filter((e) => fresh.has(e.eventId))
-      .map((e) => ({
-        authorization_id: e.d.authorization_id,
-        released_cents: e.d.released_cents,
-        at_ms: e.d.at_ms,
-      })),
+    fresh.map((e) => ({
+      authorization_id: e.d.authorization_id,
+      released_cents: e.d.released_cents,
+      at_ms: e.d.at_ms,
+    })),
   );
-  return fresh;
+  return ids;
 }
 
 /** card.registered: the newest event per card wins (updated_pos guards against an older one). */
