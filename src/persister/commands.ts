@@ -204,26 +204,8 @@ export async function hydrateCommand(
   options: { force?: boolean } = {},
 ): Promise<void> {
   const force = options.force ?? process.env.HYDRATE_FORCE === 'true';
-  await withClient(config, async (client) => {
-    let orm: Orm | undefined;
-    try {
-      const r = await hydrateMissing(
-        {
-          config,
-          client,
-          logger,
-          orm: async () => {
-            orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2 });
-            return orm;
-          },
-        },
-        { force },
-      );
-      logger.info(r, 'hydrate finished');
-    } finally {
-      await orm?.close(true);
-    }
-  });
+  const r = await hydrateOnce(config, logger, { force });
+  logger.info(r, 'hydrate finished');
 }
 
 /**
@@ -235,19 +217,27 @@ export async function ensureHydrated(
   config: Config,
   logger: Logger,
 ): Promise<{ hydratedPartitions: number }> {
+  const r = await hydrateOnce(config, logger, {});
+  return { hydratedPartitions: r.hydratedPartitions };
+}
+
+/** One hydrateMissing pass on its own Redis connection; Postgres opened only if a partition needs it. */
+function hydrateOnce(config: Config, logger: Logger, options: { force?: boolean }) {
   return withClient(config, async (client) => {
     let orm: Orm | undefined;
     try {
-      const r = await hydrateMissing({
-        config,
-        client,
-        logger,
-        orm: async () => {
-          orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2 });
-          return orm;
+      return await hydrateMissing(
+        {
+          config,
+          client,
+          logger,
+          orm: async () => {
+            orm = await createOrm({ databaseUrl: config.databaseUrl, poolMax: 2 });
+            return orm;
+          },
         },
-      });
-      return { hydratedPartitions: r.hydratedPartitions };
+        options,
+      );
     } finally {
       await orm?.close(true);
     }
