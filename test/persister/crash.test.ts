@@ -5,8 +5,8 @@
 // event and every trip's totals equal Redis.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { closeSome, createTrips, drive, newBooks, totalEvents } from './helpers/load.js';
+import type { TestApi } from '../helpers/api.js';
+import { closeSome, createTrips, drive, newBooks, startCountingApi, totalEvents } from './helpers/load.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
 import { type Child, ensureBuilt, spawnPersister } from './helpers/proc.js';
 import { cleanPrefix, plainClient, uniquePrefix } from './helpers/redis.js';
@@ -47,17 +47,7 @@ beforeAll(async () => {
   db = await createTestDb();
   prefix = uniquePrefix();
   redis = plainClient();
-  api = await startTestApi({
-    REDIS_PREFIX: prefix,
-    PARTITIONS: String(PARTITIONS),
-    DATABASE_URL: db.url,
-    MAX_SWIPES_PER_MINUTE: '100000',
-    DECISION_TIMEOUT_MS: '800',
-    FAILOPEN_ENABLED: 'false',
-    // This test counts every decision exactly: a starved test machine is not overload to shed.
-    OVERLOAD_LOOP_LAG_MS: '5000',
-    OVERLOAD_WAIT_MS: '5000',
-  });
+  api = await startCountingApi(prefix, PARTITIONS, db.url);
 });
 
 afterAll(async () => {

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { type RunningPersister, startPersister } from '../../src/persister/commands.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { createTrips, drive, newBooks, percentile, totalEvents } from './helpers/load.js';
+import type { TestApi } from '../helpers/api.js';
+import { createTrips, drive, newBooks, percentile, startCountingApi, totalEvents } from './helpers/load.js';
 import { testLogger } from './helpers/log.js';
 import { createTestDb, type PrivatePostgres, privatePostgres, type TestDb } from './helpers/pg.js';
 import { cleanPrefix, plainClient, uniquePrefix } from './helpers/redis.js';
@@ -31,17 +31,7 @@ beforeAll(async () => {
   db = await createTestDb(pg.url);
   prefix = uniquePrefix();
   redis = plainClient();
-  api = await startTestApi({
-    REDIS_PREFIX: prefix,
-    PARTITIONS: String(PARTITIONS),
-    DATABASE_URL: db.url,
-    MAX_SWIPES_PER_MINUTE: '100000',
-    DECISION_TIMEOUT_MS: '800',
-    FAILOPEN_ENABLED: 'false',
-    // This test counts every decision exactly: a starved test machine is not overload to shed.
-    OVERLOAD_LOOP_LAG_MS: '5000',
-    OVERLOAD_WAIT_MS: '5000',
-  });
+  api = await startCountingApi(prefix, PARTITIONS, db.url);
 });
 
 afterAll(async () => {

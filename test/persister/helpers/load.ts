@@ -2,7 +2,7 @@
 // signed swipes, reversals, closes) and keeps the books the persister must
 // match: how many WAL events each accepted request produced, and every
 // authorization id the api answered with.
-import { type Reply, safewayTrip, swipeBody, type TestApi } from '../../helpers/api.js';
+import { type Reply, safewayTrip, startTestApi, swipeBody, type TestApi } from '../../helpers/api.js';
 
 export interface Books {
   events: Record<string, number>;
@@ -146,4 +146,21 @@ export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+}
+
+/**
+ * An api for tests that count every decision exactly: no rate limit, a generous deadline,
+ * fail-open off, and a starved test machine not taken for overload to shed.
+ */
+export function startCountingApi(prefix: string, partitions: number, databaseUrl: string): Promise<TestApi> {
+  return startTestApi({
+    REDIS_PREFIX: prefix,
+    PARTITIONS: String(partitions),
+    DATABASE_URL: databaseUrl,
+    MAX_SWIPES_PER_MINUTE: '100000',
+    DECISION_TIMEOUT_MS: '800',
+    FAILOPEN_ENABLED: 'false',
+    OVERLOAD_LOOP_LAG_MS: '5000',
+    OVERLOAD_WAIT_MS: '5000',
+  });
 }

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
+import { throwawayRedisArgs } from '../../helpers/redisServer.js';
 
 export function uniquePrefix(tag = 'tpers'): string {
   return `${tag}${randomBytes(4).toString('hex')}`;
@@ -100,22 +101,7 @@ export function privateRedis(port: number): PrivateRedis {
     url,
     port,
     async start() {
-      child = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--daemonize',
-          'no',
-        ],
-        { stdio: 'ignore' },
-      );
+      child = spawn('redis-server', throwawayRedisArgs(port, '--daemonize', 'no'), { stdio: 'ignore' });
       await waitUp();
     },
     async stop() {
