@@ -3,6 +3,7 @@
 // slow down. Never the shared 127.0.0.1:6379: only PIDs started here are signalled.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { throwawayRedisArgs } from '../helpers/redisServer.js';
 
 export interface PrivateRedis {
   readonly port: number;
@@ -68,22 +69,9 @@ export async function startPrivateRedis(port: number): Promise<PrivateRedis> {
   let plain: Redis | undefined;
 
   async function launch(): Promise<void> {
-    proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--enable-debug-command',
-        'local',
-      ],
-      { stdio: 'ignore' },
-    );
+    proc = spawn('redis-server', throwawayRedisArgs(port, '--enable-debug-command', 'local'), {
+      stdio: 'ignore',
+    });
     proc.unref();
     await waitForPing(port, 5000);
   }

@@ -120,6 +120,11 @@ async function waitForPort(port: number, proc: ChildProcess, timeoutMs: number):
   throw new Error(`redis-server on ${port} did not listen within ${timeoutMs} ms`);
 }
 
+/** redis-server's arguments for a throwaway plain server on a loopback port: no RDB, no AOF. */
+export function throwawayRedisArgs(port: number, ...extra: string[]): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra];
+}
+
 export async function startRedisServer(opts: RedisServerOptions): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sa-redis-'));
   const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
