@@ -15,9 +15,6 @@ afterAll(async () => {
   await env?.stop();
 });
 
-/** A signed clearing (CONTRACT §2). */
-const clear = (body: unknown) => env.t.clear(body);
-
 async function shopper(): Promise<string> {
   const s = newId('cf');
   const trip = newId('trip');
@@ -39,11 +36,11 @@ it('above the authorization plus slack: 409 with a message, recorded once, flagg
   const swipe = swipeBody(s, '30.00'); // slack 200: 32.00 clears, 32.01 does not
   expect((await env.t.swipe(swipe)).status).toBe(200);
   const over = { transaction_id: swipe.transaction_id, shopper_id: s, amount: '45.00' };
-  const r = await clear(over);
+  const r = await env.t.clear(over);
   expect(r.status).toBe(409);
   expect(r.json['error']).toBe('amount_exceeds_allowance');
   expect(r.json['message']).toMatch(/recorded and flagged/);
-  expect((await clear(over)).status).toBe(409); // the processor retries: still one record
+  expect((await env.t.clear(over)).status).toBe(409); // the processor retries: still one record
   await env.persisted();
   expect(await flags(swipe.transaction_id)).toEqual([
     { flag: 'above_authorized', cleared: 4500, excess: 1300, amount: 3000, reversed: 0 },
@@ -56,7 +53,7 @@ it('on a fully reversed authorization: flagged reversed_authorization', async ()
   const swipe = swipeBody(s, '30.00');
   expect((await env.t.swipe(swipe)).status).toBe(200);
   expect((await env.t.reverse({ transaction_id: swipe.transaction_id, shopper_id: s })).status).toBe(200);
-  const r = await clear({ transaction_id: swipe.transaction_id, shopper_id: s, amount: '30.00' });
+  const r = await env.t.clear({ transaction_id: swipe.transaction_id, shopper_id: s, amount: '30.00' });
   expect(r.status).toBe(409);
   await env.persisted();
   expect(await flags(swipe.transaction_id)).toMatchObject([
@@ -68,7 +65,7 @@ it('on a declined authorization: flagged not_approved', async () => {
   const s = await shopper();
   const swipe = swipeBody(s, '90.00'); // above the allowance: declined
   expect((await env.t.swipe(swipe)).json['reason']).toBe('AMOUNT_EXCEEDS_ALLOWANCE');
-  const r = await clear({ transaction_id: swipe.transaction_id, shopper_id: s, amount: '90.00' });
+  const r = await env.t.clear({ transaction_id: swipe.transaction_id, shopper_id: s, amount: '90.00' });
   expect(r.status).toBe(409);
   expect(r.json['error']).toBe('authorization_not_approved');
   await env.persisted();

@@ -24,9 +24,6 @@ afterAll(async () => {
 
 const shoppingTrip = () => tripWithMilk(env.t);
 
-/** A signed clearing (CONTRACT §2). */
-const clear = (body: unknown) => env.t.clear(body);
-
 async function tripAuthorized(shopper: string, trip: string): Promise<number> {
   return Number((await env.t.getTrip(shopper, trip)).json['authorized_cents']);
 }
@@ -42,7 +39,7 @@ describe('clearings', () => {
       amount: '29.50',
       cleared_at: '2026-11-21T18:00:00Z',
     };
-    const first = await clear(body);
+    const first = await env.t.clear(body);
     expect(first.status).toBe(200);
     expect(first.json).toMatchObject({
       cleared_cents: 2950,
@@ -51,11 +48,11 @@ describe('clearings', () => {
       status: 'cleared',
     });
     expect(first.headers.get('idempotent-replayed')).toBeNull();
-    const again = await clear(body);
+    const again = await env.t.clear(body);
     expect(again.status).toBe(200);
     expect(again.text).toBe(first.text);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
-    const other = await clear({ ...body, amount: '29.00' });
+    const other = await env.t.clear({ ...body, amount: '29.00' });
     expect(other.status).toBe(409);
     expect(other.json['error']).toBe('clearing_conflict');
     expect(await tripAuthorized(shopper, trip)).toBe(2950);
@@ -68,10 +65,18 @@ describe('clearings', () => {
     const { shopper, trip } = await shoppingTrip();
     const swipe = swipeBody(shopper, '30.00');
     expect((await env.t.swipe(swipe)).status).toBe(200);
-    const over = await clear({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '32.01' });
+    const over = await env.t.clear({
+      transaction_id: swipe.transaction_id,
+      shopper_id: shopper,
+      amount: '32.01',
+    });
     expect(over.status).toBe(409);
     expect(over.json['error']).toBe('amount_exceeds_allowance');
-    const ok = await clear({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '32.00' });
+    const ok = await env.t.clear({
+      transaction_id: swipe.transaction_id,
+      shopper_id: shopper,
+      amount: '32.00',
+    });
     expect(ok.status).toBe(200);
     expect(await tripAuthorized(shopper, trip)).toBe(3200);
   });
@@ -85,30 +90,39 @@ describe('clearings', () => {
         .status,
     ).toBe(200);
     expect(
-      (await clear({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '22.01' })).status,
+      (await env.t.clear({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '22.01' }))
+        .status,
     ).toBe(409);
-    const ok = await clear({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '22.00' });
+    const ok = await env.t.clear({
+      transaction_id: swipe.transaction_id,
+      shopper_id: shopper,
+      amount: '22.00',
+    });
     expect(ok.json).toMatchObject({ released_cents: 2000, reversed_cents: 1000, cleared_cents: 2200 });
   });
 
   it('answers 404, 409, 400 and 401 like the reversal endpoint', async () => {
     const { shopper } = await shoppingTrip();
-    expect((await clear({ transaction_id: 'txn_unknown', shopper_id: shopper, amount: '1.00' })).status).toBe(
-      404,
-    );
+    expect(
+      (await env.t.clear({ transaction_id: 'txn_unknown', shopper_id: shopper, amount: '1.00' })).status,
+    ).toBe(404);
     const declined = swipeBody(shopper, '500.00');
     expect((await env.t.swipe(declined)).status).toBe(402);
-    const d = await clear({ transaction_id: declined.transaction_id, shopper_id: shopper, amount: '1.00' });
+    const d = await env.t.clear({
+      transaction_id: declined.transaction_id,
+      shopper_id: shopper,
+      amount: '1.00',
+    });
     expect([d.status, d.json['error']]).toEqual([409, 'authorization_not_approved']);
     const swipe = swipeBody(shopper, '10.00');
     expect((await env.t.swipe(swipe)).status).toBe(200);
-    const otherShopper = await clear({
+    const otherShopper = await env.t.clear({
       transaction_id: swipe.transaction_id,
       shopper_id: 'someone-else',
       amount: '1.00',
     });
     expect(otherShopper.status).toBe(404);
-    const cur = await clear({
+    const cur = await env.t.clear({
       transaction_id: swipe.transaction_id,
       shopper_id: shopper,
       amount: '1.00',
@@ -121,7 +135,7 @@ describe('clearings', () => {
       { shopper_id: shopper, amount: '1.00' },
       { transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '1.00', cleared_at: 'yesterday' },
     ]) {
-      expect((await clear(bad)).status).toBe(400);
+      expect((await env.t.clear(bad)).status).toBe(400);
     }
     const raw = JSON.stringify({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '1.00' });
     const unsigned = await env.t.request('POST', '/v1/authorizations/clearings', raw, {
@@ -142,7 +156,7 @@ describe('hold expiry', () => {
       (await env.t.reverse({ transaction_id: a.transaction_id, shopper_id: shopper, amount: '4.00' })).status,
     ).toBe(200);
     expect(
-      (await clear({ transaction_id: b.transaction_id, shopper_id: shopper, amount: '5.00' })).status,
+      (await env.t.clear({ transaction_id: b.transaction_id, shopper_id: shopper, amount: '5.00' })).status,
     ).toBe(200);
     await env.persisted();
     const later = Date.now() + (env.t.config.holdExpiryS + 60) * 1000;
@@ -172,7 +186,7 @@ describe('hold expiry', () => {
     const again = await env.sweeper(() => later).tick();
     expect(again.released).toBe(0);
     // A clearing after expiry still posts the settlement (nothing left to release).
-    const late = await clear({ transaction_id: c.transaction_id, shopper_id: shopper, amount: '7.00' });
+    const late = await env.t.clear({ transaction_id: c.transaction_id, shopper_id: shopper, amount: '7.00' });
     expect(late.json).toMatchObject({ released_cents: 0, cleared_cents: 700 });
     expect(await tripAuthorized(shopper, trip)).toBe(1200);
     await env.persisted();

@@ -15,9 +15,6 @@ afterAll(async () => {
   await env?.stop();
 });
 
-/** A signed clearing (CONTRACT §2). */
-const clear = (body: unknown) => env.t.clear(body);
-
 async function flushNamespace(): Promise<void> {
   const redis = env.t.redis;
   let cursor = '0';
@@ -41,7 +38,7 @@ it('a cleared authorization stays cleared after a flush and hydrate', async () =
     amount: '29.50',
     cleared_at: '2026-11-21T18:00:00Z',
   };
-  const first = await clear(body);
+  const first = await env.t.clear(body);
   expect(first.status).toBe(200);
   const tripBefore = (await env.t.getTrip(shopper, trip)).json;
   await env.persisted();
@@ -51,7 +48,7 @@ it('a cleared authorization stays cleared after a flush and hydrate', async () =
   await hydrateCommand(env.t.config, testLogger());
   await env.resumePersister();
 
-  const replay = await clear(body);
+  const replay = await env.t.clear(body);
   expect(replay.status).toBe(200);
   expect(replay.text).toBe(first.text);
   const reversal = await env.t.reverse({
