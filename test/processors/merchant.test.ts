@@ -2,8 +2,8 @@
 // AND its Lua twin in the real Redis (processor_merchant_matches, fed the same normalized
 // strings the api sends): the authorize script decides exactly what TypeScript decides.
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { sharedRedisForFile } from '../helpers/sharedRedis.js';
 import { normalizeAddress, normalizeMerchantName } from '../../src/domain/merchant.js';
 import {
   type ProcessorMerchant,
@@ -16,20 +16,7 @@ import { normalizeMcc, normalizeNetworkId, normalizePostal } from '../../src/pro
 const include = readFileSync(new URL('../../lua/includes/merchantMatch.lua', import.meta.url), 'utf8');
 const LUA = `${include}\nreturn processor_merchant_matches(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]) and 1 or 0\n`;
 
-let redis: Redis;
-beforeAll(async () => {
-  redis = new Redis({
-    host: '127.0.0.1',
-    port: 6379,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-  });
-  await redis.connect();
-});
-afterAll(async () => {
-  await redis?.quit();
-});
+const redis = sharedRedisForFile();
 
 const STORE: StoreEvidence = {
   name: 'Safeway',
@@ -107,6 +94,6 @@ describe('processorMerchantMatches (TS) and processor_merchant_matches (Lua) agr
       fields['m_postal'] ?? '',
       fields['m_mccs'] ?? '',
     ];
-    expect((await redis.eval(LUA, 0, ...args)) === 1).toBe(expected);
+    expect((await redis().eval(LUA, 0, ...args)) === 1).toBe(expected);
   });
 });

@@ -2,8 +2,8 @@
 // Redis (EVAL of lua/includes/merchantMatch.lua fed the TS-normalized strings): the
 // authorize script must decide exactly what the TypeScript side decides.
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { sharedRedisForFile } from '../helpers/sharedRedis.js';
 import {
   merchantMatches,
   namesMatch,
@@ -15,26 +15,10 @@ const include = readFileSync(new URL('../../lua/includes/merchantMatch.lua', imp
 const MATCHES_LUA = `${include}\nreturn merchant_matches(ARGV[1], ARGV[2], ARGV[3], ARGV[4]) and 1 or 0\n`;
 const NAMES_LUA = `${include}\nreturn merchant_names_match(ARGV[1], ARGV[2]) and 1 or 0\n`;
 
-let redis: Redis;
-
-beforeAll(async () => {
-  redis = new Redis({
-    host: '127.0.0.1',
-    port: 6379,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
-  });
-  await redis.connect();
-});
-
-afterAll(async () => {
-  await redis?.quit();
-});
+const redis = sharedRedisForFile();
 
 async function luaMatches(args: string[]): Promise<boolean> {
-  const r = await redis.eval(MATCHES_LUA, 0, ...args);
+  const r = await redis().eval(MATCHES_LUA, 0, ...args);
   return r === 1;
 }
 
@@ -172,7 +156,7 @@ describe('namesMatch on normalized names: TS and Lua agree byte for byte', () =>
   ];
   it.each(names)('%j ~ %j -> %j', async (a, b, expected) => {
     expect(namesMatch(a, b)).toBe(expected);
-    expect(await redis.eval(NAMES_LUA, 0, a, b)).toBe(expected ? 1 : 0);
+    expect(await redis().eval(NAMES_LUA, 0, a, b)).toBe(expected ? 1 : 0);
   });
 });
 
