@@ -2,6 +2,7 @@
 // decline (debug) and fail-open (warn) lines; levels by config.
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { DECLINE_REASONS } from '../../src/redis/results.js';
 import {
   createLogger,
   declineReasonClass,
@@ -183,20 +184,8 @@ describe('decision lines and levels', () => {
   });
 
   it('classifies every contract decline reason', () => {
-    const reasons = [
-      'IDEMPOTENCY_CONFLICT',
-      'UNKNOWN_SHOPPER',
-      'TRIP_CLOSED',
-      'NO_ACTIVE_TRIP',
-      'CURRENCY_MISMATCH',
-      'MERCHANT_MISMATCH',
-      'LOCATION_MISMATCH',
-      'VELOCITY_LIMIT',
-      'NO_ITEMS_PICKED',
-      'AMOUNT_EXCEEDS_ALLOWANCE',
-      'STORAGE_UNAVAILABLE',
-    ];
-    for (const r of reasons) expect(declineReasonClass(r)).not.toBe('other');
+    expect(DECLINE_REASONS).toHaveLength(11); // CONTRACT §1
+    for (const r of DECLINE_REASONS) expect(declineReasonClass(r)).not.toBe('other');
     expect(declineReasonClass('SOMETHING_NEW')).toBe('other');
   });
 });
