@@ -11,7 +11,7 @@ import { ScriptRunner } from '../../src/redis/scripts.js';
 import { signatureHeader } from '../../src/auth/signature.js';
 import { SECRET, swipeBody, tripWithMilk } from '../helpers/api.js';
 import { testLogger } from '../persister/helpers/log.js';
-import { balance, checkLedger, type LedgerEnv, startLedgerEnv } from './helpers.js';
+import { balance, checkLedger, clearingOf, type LedgerEnv, startLedgerEnv } from './helpers.js';
 
 let env: LedgerEnv;
 
@@ -33,12 +33,7 @@ describe('clearings', () => {
     const { shopper, trip } = await shoppingTrip();
     const swipe = swipeBody(shopper, '30.00');
     expect((await env.t.swipe(swipe)).status).toBe(200);
-    const body = {
-      transaction_id: swipe.transaction_id,
-      shopper_id: shopper,
-      amount: '29.50',
-      cleared_at: '2026-11-21T18:00:00Z',
-    };
+    const body = clearingOf(swipe, shopper, '29.50');
     const first = await env.t.clear(body);
     expect(first.status).toBe(200);
     expect(first.json).toMatchObject({

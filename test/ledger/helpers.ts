@@ -125,3 +125,13 @@ export async function balance(db: TestDb, account: string, currency = 'USD'): Pr
   );
   return Number(r?.b ?? 0);
 }
+
+/** A clearing body (CONTRACT §2) for a swipe, cleared at a fixed time. */
+export function clearingOf(swipe: { transaction_id: string }, shopperId: string, amount: string) {
+  return {
+    transaction_id: swipe.transaction_id,
+    shopper_id: shopperId,
+    amount,
+    cleared_at: '2026-11-21T18:00:00Z',
+  };
+}

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hydrateCommand } from '../../src/persister/commands.js';
 import { newId, safewayTrip, swipeBody } from '../helpers/api.js';
 import { testLogger } from '../persister/helpers/log.js';
-import { type LedgerEnv, startLedgerEnv } from './helpers.js';
+import { clearingOf, type LedgerEnv, startLedgerEnv } from './helpers.js';
 
 let env: LedgerEnv;
 beforeAll(async () => {
@@ -32,12 +32,7 @@ it('a cleared authorization stays cleared after a flush and hydrate', async () =
   await env.t.pick(shopper, trip, 'milk', { status: 'picked', quantity: 10 });
   const swipe = swipeBody(shopper, '30.00');
   expect((await env.t.swipe(swipe)).status).toBe(200);
-  const body = {
-    transaction_id: swipe.transaction_id,
-    shopper_id: shopper,
-    amount: '29.50',
-    cleared_at: '2026-11-21T18:00:00Z',
-  };
+  const body = clearingOf(swipe, shopper, '29.50');
   const first = await env.t.clear(body);
   expect(first.status).toBe(200);
   const tripBefore = (await env.t.getTrip(shopper, trip)).json;
