@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Resolves `--- @include "includes/name"` lines in lua/*.lua at build time and
-// writes src/redis/scripts.generated.ts (not committed). The key count comes
-// from the file name (`authorizeSwipe-4.lua` has 4 KEYS), so it cannot drift.
+// Resolves `--- @include "includes/name"` lines in lua/*.lua at build time (each
+// helper inlined once per script) and writes src/redis/scripts.generated.ts (not
+// committed): every script with its key count and a version hash, and the decline
+// reasons of lua/includes/reasons.lua as LUA_DECLINE_REASONS for TypeScript. The
+// key count comes from the file name (`authorizeSwipe-4.lua` has 4 KEYS), so it
+// cannot drift.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
