@@ -19,6 +19,7 @@ import {
   createShoppers,
   type FaultReport,
   failOpenLogLines,
+  type LoadOptions,
   type LoadRun,
   readWal,
   runLoad,
@@ -183,110 +184,90 @@ async function tearDown(s: Setup | undefined): Promise<void> {
   await s.redis.stop();
 }
 
+/** Runs one fault on its own private Redis and api, torn down whatever happens. */
+async function underFault(name: string, port: number, body: (s: Setup) => Promise<void>): Promise<void> {
+  let s: Setup | undefined;
+  try {
+    s = await setUp(name, port);
+    await body(s);
+  } finally {
+    await tearDown(s);
+  }
+}
+
+/** The bounded open-loop load during a fault: RPS requests a second, a tenth of them retried. */
+function faultLoad(
+  s: Setup,
+  durationMs: number,
+  schedule: LoadOptions['schedule'],
+  target: () => string | undefined = () => s.api.base,
+): Promise<LoadRun> {
+  return runLoad({ target, shoppers: s.shoppers, durationMs, rps: RPS, retryFraction: 0.1, schedule });
+}
+
 describe.sequential('fail-open under faults', () => {
-  test('Redis frozen (SIGSTOP) for 10 s under steady load', { timeout: 90_000 }, async () => {
-    let s: Setup | undefined;
-    try {
-      s = await setUp('freeze', 16520);
-      const r = s.redis;
-      const api = s.api;
-      const run = await runLoad({
-        target: () => api.base,
-        shoppers: s.shoppers,
-        durationMs: 17_000,
-        rps: RPS,
-        retryFraction: 0.1,
-        schedule: [
-          { atMs: 3000, run: () => r.freeze() },
-          { atMs: 13_000, run: () => r.thaw() },
-        ],
-      });
+  test('Redis frozen (SIGSTOP) for 10 s under steady load', { timeout: 90_000 }, () =>
+    underFault('freeze', 16520, async (s) => {
+      const run = await faultLoad(s, 17_000, [
+        { atMs: 3000, run: () => s.redis.freeze() },
+        { atMs: 13_000, run: () => s.redis.thaw() },
+      ]);
       const report = await finish(s, 'Redis frozen 10 s (SIGSTOP)', run);
       expect(report.problems).toEqual([]);
       expect(report.failopen_approvals).toBeGreaterThan(50);
       expectLatency(report);
-    } finally {
-      await tearDown(s);
-    }
-  });
+    }),
+  );
 
-  test('Redis killed (SIGKILL) and restarted empty under load, with hydrate', {
-    timeout: 90_000,
-  }, async () => {
-    let s: Setup | undefined;
-    try {
-      s = await setUp('kill', 16521);
-      const setup = s;
-      const api = s.api;
+  test('Redis killed (SIGKILL) and restarted empty under load, with hydrate', { timeout: 90_000 }, () =>
+    underFault('kill', 16521, async (s) => {
       let preWal: WalEvent[] = [];
       let snapshot: Array<[string, Buffer, number]> = [];
-      const run = await runLoad({
-        target: () => api.base,
-        shoppers: s.shoppers,
-        durationMs: 14_000,
-        rps: RPS,
-        retryFraction: 0.1,
-        schedule: [
-          {
-            atMs: 3000,
-            run: async () => {
-              // What a caught-up persister would hold: every key and the WAL at
-              // the moment of the crash (writes paused so nothing slips in between).
-              const c = setup.redis.client();
-              await c.call('CLIENT', 'PAUSE', '3000', 'WRITE');
-              preWal = await readWal(c, setup.prefix, PARTITIONS);
-              snapshot = await dumpState(c, setup.prefix);
-              await setup.redis.kill9();
-            },
+      const run = await faultLoad(s, 14_000, [
+        {
+          atMs: 3000,
+          run: async () => {
+            // What a caught-up persister would hold: every key and the WAL at
+            // the moment of the crash (writes paused so nothing slips in between).
+            const c = s.redis.client();
+            await c.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+            preWal = await readWal(c, s.prefix, PARTITIONS);
+            snapshot = await dumpState(c, s.prefix);
+            await s.redis.kill9();
           },
-          {
-            atMs: 8000,
-            run: async () => {
-              await setup.redis.restart();
-              await hydrate(setup.redis.client(), setup.prefix, snapshot);
-            },
+        },
+        {
+          atMs: 8000,
+          run: async () => {
+            await s.redis.restart();
+            await hydrate(s.redis.client(), s.prefix, snapshot);
           },
-        ],
-      });
+        },
+      ]);
       const report = await finish(s, 'Redis killed, restarted empty + hydrate', run, preWal);
       expect(report.problems).toEqual([]);
       expect(report.failopen_approvals).toBeGreaterThan(50);
       expectLatency(report);
-    } finally {
-      await tearDown(s);
-    }
-  });
+    }),
+  );
 
-  test('Redis slowed (DEBUG SLEEP) past the deadline: no key approved twice', {
-    timeout: 90_000,
-  }, async () => {
-    let s: Setup | undefined;
-    try {
-      s = await setUp('slow', 16522);
-      const setup = s;
-      const api = s.api;
-      const run = await runLoad({
-        target: () => api.base,
-        shoppers: s.shoppers,
-        durationMs: 15_000,
-        rps: RPS,
-        retryFraction: 0.1,
-        schedule: [
-          {
-            atMs: 3000,
-            run: async () => {
-              // 40 ms stalls with 10 ms gaps for 8 s: most calls miss the 25 ms deadline,
-              // some of them still execute late in Redis.
-              const c = setup.redis.client();
-              const end = Date.now() + 8000;
-              while (Date.now() < end) {
-                await c.call('DEBUG', 'SLEEP', '0.04');
-                await new Promise((r) => setTimeout(r, 10));
-              }
-            },
+  test('Redis slowed (DEBUG SLEEP) past the deadline: no key approved twice', { timeout: 90_000 }, () =>
+    underFault('slow', 16522, async (s) => {
+      const run = await faultLoad(s, 15_000, [
+        {
+          atMs: 3000,
+          run: async () => {
+            // 40 ms stalls with 10 ms gaps for 8 s: most calls miss the 25 ms deadline,
+            // some of them still execute late in Redis.
+            const c = s.redis.client();
+            const end = Date.now() + 8000;
+            while (Date.now() < end) {
+              await c.call('DEBUG', 'SLEEP', '0.04');
+              await new Promise((r) => setTimeout(r, 10));
+            }
           },
-        ],
-      });
+        },
+      ]);
       const report = await finish(s, 'Redis slowed (DEBUG SLEEP 40 ms every 50 ms, 8 s)', run);
       expect(report.problems).toEqual([]);
       expect(report.failopen_approvals).toBeGreaterThan(10);
@@ -296,46 +277,33 @@ describe.sequential('fail-open under faults', () => {
       // deadline plus whatever the VM's scheduler adds (10-40 ms stalls of an
       // idle process are common on this machine).
       expectLatency(report, false);
-    } finally {
-      await tearDown(s);
-    }
-  });
+    }),
+  );
 
-  test('the api SIGKILLed during an outage and restarted: its journal is replayed', {
-    timeout: 90_000,
-  }, async () => {
-    let s: Setup | undefined;
-    try {
-      s = await setUp('apikill', 16523);
-      const setup = s;
+  test('the api SIGKILLed during an outage and restarted: its journal is replayed', { timeout: 90_000 }, () =>
+    underFault('apikill', 16523, async (s) => {
       let current: ApiProc | undefined = s.api;
       let killedAt = 0;
       let restartedAt = 0;
-      const run = await runLoad({
-        target: () => current?.base,
-        shoppers: s.shoppers,
-        durationMs: 16_000,
-        rps: RPS,
-        retryFraction: 0.1,
-        schedule: [
-          { atMs: 3000, run: () => setup.redis.freeze() },
-          {
-            atMs: 7000,
-            run: async () => {
-              const dead = current as ApiProc;
-              current = undefined;
-              killedAt = Date.now();
-              await dead.kill9();
-              const log = join(dir, 'apikill-2.log');
-              setup.logs.push(log);
-              setup.api = await startApiProc(setup.env, log);
-              current = setup.api;
-              restartedAt = Date.now();
-            },
+      const schedule = [
+        { atMs: 3000, run: () => s.redis.freeze() },
+        {
+          atMs: 7000,
+          run: async () => {
+            const dead = current as ApiProc;
+            current = undefined;
+            killedAt = Date.now();
+            await dead.kill9();
+            const log = join(dir, 'apikill-2.log');
+            s.logs.push(log);
+            s.api = await startApiProc(s.env, log);
+            current = s.api;
+            restartedAt = Date.now();
           },
-          { atMs: 12_000, run: () => setup.redis.thaw() },
-        ],
-      });
+        },
+        { atMs: 12_000, run: () => s.redis.thaw() },
+      ];
+      const run = await faultLoad(s, 16_000, schedule, () => current?.base);
       // Requests cut off by the crash are the processor's to retry elsewhere: not a failure here.
       for (const r of run.recs) {
         if (r.error !== '' && r.sentAtMs >= killedAt - CLIENT_TIMEOUT_MS && r.sentAtMs <= restartedAt)
@@ -347,10 +315,8 @@ describe.sequential('fail-open under faults', () => {
       expect(report.failopen_approvals).toBeGreaterThan(50);
       expect(report.lost).toBe(0);
       expectLatency(report, false); // a process restart: latency reported only
-    } finally {
-      await tearDown(s);
-    }
-  });
+    }),
+  );
 });
 
 /** Every key of the prefix but the WAL streams and meta, as DUMP payloads with their TTLs. */
