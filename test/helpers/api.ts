@@ -9,6 +9,7 @@ import type { StorageFallback } from '../../src/decisions/authorize.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { securityOptions } from '../../src/redis/client.js';
 import { Keys } from '../../src/redis/keys.js';
+import { cleanPrefix } from '../persister/helpers/redis.js';
 
 export const SECRET = 'test-signature-secret-0123456789';
 export const TOKEN = 'test-api-token-0123456789abcdef';
@@ -91,6 +92,34 @@ export function uniquePrefix(tag: string): string {
   return `t${tag}${randomBytes(4).toString('hex')}`;
 }
 
+/** The test's own connection to the api's Redis (standalone or Cluster, with its AUTH/TLS). */
+function testRedisClient(config: Config): Redis | Cluster {
+  if (config.redisClusterNodes.length > 0)
+    return new Cluster(
+      config.redisClusterNodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
+      { redisOptions: { ...securityOptions(config), maxRetriesPerRequest: 1 } },
+    );
+  return new Redis(config.redisUrl, {
+    ...securityOptions(config),
+    lazyConnect: false,
+    maxRetriesPerRequest: 1,
+  });
+}
+
+/** Every WAL entry of every partition, oldest first per partition. */
+async function readWalEvents(redis: Redis | Cluster, keys: Keys, partitions: number) {
+  const out: Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }> = [];
+  for (let p = 0; p < partitions; p++) {
+    const entries = await redis.xrange(keys.wal(p), '-', '+');
+    for (const [id, fields] of entries) {
+      const f: Record<string, string> = {};
+      for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+      out.push({ partition: p, id, e: f['e'] ?? '', t: f['t'] ?? '', d: JSON.parse(f['d'] ?? '{}') });
+    }
+  }
+  return out;
+}
+
 export async function startTestApi(
   env: Record<string, string> = {},
   options: { fallback?: StorageFallback } = {},
@@ -111,17 +140,7 @@ export async function startTestApi(
   const api = await startApi(config, createLogger('silent'), options);
   const base = `http://127.0.0.1:${api.port}`;
   const keys = new Keys(config.redisPrefix, config.partitions);
-  const redis =
-    config.redisClusterNodes.length > 0
-      ? new Cluster(
-          config.redisClusterNodes.map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })),
-          { redisOptions: { ...securityOptions(config), maxRetriesPerRequest: 1 } },
-        )
-      : new Redis(config.redisUrl, {
-          ...securityOptions(config),
-          lazyConnect: false,
-          maxRetriesPerRequest: 1,
-        });
+  const redis = testRedisClient(config);
 
   // What the boot-time hydrate check does for an empty system: mark every
   // partition's state as intact (authorizeSwipe refuses to decide without it).
@@ -140,30 +159,11 @@ export async function startTestApi(
     keys,
     redis,
     ...client,
-    async walEvents() {
-      const out: Array<{ partition: number; id: string; e: string; t: string; d: Record<string, unknown> }> =
-        [];
-      for (let p = 0; p < config.partitions; p++) {
-        const entries = await redis.xrange(keys.wal(p), '-', '+');
-        for (const [id, fields] of entries) {
-          const f: Record<string, string> = {};
-          for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
-          out.push({ partition: p, id, e: f['e'] ?? '', t: f['t'] ?? '', d: JSON.parse(f['d'] ?? '{}') });
-        }
-      }
-      return out;
-    },
+    walEvents: () => readWalEvents(redis, keys, config.partitions),
     async stop() {
       await api.stop();
-      if (redis instanceof Redis) {
-        // Remove this harness's keys (prefix is unique to it).
-        let cursor = '0';
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', `${config.redisPrefix}:*`, 'COUNT', 1000);
-          cursor = next;
-          if (found.length > 0) await redis.unlink(...found);
-        } while (cursor !== '0');
-      }
+      // Remove this harness's keys (prefix is unique to it).
+      if (redis instanceof Redis) await cleanPrefix(redis, config.redisPrefix);
       redis.disconnect();
     },
   };

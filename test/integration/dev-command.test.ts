@@ -5,18 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, expect, test } from 'vitest';
 import { createTestDb, type TestDb } from '../persister/helpers/pg.js';
+import { cleanPrefix } from '../persister/helpers/redis.js';
 
 let db: TestDb | undefined;
 const prefix = `tdev${randomBytes(4).toString('hex')}`;
 afterAll(async () => {
   await db?.drop();
   const redis = new Redis();
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
+  await cleanPrefix(redis, prefix);
   redis.disconnect();
 });
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hydrateCommand } from '../../src/persister/commands.js';
 import { newId, safewayTrip, swipeBody } from '../helpers/api.js';
 import { testLogger } from '../persister/helpers/log.js';
+import { cleanPrefix } from '../persister/helpers/redis.js';
 import { clearingOf, type LedgerEnv, startLedgerEnv } from './helpers.js';
 
 let env: LedgerEnv;
@@ -16,13 +17,7 @@ afterAll(async () => {
 });
 
 async function flushNamespace(): Promise<void> {
-  const redis = env.t.redis;
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${env.t.config.redisPrefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
+  await cleanPrefix(env.t.redis, env.t.config.redisPrefix);
 }
 
 it('a cleared authorization stays cleared after a flush and hydrate', async () => {

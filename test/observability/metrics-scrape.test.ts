@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanPrefix } from '../persister/helpers/redis.js';
 import { isExternal, referencedMetrics, ROOT } from './references.js';
 
 const CLI = process.env['SCRAPE_CLI'] ?? join(ROOT, 'dist/cli.js');
@@ -282,12 +283,7 @@ afterAll(async () => {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await cleanPrefix(redis, PREFIX);
   } finally {
     redis.disconnect();
   }

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { throwawayRedisArgs } from '../../helpers/redisServer.js';
 
 export function uniquePrefix(tag = 'tpers'): string {
@@ -61,7 +61,7 @@ export async function monitorClient(
 }
 
 /** Deletes every key under the prefix (SCAN + UNLINK; never FLUSH on the shared server). */
-export async function cleanPrefix(client: Redis, prefix: string): Promise<void> {
+export async function cleanPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
