@@ -350,7 +350,36 @@ export function check(input: CheckInput): FaultReport {
   const { recs, wal } = input;
   const answered = recs.filter((r) => r.status === 200 || r.status === 402);
   const latencies = answered.map((r) => r.latencyMs);
-  const failOpen = new Map<string, Rec>(); // authorization id -> first answer
+  const kinds = answerKinds(answered);
+  checkUnanswered(recs, problems);
+  checkCaps(kinds.failOpen, input, problems);
+  checkRetriesIdentical(answered, problems);
+  const { replayedById, outcomes } = walReplays(wal);
+  const lost = checkReplayedOnce(kinds.failOpen, replayedById, problems);
+  checkCounted(input, problems);
+  return {
+    fault: input.fault,
+    sent: recs.length,
+    answered: answered.length,
+    unanswered: recs.length - answered.length,
+    normal_approvals: kinds.normal,
+    failopen_approvals: kinds.failOpen.size,
+    failclosed_declines: kinds.failClosed,
+    other_declines: kinds.otherDeclines,
+    p50_ms: round(percentile(latencies, 50)),
+    p99_ms: round(percentile(latencies, 99)),
+    max_ms: round(Math.max(...latencies)),
+    journal_entries: input.journalEntries,
+    replayed: [...replayedById.values()].reduce((n, l) => n + l.length, 0),
+    replay_outcomes: outcomes,
+    lost,
+    problems: problems.slice(0, 20),
+  };
+}
+
+/** The answers by kind; fail-open approvals by authorization id (first answer). */
+function answerKinds(answered: readonly Rec[]) {
+  const failOpen = new Map<string, Rec>();
   let normal = 0;
   let failClosed = 0;
   let otherDeclines = 0;
@@ -362,7 +391,11 @@ export function check(input: CheckInput): FaultReport {
     else if (r.json['reason'] === 'STORAGE_UNAVAILABLE') failClosed++;
     else otherDeclines++;
   }
-  // One line per kind of non-answer, with when they were sent: a stall shows as a narrow window.
+  return { failOpen, normal, failClosed, otherDeclines };
+}
+
+/** One line per kind of non-answer, with when they were sent: a stall shows as a narrow window. */
+function checkUnanswered(recs: readonly Rec[], problems: string[]): void {
   const t0 = recs[0]?.sentAtMs ?? 0;
   const unansweredByKind = new Map<string, number[]>();
   for (const r of recs) {
@@ -372,8 +405,10 @@ export function check(input: CheckInput): FaultReport {
   }
   for (const [kind, at] of unansweredByKind)
     problems.push(`not answered: ${kind} x${at.length}, sent at +${Math.min(...at)}..+${Math.max(...at)} ms`);
+}
 
-  // Caps: each approval, and each shopper's fail-open total (one window spans the whole run).
+/** Caps: each approval, and each shopper's fail-open total (one window spans the whole run). */
+function checkCaps(failOpen: Map<string, Rec>, input: CheckInput, problems: string[]): void {
   const perShopper = new Map<string, number>();
   for (const r of failOpen.values()) {
     if (r.amountCents > input.maxCents) problems.push(`fail-open approval of ${r.amountCents} above the cap`);
@@ -382,8 +417,10 @@ export function check(input: CheckInput): FaultReport {
   for (const [s, total] of perShopper) {
     if (total > input.shopperMaxCents) problems.push(`shopper ${s} fail-open total ${total} above the cap`);
   }
+}
 
-  // Identical answers: every retry of a key first answered by a fail-open approval.
+/** Identical answers: every retry of a key first answered by a fail-open approval. */
+function checkRetriesIdentical(answered: readonly Rec[], problems: string[]): void {
   const firstByKey = new Map<string, Rec>();
   for (const r of [...answered].sort((a, b) => a.sentAtMs - b.sentAtMs)) {
     const first = firstByKey.get(r.key);
@@ -392,8 +429,9 @@ export function check(input: CheckInput): FaultReport {
       problems.push(`retry of fail-open key ${r.key} answered differently: ${r.text} vs ${first.text}`);
     }
   }
+}
 
-  // Exactly once in the WAL; nothing lost.
+function walReplays(wal: readonly WalEvent[]) {
   const replayedById = new Map<string, WalEvent[]>();
   const outcomes: Record<string, number> = {};
   for (const e of wal) {
@@ -403,6 +441,15 @@ export function check(input: CheckInput): FaultReport {
     const o = e.d['replay_outcome'] as string;
     outcomes[o] = (outcomes[o] ?? 0) + 1;
   }
+  return { replayedById, outcomes };
+}
+
+/** Exactly once in the WAL; nothing lost. Returns how many were lost. */
+function checkReplayedOnce(
+  failOpen: Map<string, Rec>,
+  replayedById: Map<string, WalEvent[]>,
+  problems: string[],
+): number {
   let lost = 0;
   for (const id of failOpen.keys()) {
     const n = replayedById.get(id)?.length ?? 0;
@@ -410,11 +457,14 @@ export function check(input: CheckInput): FaultReport {
     if (n > 1) problems.push(`fail-open approval ${id} is ${n} times in the WAL`);
   }
   if (lost > 0) problems.push(`${lost} fail-open approvals missing from the WAL`);
+  return lost;
+}
 
-  // No key counted twice; each trip's total is exactly what was counted.
+/** No key counted twice; each trip's total is exactly what was counted. */
+function checkCounted(input: CheckInput, problems: string[]): void {
   const countedByKey = new Map<string, number>();
   const countedByTrip = new Map<string, number>();
-  for (const e of wal) {
+  for (const e of input.wal) {
     const counts =
       (e.t === 'authorization.decided' && e.d['decision'] === 'approved') ||
       (e.t === 'failopen.replayed' && e.d['replay_outcome'] === 'applied');
@@ -429,25 +479,6 @@ export function check(input: CheckInput): FaultReport {
     const expected = (input.tripBase?.get(trip) ?? 0) + (countedByTrip.get(trip) ?? 0);
     if (total !== expected) problems.push(`trip ${trip}: authorized ${total}, counted ${expected}`);
   }
-
-  return {
-    fault: input.fault,
-    sent: recs.length,
-    answered: answered.length,
-    unanswered: recs.length - answered.length,
-    normal_approvals: normal,
-    failopen_approvals: failOpen.size,
-    failclosed_declines: failClosed,
-    other_declines: otherDeclines,
-    p50_ms: round(percentile(latencies, 50)),
-    p99_ms: round(percentile(latencies, 99)),
-    max_ms: round(Math.max(...latencies)),
-    journal_entries: input.journalEntries,
-    replayed: [...replayedById.values()].reduce((n, l) => n + l.length, 0),
-    replay_outcomes: outcomes,
-    lost,
-    problems: problems.slice(0, 20),
-  };
 }
 
 function round(v: number): number {
