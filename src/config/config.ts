@@ -276,7 +276,6 @@ function readStores(r: Reader) {
   return { redisPrefix, redisClusterNodes, redisUrl, databaseUrl, redisTls, redisTlsCaFile };
 }
 
-/** The persister's batch, read, lease and retry limits (docs/persister.md). */
 /** What a decision weighs: its deadline, partitions, key lifetimes and the swipe checks' limits. */
 function decisionSettings(r: Reader) {
   return {
@@ -348,6 +347,7 @@ function apiLoadSettings(r: Reader) {
   };
 }
 
+/** The persister's batch, read, lease and retry limits (docs/persister.md). */
 function persisterSettings(r: Reader) {
   return {
     persisterBatchEventsMax: r.int('PERSISTER_BATCH_EVENTS_MAX', 10_000, 1, 10_000),

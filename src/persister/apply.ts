@@ -88,13 +88,6 @@ function tripKey(d: { shopper_id: string; trip_id: string }): string {
   return `${d.shopper_id}\u0000${d.trip_id}`;
 }
 
-/**
- * A trip is written once, by its trip.upserted event. A row already there for the same
- * (shopper_id, trip_id) is the same trip only when it has the same spec (the trip was created
- * again in Redis with the same body, e.g. after its keys were lost); anything else is a conflict
- * that must not be merged into the recorded trip: EventError, so the event is dead-lettered with
- * this reason (and alerted) instead of dropped.
- */
 /** A trip.upserted event as a trips row (json_to_recordset's input). */
 function tripRow(e: Ev<'trip.upserted'>) {
   const d: TripUpserted = e.d;
@@ -120,6 +113,13 @@ function tripRow(e: Ev<'trip.upserted'>) {
   };
 }
 
+/**
+ * A trip is written once, by its trip.upserted event. A row already there for the same
+ * (shopper_id, trip_id) is the same trip only when it has the same spec (the trip was created
+ * again in Redis with the same body, e.g. after its keys were lost); anything else is a conflict
+ * that must not be merged into the recorded trip: EventError, so the event is dead-lettered with
+ * this reason (and alerted) instead of dropped.
+ */
 async function insertTrips(db: Db, events: readonly Ev<'trip.upserted'>[]): Promise<void> {
   if (events.length === 0) return;
   const trips = events.map(tripRow);
