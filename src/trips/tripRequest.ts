@@ -48,7 +48,11 @@ export interface TripSpec {
 
 const fail = (message: string): Parsed<never> => ({ ok: false, message });
 
-function optionalInt(v: JsonValue | undefined, field: string, fallback: number, max: number): Parsed<number> {
+type JsonObject = { [key: string]: JsonValue };
+
+/** body[field], an integer 0..max; absent or null: the fallback. */
+function optionalInt(body: JsonObject, field: string, fallback: number, max: number): Parsed<number> {
+  const v = body[field];
   if (v === undefined || v === null) return { ok: true, value: fallback };
   return parseIntegerInRange(v, field, 0, max);
 }
@@ -139,20 +143,15 @@ function parseTripMerchant(merchant: JsonValue | undefined): Parsed<TripSpec['me
 type CeilingTerms = Pick<TripSpec, 'tax_rate_bps' | 'tolerance_bps' | 'tolerance_cents' | 'hold_cents'>;
 
 /** Tax, tolerances and hold: each defaulted from the config and capped by its configured maximum. */
-function parseCeilingTerms(body: { [key: string]: JsonValue }, config: Config): Parsed<CeilingTerms> {
-  const tax = optionalInt(body['tax_rate_bps'], 'tax_rate_bps', config.defaultTaxRateBps, 10_000);
+function parseCeilingTerms(body: JsonObject, config: Config): Parsed<CeilingTerms> {
+  const tax = optionalInt(body, 'tax_rate_bps', config.defaultTaxRateBps, 10_000);
   if (!tax.ok) return tax;
   // Configured maxima (TRIP_TOLERANCE_BPS_MAX, TRIP_TOLERANCE_CENTS_MAX,
   // TRIP_HOLD_CENTS_MAX): the trip API cannot grant more than the deployment allows.
-  const tolBps = optionalInt(
-    body['tolerance_bps'],
-    'tolerance_bps',
-    config.defaultToleranceBps,
-    config.tripToleranceBpsMax,
-  );
+  const tolBps = optionalInt(body, 'tolerance_bps', config.defaultToleranceBps, config.tripToleranceBpsMax);
   if (!tolBps.ok) return tolBps;
   const tolCents = optionalInt(
-    body['tolerance_cents'],
+    body,
     'tolerance_cents',
     config.defaultToleranceCents,
     config.tripToleranceCentsMax,
