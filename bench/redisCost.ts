@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { WAL_FORMAT_COMPACT } from '../src/redis/commands.js';
 import { Keys } from '../src/redis/keys.js';
 import { SCRIPTS } from '../src/redis/scripts.generated.js';
 import { authorizeCall, benchShoppers, MAX_SWIPES_PER_MINUTE, Rng, STORE, SwipeMix } from './workload.js';
@@ -43,6 +44,8 @@ export interface RedisCost {
 
 export interface RedisCostResults {
   readonly before: RedisCost | { readonly label: string; readonly error: string };
+  /** This tree with the WAL payload as a JSON object (WAL_COMPACT_PAYLOAD off: a rollout's first step). */
+  readonly afterJson: RedisCost;
   readonly after: RedisCost;
   readonly minimal: RedisCost;
   readonly beforeCommit: string;
@@ -154,14 +157,31 @@ async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
-type CallBuilder = (keys: Keys, i: number, mix: SwipeMix, nowMs: number) => { keys: string[]; args: Array<string | number> };
+export type CallBuilder = (keys: Keys, i: number, mix: SwipeMix, nowMs: number) => { keys: string[]; args: Array<string | number> };
 
 /** The bench mix through authorizeSwipe, arguments built by the service's own function. */
-const swipeCall: CallBuilder = (keys, i, mix, nowMs) => {
+export const swipeCall: CallBuilder = (keys, i, mix, nowMs) => {
   const s = mix.next();
   const signature = randomBytes(32).toString('hex');
   return authorizeCall(keys, s, signature, nowMs, `ev-${i}`, `auth_${s.txn}_${i.toString(36)}`);
 };
+
+/** The same call with the WAL payload format (authorizeSwipe's last argument) replaced. */
+export function withWalFormat(build: CallBuilder, format: string): CallBuilder {
+  return (keys, i, mix, nowMs) => {
+    const c = build(keys, i, mix, nowMs);
+    return { keys: c.keys, args: [...c.args.slice(0, -1), format] };
+  };
+}
+
+/** The call cut to the argument count a script asserts (an older script takes fewer, appended later). */
+function forScript(build: CallBuilder, lua: string): CallBuilder {
+  const count = Number(/assert\(#ARGV == (\d+)/.exec(lua)?.[1] ?? Number.NaN);
+  return (keys, i, mix, nowMs) => {
+    const c = build(keys, i, mix, nowMs);
+    return Number.isNaN(count) ? c : { keys: c.keys, args: c.args.slice(0, count) };
+  };
+}
 
 const minimalCall: CallBuilder = (keys, i, mix) => {
   const s = mix.next();
@@ -170,7 +190,7 @@ const minimalCall: CallBuilder = (keys, i, mix) => {
   return { keys: [trip, keys.idem(p, `t:${s.txn}`)], args: [s.amountCents, `auth_${i.toString(36)}`] };
 };
 
-async function measure(
+export async function measure(
   redis: Redis,
   label: string,
   lua: string,
@@ -231,14 +251,28 @@ export async function redisCost(opts: {
   try {
     let before: RedisCostResults['before'];
     try {
-      before = await measure(redis, `before (${opts.before})`, luaAtCommit(opts.before, 'authorizeSwipe-4.lua'), swipeCall, opts.decisions);
+      const lua = luaAtCommit(opts.before, 'authorizeSwipe-4.lua');
+      before = await measure(redis, `before (${opts.before})`, lua, forScript(swipeCall, lua), opts.decisions);
     } catch (e) {
       before = { label: `before (${opts.before})`, error: (e as Error).message };
     }
     const afterLua = opts.afterLua ?? SCRIPTS.authorizeSwipe.lua;
-    const after = await measure(redis, 'after (this tree)', afterLua, swipeCall, opts.decisions);
+    const afterJson = await measure(
+      redis,
+      'after, JSON payload',
+      afterLua,
+      withWalFormat(swipeCall, ''),
+      opts.decisions,
+    );
+    const after = await measure(
+      redis,
+      'after, compact payload',
+      afterLua,
+      withWalFormat(swipeCall, WAL_FORMAT_COMPACT),
+      opts.decisions,
+    );
     const minimal = await measure(redis, 'minimal script (bound)', MINIMAL_LUA, minimalCall, opts.decisions);
-    return { before, after, minimal, beforeCommit: opts.before };
+    return { before, afterJson, after, minimal, beforeCommit: opts.before };
   } finally {
     redis.disconnect();
     await server.stop();
@@ -249,7 +283,7 @@ const f1 = (n: number) => n.toFixed(1);
 
 /** The markdown table of a run (BENCHMARKS.md, "Redis cost of a decision"). */
 export function redisCostTable(r: RedisCostResults): string[] {
-  const rows = [r.before, r.after, r.minimal].map((c) =>
+  const rows = [r.before, r.afterJson, r.after, r.minimal].map((c) =>
     'error' in c
       ? `| ${c.label} | not comparable: ${c.error.slice(0, 120)} | | | | | |`
       : `| ${c.label} | ${c.calls} | ${f1(c.usPerCall)} | ${f1(c.commandsPerCall)} | ${Math.round(c.bytesKeptPerCall)} | ${Math.round(c.walBytesPerCall)} | ${c.top.map(([n, us]) => `${n} ${f1(us)}`).join(', ')} |`,

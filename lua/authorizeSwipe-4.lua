@@ -29,6 +29,9 @@
     ARGV[30] processor               ARGV[31] processor card id
     ARGV[32] processor authorization id (reconciliation)   ARGV[33] processor request id
     (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[32]>)
+    ARGV[34] WAL payload format: '' = a JSON object; 'a1' = a JSON array of the same values in
+             the order of WAL_DECIDED_FIELDS, the entry marked f=a1 (WAL_COMPACT_PAYLOAD; only once
+             every persister decodes it: docs/deploy.md)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     amount_cents is the approved amount: below the requested ARGV[5] only for a
@@ -51,7 +54,7 @@
 --- @include "includes/merchantMatch"
 --- @include "includes/reasons"
 
-assert(#ARGV == 33, 'authorizeSwipe takes 33 arguments')
+assert(#ARGV == 34, 'authorizeSwipe takes 34 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -82,6 +85,8 @@ local auths_kept = tonumber(ARGV[23])
 local velocity_window_ms = tonumber(ARGV[24])
 local processor_match = ARGV[25] == 'p'
 local partial_allowed = ARGV[29] == '1'
+local wal_format = ARGV[34]
+assert(wal_format == '' or wal_format == 'a1', 'unknown WAL payload format')
 local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
@@ -247,16 +252,12 @@ if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
 -- A missing HGET is false in Lua: null on the wire, like nil and ''.
 local function or_null(v) if v == nil or v == false or v == '' then return cjson.null end return v end
-wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
-  authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
-  signature = or_null(signature), status = status, transaction_id = or_null(txn),
-  shopper_id = shopper_id, trip_id = or_null(trip_id), trip_created_ms = or_null(t and tonumber(t[15])),
-  decision = decision,
-  reason = or_null(DECLINE_REASONS[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
-  authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
-  merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,
-  requested_cents = requested, processor = or_null(ARGV[30]), processor_card_id = or_null(ARGV[31]),
-  processor_authorization_id = or_null(ARGV[32]), processor_request_id = or_null(ARGV[33]),
-}))
+-- The event's values in WAL_DECIDED_FIELDS order (lua/includes/wal.lua).
+wal_append_decided(wal_key, event_id, 'authorization.decided', wal_format, {
+  auth_id, idem_suffix, fingerprint, or_null(signature), status, or_null(txn), shopper_id, or_null(trip_id),
+  or_null(t and tonumber(t[15])), decision, or_null(DECLINE_REASONS[code]), 'normal', amount, remaining,
+  or_null(authorized), currency, ARGV[15], ARGV[16], or_null(lat), or_null(lng), now_ms, requested,
+  or_null(ARGV[30]), or_null(ARGV[31]), or_null(ARGV[32]), or_null(ARGV[33]),
+})
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

@@ -54,6 +54,11 @@ export interface Config {
   readonly persisterBatchEventsMax: number;
   /** The api's swipe commands of one event-loop turn leave in one write (src/redis/coalesce.ts); off: it costs maximum throughput. */
   readonly redisCoalesceWrites: boolean;
+  /**
+   * authorizeSwipe writes its WAL event as a JSON array of values (format a1) instead of an
+   * object: turn on only once every persister reads it (docs/deploy.md).
+   */
+  readonly walCompactPayload: boolean;
   /** Entries one Redis read may return: a big XREADGROUP blocks every swipe on that Redis while it runs. */
   readonly persisterReadEntriesMax: number;
   /** Concurrent write transactions per batch (partitions split by number); Postgres gets one backend each. */
@@ -199,6 +204,7 @@ export function loadConfig(env: Env = process.env): Config {
     decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
     failopenEnabled: r.bool('FAILOPEN_ENABLED', true),
     redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', false),
+    walCompactPayload: r.bool('WAL_COMPACT_PAYLOAD', false),
     failopenMaxCents: r.int('FAILOPEN_MAX_CENTS', 10_000, 0, 100_000_000),
     failopenShopperMaxCents: r.int('FAILOPEN_SHOPPER_MAX_CENTS', 20_000, 0, 100_000_000),
     failopenWindowS: r.int('FAILOPEN_WINDOW_S', 600, 1, DAY_S),
