@@ -676,7 +676,9 @@ export const WAL_DECIDED_FIELDS = [
 /** A compact payload (format a1: authorization.decided's values as a JSON array) as the object it stands for. */
 function decodeCompactPayload(raw: RawEntry, parsed: unknown): Obj {
   if (raw.format !== WAL_FORMAT_COMPACT || raw.type !== 'authorization.decided') {
-    throw new EventError(`unknown payload format ${JSON.stringify(raw.format)} for ${JSON.stringify(raw.type)}`);
+    throw new EventError(
+      `unknown payload format ${JSON.stringify(raw.format)} for ${JSON.stringify(raw.type)}`,
+    );
   }
   if (!Array.isArray(parsed) || parsed.length !== WAL_DECIDED_FIELDS.length) {
     throw new EventError(`compact payload must be an array of ${WAL_DECIDED_FIELDS.length} values`);
