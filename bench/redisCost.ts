@@ -6,16 +6,17 @@
 // idempotency key). Per script: server µs per call and the commands it ran per call (INFO
 // commandstats), Redis memory kept per decision (used_memory growth, WAL streams excluded) and
 // WAL bytes per decision (MEMORY USAGE of the streams).
-//   node .bench-build/bench/redisCost.js [--before=<commit>] [--decisions=N] [--port=P] [--after-lua=<file>]
+//   node .bench-build/bench/redisCost.js [--before=<commit>] [--decisions=N] [--port=P] [--after-lua=<file>] [--docs]
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { WAL_FORMAT_COMPACT } from '../src/redis/commands.js';
 import { Keys } from '../src/redis/keys.js';
 import { SCRIPTS } from '../src/redis/scripts.generated.js';
+import { replaceSection, SECTIONS } from './report.js';
 import { authorizeCall, benchShoppers, MAX_SWIPES_PER_MINUTE, Rng, STORE, SwipeMix } from './workload.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -36,7 +37,10 @@ export interface RedisCost {
   readonly usPerCall: number;
   /** Commands the script ran per call (every cmdstat except EVALSHA itself). */
   readonly commandsPerCall: number;
+  /** MEMORY USAGE of the script's keys (WAL streams excluded): growth per call. */
   readonly bytesKeptPerCall: number;
+  /** used_memory growth per call, WAL excluded: adds the keyspace's own tables, moves in steps when they resize. */
+  readonly usedMemoryPerCall: number;
   readonly walBytesPerCall: number;
   /** The commands that cost the most server time, µs per call. */
   readonly top: ReadonlyArray<readonly [string, number]>;
@@ -152,6 +156,20 @@ async function walBytes(redis: Redis, keys: Keys): Promise<number> {
   return replies.reduce((sum, [, v]) => sum + Number(v ?? 0), 0);
 }
 
+/** MEMORY USAGE of every key of a prefix but its WAL streams. */
+async function keyBytes(redis: Redis, keys: Keys): Promise<number> {
+  let total = 0;
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${keys.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    const pipe = redis.pipeline();
+    for (const k of found) if (!k.endsWith(':wal')) pipe.memory('USAGE', k, 'SAMPLES', 0);
+    for (const [, v] of (await pipe.exec()) ?? []) total += Number(v ?? 0);
+  } while (cursor !== '0');
+  return total;
+}
+
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
@@ -190,55 +208,87 @@ const minimalCall: CallBuilder = (keys, i, mix) => {
   return { keys: [trip, keys.idem(p, `t:${s.txn}`)], args: [s.amountCents, `auth_${i.toString(36)}`] };
 };
 
-export async function measure(
-  redis: Redis,
-  label: string,
-  lua: string,
-  build: CallBuilder,
-  decisions: number,
-): Promise<RedisCost> {
-  await redis.flushall();
+/** One script under measurement: its own key prefix and trips, and what its chunks added up to. */
+interface Contender {
+  readonly label: string;
+  readonly sha: string;
+  readonly build: CallBuilder;
+  readonly keys: Keys;
+  readonly mix: SwipeMix;
+  readonly nowMs: number;
+  sent: number;
+  /** keyBytes after seeding; at the end, keyBytes minus it is what the calls kept. */
+  seedKeyBytes: number;
+  keptKeyBytes: number;
+  memBytes: number;
+  walBytes: number;
+  readonly stats: Map<string, { calls: number; usec: number }>;
+}
+
+async function prepare(redis: Redis, label: string, lua: string, build: CallBuilder): Promise<Contender> {
   const tag = randomBytes(3).toString('hex');
   const keys = new Keys(`rc${tag}`, PARTITIONS);
   const nowMs = Date.now();
   await seedTrips(redis, keys, tag, nowMs);
   const sha = (await redis.script('LOAD', lua)) as string;
   const mix = new SwipeMix(benchShoppers(SHOPPERS, tag), new Rng(0x23), `${tag}x`);
+  const seedKeyBytes = await keyBytes(redis, keys);
+  return { label, sha, build, keys, mix, nowMs, sent: 0, seedKeyBytes, keptKeyBytes: 0, memBytes: 0, walBytes: 0, stats: new Map() };
+}
+
+/** `count` more calls of one contender, its server time and memory growth added to its totals. */
+async function runChunk(redis: Redis, c: Contender, count: number): Promise<void> {
   const memBefore = await usedMemory(redis);
-  const walBefore = await walBytes(redis, keys);
+  const walBefore = await walBytes(redis, c.keys);
   await redis.config('RESETSTAT');
-  for (let done = 0; done < decisions; done += PIPELINE_CALLS) {
+  const end = c.sent + count;
+  for (; c.sent < end; ) {
     const pipe = redis.pipeline();
-    for (let i = done; i < Math.min(decisions, done + PIPELINE_CALLS); i++) {
-      const c = build(keys, i, mix, nowMs + i * SWIPE_SPACING_MS);
-      pipe.evalsha(sha, c.keys.length, ...c.keys, ...c.args);
+    for (const stop = Math.min(end, c.sent + PIPELINE_CALLS); c.sent < stop; c.sent++) {
+      const call = c.build(c.keys, c.sent, c.mix, c.nowMs + c.sent * SWIPE_SPACING_MS);
+      pipe.evalsha(c.sha, call.keys.length, ...call.keys, ...call.args);
     }
-    for (const [err] of (await pipe.exec()) ?? []) if (err) throw new Error(`${label}: ${err.message}`);
+    for (const [err] of (await pipe.exec()) ?? []) if (err) throw new Error(`${c.label}: ${err.message}`);
   }
-  const stats = commandStats(await redis.info('commandstats'));
-  const walDelta = (await walBytes(redis, keys)) - walBefore;
-  const memDelta = (await usedMemory(redis)) - memBefore;
-  const evalsha = stats.get('evalsha') ?? { calls: 0, usec: 0 };
+  for (const [name, st] of commandStats(await redis.info('commandstats'))) {
+    if (name === 'info' || name === 'config|resetstat') continue;
+    const sum = c.stats.get(name) ?? { calls: 0, usec: 0 };
+    c.stats.set(name, { calls: sum.calls + st.calls, usec: sum.usec + st.usec });
+  }
+  const walDelta = (await walBytes(redis, c.keys)) - walBefore;
+  c.walBytes += walDelta;
+  c.memBytes += (await usedMemory(redis)) - memBefore - walDelta;
+}
+
+function costOf(c: Contender): RedisCost {
+  const evalsha = c.stats.get('evalsha') ?? { calls: 0, usec: 0 };
   let inner = 0;
   const top: Array<[string, number]> = [];
-  for (const [name, s] of stats) {
-    if (name === 'evalsha' || name === 'info' || name === 'config|resetstat') continue;
+  for (const [name, s] of c.stats) {
+    if (name === 'evalsha') continue;
     inner += s.calls;
     top.push([name, s.usec / evalsha.calls]);
   }
   top.sort((a, b) => b[1] - a[1]);
   return {
-    label,
+    label: c.label,
     calls: evalsha.calls,
     usPerCall: evalsha.usec / evalsha.calls,
     commandsPerCall: inner / evalsha.calls,
-    bytesKeptPerCall: (memDelta - walDelta) / evalsha.calls,
-    walBytesPerCall: walDelta / evalsha.calls,
+    bytesKeptPerCall: c.keptKeyBytes / evalsha.calls,
+    usedMemoryPerCall: c.memBytes / evalsha.calls,
+    walBytesPerCall: c.walBytes / evalsha.calls,
     top: top.slice(0, 6),
   };
 }
 
-/** Runs the three measurements on a private redis-server at `port` (stopped at the end). */
+/**
+ * Rounds of one chunk per script in turn: the shared machine's load moves every script's figure
+ * alike, instead of whichever happened to run in a busy minute.
+ */
+const ROUNDS = 10;
+
+/** Runs the four measurements on a private redis-server at `port` (stopped at the end), interleaved. */
 export async function redisCost(opts: {
   port: number;
   decisions: number;
@@ -249,30 +299,40 @@ export async function redisCost(opts: {
   const server = await startRedis(opts.port);
   const redis = new Redis(opts.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
   try {
-    let before: RedisCostResults['before'];
+    await redis.flushall();
+    let before: Contender | { label: string; error: string };
+    const beforeLabel = `before (${opts.before})`;
     try {
       const lua = luaAtCommit(opts.before, 'authorizeSwipe-4.lua');
-      before = await measure(redis, `before (${opts.before})`, lua, forScript(swipeCall, lua), opts.decisions);
+      before = await prepare(redis, beforeLabel, lua, forScript(swipeCall, lua));
     } catch (e) {
-      before = { label: `before (${opts.before})`, error: (e as Error).message };
+      before = { label: beforeLabel, error: (e as Error).message };
     }
     const afterLua = opts.afterLua ?? SCRIPTS.authorizeSwipe.lua;
-    const afterJson = await measure(
-      redis,
-      'after, JSON payload',
-      afterLua,
-      withWalFormat(swipeCall, ''),
-      opts.decisions,
-    );
-    const after = await measure(
-      redis,
-      'after, compact payload',
-      afterLua,
-      withWalFormat(swipeCall, WAL_FORMAT_COMPACT),
-      opts.decisions,
-    );
-    const minimal = await measure(redis, 'minimal script (bound)', MINIMAL_LUA, minimalCall, opts.decisions);
-    return { before, afterJson, after, minimal, beforeCommit: opts.before };
+    const afterJson = await prepare(redis, 'after, JSON payload', afterLua, withWalFormat(swipeCall, ''));
+    const after = await prepare(redis, 'after, compact payload', afterLua, withWalFormat(swipeCall, WAL_FORMAT_COMPACT));
+    const minimal = await prepare(redis, 'minimal script (bound)', MINIMAL_LUA, minimalCall);
+    const chunk = Math.ceil(opts.decisions / ROUNDS);
+    for (let round = 0; round < ROUNDS; round++) {
+      if ('sha' in before) {
+        try {
+          await runChunk(redis, before, chunk);
+        } catch (e) {
+          before = { label: beforeLabel, error: (e as Error).message };
+        }
+      }
+      for (const c of [afterJson, after, minimal]) await runChunk(redis, c, chunk);
+    }
+    for (const c of [before, afterJson, after, minimal]) {
+      if ('sha' in c) c.keptKeyBytes = (await keyBytes(redis, c.keys)) - c.seedKeyBytes;
+    }
+    return {
+      before: 'sha' in before ? costOf(before) : before,
+      afterJson: costOf(afterJson),
+      after: costOf(after),
+      minimal: costOf(minimal),
+      beforeCommit: opts.before,
+    };
   } finally {
     redis.disconnect();
     await server.stop();
@@ -285,14 +345,34 @@ const f1 = (n: number) => n.toFixed(1);
 export function redisCostTable(r: RedisCostResults): string[] {
   const rows = [r.before, r.afterJson, r.after, r.minimal].map((c) =>
     'error' in c
-      ? `| ${c.label} | not comparable: ${c.error.slice(0, 120)} | | | | | |`
-      : `| ${c.label} | ${c.calls} | ${f1(c.usPerCall)} | ${f1(c.commandsPerCall)} | ${Math.round(c.bytesKeptPerCall)} | ${Math.round(c.walBytesPerCall)} | ${c.top.map(([n, us]) => `${n} ${f1(us)}`).join(', ')} |`,
+      ? `| ${c.label} | not comparable: ${c.error.slice(0, 120)} | | | | | | |`
+      : `| ${c.label} | ${c.calls} | ${f1(c.usPerCall)} | ${f1(c.commandsPerCall)} | ${Math.round(c.bytesKeptPerCall)} | ${Math.round(c.usedMemoryPerCall)} | ${Math.round(c.walBytesPerCall)} | ${c.top.map(([n, us]) => `${n} ${f1(us)}`).join(', ')} |`,
   );
   return [
-    '| script | calls | Redis µs/decision | commands/decision | bytes kept/decision | WAL bytes/decision | most server time (µs/decision) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| script | calls | Redis µs/decision | commands/decision | bytes kept/decision | used_memory/decision | WAL bytes/decision | most server time (µs/decision) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows,
   ];
+}
+
+/** The generated block of BENCHMARKS.md's "Redis cost of a decision". */
+export function redisCostDoc(c: RedisCostResults, command: string, startedAt: string, jsonPath: string): string {
+  return [
+    `Produced by \`${command}\` (${startedAt}) → [\`${path.basename(jsonPath)}\`](bench-results/${path.basename(jsonPath)}),`,
+    `on a private \`redis-server\` (\`--redis-cost-port\`, default 19210; nothing else on it).`,
+    `The swipe mix of the service rows sent straight to Redis, ${c.after.calls.toLocaleString('en-US')} calls per script, arguments built by`,
+    `the service's own \`authorizeSwipeCall\`, 64 per pipeline, the scripts in turn in 10 rounds (machine noise hits all alike),`,
+    `2,000 seeded trips per script, decision time 100 ms apart (a`,
+    `trip sees a swipe every ~200 s, so the velocity window holds what it holds in steady state): "before" is`,
+    `\`lua/authorizeSwipe-4.lua\` as built at commit \`${c.beforeCommit}\` (from git), "after" this tree's build,`,
+    `"minimal" the bound (HMGET the trip, check, HINCRBY, SET the idempotency key). Redis µs = \`INFO commandstats\``,
+    `EVALSHA usec / calls; commands = the other cmdstats' calls / EVALSHA calls; bytes kept = growth of the sum of`,
+    `\`MEMORY USAGE <key> SAMPLES 0\` over the script's keys, WAL streams excluded, per call; used_memory = \`used_memory\``,
+    `growth minus the streams' growth per call (also counts the keyspace's own tables, which grow in steps when they`,
+    `resize: whichever script crosses a step pays it); WAL bytes = the streams' growth per call.`,
+    '',
+    ...redisCostTable(c),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -305,6 +385,16 @@ async function main(): Promise<void> {
   });
   console.log(`velocity limit ${MAX_SWIPES_PER_MINUTE}/min, ${SHOPPERS} trips, ${PARTITIONS} partitions`);
   for (const line of redisCostTable(r)) console.log(line);
+  if (!process.argv.includes('--docs')) return;
+  // --docs: bench-results/redis-cost-<time>.json and BENCHMARKS.md's "Redis cost of a decision" block.
+  const startedAt = new Date().toISOString();
+  const jsonPath = path.join('bench-results', `redis-cost-${startedAt.replace(/[:.]/g, '-').slice(0, 19)}.json`);
+  mkdirSync(path.join(ROOT, 'bench-results'), { recursive: true });
+  writeFileSync(path.join(ROOT, jsonPath), `${JSON.stringify(r, null, 2)}\n`);
+  const command = `node .bench-build/bench/redisCost.js ${process.argv.slice(2).join(' ')}`.trim();
+  const docFile = path.join(ROOT, 'BENCHMARKS.md');
+  const doc = readFileSync(docFile, 'utf8');
+  writeFileSync(docFile, replaceSection(doc, SECTIONS.redisCost, redisCostDoc(r, command, startedAt, jsonPath)));
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { LatencySummary } from './histogram.js';
 import type { MemStats, ServiceLatency } from './procs.js';
 import { MAX_SWIPES_PER_MINUTE } from './workload.js';
-import { type RedisCostResults, redisCostTable } from './redisCost.js';
+import { type RedisCostResults, redisCostDoc } from './redisCost.js';
 
 /** Young-generation collections (scavenges) track allocation: one per filled semi-space. */
 export interface GcStats {
@@ -164,7 +164,7 @@ that other engineers share; treat them as ratios against limits measured in the
 same run, not as absolute capacity.
 `;
 
-const SECTIONS = {
+export const SECTIONS = {
   swipe: {
     title: '## Swipe decisions',
     begin: '<!-- bench:swipe-decisions:begin -->',
@@ -188,29 +188,14 @@ export function writeDocs(r: BenchResults, jsonPath: string, root: string): void
   let doc = existsSync(file) ? readFileSync(file, 'utf8') : HEADER;
   doc = replaceSection(doc, SECTIONS.swipe, swipeSection(r, jsonPath));
   doc = replaceSection(doc, SECTIONS.tracing, tracingSection(r, jsonPath));
-  if (r.redisCost !== undefined) doc = replaceSection(doc, SECTIONS.redisCost, redisCostSection(r, jsonPath));
+  if (r.redisCost !== undefined) {
+    doc = replaceSection(doc, SECTIONS.redisCost, redisCostDoc(r.redisCost, `${r.command} (run \`${r.runId}\`)`, r.startedAt, jsonPath));
+  }
   if (r.processorFormats !== undefined && r.processorFormats.length > 0) {
     const native = r.service.saturation.filter((p) => p.connections === r.settings['connections']);
     doc = replaceSection(doc, PROCESSOR_SECTION, processorSection(bestOf(native), r.processorFormats));
   }
   writeFileSync(file, doc);
-}
-
-function redisCostSection(r: BenchResults, jsonPath: string): string {
-  const c = r.redisCost!;
-  return [
-    `Produced by \`${r.command}\` (run \`${r.runId}\`, ${r.startedAt}) → [\`${path.basename(jsonPath)}\`](bench-results/${path.basename(jsonPath)}),`,
-    `first thing in the run, on a private \`redis-server\` (\`--redis-cost-port\`, default 19210; nothing else on it).`,
-    `The swipe mix of the service rows sent straight to Redis, ${k(c.after.calls)} calls per script, arguments built by`,
-    `the service's own \`authorizeSwipeCall\`, 64 per pipeline, 2,000 seeded trips, decision time 100 ms apart (a`,
-    `trip sees a swipe every ~200 s, so the velocity window holds what it holds in steady state): "before" is`,
-    `\`lua/authorizeSwipe-4.lua\` as built at commit \`${c.beforeCommit}\` (from git), "after" this tree's build,`,
-    `"minimal" the bound (HMGET the trip, check, HINCRBY, SET the idempotency key). Redis µs = \`INFO commandstats\``,
-    `EVALSHA usec / calls; commands = the other cmdstats' calls / EVALSHA calls; bytes kept = \`used_memory\` growth`,
-    `minus the WAL streams' growth (\`MEMORY USAGE ... SAMPLES 0\`), per call; WAL bytes = the streams' growth per call.`,
-    '',
-    ...redisCostTable(c),
-  ].join('\n');
 }
 
 function bestOf(runs: PhaseResult[]): PhaseResult | undefined {
@@ -222,7 +207,7 @@ function bestOf(runs: PhaseResult[]): PhaseResult | undefined {
 }
 
 /** Replaces the generated block of a section; creates the section (at the end) when missing. */
-function replaceSection(doc: string, s: { title: string; begin: string; end: string }, body: string): string {
+export function replaceSection(doc: string, s: { title: string; begin: string; end: string }, body: string): string {
   const block = `${s.begin}\n${body.trim()}\n${s.end}`;
   const b = doc.indexOf(s.begin);
   const e = doc.indexOf(s.end);

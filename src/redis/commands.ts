@@ -452,7 +452,7 @@ export async function replayFailOpen(
 export interface TripToRebuild {
   readonly shopperId: string;
   readonly tripId: string;
-  /** Absolute expiry of every key of the trip (its last touch + key TTL). */
+  /** Its last touch + key TTL: the script rounds it up to the hour, as every trip key expires (lua/includes/trip.lua). */
   readonly expireAtMs: number;
   readonly fields: readonly (readonly [string, string | number])[];
   /** item_id / item JSON, item_id / pick JSON, score ms / authorization id. */
