@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { LatencySummary } from './histogram.js';
 import type { MemStats, ServiceLatency } from './procs.js';
 import { MAX_SWIPES_PER_MINUTE } from './workload.js';
+import { type RedisCostResults, redisCostDoc } from './redisCost.js';
 
 /** Young-generation collections (scavenges) track allocation: one per filled semi-space. */
 export interface GcStats {
@@ -86,6 +87,8 @@ export interface BenchResults {
     loadavgEnd: number[];
   };
   settings: Record<string, unknown>;
+  /** bench/redisCost.ts: Redis µs, commands, bytes kept and WAL bytes per decision, before and after. */
+  redisCost?: RedisCostResults;
   limits: {
     bareUws?: PhaseResult;
     redisScript?: PhaseResult;
@@ -161,11 +164,16 @@ that other engineers share; treat them as ratios against limits measured in the
 same run, not as absolute capacity.
 `;
 
-const SECTIONS = {
+export const SECTIONS = {
   swipe: {
     title: '## Swipe decisions',
     begin: '<!-- bench:swipe-decisions:begin -->',
     end: '<!-- bench:swipe-decisions:end -->',
+  },
+  redisCost: {
+    title: '## Redis cost of a decision',
+    begin: '<!-- bench:redis-cost:begin -->',
+    end: '<!-- bench:redis-cost:end -->',
   },
   tracing: {
     title: '## Tracing cost',
@@ -180,6 +188,9 @@ export function writeDocs(r: BenchResults, jsonPath: string, root: string): void
   let doc = existsSync(file) ? readFileSync(file, 'utf8') : HEADER;
   doc = replaceSection(doc, SECTIONS.swipe, swipeSection(r, jsonPath));
   doc = replaceSection(doc, SECTIONS.tracing, tracingSection(r, jsonPath));
+  if (r.redisCost !== undefined) {
+    doc = replaceSection(doc, SECTIONS.redisCost, redisCostDoc(r.redisCost, `${r.command} (run \`${r.runId}\`)`, r.startedAt, jsonPath));
+  }
   if (r.processorFormats !== undefined && r.processorFormats.length > 0) {
     const native = r.service.saturation.filter((p) => p.connections === r.settings['connections']);
     doc = replaceSection(doc, PROCESSOR_SECTION, processorSection(bestOf(native), r.processorFormats));
@@ -196,7 +207,7 @@ function bestOf(runs: PhaseResult[]): PhaseResult | undefined {
 }
 
 /** Replaces the generated block of a section; creates the section (at the end) when missing. */
-function replaceSection(doc: string, s: { title: string; begin: string; end: string }, body: string): string {
+export function replaceSection(doc: string, s: { title: string; begin: string; end: string }, body: string): string {
   const block = `${s.begin}\n${body.trim()}\n${s.end}`;
   const b = doc.indexOf(s.begin);
   const e = doc.indexOf(s.end);

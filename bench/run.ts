@@ -46,6 +46,7 @@ import {
   pinTo,
   setSchedPolicy,
 } from './procs.js';
+import { REDIS_COST_BEFORE_DEFAULT, redisCost, redisCostTable } from './redisCost.js';
 import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
 import {
   PROCESSOR_BENCH_ENV,
@@ -54,6 +55,7 @@ import {
   registerBenchCards,
 } from './processorFormats.js';
 import {
+  BENCH_SERVICE_ENV,
   benchShoppers,
   ITEMS,
   MAX_SWIPES_PER_MINUTE,
@@ -76,6 +78,11 @@ const num = (name: string, fallback: number) => {
   return a === undefined ? fallback : Number(a.split('=')[1]);
 };
 const QUICK = flag('quick');
+/** Redis cost of a decision (bench/redisCost.ts): its private redis-server's port, calls, "before" commit. */
+const REDIS_COST_PORT = num('redis-cost-port', 19210);
+const REDIS_COST_DECISIONS = num('redis-cost-decisions', QUICK ? 10_000 : 50_000);
+const REDIS_COST_BEFORE =
+  argv.find((a) => a.startsWith('--redis-cost-before='))?.split('=')[1] ?? REDIS_COST_BEFORE_DEFAULT;
 const PHASE_S = num('phase-s', QUICK ? 3 : 8);
 const WARMUP_S = QUICK ? 1 : 2;
 const CONNECTIONS = num('connections', 64);
@@ -148,6 +155,7 @@ function apiEnv(port: number, metricsPort: number, keyPrefix: string, extra: Rec
     API_TOKENS: TOKEN,
     LOG_LEVEL: 'warn',
     MAX_SWIPES_PER_MINUTE: String(MAX_SWIPES_PER_MINUTE),
+    ...BENCH_SERVICE_ENV,
     FAILOPEN_JOURNAL_PATH: path.join(JOURNAL_DIR, `${port}-failopen.jsonl`),
     SHUTDOWN_GRACE_MS: '3000',
     OTEL_SDK_DISABLED: '',
@@ -646,6 +654,15 @@ async function main(): Promise<void> {
   const http0 = { target: 'http' as const, host: '127.0.0.1', itemShare: 0 };
 
   try {
+    // (0) the Redis cost of a decision, before and after, on a private redis-server (nothing else on it).
+    log(`Redis cost of a decision: before ${REDIS_COST_BEFORE}, after, minimal script (${REDIS_COST_DECISIONS} calls each)`);
+    results.redisCost = await redisCost({
+      port: REDIS_COST_PORT,
+      decisions: REDIS_COST_DECISIONS,
+      before: REDIS_COST_BEFORE,
+    });
+    for (const line of redisCostTable(results.redisCost)) log(line);
+
     // (1) bare uWS, fixed body.
     const bare = track(
       startProc('bare-uws', [path.join(here, 'bare-uws.js')], { BENCH_PORT: String(PORTS.bare) }, API_CPUS),

@@ -13,6 +13,14 @@ export const SECRET = 'bench-signature-secret-0123456789abcdef';
 export const TOKEN = 'bench-api-token-0123456789abcdef';
 /** High enough that velocity never decides (CONTRACT default is 10). */
 export const MAX_SWIPES_PER_MINUTE = 100_000;
+/**
+ * What the bench's service runs with beyond the defaults: velocity out of the way, and the compact
+ * WAL payload on (the state after a rollout has finished: docs/deploy.md).
+ */
+export const BENCH_SERVICE_ENV = {
+  SWIPES_PER_MINUTE_MAX: String(MAX_SWIPES_PER_MINUTE),
+  WAL_COMPACT_PAYLOAD: '1',
+} as const;
 
 /** Picked in full at seed time: 400 x 50.00 + 10 x 3.49 = 20,034.90; thousands of small approvals fit. */
 export const ITEMS = [
@@ -123,7 +131,7 @@ export class SwipeMix {
 }
 
 /** The service's configuration in the bench (defaults except velocity): the script limits it passes. */
-const BENCH_CONFIG = loadConfig({ NODE_ENV: 'test', SWIPES_PER_MINUTE_MAX: String(MAX_SWIPES_PER_MINUTE) });
+const BENCH_CONFIG = loadConfig({ NODE_ENV: 'test', ...BENCH_SERVICE_ENV });
 
 /**
  * KEYS and ARGV of authorizeSwipe for a swipe, built by the service's own function

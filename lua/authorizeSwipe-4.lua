@@ -29,6 +29,9 @@
     ARGV[30] processor               ARGV[31] processor card id
     ARGV[32] processor authorization id (reconciliation)   ARGV[33] processor request id
     (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[32]>)
+    ARGV[34] WAL payload format: '' = a JSON object; 'a1' = a JSON array of the same values in
+             the order of WAL_DECIDED_FIELDS, the entry marked f=a1 (WAL_COMPACT_PAYLOAD; only once
+             every persister decodes it: docs/deploy.md)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     amount_cents is the approved amount: below the requested ARGV[5] only for a
@@ -51,7 +54,7 @@
 --- @include "includes/merchantMatch"
 --- @include "includes/reasons"
 
-assert(#ARGV == 33, 'authorizeSwipe takes 33 arguments')
+assert(#ARGV == 34, 'authorizeSwipe takes 34 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -82,9 +85,16 @@ local auths_kept = tonumber(ARGV[23])
 local velocity_window_ms = tonumber(ARGV[24])
 local processor_match = ARGV[25] == 'p'
 local partial_allowed = ARGV[29] == '1'
+local wal_format = ARGV[34]
+assert(wal_format == '' or wal_format == 'a1', 'unknown WAL payload format')
 local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
+local trip_keys_ttl_s = math.floor(trip_ttl_ms / 1000) + auth_ttl_s
+-- What a decision reads of the trip; t[i] below is TRIP_FIELDS[i].
+local TRIP_FIELDS = { 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng', 'picked_cents',
+  'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents', 'created_ms', 'm_nids',
+  'm_postal', 'm_mccs', 'approved_cents' }
 
 -- 0. Only decide on state known intact (hydrate or first boot writes meta).
 if redis.call('EXISTS', base .. 'meta') == 0 then
@@ -98,9 +108,12 @@ local function replay(stored_id)
   return { tonumber(a[1]), stored_id, a[2], tonumber(a[3]), tonumber(a[4]), a[5], 1 }, a[6]
 end
 
+-- Both earlier answers in one read (an unsigned swipe reads the dummy sig:- and ignores it).
+local earlier = redis.call('MGET', sig_key, idem_key)
+
 -- 1. A signature seen before is answered with the decision first made for it.
 if signature ~= '' then
-  local stored_id = redis.call('GET', sig_key)
+  local stored_id = earlier[1]
   if stored_id then
     if string.sub(stored_id, 1, 3) == 'ep:' then return { 12, auth_id, '', amount, 0, 'normal', 0 } end
     local result = replay(stored_id)
@@ -109,7 +122,7 @@ if signature ~= '' then
 end
 
 -- 2. Idempotency key: replay, or conflict when the request differs.
-local stored_id = redis.call('GET', idem_key)
+local stored_id = earlier[2]
 if stored_id then
   local result, stored_fp = replay(stored_id)
   if result then
@@ -129,11 +142,9 @@ local t = nil
 if not trip_id then
   code = 2
 else
-  trip_key = trip_key_of(base, shopper_id, trip_id)
-  t = redis.call('HMGET', trip_key, 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng',
-    'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents', 'created_ms',
-    'm_nids', 'm_postal', 'm_mccs')
-  if not t[1] then
+  trip_key, t = read_trip_of(base, shopper_id, trip_id, TRIP_FIELDS)
+  if t then table.remove(t, 1) end -- the owner: t[i] is TRIP_FIELDS[i]
+  if not t or not t[1] then
     code = 4 -- the trip's keys expired long after its activity ended
   elseif t[1] == 'closed' then
     code = 3
@@ -145,6 +156,7 @@ end
 local remaining = 0
 local authorized = nil
 local counts_for_velocity = false
+local swipes_in_window = nil -- known when the velocity check ran
 if code == 0 then
   counts_for_velocity = true
   authorized = tonumber(t[10])
@@ -164,7 +176,8 @@ if code == 0 then
     code = 7
   else
     redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - velocity_window_ms)
-    if redis.call('ZCARD', swipes_key) >= max_swipes then
+    swipes_in_window = redis.call('ZCARD', swipes_key)
+    if swipes_in_window >= max_swipes then
       code = 8
     elseif tonumber(t[9]) == 0 then
       code = 9
@@ -174,34 +187,52 @@ if code == 0 then
   end
 end
 
+-- The swipe in the trip's velocity window and its list of authorizations; a key this creates
+-- gets the trip's expiry (keep_trip_alive moves all of them together later).
+local function record_swipe(trip_key, id, at_ms, in_window, expire_at_ms)
+  local swipes_key = trip_key .. ':swipes'
+  redis.call('ZADD', swipes_key, at_ms, id)
+  -- Only "are there already max swipes in the window" matters: keep the newest max.
+  if in_window == nil or in_window + 1 > max_swipes then
+    redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
+  end
+  -- None in the window: the removal above deleted the set (or it never was), ZADD made it anew.
+  if in_window == nil or in_window == 0 then redis.call('PEXPIREAT', swipes_key, expire_at_ms) end
+  local auths_key = trip_key .. ':auths'
+  local listed = redis.call('LPUSH', auths_key, id)
+  if listed > auths_kept then redis.call('LTRIM', auths_key, 0, auths_kept - 1) end
+  if listed == 1 then redis.call('PEXPIREAT', auths_key, expire_at_ms) end
+end
+
 -- 4. Record the decision. Only an approval changes the authorized total.
 local trip_field = trip_id or ''
 if code == 0 then
-  authorized = redis.call('HINCRBY', trip_key, 'authorized_cents', amount)
-  redis.call('HINCRBY', trip_key, 'approved_cents', amount)
-  redis.call('HSET', trip_key, 'activity_ms', now_ms)
+  -- One write for the three fields (the script is atomic: t is still what the trip holds).
+  authorized = authorized + amount
+  redis.call('HSET', trip_key, 'authorized_cents', authorized, 'approved_cents', (tonumber(t[19]) or 0) + amount,
+    'activity_ms', now_ms)
   remaining = remaining - amount
 end
 if counts_for_velocity then
-  local swipes_key = trip_key .. ':swipes'
-  redis.call('ZADD', swipes_key, now_ms, auth_id)
-  -- Only "are there already max swipes in 60 s" matters: keep the newest max.
-  redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
-  redis.call('LPUSH', trip_key .. ':auths', auth_id)
-  redis.call('LTRIM', trip_key .. ':auths', 0, auths_kept - 1)
   -- Keep the trip's keys alive as long as a decision on it may be looked at.
-  expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
+  local expire_at_ms = keep_trip_alive(trip_key, now_ms, trip_keys_ttl_s)
+  record_swipe(trip_key, auth_id, now_ms, swipes_in_window, expire_at_ms)
 end
 
 local auth_key = base .. 'auth:' .. auth_id
 local decision = 'declined'
 local status = 402
 if code == 0 then decision = 'approved'; status = 200 end
-redis.call('HSET', auth_key, 'code', code, 'status', status, 'decision', decision, 'mode', 'normal',
+local auth_fields = { 'code', code, 'status', status, 'decision', decision, 'mode', 'normal',
   'trip', trip_field, 'shopper', shopper_id, 'amount', amount, 'remaining', remaining, 'currency', currency,
-  'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', now_ms)
+  'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', now_ms }
 if ARGV[30] ~= '' then
-  redis.call('HSET', auth_key, 'requested', requested, 'proc', ARGV[30], 'proc_auth', ARGV[32])
+  for _, v in ipairs({ 'requested', requested, 'proc', ARGV[30], 'proc_auth', ARGV[32] }) do
+    auth_fields[#auth_fields + 1] = v
+  end
+end
+redis.call('HSET', auth_key, unpack(auth_fields))
+if ARGV[30] ~= '' then
   -- The processor's later events name its authorization, which incremental requests share:
   -- its approved decisions, oldest first (src/processors/common/events.ts).
   if code == 0 then
@@ -221,16 +252,12 @@ if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
 -- A missing HGET is false in Lua: null on the wire, like nil and ''.
 local function or_null(v) if v == nil or v == false or v == '' then return cjson.null end return v end
-wal_append(wal_key, event_id, 'authorization.decided', cjson.encode({
-  authorization_id = auth_id, idempotency_key = idem_suffix, fingerprint = fingerprint,
-  signature = or_null(signature), status = status, transaction_id = or_null(txn),
-  shopper_id = shopper_id, trip_id = or_null(trip_id), trip_created_ms = or_null(t and tonumber(t[15])),
-  decision = decision,
-  reason = or_null(DECLINE_REASONS[code]), mode = 'normal', amount_cents = amount, remaining_cents = remaining,
-  authorized_cents = or_null(authorized), currency = currency, merchant_name = ARGV[15],
-  merchant_address = ARGV[16], lat = or_null(lat), lng = or_null(lng), at_ms = now_ms,
-  requested_cents = requested, processor = or_null(ARGV[30]), processor_card_id = or_null(ARGV[31]),
-  processor_authorization_id = or_null(ARGV[32]), processor_request_id = or_null(ARGV[33]),
-}))
+-- The event's values in WAL_DECIDED_FIELDS order (lua/includes/wal.lua).
+wal_append_decided(wal_key, event_id, 'authorization.decided', wal_format, {
+  auth_id, idem_suffix, fingerprint, or_null(signature), status, or_null(txn), shopper_id, or_null(trip_id),
+  or_null(t and tonumber(t[15])), decision, or_null(DECLINE_REASONS[code]), 'normal', amount, remaining,
+  or_null(authorized), currency, ARGV[15], ARGV[16], or_null(lat), or_null(lng), now_ms, requested,
+  or_null(ARGV[30]), or_null(ARGV[31]), or_null(ARGV[32]), or_null(ARGV[33]),
+})
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

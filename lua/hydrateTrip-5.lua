@@ -10,7 +10,8 @@
     KEYS[4] swipes key   <base>trip:<shopper_id>:<trip_id>:swipes
     KEYS[5] auths key    <base>trip:<shopper_id>:<trip_id>:auths
 
-    ARGV[1] expire_at_ms (every key of the trip)
+    ARGV[1] last touch + the trip keys' TTL, ms: every key of the trip expires at it rounded up
+            as every script rounds it (trip_expire_at_ms, lua/includes/trip.lua)
     ARGV[2] f, then f trip-hash field/value pairs
     then    i, then i item_id / item JSON pairs
     then    k, then k item_id / pick JSON pairs
@@ -19,12 +20,14 @@
 
   Output: 1 written; 0 the trip key exists (nothing written)
 ]]
+--- @include "includes/trip"
+
 local trip_key = KEYS[1]
 local items_key = KEYS[2]
 local picks_key = KEYS[3]
 local swipes_key = KEYS[4]
 local auths_key = KEYS[5]
-local expire_at_ms = tonumber(ARGV[1])
+local expire_at_ms = trip_expire_at_ms(tonumber(ARGV[1]))
 
 -- Validate before the first write.
 if redis.call('EXISTS', trip_key) == 1 then return 0 end

@@ -214,7 +214,7 @@ if trip_key then
   redis.call('LREM', trip_key .. ':auths', 0, auth_id) -- a late decline of ours listed it already
   redis.call('LPUSH', trip_key .. ':auths', auth_id)
   redis.call('LTRIM', trip_key .. ':auths', 0, auths_kept - 1)
-  expire_trip(trip_key, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
+  expire_trip(trip_key, now_ms, math.floor(trip_ttl_ms / 1000) + auth_ttl_s)
   local c = redis.call('HMGET', trip_key, 'picked_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents')
   if not would_reason and c[1] and authorized > ceiling_cents(tonumber(c[1]), tonumber(c[2]), tonumber(c[3]),
       tonumber(c[4]), tonumber(c[5])) then

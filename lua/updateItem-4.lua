@@ -103,7 +103,7 @@ local lines_delta = (counted and 1 or 0) - (previous_counted and 1 or 0)
 if lines_delta ~= 0 then redis.call('HINCRBY', trip_key, 'picked_lines', lines_delta) end
 if t[2] == 'open' then redis.call('HSET', trip_key, 'status', 'shopping') end
 redis.call('HSET', trip_key, 'activity_ms', now_ms)
-expire_trip(trip_key, key_ttl_s)
+expire_trip(trip_key, now_ms, key_ttl_s)
 
 wal_append(wal_key, event_id, 'item.updated', cjson.encode({
   trip_id = trip_id, shopper_id = shopper_id, trip_created_ms = tonumber(t[5]), item_id = item_id, status = status,

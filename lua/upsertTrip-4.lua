@@ -73,7 +73,7 @@ for i = items_at + 1, items_at + 2 * item_count, 2 do
 end
 redis.call('HSET', shopper_key, 'trip', trip_id)
 redis.call('HSETNX', shopper_key, 'created_ms', now_ms)
-expire_trip(trip_key, key_ttl_s)
+expire_trip(trip_key, now_ms, key_ttl_s)
 -- The previous release, while it may still serve next to this one, reads trips at
 -- trip:<trip_id> only. A marker there (no `shopper`: includes/trip.lua never takes it for a
 -- trip) makes its PUT of this trip a 409, and its swipes a decline (no status), instead of a

@@ -55,6 +55,11 @@ export interface Config {
   readonly persisterBatchEventsMax: number;
   /** The api's swipe commands of one event-loop turn leave in one write (src/redis/coalesce.ts); off: it costs maximum throughput. */
   readonly redisCoalesceWrites: boolean;
+  /**
+   * authorizeSwipe writes its WAL event as a JSON array of values (format a1) instead of an
+   * object: turn on only once every persister reads it (docs/deploy.md).
+   */
+  readonly walCompactPayload: boolean;
   /** Entries one Redis read may return: a big XREADGROUP blocks every swipe on that Redis while it runs. */
   readonly persisterReadEntriesMax: number;
   /** Concurrent write transactions per batch (partitions split by number); Postgres gets one backend each. */
@@ -281,6 +286,7 @@ function decisionSettings(r: Reader) {
   return {
     decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
     redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', false),
+    walCompactPayload: r.bool('WAL_COMPACT_PAYLOAD', false),
     partitions: r.int('PARTITIONS', 64, 1, 16_384),
     tripTtlS: r.int('TRIP_TTL_S', 43_200, 1, 30 * DAY_S),
     idempotencyTtlS: r.int('IDEMPOTENCY_TTL_S', 3 * DAY_S, 3 * DAY_S, 90 * DAY_S),

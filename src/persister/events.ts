@@ -4,6 +4,7 @@
 // here is a poison event: it is retried up to persisterDeliveriesMax times,
 // then dead-lettered (src/persister/deadLetters.ts).
 import { createHash } from 'node:crypto';
+import { WAL_FORMAT_COMPACT } from '../redis/commands.js';
 
 export const EVENT_TYPES = [
   'trip.upserted',
@@ -27,6 +28,8 @@ export interface RawEntry {
   readonly eventId: string | undefined;
   readonly type: string | undefined;
   readonly data: string | undefined;
+  /** Field f: the payload's format; absent = a JSON object (WAL_FORMAT_COMPACT: decodeCompactPayload). */
+  readonly format?: string | undefined;
 }
 
 export interface TripUpserted {
@@ -603,7 +606,7 @@ export function parseEntry(raw: RawEntry): ParseResult {
     } catch {
       throw new EventError('payload is not valid JSON');
     }
-    const o = obj(parsed, 'payload');
+    const o = raw.format === undefined ? obj(parsed, 'payload') : decodeCompactPayload(raw, parsed);
     const eventId = raw.eventId;
     const pos = walPos(raw.streamId);
     switch (raw.type) {
@@ -637,11 +640,58 @@ export function parseEntry(raw: RawEntry): ParseResult {
   }
 }
 
-/** Stream entry fields ["e", id, "t", type, "d", json] → RawEntry. */
+/**
+ * authorization.decided's fields in the order of its compact payload: the twin of
+ * WAL_DECIDED_FIELDS in lua/includes/wal.lua (test/persister/wal-compact.test.ts).
+ */
+export const WAL_DECIDED_FIELDS = [
+  'authorization_id',
+  'idempotency_key',
+  'fingerprint',
+  'signature',
+  'status',
+  'transaction_id',
+  'shopper_id',
+  'trip_id',
+  'trip_created_ms',
+  'decision',
+  'reason',
+  'mode',
+  'amount_cents',
+  'remaining_cents',
+  'authorized_cents',
+  'currency',
+  'merchant_name',
+  'merchant_address',
+  'lat',
+  'lng',
+  'at_ms',
+  'requested_cents',
+  'processor',
+  'processor_card_id',
+  'processor_authorization_id',
+  'processor_request_id',
+] as const;
+
+/** A compact payload (format a1: authorization.decided's values as a JSON array) as the object it stands for. */
+function decodeCompactPayload(raw: RawEntry, parsed: unknown): Obj {
+  if (raw.format !== WAL_FORMAT_COMPACT || raw.type !== 'authorization.decided') {
+    throw new EventError(
+      `unknown payload format ${JSON.stringify(raw.format)} for ${JSON.stringify(raw.type)}`,
+    );
+  }
+  if (!Array.isArray(parsed) || parsed.length !== WAL_DECIDED_FIELDS.length) {
+    throw new EventError(`compact payload must be an array of ${WAL_DECIDED_FIELDS.length} values`);
+  }
+  return Object.fromEntries(WAL_DECIDED_FIELDS.map((name, i) => [name, parsed[i]]));
+}
+
+/** Stream entry fields ["e", id, "t", type, "d", json, ("f", format)] → RawEntry. */
 export function rawEntry(partition: number, streamId: string, fields: readonly string[] | null): RawEntry {
   let eventId: string | undefined;
   let type: string | undefined;
   let data: string | undefined;
+  let format: string | undefined;
   const list = fields ?? [];
   for (let i = 0; i + 1 < list.length; i += 2) {
     const k = list[i];
@@ -649,6 +699,7 @@ export function rawEntry(partition: number, streamId: string, fields: readonly s
     if (k === 'e') eventId = v;
     else if (k === 't') type = v;
     else if (k === 'd') data = v;
+    else if (k === 'f') format = v;
   }
-  return { partition, streamId, eventId, type, data };
+  return { partition, streamId, eventId, type, data, ...(format === undefined ? {} : { format }) };
 }

@@ -35,6 +35,8 @@ export interface ScriptDeps {
 export const TRIP_AUTHORIZATIONS_KEPT = 200;
 /** `max_swipes_per_minute` counts the trip's swipes in this window. */
 export const VELOCITY_WINDOW_MS = 60_000;
+/** authorizeSwipe's compact WAL payload (lua/includes/wal.lua; decoded in src/persister/events.ts). */
+export const WAL_FORMAT_COMPACT = 'a1';
 
 /** A deadline and breaker around the Redis call only (decoding is not a Redis failure). */
 export interface CallGuard {
@@ -115,6 +117,7 @@ export function authorizeSwipeCall(
       TRIP_AUTHORIZATIONS_KEPT,
       VELOCITY_WINDOW_MS,
       ...processorScriptArgs(swipe.processor),
+      config.walCompactPayload ? WAL_FORMAT_COMPACT : '',
     ],
   };
 }
@@ -449,7 +452,7 @@ export async function replayFailOpen(
 export interface TripToRebuild {
   readonly shopperId: string;
   readonly tripId: string;
-  /** Absolute expiry of every key of the trip (its last touch + key TTL). */
+  /** Its last touch + key TTL: the script rounds it up to the hour, as every trip key expires (lua/includes/trip.lua). */
   readonly expireAtMs: number;
   readonly fields: readonly (readonly [string, string | number])[];
   /** item_id / item JSON, item_id / pick JSON, score ms / authorization id. */
