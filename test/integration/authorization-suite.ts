@@ -413,7 +413,14 @@ export function authorizationSuite(label: string, env: Env): void {
     });
 
     test('2,000 concurrent swipes on one trip never exceed the ceiling', async () => {
-      const h = await startTestApi({ ...CORRECTNESS_ENV, ...env(), MAX_SWIPES_PER_MINUTE: '100000' });
+      // Shedding on event-loop lag (tested in test/failopen/saturation.test.ts) is kept out of
+      // this count: on a busy 2-core machine the lag alone can pass its default 200 ms.
+      const h = await startTestApi({
+        ...CORRECTNESS_ENV,
+        ...env(),
+        MAX_SWIPES_PER_MINUTE: '100000',
+        OVERLOAD_LOOP_LAG_MS: '60000',
+      });
       try {
         const big = {
           tax_rate_bps: 0,
