@@ -213,18 +213,15 @@ const BY_PROCESSOR_ID_SQL = `
 const ROW_BREAKS_SQL = `
 with r as (
   select s.*, row_number() over (partition by s.txn order by s.row_no) as occ from recon_rows s
-), p as (${BY_PROCESSOR_ID_SQL}), o as (
-  select r.row_no, coalesce(p.authorization_id, a.authorization_id) as authorization_id,
+), p as (${BY_PROCESSOR_ID_SQL}), j as (
+  select r.*, coalesce(p.authorization_id, a.authorization_id) as authorization_id,
          coalesce(p.decision, a.decision) as decision, coalesce(p.shopper_id, a.shopper_id) as a_shopper,
          coalesce(p.currency, a.currency) as a_currency, coalesce(p.amount_cents, a.amount_cents) as a_amount,
          coalesce(p.reversed_cents, a.reversed_cents) as a_reversed,
-         case when p.pkey is not null then p.cleared_cents else a.cleared_cents end as a_cleared
+         case when p.pkey is not null then p.cleared_cents else a.cleared_cents end as a_cleared,
+         exists (select 1 from failopen_replays f where f.transaction_id = r.txn) as fo_seen
     from r left join p on p.pkey = r.txn
            left join authorizations a on p.pkey is null and a.transaction_id = r.txn
-), j as (
-  select r.*, o.authorization_id, o.decision, o.a_shopper, o.a_currency, o.a_amount, o.a_reversed, o.a_cleared,
-         exists (select 1 from failopen_replays f where f.transaction_id = r.txn) as fo_seen
-    from r join o on o.row_no = r.row_no
 )
 select * from (
   select j.*, case
