@@ -190,15 +190,38 @@ async function loadFile(
   return { rows, minMs, maxMs };
 }
 
+/**
+ * A processor's own authorization id as the file names it, `<processor>:<id>` (stripe:iauth_…,
+ * marqeta:<transaction token>, lithic:<transaction token>), matched against the processor's ids
+ * kept on each authorization. Incremental requests are authorizations of their own sharing that
+ * id: the processor settles them as one, so their approved amounts, reversals and clearings add up.
+ */
+const PROCESSOR_KEY = `a.processor || ':' || a.processor_authorization_id`;
+const BY_PROCESSOR_ID_SQL = `
+  select ${PROCESSOR_KEY} as pkey, min(a.authorization_id) as authorization_id,
+         case when bool_or(a.decision = 'approved') then 'approved' else min(a.decision) end as decision,
+         min(a.shopper_id) as shopper_id, min(a.currency) as currency,
+         coalesce(sum(a.amount_cents) filter (where a.decision = 'approved'), 0) as amount_cents,
+         coalesce(sum(a.reversed_cents) filter (where a.decision = 'approved'), 0) as reversed_cents,
+         sum(a.cleared_cents) filter (where a.decision = 'approved') as cleared_cents
+    from authorizations a
+   where a.processor is not null and a.processor_authorization_id is not null
+     and ${PROCESSOR_KEY} in (select txn from recon_rows)
+   group by 1`;
+
 /** File rows that do not match Postgres, with their kind (SQL, one pass). */
 const ROW_BREAKS_SQL = `
 with r as (
   select s.*, row_number() over (partition by s.txn order by s.row_no) as occ from recon_rows s
-), j as (
-  select r.*, a.authorization_id, a.decision, a.shopper_id as a_shopper, a.currency as a_currency,
-         a.amount_cents as a_amount, a.reversed_cents as a_reversed, a.cleared_cents as a_cleared,
+), p as (${BY_PROCESSOR_ID_SQL}), j as (
+  select r.*, coalesce(p.authorization_id, a.authorization_id) as authorization_id,
+         coalesce(p.decision, a.decision) as decision, coalesce(p.shopper_id, a.shopper_id) as a_shopper,
+         coalesce(p.currency, a.currency) as a_currency, coalesce(p.amount_cents, a.amount_cents) as a_amount,
+         coalesce(p.reversed_cents, a.reversed_cents) as a_reversed,
+         case when p.pkey is not null then p.cleared_cents else a.cleared_cents end as a_cleared,
          exists (select 1 from failopen_replays f where f.transaction_id = r.txn) as fo_seen
-    from r left join authorizations a on a.transaction_id = r.txn
+    from r left join p on p.pkey = r.txn
+           left join authorizations a on p.pkey is null and a.transaction_id = r.txn
 )
 select * from (
   select j.*, case
@@ -227,7 +250,7 @@ select a.authorization_id, a.transaction_id, a.shopper_id, a.currency, a.amount_
  where a.decision = 'approved' and a.transaction_id is not null
    and a.decided_ms between ? and ?
    and (a.cleared_cents is not null or (a.expired_ms is null and a.amount_cents > a.reversed_cents))
-   and not exists (select 1 from recon_rows s where s.txn = a.transaction_id)
+   and not exists (select 1 from recon_rows s where s.txn = a.transaction_id or s.txn = ${PROCESSOR_KEY})
  order by a.decided_ms, a.authorization_id`;
 
 function adjustment(id: string, r: Record<string, unknown>, transfers: Transfer[], nowMs: number): Posting {
