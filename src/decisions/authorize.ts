@@ -169,8 +169,26 @@ function flagAbandonedApproval(
   );
 }
 
+/** Redis did not decide: overload and a signature used elsewhere are answered as such, the rest falls back. */
+function afterRedisFailure(
+  deps: DeciderDeps,
+  err: unknown,
+  request: SwipeRequest,
+  authorizationId: string,
+  nowMs: number,
+): AuthorizeResult | Promise<AuthorizeResult> {
+  // This pod is the slow part, not Redis: no decision here, and never fail open.
+  if (err instanceof OverloadedError) {
+    flagAbandonedApproval(err, request, nowMs, deps.onLate);
+    return OVERLOADED;
+  }
+  if (err instanceof SignatureUsedElsewhereError) return SIGNATURE_ELSEWHERE;
+  deps.metrics.redisErrors.inc({ kind: redisErrorKind(err) });
+  return deps.fallback.decide(request, authorizationId, nowMs, err);
+}
+
 export function createDecider(deps: DeciderDeps): Decide {
-  const { config, keys, scripts, metrics, fallback, guard } = deps;
+  const { config, keys, scripts, fallback, guard } = deps;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
 
   /** Redis decided: the stand-in learns it, an answer already owed wins, the key is remembered. */
@@ -197,23 +215,6 @@ export function createDecider(deps: DeciderDeps): Decide {
     return result;
   }
 
-  /** Redis did not decide: overload and a signature used elsewhere are answered as such, the rest falls back. */
-  function afterRedisFailure(
-    err: unknown,
-    request: SwipeRequest,
-    authorizationId: string,
-    nowMs: number,
-  ): AuthorizeResult | Promise<AuthorizeResult> {
-    // This pod is the slow part, not Redis: no decision here, and never fail open.
-    if (err instanceof OverloadedError) {
-      flagAbandonedApproval(err, request, nowMs, deps.onLate);
-      return OVERLOADED;
-    }
-    if (err instanceof SignatureUsedElsewhereError) return SIGNATURE_ELSEWHERE;
-    metrics.redisErrors.inc({ kind: redisErrorKind(err) });
-    return fallback.decide(request, authorizationId, nowMs, err);
-  }
-
   return async function decide(
     request: SwipeRequest,
     signature: string,
@@ -237,7 +238,7 @@ export function createDecider(deps: DeciderDeps): Decide {
       );
       return afterRedisDecision(request, result, tracked, nowMs);
     } catch (err) {
-      return afterRedisFailure(err, request, authorizationId, nowMs);
+      return afterRedisFailure(deps, err, request, authorizationId, nowMs);
     }
   };
 }
