@@ -17,7 +17,6 @@ export const ALLOWED_LONG_FUNCTIONS = new Map([
   ['src/processors/lithic/asa.ts:lithicAsaAdapter', 'split pending (processors)'],
   ['src/processors/stripe/authorizations.ts:stripeAuthorizationAdapter', 'split pending (processors)'],
   ['src/ledger/postings.ts:postingFor', 'split pending (ledger)'],
-  ['src/persister/hydrate.ts:queueAuthorization', 'split pending (persister hydrate)'],
   ['src/reconcile/reconcile.ts:rowItem', 'split pending (reconcile)'],
 ]);
 

@@ -116,6 +116,46 @@ interface AuthRow {
   h_ms: string | null;
 }
 
+/** The auth hash's fields (lua/authorizeSwipe) rebuilt from its authorizations row, as name/value pairs. */
+function authHashFields(a: AuthRow): (string | number)[] {
+  const code =
+    a.reason === null ? 0 : DECLINE_REASONS.indexOf(a.reason as (typeof DECLINE_REASONS)[number]) + 1;
+  const failOpen = a.mode === 'fail_open';
+  const fields: (string | number)[] = [
+    'code',
+    code,
+    'status',
+    a.http_status,
+    'decision',
+    a.decision,
+    'mode',
+    a.mode,
+    // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
+    'trip',
+    failOpen ? '' : (a.trip_id ?? ''),
+    'shopper',
+    a.shopper_id,
+    'amount',
+    a.amount_cents,
+    'remaining',
+    a.remaining_cents,
+    'currency',
+    a.currency,
+    'txn',
+    a.transaction_id ?? '',
+    'idem',
+    a.idempotency_key,
+    'fp',
+    a.fingerprint,
+    'reversed',
+    a.reversed_cents,
+    'at_ms',
+    a.decided_ms,
+  ];
+  if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
+  return fields;
+}
+
 export class Hydrator {
   readonly keys: Keys;
   private readonly scripts: ScriptRunner;
@@ -358,41 +398,7 @@ export class Hydrator {
     const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
     const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
     if (authExp <= nowMs) return false;
-    const code =
-      a.reason === null ? 0 : DECLINE_REASONS.indexOf(a.reason as (typeof DECLINE_REASONS)[number]) + 1;
-    const failOpen = a.mode === 'fail_open';
-    const fields: (string | number)[] = [
-      'code',
-      code,
-      'status',
-      a.http_status,
-      'decision',
-      a.decision,
-      'mode',
-      a.mode,
-      // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
-      'trip',
-      failOpen ? '' : (a.trip_id ?? ''),
-      'shopper',
-      a.shopper_id,
-      'amount',
-      a.amount_cents,
-      'remaining',
-      a.remaining_cents,
-      'currency',
-      a.currency,
-      'txn',
-      a.transaction_id ?? '',
-      'idem',
-      a.idempotency_key,
-      'fp',
-      a.fingerprint,
-      'reversed',
-      a.reversed_cents,
-      'at_ms',
-      a.decided_ms,
-    ];
-    if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
+    const fields = authHashFields(a);
     if (a.c_cleared !== null) {
       // Cleared: the auth holds nothing; the clr: key replays the clearing (lua/clearAuthorization-3.lua).
       fields.push('cleared', a.c_cleared, 'cleared_ms', a.c_ms ?? '', 'cleared_at_ms', a.c_at_ms ?? '');
