@@ -469,20 +469,11 @@ export class Hydrator {
         where partition = ? and signature is not null and applied_ms > ?`,
       [p, nowMs - sigMs, p, nowMs - sigMs],
     )) as { rows: { endpoint: string; signature: string; applied_ms: string }[] };
-    for (let i = 0; i < res.rows.length; i += PAGE_ROWS) {
-      const pipe = this.d.client.pipeline();
-      for (const r of res.rows.slice(i, i + PAGE_ROWS)) {
-        pipe.call('SET', [
-          this.keys.sig(p, r.signature),
-          `ep:${r.endpoint}`,
-          'PXAT',
-          Number(r.applied_ms) + sigMs,
-          'NX',
-        ]);
-      }
-      await this.execPipeline(pipe);
-    }
-    return res.rows.length;
+    return this.setEachNx(res.rows, (r) => [
+      this.keys.sig(p, r.signature),
+      `ep:${r.endpoint}`,
+      Number(r.applied_ms) + sigMs,
+    ]);
   }
 
   /** Fail-open replay markers `fo:<authorization_id>` = outcome, so a journal entry is never replayed twice. */
@@ -493,20 +484,27 @@ export class Hydrator {
         where partition = ? and replayed_ms > ? order by authorization_id, replayed_ms`,
       [p, nowMs - ttlMs],
     )) as { rows: { authorization_id: string; outcome: string; replayed_ms: string }[] };
-    for (let i = 0; i < res.rows.length; i += PAGE_ROWS) {
+    return this.setEachNx(res.rows, (r) => [
+      `${this.keys.base(p)}fo:${r.authorization_id}`,
+      r.outcome,
+      Number(r.replayed_ms) + ttlMs,
+    ]);
+  }
+
+  /** SET <key> <value> PXAT <expiry> NX for each row, one pipeline per page; returns the row count. */
+  private async setEachNx<R>(
+    rows: readonly R[],
+    entry: (row: R) => [key: string, value: string, expiresAtMs: number],
+  ): Promise<number> {
+    for (let i = 0; i < rows.length; i += PAGE_ROWS) {
       const pipe = this.d.client.pipeline();
-      for (const r of res.rows.slice(i, i + PAGE_ROWS)) {
-        pipe.call('SET', [
-          `${this.keys.base(p)}fo:${r.authorization_id}`,
-          r.outcome,
-          'PXAT',
-          Number(r.replayed_ms) + ttlMs,
-          'NX',
-        ]);
+      for (const r of rows.slice(i, i + PAGE_ROWS)) {
+        const [key, value, expiresAtMs] = entry(r);
+        pipe.call('SET', [key, value, 'PXAT', expiresAtMs, 'NX']);
       }
       await this.execPipeline(pipe);
     }
-    return res.rows.length;
+    return rows.length;
   }
 
   /** Reversal replay keys: `rev:<sha256([transaction_id, reversal_id])[:40]>` = {requested, shopper, txn, state}. */
