@@ -16,6 +16,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tripUpsertedPayload } from './walEvents.js';
 import {
   cpuOfComm,
   cpuSeconds,
@@ -78,20 +79,7 @@ function tripEvents(shopperId: string, tripId: string, partition: number, now: n
   }));
   out.push([
     'trip.upserted',
-    {
-      trip_id: tripId,
-      shopper_id: shopperId,
-      partition,
-      merchant: { name: 'Safeway', address: '123 Main St', lat: '37.77', lng: '-122.41' },
-      currency: 'USD',
-      tax_rate_bps: 925,
-      tolerance_bps: 500,
-      tolerance_cents: 200,
-      hold_cents: null,
-      estimated_cents: 2000,
-      orders: [{ order_id: 'o-1', items }],
-      at_ms: now,
-    },
+    tripUpsertedPayload({ tripId, shopperId, partition, items, estimatedCents: 2000, atMs: now }),
   ]);
   let picked = 0;
   for (const it of items) {

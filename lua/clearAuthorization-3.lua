@@ -31,6 +31,7 @@
 --- @include "includes/wal"
 --- @include "includes/allowance"
 --- @include "includes/trip"
+--- @include "includes/authorizationRef"
 
 assert(#ARGV == 9, 'clearAuthorization takes 9 arguments')
 
@@ -45,19 +46,14 @@ local cleared_at_ms = tonumber(ARGV[6])
 local currency = ARGV[7]
 
 -- 1. A clearing already posted for this transaction: replay or conflict.
-local stored = redis.call('GET', clr_key)
-if stored then
-  local previous = cjson.decode(stored)
-  if previous.shopper ~= shopper_id or previous.txn ~= txn then return { 2, '' } end
-  if previous.state.cleared_cents ~= cleared then return { 4, '' } end
-  return { 1, cjson.encode(previous.state) }
-end
+local replay = stored_answer(clr_key, shopper_id, txn, function(previous)
+  return previous.state.cleared_cents == cleared
+end)
+if replay then return replay end
 
 -- 2. Validate before the first write.
-local auth_id = redis.call('GET', idem_key)
+local auth_id, auth_key, base = authorization_of(idem_key, txn)
 if not auth_id then return { 2, '' } end
-local base = string.sub(idem_key, 1, string.len(idem_key) - string.len('idem:t:' .. txn))
-local auth_key = base .. 'auth:' .. auth_id
 local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip', 'fo_trip', 'currency',
   'cleared', 'expired')
 if not a[1] or a[1] ~= shopper_id then return { 2, '' } end

@@ -20,6 +20,7 @@
 ]]
 --- @include "includes/wal"
 --- @include "includes/trip"
+--- @include "includes/authorizationRef"
 
 assert(#ARGV == 8, 'reverseAuthorization takes 8 arguments')
 
@@ -31,18 +32,13 @@ local shopper_id = ARGV[3]
 local txn = ARGV[4]
 local requested = ARGV[6]
 
-local stored = redis.call('GET', rev_key)
-if stored then
-  local previous = cjson.decode(stored)
-  if previous.shopper ~= shopper_id or previous.txn ~= txn then return { 2, '' } end
-  if previous.requested ~= requested then return { 4, '' } end
-  return { 1, cjson.encode(previous.state) }
-end
+local replay = stored_answer(rev_key, shopper_id, txn, function(previous)
+  return previous.requested == requested
+end)
+if replay then return replay end
 
-local auth_id = redis.call('GET', idem_key)
+local auth_id, auth_key, base = authorization_of(idem_key, txn)
 if not auth_id then return { 2, '' } end
-local base = string.sub(idem_key, 1, string.len(idem_key) - string.len('idem:t:' .. txn))
-local auth_key = base .. 'auth:' .. auth_id
 local a = redis.call('HMGET', auth_key, 'shopper', 'decision', 'amount', 'reversed', 'trip', 'fo_trip', 'cleared',
   'expired')
 if not a[1] or a[1] ~= shopper_id then return { 2, '' } end

@@ -16,10 +16,7 @@ export const ALLOWED_LONG_FUNCTIONS = new Map([
   ['src/processors/marqeta/jit.ts:marqetaJitAdapter', 'split pending (processors)'],
   ['src/processors/lithic/asa.ts:lithicAsaAdapter', 'split pending (processors)'],
   ['src/processors/stripe/authorizations.ts:stripeAuthorizationAdapter', 'split pending (processors)'],
-  ['src/redis/results.ts:decodeScriptResult', 'split pending (redis)'],
   ['src/ledger/postings.ts:postingFor', 'split pending (ledger)'],
-  ['src/decisions/authorize.ts:createDecider', 'split pending (decisions)'],
-  ['src/persister/hydrate.ts:queueAuthorization', 'split pending (persister hydrate)'],
   ['src/reconcile/reconcile.ts:rowItem', 'split pending (reconcile)'],
 ]);
 

@@ -129,14 +129,91 @@ export function overloadedAnswer(): AuthorizeResult {
   return OVERLOADED;
 }
 
-export function createDecider(
-  deps: Pick<
-    AuthorizeDeps,
-    'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn' | 'onLate'
-  >,
-): Decide {
-  const { config, keys, scripts, metrics, fallback, guard } = deps;
+type DeciderDeps = Pick<
+  AuthorizeDeps,
+  'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn' | 'onLate'
+>;
+
+/** The answer to a key this pod saw recently for another shopper (see recentKeys.ts). */
+function recentConflictAnswer(request: SwipeRequest, earlierAuthorizationId: string): AuthorizeResult {
+  return {
+    reason: 'IDEMPOTENCY_CONFLICT',
+    authorizationId: earlierAuthorizationId,
+    tripId: '',
+    amountCents: request.amountCents,
+    remainingCents: 0,
+    mode: 'normal',
+    replayed: false,
+  };
+}
+
+/**
+ * The 503 is what the processor got; a decision Redis still makes on the abandoned call is
+ * recorded: an approval among them is flagged late (the processor did not take it), so its hold
+ * is released by reconciliation, as for any late answer.
+ */
+function flagAbandonedApproval(
+  err: OverloadedError,
+  request: SwipeRequest,
+  nowMs: number,
+  onLate: DeciderDeps['onLate'],
+): void {
+  err.abandoned?.then(
+    (raw) => {
+      const late = decodeScriptResult('authorizeSwipe', raw);
+      if (late.reason === undefined && late.mode === 'normal' && !late.replayed) {
+        onLate?.(request.shopperId, late.authorizationId, Date.now() - nowMs);
+      }
+    },
+    () => undefined,
+  );
+}
+
+/** Redis did not decide: overload and a signature used elsewhere are answered as such, the rest falls back. */
+function afterRedisFailure(
+  deps: DeciderDeps,
+  err: unknown,
+  request: SwipeRequest,
+  authorizationId: string,
+  nowMs: number,
+): AuthorizeResult | Promise<AuthorizeResult> {
+  // This pod is the slow part, not Redis: no decision here, and never fail open.
+  if (err instanceof OverloadedError) {
+    flagAbandonedApproval(err, request, nowMs, deps.onLate);
+    return OVERLOADED;
+  }
+  if (err instanceof SignatureUsedElsewhereError) return SIGNATURE_ELSEWHERE;
+  deps.metrics.redisErrors.inc({ kind: redisErrorKind(err) });
+  return deps.fallback.decide(request, authorizationId, nowMs, err);
+}
+
+export function createDecider(deps: DeciderDeps): Decide {
+  const { config, keys, scripts, fallback, guard } = deps;
   const recentKeys = new RecentKeys(RECENT_KEYS_MAX, RECENT_KEYS_TTL_MS);
+
+  /** Redis decided: the stand-in learns it, an answer already owed wins, the key is remembered. */
+  function afterRedisDecision(
+    request: SwipeRequest,
+    result: AuthorizeResult,
+    tracked: boolean,
+    nowMs: number,
+  ): AuthorizeResult | Promise<AuthorizeResult> {
+    deps.standIn?.learnDecision(request, result, nowMs);
+    // A retry that reached Redis while the original call waited past its deadline gets
+    // the decision the original's script made late; the original was answered by the
+    // fallback meanwhile. The answer already given wins, as it does before Redis is asked
+    // (its replay then makes Redis agree).
+    const owed = fallback.held?.(request);
+    if (owed !== undefined) return owed;
+    if (tracked && result.reason !== 'IDEMPOTENCY_CONFLICT') {
+      recentKeys.remember(
+        request.idempotencyKey,
+        { shopperId: request.shopperId, authorizationId: result.authorizationId },
+        nowMs,
+      );
+    }
+    return result;
+  }
 
   return async function decide(
     request: SwipeRequest,
@@ -150,17 +227,7 @@ export function createDecider(
     const earlier = tracked
       ? recentKeys.conflict(request.idempotencyKey, request.shopperId, nowMs)
       : undefined;
-    if (earlier !== undefined) {
-      return {
-        reason: 'IDEMPOTENCY_CONFLICT',
-        authorizationId: earlier.authorizationId,
-        tripId: '',
-        amountCents: request.amountCents,
-        remainingCents: 0,
-        mode: 'normal',
-        replayed: false,
-      };
-    }
+    if (earlier !== undefined) return recentConflictAnswer(request, earlier.authorizationId);
     const authorizationId = newAuthorizationId(nowMs);
     try {
       const result = await authorizeSwipe(
@@ -169,41 +236,9 @@ export function createDecider(
         { nowMs, authorizationId, signature },
         guard === undefined ? { span } : { span, guard },
       );
-      deps.standIn?.learnDecision(request, result, nowMs);
-      // A retry that reached Redis while the original call waited past its deadline gets
-      // the decision the original's script made late; the original was answered by the
-      // fallback meanwhile. The answer already given wins, as it does before Redis is asked
-      // (its replay then makes Redis agree).
-      const owed = fallback.held?.(request);
-      if (owed !== undefined) return owed;
-      if (tracked && result.reason !== 'IDEMPOTENCY_CONFLICT') {
-        recentKeys.remember(
-          request.idempotencyKey,
-          { shopperId: request.shopperId, authorizationId: result.authorizationId },
-          nowMs,
-        );
-      }
-      return result;
+      return afterRedisDecision(request, result, tracked, nowMs);
     } catch (err) {
-      // This pod is the slow part, not Redis: no decision here, and never fail open.
-      if (err instanceof OverloadedError) {
-        // The 503 is what the processor got; a decision Redis still makes on the abandoned call
-        // is recorded: an approval among them is flagged late (the processor did not take it),
-        // so its hold is released by reconciliation, as for any late answer.
-        err.abandoned?.then(
-          (raw) => {
-            const late = decodeScriptResult('authorizeSwipe', raw);
-            if (late.reason === undefined && late.mode === 'normal' && !late.replayed) {
-              deps.onLate?.(request.shopperId, late.authorizationId, Date.now() - nowMs);
-            }
-          },
-          () => undefined,
-        );
-        return OVERLOADED;
-      }
-      if (err instanceof SignatureUsedElsewhereError) return SIGNATURE_ELSEWHERE;
-      metrics.redisErrors.inc({ kind: redisErrorKind(err) });
-      return fallback.decide(request, authorizationId, nowMs, err);
+      return afterRedisFailure(deps, err, request, authorizationId, nowMs);
     }
   };
 }

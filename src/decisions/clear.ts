@@ -3,25 +3,21 @@
 // (lua/clearAuthorization-3.lua) releases the hold, moves the trip's
 // authorized total to the cleared amount and XADDs clearing.posted; the
 // persister writes the ledger posting (docs/ledger.md).
-import { readSignedAuthorizationRef, refuseSignatureUsedElsewhere } from './signedBody.js';
-import type { Config } from '../config/config.js';
+import {
+  refuseSignatureUsedElsewhere,
+  type SignedRefDeps,
+  signedAuthorizationRefHandler,
+} from './signedBody.js';
 import { parseRfc3339Ms } from '../domain/dates.js';
 import { parseCurrency } from '../domain/fields.js';
 import type { JsonValue } from '../domain/json.js';
 import { parseAmountCents } from '../domain/money.js';
 import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
-import type { Keys } from '../redis/keys.js';
 import type { ClearingState } from '../redis/results.js';
-import type { ScriptRunner } from '../redis/scripts.js';
 import { clearAuthorization } from '../redis/commands.js';
 
-export interface ClearDeps {
-  readonly config: Config;
-  readonly keys: Keys;
-  readonly scripts: ScriptRunner;
-  readonly now?: () => number;
-}
+export type ClearDeps = SignedRefDeps;
 
 /** 2000-01-01 .. 2100-01-01: anything outside is a malformed time, not a settlement. */
 const CLEARED_AT_MIN_MS = 946_684_800_000;
@@ -64,13 +60,7 @@ export function clearingBody(s: ClearingState): Record<string, unknown> {
 }
 
 export function createClearingHandler(deps: ClearDeps): (req: Request) => Promise<HttpResponse> {
-  const { config, keys, scripts } = deps;
-  const now = deps.now ?? Date.now;
-  return async (req) => {
-    // One clock reading per request: the signature window and the recorded time agree.
-    const nowMs = now();
-    const ref = readSignedAuthorizationRef(req, config, nowMs);
-    if (!ref.ok) return ref.response;
+  return signedAuthorizationRefHandler(deps, async (ref, nowMs) => {
     const { body, txn: transactionId, shopperId, signatureId } = ref;
     const amount = parseAmountCents(body['amount'], 'amount');
     if (!amount.ok) return errorResponse('invalid_request', amount.message);
@@ -83,27 +73,17 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
       currency = c.value;
     }
 
-    const elsewhere = await refuseSignatureUsedElsewhere(
-      scripts.client,
-      keys,
-      config,
-      shopperId,
-      signatureId,
-      'clearings',
-    );
+    const elsewhere = await refuseSignatureUsedElsewhere(deps, ref, 'clearings');
     if (elsewhere !== undefined) return elsewhere;
-    const result = await clearAuthorization(
-      { config, keys, scripts },
-      {
-        shopperId,
-        transactionId,
-        clearedCents: amount.value,
-        clearedAtMs: clearedAt.value,
-        currency,
-        signature: signatureId,
-        nowMs,
-      },
-    );
+    const result = await clearAuthorization(deps, {
+      shopperId,
+      transactionId,
+      clearedCents: amount.value,
+      clearedAtMs: clearedAt.value,
+      currency,
+      signature: signatureId,
+      nowMs,
+    });
     if (!result.ok) {
       if (result.error === 'amount_exceeds_allowance' || result.error === 'authorization_not_approved') {
         // Not applied, never lost: the script recorded it for review (clearing.flagged).
@@ -116,5 +96,5 @@ export function createClearingHandler(deps: ClearDeps): (req: Request) => Promis
       return errorResponse(result.error);
     }
     return { ...jsonResponse(200, clearingBody(result.state)), replayed: result.replayed };
-  };
+  });
 }

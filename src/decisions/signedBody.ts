@@ -10,6 +10,7 @@ import { errorResponse, type HttpResponse } from '../http/errors.js';
 import type { Request } from '../http/server.js';
 import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
+import type { ScriptRunner } from '../redis/scripts.js';
 
 export type SignedBody =
   | { readonly ok: true; readonly signature: Extract<SignatureCheck, { ok: true }>; readonly body: JsonValue }
@@ -97,14 +98,39 @@ export function readSignedAuthorizationRef(
  * the 401 of CONTRACT §1 when another endpoint used it first, else undefined.
  */
 export async function refuseSignatureUsedElsewhere(
-  client: RedisClient,
-  keys: Keys,
-  config: Config,
-  shopperId: string,
-  signatureId: string,
+  deps: SignedRefDeps,
+  ref: SignedRef,
   endpoint: 'reversals' | 'clearings',
 ): Promise<HttpResponse | undefined> {
-  const key = keys.sig(keys.partition(shopperId), signatureId);
-  if (await claimSignature(client, key, endpoint, 2 * config.signatureToleranceS)) return undefined;
+  const { keys } = deps;
+  const key = keys.sig(keys.partition(ref.shopperId), ref.signatureId);
+  if (await claimSignature(deps.scripts.client, key, endpoint, 2 * deps.config.signatureToleranceS))
+    return undefined;
   return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
+}
+
+/** What /reversals and /clearings need: config, Redis, and a clock tests can set. */
+export interface SignedRefDeps {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly scripts: ScriptRunner;
+  readonly now?: () => number;
+}
+
+/** A signed reference that passed readSignedAuthorizationRef. */
+export type SignedRef = Extract<SignedAuthorizationRef, { ok: true }>;
+
+/** The handler of /reversals or /clearings: `handle` gets the signed reference and the request's time. */
+export function signedAuthorizationRefHandler(
+  deps: SignedRefDeps,
+  handle: (ref: SignedRef, nowMs: number) => Promise<HttpResponse>,
+): (req: Request) => Promise<HttpResponse> {
+  const now = deps.now ?? Date.now;
+  return async (req) => {
+    // One clock reading per request: the signature window and the recorded time agree.
+    const nowMs = now();
+    const ref = readSignedAuthorizationRef(req, deps.config, nowMs);
+    if (!ref.ok) return ref.response;
+    return handle(ref, nowMs);
+  };
 }

@@ -575,6 +575,21 @@ function authorizationLate(o: Obj): AuthorizationLate {
 
 const EVENT_ID_MAX = 128;
 
+/** Each event type's payload decoder (the `d` field, already parsed). */
+const PAYLOAD_DECODERS: { readonly [T in EventType]: (o: Obj) => Extract<WalEvent, { type: T }>['d'] } = {
+  'trip.upserted': tripUpserted,
+  'item.updated': itemUpdated,
+  'trip.closed': tripClosed,
+  'authorization.decided': authorizationDecided,
+  'reversal.applied': reversalApplied,
+  'failopen.replayed': failopenReplayed,
+  'clearing.posted': clearingPosted,
+  'clearing.flagged': clearingFlagged,
+  'hold.expired': holdExpired,
+  'authorization.late': authorizationLate,
+  'card.registered': cardRegistered,
+};
+
 /**
  * A parsed event as one whole object literal. Never `{ ...base, type, d }`: a spread followed by
  * more properties leaves V8 a dictionary-mode object, ~16x slower and 4-6x larger (the persister
@@ -609,32 +624,11 @@ export function parseEntry(raw: RawEntry): ParseResult {
     const o = raw.format === undefined ? obj(parsed, 'payload') : decodeCompactPayload(raw, parsed);
     const eventId = raw.eventId;
     const pos = walPos(raw.streamId);
-    switch (raw.type) {
-      case 'trip.upserted':
-        return parsedEvent(raw, eventId, pos, raw.type, tripUpserted(o));
-      case 'item.updated':
-        return parsedEvent(raw, eventId, pos, raw.type, itemUpdated(o));
-      case 'trip.closed':
-        return parsedEvent(raw, eventId, pos, raw.type, tripClosed(o));
-      case 'authorization.decided':
-        return parsedEvent(raw, eventId, pos, raw.type, authorizationDecided(o));
-      case 'reversal.applied':
-        return parsedEvent(raw, eventId, pos, raw.type, reversalApplied(o));
-      case 'failopen.replayed':
-        return parsedEvent(raw, eventId, pos, raw.type, failopenReplayed(o));
-      case 'clearing.posted':
-        return parsedEvent(raw, eventId, pos, raw.type, clearingPosted(o));
-      case 'clearing.flagged':
-        return parsedEvent(raw, eventId, pos, raw.type, clearingFlagged(o));
-      case 'hold.expired':
-        return parsedEvent(raw, eventId, pos, raw.type, holdExpired(o));
-      case 'authorization.late':
-        return parsedEvent(raw, eventId, pos, raw.type, authorizationLate(o));
-      case 'card.registered':
-        return parsedEvent(raw, eventId, pos, raw.type, cardRegistered(o));
-      default:
-        throw new EventError(`unknown event type ${JSON.stringify(raw.type)}`);
-    }
+    // Own properties only: a hostile type such as `constructor` is an unknown type, not a lookup.
+    const type = raw.type as EventType;
+    const decode = Object.hasOwn(PAYLOAD_DECODERS, type) ? PAYLOAD_DECODERS[type] : undefined;
+    if (decode === undefined) throw new EventError(`unknown event type ${JSON.stringify(raw.type)}`);
+    return parsedEvent(raw, eventId, pos, type, decode(o));
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }

@@ -116,6 +116,46 @@ interface AuthRow {
   h_ms: string | null;
 }
 
+/** The auth hash's fields (lua/authorizeSwipe) rebuilt from its authorizations row, as name/value pairs. */
+function authHashFields(a: AuthRow): (string | number)[] {
+  const code =
+    a.reason === null ? 0 : DECLINE_REASONS.indexOf(a.reason as (typeof DECLINE_REASONS)[number]) + 1;
+  const failOpen = a.mode === 'fail_open';
+  const fields: (string | number)[] = [
+    'code',
+    code,
+    'status',
+    a.http_status,
+    'decision',
+    a.decision,
+    'mode',
+    a.mode,
+    // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
+    'trip',
+    failOpen ? '' : (a.trip_id ?? ''),
+    'shopper',
+    a.shopper_id,
+    'amount',
+    a.amount_cents,
+    'remaining',
+    a.remaining_cents,
+    'currency',
+    a.currency,
+    'txn',
+    a.transaction_id ?? '',
+    'idem',
+    a.idempotency_key,
+    'fp',
+    a.fingerprint,
+    'reversed',
+    a.reversed_cents,
+    'at_ms',
+    a.decided_ms,
+  ];
+  if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
+  return fields;
+}
+
 export class Hydrator {
   readonly keys: Keys;
   private readonly scripts: ScriptRunner;
@@ -358,41 +398,7 @@ export class Hydrator {
     const at = a.replayed_ms !== null ? Number(a.replayed_ms) : Number(a.decided_ms);
     const authExp = at + (a.decision === 'approved' ? authMs : idemMs);
     if (authExp <= nowMs) return false;
-    const code =
-      a.reason === null ? 0 : DECLINE_REASONS.indexOf(a.reason as (typeof DECLINE_REASONS)[number]) + 1;
-    const failOpen = a.mode === 'fail_open';
-    const fields: (string | number)[] = [
-      'code',
-      code,
-      'status',
-      a.http_status,
-      'decision',
-      a.decision,
-      'mode',
-      a.mode,
-      // A fail-open answer told the processor no trip: `trip` stays empty, `fo_trip` is the trip counted.
-      'trip',
-      failOpen ? '' : (a.trip_id ?? ''),
-      'shopper',
-      a.shopper_id,
-      'amount',
-      a.amount_cents,
-      'remaining',
-      a.remaining_cents,
-      'currency',
-      a.currency,
-      'txn',
-      a.transaction_id ?? '',
-      'idem',
-      a.idempotency_key,
-      'fp',
-      a.fingerprint,
-      'reversed',
-      a.reversed_cents,
-      'at_ms',
-      a.decided_ms,
-    ];
-    if (failOpen) fields.push('fo_trip', a.trip_id ?? '', 'replayed_ms', a.replayed_ms ?? a.decided_ms);
+    const fields = authHashFields(a);
     if (a.c_cleared !== null) {
       // Cleared: the auth holds nothing; the clr: key replays the clearing (lua/clearAuthorization-3.lua).
       fields.push('cleared', a.c_cleared, 'cleared_ms', a.c_ms ?? '', 'cleared_at_ms', a.c_at_ms ?? '');
@@ -463,20 +469,11 @@ export class Hydrator {
         where partition = ? and signature is not null and applied_ms > ?`,
       [p, nowMs - sigMs, p, nowMs - sigMs],
     )) as { rows: { endpoint: string; signature: string; applied_ms: string }[] };
-    for (let i = 0; i < res.rows.length; i += PAGE_ROWS) {
-      const pipe = this.d.client.pipeline();
-      for (const r of res.rows.slice(i, i + PAGE_ROWS)) {
-        pipe.call('SET', [
-          this.keys.sig(p, r.signature),
-          `ep:${r.endpoint}`,
-          'PXAT',
-          Number(r.applied_ms) + sigMs,
-          'NX',
-        ]);
-      }
-      await this.execPipeline(pipe);
-    }
-    return res.rows.length;
+    return this.setEachNx(res.rows, (r) => [
+      this.keys.sig(p, r.signature),
+      `ep:${r.endpoint}`,
+      Number(r.applied_ms) + sigMs,
+    ]);
   }
 
   /** Fail-open replay markers `fo:<authorization_id>` = outcome, so a journal entry is never replayed twice. */
@@ -487,20 +484,27 @@ export class Hydrator {
         where partition = ? and replayed_ms > ? order by authorization_id, replayed_ms`,
       [p, nowMs - ttlMs],
     )) as { rows: { authorization_id: string; outcome: string; replayed_ms: string }[] };
-    for (let i = 0; i < res.rows.length; i += PAGE_ROWS) {
+    return this.setEachNx(res.rows, (r) => [
+      `${this.keys.base(p)}fo:${r.authorization_id}`,
+      r.outcome,
+      Number(r.replayed_ms) + ttlMs,
+    ]);
+  }
+
+  /** SET <key> <value> PXAT <expiry> NX for each row, one pipeline per page; returns the row count. */
+  private async setEachNx<R>(
+    rows: readonly R[],
+    entry: (row: R) => [key: string, value: string, expiresAtMs: number],
+  ): Promise<number> {
+    for (let i = 0; i < rows.length; i += PAGE_ROWS) {
       const pipe = this.d.client.pipeline();
-      for (const r of res.rows.slice(i, i + PAGE_ROWS)) {
-        pipe.call('SET', [
-          `${this.keys.base(p)}fo:${r.authorization_id}`,
-          r.outcome,
-          'PXAT',
-          Number(r.replayed_ms) + ttlMs,
-          'NX',
-        ]);
+      for (const r of rows.slice(i, i + PAGE_ROWS)) {
+        const [key, value, expiresAtMs] = entry(r);
+        pipe.call('SET', [key, value, 'PXAT', expiresAtMs, 'NX']);
       }
       await this.execPipeline(pipe);
     }
-    return res.rows.length;
+    return rows.length;
   }
 
   /** Reversal replay keys: `rev:<sha256([transaction_id, reversal_id])[:40]>` = {requested, shopper, txn, state}. */

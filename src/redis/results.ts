@@ -179,98 +179,110 @@ const CLEAR_ERRORS = [
 ] as const;
 const FLAG_LATE: readonly FlagLateResult[] = ['flagged', 'already_flagged', 'not_approved'];
 
+function decodeAuthorize(raw: unknown): AuthorizeResult {
+  const [code, authorizationId, tripId, amount, remaining, mode, replayed] = arrayOf(
+    'authorizeSwipe',
+    raw,
+    7,
+  );
+  if (code === PARTITION_NOT_READY_CODE) throw new PartitionNotReadyError();
+  if (code === SIGNATURE_ELSEWHERE_CODE) throw new SignatureUsedElsewhereError();
+  if (typeof code !== 'number' || code < 0 || code > 10) fail('authorizeSwipe', raw);
+  if (mode !== 'normal' && mode !== 'fail_open') fail('authorizeSwipe', raw);
+  return {
+    reason: code === 0 ? undefined : DECLINE_REASONS[code - 1],
+    authorizationId: String(authorizationId),
+    tripId: String(tripId),
+    amountCents: Number(amount),
+    remainingCents: Number(remaining),
+    mode,
+    replayed: replayed === 1,
+  };
+}
+
+function decodeUpsert(raw: unknown): UpsertTripResult {
+  const [code, existingSpec] = arrayOf('upsertTrip', raw, 2);
+  const outcome = UPSERT[code as number];
+  if (outcome === undefined || typeof existingSpec !== 'string') fail('upsertTrip', raw);
+  return { outcome, existingSpec };
+}
+
+function decodeUpdateItem(raw: unknown): UpdateItemResult {
+  const [code, picked, line] = arrayOf('updateItem', raw, 3);
+  if (code === 0) return { ok: true, pickedCents: Number(picked), lineCents: Number(line) };
+  const error = ITEM_ERRORS[(code as number) - 1];
+  if (error === undefined) fail('updateItem', raw);
+  return { ok: false, error };
+}
+
+/** A single code that indexes `outcomes` (closeTrip, flagLate). */
+function decodeCodeOnly<T>(name: ScriptName, outcomes: readonly T[], raw: unknown): T {
+  const [code] = arrayOf(name, raw, 1);
+  const result = outcomes[code as number];
+  if (result === undefined) fail(name, raw);
+  return result;
+}
+
+function decodeReadTrip(raw: unknown): TripView | undefined {
+  if (raw === '' || raw === null) return undefined;
+  if (typeof raw !== 'string') fail('readTrip', raw);
+  const parsed = JSON.parse(raw) as { trip: Record<string, string>; authorizations: unknown };
+  const authorizations = Array.isArray(parsed.authorizations) ? parsed.authorizations : [];
+  return { trip: parsed.trip, authorizations } as TripView;
+}
+
+/**
+ * reverseAuthorization and clearAuthorization: code 0 (applied) or 1 (replayed) with the
+ * authorization's JSON state, else 2 + the index of the error in `errors`.
+ */
+function decodeStateChange<S, E>(
+  name: ScriptName,
+  errors: readonly E[],
+  raw: unknown,
+): { ok: true; replayed: boolean; state: S } | { ok: false; error: E } {
+  const [code, state] = arrayOf(name, raw, 2);
+  if (code === 0 || code === 1)
+    return { ok: true, replayed: code === 1, state: JSON.parse(String(state)) as S };
+  const error = errors[(code as number) - 2];
+  if (error === undefined) fail(name, raw);
+  return { ok: false, error };
+}
+
+const EXPIRE_OUTCOMES = ['released', 'already_released', 'nothing_held', 'shopper_mismatch'] as const;
+
+function decodeExpireHold(raw: unknown): ExpireHoldResult {
+  const [code, released] = arrayOf('expireHold', raw, 2);
+  if (typeof released !== 'number' || released < 0) fail('expireHold', raw);
+  const outcome = EXPIRE_OUTCOMES[code as number];
+  if (outcome === undefined) fail('expireHold', raw);
+  if (outcome === 'released' || outcome === 'already_released') return { outcome, releasedCents: released };
+  return { outcome };
+}
+
+const DECODERS: { readonly [N in keyof ScriptResults]: (raw: unknown) => ScriptResults[N] } = {
+  authorizeSwipe: decodeAuthorize,
+  upsertTrip: decodeUpsert,
+  updateItem: decodeUpdateItem,
+  closeTrip: (raw) => decodeCodeOnly('closeTrip', CLOSE, raw),
+  readTrip: decodeReadTrip,
+  reverseAuthorization: (raw) =>
+    decodeStateChange<AuthorizationState, ReverseError>('reverseAuthorization', REVERSE_ERRORS, raw),
+  clearAuthorization: (raw) =>
+    decodeStateChange<ClearingState, ClearError>('clearAuthorization', CLEAR_ERRORS, raw),
+  expireHold: decodeExpireHold,
+  flagLate: (raw) => decodeCodeOnly('flagLate', FLAG_LATE, raw),
+};
+
+type ReverseError = (typeof REVERSE_ERRORS)[number];
+type ClearError = (typeof CLEAR_ERRORS)[number];
+
 export function decodeScriptResult<N extends keyof ScriptResults & ScriptName>(
   name: N,
   raw: unknown,
 ): ScriptResults[N] {
-  switch (name) {
-    case 'authorizeSwipe': {
-      const [code, authorizationId, tripId, amount, remaining, mode, replayed] = arrayOf(name, raw, 7);
-      if (code === PARTITION_NOT_READY_CODE) throw new PartitionNotReadyError();
-      if (code === SIGNATURE_ELSEWHERE_CODE) throw new SignatureUsedElsewhereError();
-      if (typeof code !== 'number' || code < 0 || code > 10) fail(name, raw);
-      if (mode !== 'normal' && mode !== 'fail_open') fail(name, raw);
-      const result: AuthorizeResult = {
-        reason: code === 0 ? undefined : DECLINE_REASONS[code - 1],
-        authorizationId: String(authorizationId),
-        tripId: String(tripId),
-        amountCents: Number(amount),
-        remainingCents: Number(remaining),
-        mode,
-        replayed: replayed === 1,
-      };
-      return result as ScriptResults[N];
-    }
-    case 'upsertTrip': {
-      const [code, existingSpec] = arrayOf(name, raw, 2);
-      const outcome = UPSERT[code as number];
-      if (outcome === undefined || typeof existingSpec !== 'string') fail(name, raw);
-      return { outcome, existingSpec } as ScriptResults[N];
-    }
-    case 'updateItem': {
-      const [code, picked, line] = arrayOf(name, raw, 3);
-      if (code === 0)
-        return { ok: true, pickedCents: Number(picked), lineCents: Number(line) } as ScriptResults[N];
-      const error = ITEM_ERRORS[(code as number) - 1];
-      if (error === undefined) fail(name, raw);
-      return { ok: false, error } as ScriptResults[N];
-    }
-    case 'closeTrip': {
-      const [code] = arrayOf(name, raw, 1);
-      const result = CLOSE[code as number];
-      if (result === undefined) fail(name, raw);
-      return result as ScriptResults[N];
-    }
-    case 'readTrip': {
-      if (raw === '' || raw === null) return undefined as ScriptResults[N];
-      if (typeof raw !== 'string') fail(name, raw);
-      const parsed = JSON.parse(raw) as { trip: Record<string, string>; authorizations: unknown };
-      const authorizations = Array.isArray(parsed.authorizations) ? parsed.authorizations : [];
-      return { trip: parsed.trip, authorizations } as unknown as ScriptResults[N];
-    }
-    case 'reverseAuthorization': {
-      const [code, state] = arrayOf(name, raw, 2);
-      if (code === 0 || code === 1) {
-        return { ok: true, replayed: code === 1, state: JSON.parse(String(state)) } as ScriptResults[N];
-      }
-      const error = REVERSE_ERRORS[(code as number) - 2];
-      if (error === undefined) fail(name, raw);
-      return { ok: false, error } as ScriptResults[N];
-    }
-    case 'clearAuthorization': {
-      const [code, state] = arrayOf(name, raw, 2);
-      if (code === 0 || code === 1) {
-        return { ok: true, replayed: code === 1, state: JSON.parse(String(state)) } as ScriptResults[N];
-      }
-      const error = CLEAR_ERRORS[(code as number) - 2];
-      if (error === undefined) fail(name, raw);
-      return { ok: false, error } as ScriptResults[N];
-    }
-    case 'expireHold': {
-      const [code, released] = arrayOf(name, raw, 2);
-      if (typeof released !== 'number' || released < 0) fail(name, raw);
-      const result: ExpireHoldResult | undefined =
-        code === 0
-          ? { outcome: 'released', releasedCents: released }
-          : code === 1
-            ? { outcome: 'already_released', releasedCents: released }
-            : code === 2
-              ? { outcome: 'nothing_held' }
-              : code === 3
-                ? { outcome: 'shopper_mismatch' }
-                : undefined;
-      if (result === undefined) fail(name, raw);
-      return result as ScriptResults[N];
-    }
-    case 'flagLate': {
-      const [code] = arrayOf(name, raw, 1);
-      const result = FLAG_LATE[code as number];
-      if (result === undefined) fail(name, raw);
-      return result as ScriptResults[N];
-    }
-    default:
-      return fail(name, raw);
-  }
+  const decode = DECODERS[name] as ((raw: unknown) => ScriptResults[N]) | undefined;
+  if (decode === undefined) return fail(name, raw);
+  return decode(raw);
 }
 
 /** What a replayed fail-open approval became in Redis (journal acks and failopen.replayed). */

@@ -89,4 +89,11 @@ describe('compact WAL payload', () => {
     });
     expect(entry('a1', '[1,2]').ok).toBe(false);
   });
+
+  it('an unknown event type is a poison event, including names of Object.prototype members', () => {
+    for (const type of ['trip.deleted', 'constructor', '__proto__', 'toString']) {
+      const parsed = parseEntry(rawEntry(0, '1-1', ['e', 'ev-1', 't', type, 'd', '{}']));
+      expect(parsed).toEqual({ ok: false, error: `unknown event type ${JSON.stringify(type)}` });
+    }
+  });
 });

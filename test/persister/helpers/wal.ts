@@ -3,6 +3,7 @@
 // and keeps a model of what each trip's totals must be once persisted.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { tripUpsertedPayload, type WalSpecItem } from '../../../bench/walEvents.js';
 import { Keys } from '../../../src/redis/keys.js';
 
 export interface TripModel {
@@ -49,7 +50,7 @@ export class WalWriter {
   async trip(shopperId: string, tripId: string, itemCount = 3): Promise<TripModel> {
     const partition = this.keys.partition(shopperId);
     const items = new Map<string, { q: number; p: number; e: number }>();
-    const specItems = [];
+    const specItems: WalSpecItem[] = [];
     for (let i = 0; i < itemCount; i++) {
       const q = (i + 1) * 1000;
       const p = 199 + i * 100;
@@ -64,20 +65,18 @@ export class WalWriter {
       });
     }
     const estimated = [...items.values()].reduce((s, i) => s + i.e, 0);
-    await this.xadd(partition, 'trip.upserted', {
-      trip_id: tripId,
-      shopper_id: shopperId,
+    await this.xadd(
       partition,
-      merchant: { name: 'Safeway', address: '123 Main St', lat: '37.77', lng: '-122.41' },
-      currency: 'USD',
-      tax_rate_bps: 925,
-      tolerance_bps: 500,
-      tolerance_cents: 200,
-      hold_cents: null,
-      estimated_cents: estimated,
-      orders: [{ order_id: 'o-1', items: specItems }],
-      at_ms: Date.now(),
-    });
+      'trip.upserted',
+      tripUpsertedPayload({
+        tripId,
+        shopperId,
+        partition,
+        items: specItems,
+        estimatedCents: estimated,
+        atMs: Date.now(),
+      }),
+    );
     const model: TripModel = {
       tripId,
       shopperId,
