@@ -3,6 +3,7 @@
 // read), checked together (every problem reported at once, limits that must
 // fit together asserted), then frozen. Units are the last word of each name.
 import { loadProcessorConfig, type ProcessorConfig } from '../processors/config.js';
+import { loadRegionConfig, type RegionConfig } from '../regions/config.js';
 
 export interface Config {
   readonly env: 'production' | 'development' | 'test';
@@ -91,6 +92,8 @@ export interface Config {
   readonly failopenUnseenShoppers: boolean;
   /** CONTRACT §7: Stripe, Marqeta and Lithic (src/processors/config.ts). */
   readonly processors: ProcessorConfig;
+  /** CONTRACT §8: this region, its peers and the inter-region channel (src/regions/config.ts). */
+  readonly regions: RegionConfig;
 }
 
 export class ConfigError extends Error {
@@ -254,6 +257,7 @@ export function loadConfig(env: Env = process.env): Config {
     standinTtlS: r.int('STANDIN_TTL_S', 600, 1, DAY_S),
     failopenUnseenShoppers: r.bool('FAILOPEN_UNSEEN_SHOPPERS', true),
     processors: loadProcessorConfig(r),
+    regions: loadRegionConfig(r),
   };
 
   checkLimitsFit(config, r.problems);
