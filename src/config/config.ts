@@ -4,6 +4,7 @@
 // reported at once, limits that must fit together asserted), then frozen. A limit's
 // unit is the last word of its name (the older MAX_X names are read as aliases).
 import { loadProcessorConfig, type ProcessorConfig } from '../processors/config.js';
+import { loadRegionConfig, type RegionConfig } from '../regions/config.js';
 
 export interface Config {
   readonly env: 'production' | 'development' | 'test';
@@ -97,6 +98,8 @@ export interface Config {
   readonly failopenUnseenShoppers: boolean;
   /** CONTRACT §7: Stripe, Marqeta and Lithic (src/processors/config.ts). */
   readonly processors: ProcessorConfig;
+  /** CONTRACT §8: this region, its peers and the inter-region channel (src/regions/config.ts). */
+  readonly regions: RegionConfig;
 }
 
 export class ConfigError extends Error {
@@ -217,6 +220,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...apiLoadSettings(r),
     ...persisterSettings(r),
     processors: loadProcessorConfig(r),
+    regions: loadRegionConfig(r),
   };
 
   checkLimitsFit(config, r.problems);
