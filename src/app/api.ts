@@ -111,11 +111,24 @@ function startWarmup(clients: readonly RedisClient[], config: Config, logger: Lo
   };
 }
 
+/**
+ * Forwarding between regions (CONTRACT §8) is not built yet: an api given peers would still
+ * decide every shopper locally and decline those who live elsewhere. Refuse rather than run
+ * looking configured (docs/regions.md).
+ */
+export function assertNoRegionPeers(config: Config): void {
+  if (config.regions.peers.size > 0)
+    throw new Error(
+      'REGION_PEERS is set, but this release does not forward requests between regions yet (docs/regions.md): unset it',
+    );
+}
+
 export async function startApi(
   config: Config,
   logger: Logger,
   options: ApiOptions = {},
 ): Promise<RunningApi> {
+  assertNoRegionPeers(config);
   const binary = assertNativeUws();
   logger.info({ binary: binary.split('/').slice(-1)[0] }, 'uWebSockets.js native binary loaded');
   const metrics = createMetrics();
