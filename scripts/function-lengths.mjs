@@ -15,7 +15,6 @@ export const ALLOWED_LONG_FUNCTIONS = new Map([
   ['src/processors/routes.ts:processorRoutes', 'split pending (processors)'],
   ['src/processors/marqeta/jit.ts:marqetaJitAdapter', 'split pending (processors)'],
   ['src/processors/lithic/asa.ts:lithicAsaAdapter', 'split pending (processors)'],
-  ['src/processors/stripe/authorizations.ts:stripeAuthorizationAdapter', 'split pending (processors)'],
   ['src/ledger/postings.ts:postingFor', 'split pending (ledger)'],
   ['src/reconcile/reconcile.ts:rowItem', 'split pending (reconcile)'],
 ]);
