@@ -13,7 +13,6 @@ import ts from 'typescript';
 export const ALLOWED_LONG_FUNCTIONS = new Map([
   ['src/processors/common/events.ts:createEventApplier', 'split pending (processors)'],
   ['src/processors/routes.ts:processorRoutes', 'split pending (processors)'],
-  ['src/processors/lithic/asa.ts:lithicAsaAdapter', 'split pending (processors)'],
   ['src/ledger/postings.ts:postingFor', 'split pending (ledger)'],
   ['src/reconcile/reconcile.ts:rowItem', 'split pending (reconcile)'],
 ]);
