@@ -12,10 +12,6 @@ import ts from 'typescript';
 // to be split along their seams once those land, and then taken off this list.
 export const ALLOWED_LONG_FUNCTIONS = new Map([
   ['src/processors/common/events.ts:createEventApplier', 'split pending (processors)'],
-  ['src/processors/routes.ts:processorRoutes', 'split pending (processors)'],
-  ['src/processors/marqeta/jit.ts:marqetaJitAdapter', 'split pending (processors)'],
-  ['src/processors/lithic/asa.ts:lithicAsaAdapter', 'split pending (processors)'],
-  ['src/processors/stripe/authorizations.ts:stripeAuthorizationAdapter', 'split pending (processors)'],
   ['src/ledger/postings.ts:postingFor', 'split pending (ledger)'],
   ['src/reconcile/reconcile.ts:rowItem', 'split pending (reconcile)'],
 ]);

@@ -68,9 +68,26 @@ export function processorRoutes(d: ProcessorRouteDeps): Route[] {
     logger: d.logger,
     ...(d.now === undefined ? {} : { now: d.now }),
   });
-  const cards = createCardHandlers({ keys: d.keys, scripts: d.eventScripts, authorized: d.authorized });
-  const lithicCheck = createStandardWebhookCheck(pc.lithicWebhookSecrets);
-  const basic = createBasicCheck(pc.marqetaBasicAuth);
+  const post = processorPost(pc);
+  return [
+    ...cardRoutes(d),
+    post(
+      '/v1/processors/stripe/authorizations',
+      createDecisionHandler(routeDeps, stripeAuthorizationAdapter(pc)),
+      STRIPE_HEADERS,
+    ),
+    post('/v1/processors/marqeta/jit', createDecisionHandler(routeDeps, marqetaJitAdapter(pc))),
+    post(
+      '/v1/processors/lithic/asa',
+      createDecisionHandler(routeDeps, lithicAsaAdapter(pc, d.config.processorDeadlineMs)),
+      LITHIC_HEADERS,
+    ),
+    ...eventRoutes(d, applier, post),
+  ];
+}
+
+/** A POST route of one processor: JSON body within the configured size. */
+function processorPost(pc: Config['processors']) {
   const body = { bodyBytesMax: pc.processorBodyBytesMax, requireJson: true } as const;
   const post = (pattern: string, handler: Handler, headers?: readonly string[]): Route => ({
     method: 'post',
@@ -81,6 +98,12 @@ export function processorRoutes(d: ProcessorRouteDeps): Route[] {
     handler,
     ...(headers === undefined ? {} : { headers }),
   });
+  return post;
+}
+
+/** The card registry: PUT and DELETE of a shopper's processor card. */
+function cardRoutes(d: ProcessorRouteDeps): Route[] {
+  const cards = createCardHandlers({ keys: d.keys, scripts: d.eventScripts, authorized: d.authorized });
   const cardPath = '/v1/shoppers/:shopper/cards/:processor/:card';
   const cardLabel = '/v1/shoppers/:shopper_id/cards/:processor/:card_id';
   return [
@@ -102,17 +125,19 @@ export function processorRoutes(d: ProcessorRouteDeps): Route[] {
       requireJson: false,
       handler: d.storageGuard(cards.remove),
     },
-    post(
-      '/v1/processors/stripe/authorizations',
-      createDecisionHandler(routeDeps, stripeAuthorizationAdapter(pc)),
-      STRIPE_HEADERS,
-    ),
-    post('/v1/processors/marqeta/jit', createDecisionHandler(routeDeps, marqetaJitAdapter(pc))),
-    post(
-      '/v1/processors/lithic/asa',
-      createDecisionHandler(routeDeps, lithicAsaAdapter(pc, d.config.processorDeadlineMs)),
-      LITHIC_HEADERS,
-    ),
+  ];
+}
+
+/** Each processor's events endpoint, all feeding the one event applier. */
+function eventRoutes(
+  d: ProcessorRouteDeps,
+  applier: ReturnType<typeof createEventApplier>,
+  post: ReturnType<typeof processorPost>,
+): Route[] {
+  const pc = d.config.processors;
+  const lithicCheck = createStandardWebhookCheck(pc.lithicWebhookSecrets);
+  const basic = createBasicCheck(pc.marqetaBasicAuth);
+  return [
     post(
       '/v1/processors/stripe/events',
       createEventsHandler({

@@ -44,80 +44,84 @@ function encode(v: JsonValue): string {
   return v instanceof JsonNumber ? v.raw : JSON.stringify(v);
 }
 
+/** The jit_funding fields echoed back, JSON-encoded, in the order Marqeta documents. */
+function jitFundingEcho(jit: { [k: string]: JsonValue }): string {
+  const echo: string[] = [];
+  for (const f of [
+    'token',
+    'method',
+    'user_token',
+    'acting_user_token',
+    'amount',
+    'original_jit_funding_token',
+  ]) {
+    const v = jit[f];
+    if (v !== undefined && v !== null) echo.push(`${JSON.stringify(f)}:${encode(v)}`);
+  }
+  return echo.join(',');
+}
+
+/** The swipe a JIT Funding request asks about, or why it cannot be read. */
+function parseMarqetaJit(body: JsonValue): Parsed<{ swipe: ProcessorSwipe; echo: MarqetaEcho }> {
+  if (!isObject(body)) return { ok: false, message: 'body must be a Marqeta transaction object' };
+  const order = isObject(body['gpa_order']) ? body['gpa_order'] : undefined;
+  const jit = order !== undefined && isObject(order['jit_funding']) ? order['jit_funding'] : undefined;
+  if (jit === undefined) return { ok: false, message: 'gpa_order.jit_funding is required' };
+  const jitToken = token(jit, 'token');
+  if (jitToken === '') return { ok: false, message: 'gpa_order.jit_funding.token is required' };
+  const method = jit['method'];
+  if (typeof method !== 'string' || !(JIT_METHODS as readonly string[]).includes(method))
+    return {
+      ok: false,
+      message: `gpa_order.jit_funding.method must be one of ${JIT_METHODS.join(', ')}`,
+    };
+  const userToken = token(jit, 'user_token');
+  if (userToken === '') return { ok: false, message: 'gpa_order.jit_funding.user_token is required' };
+  const amount = parseAmountCents(jit['amount'], 'gpa_order.jit_funding.amount');
+  if (!amount.ok) return amount;
+  const cardId = token(body, 'card_token');
+  if (cardId === '') return { ok: false, message: 'card_token is required' };
+  const currency = (text(body, 'currency_code', 3) || text(order, 'currency_code', 3) || 'USD').toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currency)) return { ok: false, message: 'currency_code must be ISO 4217' };
+  const m = isObject(body['card_acceptor']) ? body['card_acceptor'] : undefined;
+  const name = text(m, 'name');
+  if (name === '') return { ok: false, message: 'card_acceptor.name is required' };
+  const txnToken = token(body, 'token');
+  return {
+    ok: true,
+    value: {
+      swipe: {
+        processor: 'marqeta',
+        cardId,
+        authorizationRef: txnToken !== '' ? txnToken : jitToken,
+        requestId: jitToken,
+        amountCents: amount.value,
+        currency,
+        merchant: {
+          name,
+          street: text(m, 'street_address') || text(m, 'address'),
+          city: text(m, 'city'),
+          state: text(m, 'state'),
+          postal: text(m, 'postal_code', 32) || text(m, 'zip', 32),
+          country: text(m, 'country_code', 8),
+          mcc: text(m, 'mcc', 8),
+          networkId: text(m, 'mid', 64),
+        },
+        // CONTRACT §7: Marqeta JIT Funding has no partial approvals.
+        partialAllowed: false,
+      },
+      echo: { fields: jitFundingEcho(jit) },
+    },
+  };
+}
+
 export function marqetaJitAdapter(config: ProcessorConfig): DecisionAdapter<MarqetaEcho> {
   const authenticated = createBasicCheck(config.marqetaBasicAuth);
   return {
     label: 'POST /v1/processors/marqeta/jit',
     deadlineMs: config.marqetaDeadlineMs,
     authenticate: (req: Request) => authenticated(req.headers.authorization),
-    parse(body: JsonValue): Parsed<{ swipe: ProcessorSwipe; echo: MarqetaEcho }> {
-      if (!isObject(body)) return { ok: false, message: 'body must be a Marqeta transaction object' };
-      const order = isObject(body['gpa_order']) ? body['gpa_order'] : undefined;
-      const jit = order !== undefined && isObject(order['jit_funding']) ? order['jit_funding'] : undefined;
-      if (jit === undefined) return { ok: false, message: 'gpa_order.jit_funding is required' };
-      const jitToken = token(jit, 'token');
-      if (jitToken === '') return { ok: false, message: 'gpa_order.jit_funding.token is required' };
-      const method = jit['method'];
-      if (typeof method !== 'string' || !(JIT_METHODS as readonly string[]).includes(method))
-        return {
-          ok: false,
-          message: `gpa_order.jit_funding.method must be one of ${JIT_METHODS.join(', ')}`,
-        };
-      const userToken = token(jit, 'user_token');
-      if (userToken === '') return { ok: false, message: 'gpa_order.jit_funding.user_token is required' };
-      const amount = parseAmountCents(jit['amount'], 'gpa_order.jit_funding.amount');
-      if (!amount.ok) return amount;
-      const cardId = token(body, 'card_token');
-      if (cardId === '') return { ok: false, message: 'card_token is required' };
-      const currency = (
-        text(body, 'currency_code', 3) ||
-        text(order, 'currency_code', 3) ||
-        'USD'
-      ).toUpperCase();
-      if (!/^[A-Z]{3}$/.test(currency)) return { ok: false, message: 'currency_code must be ISO 4217' };
-      const m = isObject(body['card_acceptor']) ? body['card_acceptor'] : undefined;
-      const name = text(m, 'name');
-      if (name === '') return { ok: false, message: 'card_acceptor.name is required' };
-      const echo: string[] = [];
-      for (const f of [
-        'token',
-        'method',
-        'user_token',
-        'acting_user_token',
-        'amount',
-        'original_jit_funding_token',
-      ]) {
-        const v = jit[f];
-        if (v !== undefined && v !== null) echo.push(`${JSON.stringify(f)}:${encode(v)}`);
-      }
-      const txnToken = token(body, 'token');
-      return {
-        ok: true,
-        value: {
-          swipe: {
-            processor: 'marqeta',
-            cardId,
-            authorizationRef: txnToken !== '' ? txnToken : jitToken,
-            requestId: jitToken,
-            amountCents: amount.value,
-            currency,
-            merchant: {
-              name,
-              street: text(m, 'street_address') || text(m, 'address'),
-              city: text(m, 'city'),
-              state: text(m, 'state'),
-              postal: text(m, 'postal_code', 32) || text(m, 'zip', 32),
-              country: text(m, 'country_code', 8),
-              mcc: text(m, 'mcc', 8),
-              networkId: text(m, 'mid', 64),
-            },
-            // CONTRACT §7: Marqeta JIT Funding has no partial approvals.
-            partialAllowed: false,
-          },
-          echo: { fields: echo.join(',') },
-        },
-      };
-    },
+    parse: parseMarqetaJit,
     respond(result: AuthorizeResult, _swipe: ProcessorSwipe, echo: MarqetaEcho): HttpResponse {
       if (result.reason === undefined)
         return { status: 200, replayed: result.replayed, body: `{"jit_funding":{${echo.fields}}}` };

@@ -64,63 +64,7 @@ export function stripeAuthorizationAdapter(config: ProcessorConfig): DecisionAda
     deadlineMs: config.stripeDeadlineMs,
     authenticate: (req: Request, nowMs: number) =>
       verifyStripeSignature(config.stripeWebhookSecrets, req.headers.extra?.[0] ?? '', req.body, nowMs),
-    parse(body: JsonValue): Parsed<{ swipe: ProcessorSwipe; echo: StripeEcho }> {
-      if (!isObject(body)) return { ok: false, message: 'body must be a Stripe event object' };
-      if (body['type'] !== 'issuing_authorization.request')
-        return { ok: false, message: 'type must be issuing_authorization.request' };
-      const data = body['data'];
-      const auth = isObject(data) ? data['object'] : undefined;
-      if (!isObject(auth)) return { ok: false, message: 'data.object must be an Issuing Authorization' };
-      const authId = id(auth, 'id');
-      if (authId === '') return { ok: false, message: 'data.object.id must be a Stripe id' };
-      const cardId = id(auth, 'card');
-      if (cardId === '') return { ok: false, message: 'data.object.card must be a card or its id' };
-      const pending = auth['pending_request'];
-      if (!isObject(pending)) return { ok: false, message: 'data.object.pending_request is required' };
-      const amount = parseIntegerInRange(
-        pending['amount'],
-        'data.object.pending_request.amount',
-        1,
-        AMOUNT_CENTS_MAX,
-      );
-      if (!amount.ok) return amount;
-      const currency = text(pending, 'currency', 3).toUpperCase();
-      if (!/^[A-Z]{3}$/.test(currency))
-        return { ok: false, message: 'data.object.pending_request.currency must be an ISO 4217 code' };
-      const history = auth['request_history'];
-      const earlier = Array.isArray(history) ? history.length : 0;
-      const m = isObject(auth['merchant_data']) ? auth['merchant_data'] : undefined;
-      const name = text(m, 'name');
-      if (name === '') return { ok: false, message: 'data.object.merchant_data.name is required' };
-      const controllable = pending['is_amount_controllable'] === true;
-      return {
-        ok: true,
-        value: {
-          swipe: {
-            processor: 'stripe',
-            cardId,
-            authorizationRef: authId,
-            // An incremental request is a new decision on the same authorization; a retry of
-            // one request has the same history length (a replay).
-            requestId: earlier === 0 ? authId : `${authId}:${earlier}`,
-            amountCents: amount.value,
-            currency,
-            merchant: {
-              name,
-              street: '',
-              city: text(m, 'city'),
-              state: text(m, 'state'),
-              postal: text(m, 'postal_code', 32),
-              country: text(m, 'country', 8),
-              mcc: text(m, 'category_code', 8),
-              networkId: text(m, 'network_id', 64),
-            },
-            partialAllowed: config.partialApprovals && controllable,
-          },
-          echo: { controllable },
-        },
-      };
-    },
+    parse: (body: JsonValue) => parseStripeAuthorization(body, config.partialApprovals),
     respond(result: AuthorizeResult, swipe: ProcessorSwipe): HttpResponse {
       return {
         status: 200,
@@ -128,6 +72,68 @@ export function stripeAuthorizationAdapter(config: ProcessorConfig): DecisionAda
         headers: versionHeader,
         body: stripeBody(result, swipe),
       };
+    },
+  };
+}
+
+/** The swipe an `issuing_authorization.request` event asks about, or why it cannot be read. */
+function parseStripeAuthorization(
+  body: JsonValue,
+  partialApprovals: boolean,
+): Parsed<{ swipe: ProcessorSwipe; echo: StripeEcho }> {
+  if (!isObject(body)) return { ok: false, message: 'body must be a Stripe event object' };
+  if (body['type'] !== 'issuing_authorization.request')
+    return { ok: false, message: 'type must be issuing_authorization.request' };
+  const data = body['data'];
+  const auth = isObject(data) ? data['object'] : undefined;
+  if (!isObject(auth)) return { ok: false, message: 'data.object must be an Issuing Authorization' };
+  const authId = id(auth, 'id');
+  if (authId === '') return { ok: false, message: 'data.object.id must be a Stripe id' };
+  const cardId = id(auth, 'card');
+  if (cardId === '') return { ok: false, message: 'data.object.card must be a card or its id' };
+  const pending = auth['pending_request'];
+  if (!isObject(pending)) return { ok: false, message: 'data.object.pending_request is required' };
+  const amount = parseIntegerInRange(
+    pending['amount'],
+    'data.object.pending_request.amount',
+    1,
+    AMOUNT_CENTS_MAX,
+  );
+  if (!amount.ok) return amount;
+  const currency = text(pending, 'currency', 3).toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currency))
+    return { ok: false, message: 'data.object.pending_request.currency must be an ISO 4217 code' };
+  const history = auth['request_history'];
+  const earlier = Array.isArray(history) ? history.length : 0;
+  const m = isObject(auth['merchant_data']) ? auth['merchant_data'] : undefined;
+  const name = text(m, 'name');
+  if (name === '') return { ok: false, message: 'data.object.merchant_data.name is required' };
+  const controllable = pending['is_amount_controllable'] === true;
+  return {
+    ok: true,
+    value: {
+      swipe: {
+        processor: 'stripe',
+        cardId,
+        authorizationRef: authId,
+        // An incremental request is a new decision on the same authorization; a retry of
+        // one request has the same history length (a replay).
+        requestId: earlier === 0 ? authId : `${authId}:${earlier}`,
+        amountCents: amount.value,
+        currency,
+        merchant: {
+          name,
+          street: '',
+          city: text(m, 'city'),
+          state: text(m, 'state'),
+          postal: text(m, 'postal_code', 32),
+          country: text(m, 'country', 8),
+          mcc: text(m, 'category_code', 8),
+          networkId: text(m, 'network_id', 64),
+        },
+        partialAllowed: partialApprovals && controllable,
+      },
+      echo: { controllable },
     },
   };
 }
