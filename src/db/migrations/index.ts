@@ -31,11 +31,11 @@ export const MIGRATIONS: MigrationObject[] = [
   },
   { name: 'Migration20261204100050_clearing_flags', class: Migration20261204100050_clearing_flags },
   { name: 'Migration20261204100070_processors', class: Migration20261204100070_processors },
+  { name: 'Migration20261204110000_refunds', class: Migration20261204110000_refunds },
   {
     name: 'Migration20261204100100_trip_identity_contract',
     class: Migration20261204100100_trip_identity_contract,
   },
-  { name: 'Migration20261204110000_refunds', class: Migration20261204110000_refunds },
 ];
 
 /**
