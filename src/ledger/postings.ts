@@ -39,6 +39,7 @@ export type PostingKind =
   | 'reversal'
   | 'clearing'
   | 'hold_expiry'
+  | 'refund'
   | 'adjustment';
 
 /** `cents` (> 0) leave `from` (debited) and arrive in `to` (credited). */
@@ -150,9 +151,26 @@ export function postingFor(e: WalEvent): Posting | undefined {
         transfers: move(cardHolds(d.shopper_id), FUNDING, d.released_cents),
       };
     }
+    case 'refund.recorded':
+      return refundPosting(e);
     default:
       return undefined;
   }
+}
+
+/** A refund reverses a spend: the merchant pays back what clearing made payable to it. */
+function refundPosting(e: Extract<WalEvent, { type: 'refund.recorded' }>): Posting {
+  const d = e.d;
+  return {
+    postingId: e.eventId,
+    eventMs: d.at_ms,
+    kind: 'refund',
+    authorizationId: d.authorization_id,
+    transactionId: d.transaction_id,
+    shopperId: d.shopper_id,
+    currency: d.currency,
+    transfers: move(PAYABLE, FUNDING, d.amount_cents),
+  };
 }
 
 /** A transfer that is not a positive safe integer between two accounts is a programmer error: never written. */

@@ -902,6 +902,8 @@ export async function applyEvents(
   const insertedExpiries = await insertHoldExpiries(db, expiries);
   await flagLate(db, byType.of('authorization.late'));
   await upsertCards(db, byType.of('card.registered'));
+  const refunds = byType.of('refund.recorded');
+  const insertedRefunds = await insertRefunds(db, refunds);
 
   // Ledger: one posting per event that had an effect now, in the same transaction (docs/ledger.md).
   const postings: Posting[] = [];
@@ -917,6 +919,7 @@ export async function applyEvents(
   for (const e of reversals) if (insertedReversals.has(e.eventId)) post(e);
   for (const e of clearings) if (insertedClearings.has(e.eventId)) post(e);
   for (const e of expiries) if (insertedExpiries.has(e.eventId)) post(e);
+  for (const e of refunds) if (insertedRefunds.has(e.eventId)) post(e);
   const { accounts } = await writePostings(db, postings, known);
 
   const deltas = tripDeltas(byType, {
@@ -929,6 +932,34 @@ export async function applyEvents(
   await updateTrips(db, deltas);
   await recordOffsets(db, fresh);
   return { applied, duplicates: events.length - fresh.length, accounts };
+}
+
+/**
+ * refund.recorded: one row per processor refund id (a second WAL entry for it, after the Redis
+ * marker expired, inserts nothing and posts nothing). `flagged`: no authorization of ours matched.
+ */
+async function insertRefunds(db: Db, events: readonly Ev<'refund.recorded'>[]): Promise<Set<string>> {
+  const rows = await jsonRows<{ event_id: string }>(
+    db,
+    `insert into refunds (event_id, processor, refund_id, card_id, shopper_id, authorization_ref, authorization_id,
+            transaction_id, partition, stream_id, currency, amount_cents, refunded_at_ms, recorded_ms, flagged)
+     select x.event_id, x.processor, x.refund_id, x.card_id, x.shopper_id, x.authorization_ref, x.authorization_id,
+            x.transaction_id, x.partition, x.stream_id, x.currency, x.amount_cents, x.refunded_at_ms, x.recorded_ms,
+            x.authorization_id is null
+       from json_to_recordset(?::json) as x(event_id text, processor text, refund_id text, card_id text,
+            shopper_id text, authorization_ref text, authorization_id text, transaction_id text, partition int,
+            stream_id text, currency text, amount_cents bigint, refunded_at_ms bigint, recorded_ms bigint)
+     on conflict (processor, refund_id) do nothing
+     returning event_id`,
+    events.map((e) => ({
+      ...e.d,
+      event_id: e.eventId,
+      partition: e.partition,
+      stream_id: e.streamId,
+      recorded_ms: e.d.at_ms,
+    })),
+  );
+  return new Set(rows.map((r) => r.event_id));
 }
 
 /** SQLSTATE classes that mean "this event cannot be applied" rather than "Postgres is unavailable". */

@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   'hold.expired',
   'authorization.late',
   'card.registered',
+  'refund.recorded',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -236,7 +237,8 @@ export type WalEvent =
   | (Base & { readonly type: 'clearing.flagged'; readonly d: ClearingFlagged })
   | (Base & { readonly type: 'hold.expired'; readonly d: HoldExpired })
   | (Base & { readonly type: 'authorization.late'; readonly d: AuthorizationLate })
-  | (Base & { readonly type: 'card.registered'; readonly d: CardRegistered });
+  | (Base & { readonly type: 'card.registered'; readonly d: CardRegistered })
+  | (Base & { readonly type: 'refund.recorded'; readonly d: RefundRecorded });
 
 export type ParseResult = { ok: true; event: WalEvent } | { ok: false; error: string };
 
@@ -495,6 +497,37 @@ function reversalApplied(o: Obj): ReversalApplied {
   };
 }
 
+/** lua/recordRefund-2.lua: a processor's refund; null links mean it matched no authorization of ours. */
+export interface RefundRecorded {
+  readonly processor: string;
+  readonly refund_id: string;
+  readonly card_id: string;
+  readonly shopper_id: string | null;
+  readonly authorization_ref: string | null;
+  readonly authorization_id: string | null;
+  readonly transaction_id: string | null;
+  readonly amount_cents: number;
+  readonly currency: string;
+  readonly refunded_at_ms: number;
+  readonly at_ms: number;
+}
+
+function refundRecorded(o: Obj): RefundRecorded {
+  return {
+    processor: str(o, 'processor', 16),
+    refund_id: str(o, 'refund_id'),
+    card_id: str(o, 'card_id'),
+    shopper_id: strOrNull(o, 'shopper_id'),
+    authorization_ref: strOrNull(o, 'authorization_ref'),
+    authorization_id: strOrNull(o, 'authorization_id'),
+    transaction_id: strOrNull(o, 'transaction_id'),
+    amount_cents: int(o, 'amount_cents', 1),
+    currency: str(o, 'currency', 3),
+    refunded_at_ms: int(o, 'refunded_at_ms', 1),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
 /** A signature v1 (64 hex) when the event carries one; older events have none. */
 function optionalSignature(o: Obj): string | null {
   const v = o['signature'];
@@ -588,6 +621,7 @@ const PAYLOAD_DECODERS: { readonly [T in EventType]: (o: Obj) => Extract<WalEven
   'hold.expired': holdExpired,
   'authorization.late': authorizationLate,
   'card.registered': cardRegistered,
+  'refund.recorded': refundRecorded,
 };
 
 /**

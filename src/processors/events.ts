@@ -30,6 +30,14 @@ const timeOf = (v: JsonValue | undefined, fallbackMs: number): number => {
   return n !== undefined && n > 946_684_800 && n < 4_102_444_800 ? n * 1000 : fallbackMs;
 };
 
+/** Marqeta transaction types that move money back to the card (an authorization of a refund does not). */
+const MARQETA_REFUNDS = new Set(['refund', 'refund.authorization.clearing']);
+
+function refundOf(amountCents: number, currency: JsonValue | undefined, refundedAtMs: number): EventAction {
+  const c = typeof currency === 'string' && /^[A-Za-z]{3}$/.test(currency) ? currency.toUpperCase() : '';
+  return { kind: 'refund', amountCents, currency: c, refundedAtMs };
+}
+
 export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   const type = body['type'];
   const data = obj(body['data']);
@@ -64,9 +72,16 @@ export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
       return [
         { ...base, action: { kind: 'clear', amountCents: amount, clearedAtMs: timeOf(o['created'], nowMs) } },
       ];
-    return [
-      { ...base, action: ignore(`transaction ${String(o['type'])}: no path (refunds are not posted)`) },
-    ];
+    if (o['type'] === 'refund' && amount !== undefined && amount > 0)
+      return [
+        {
+          ...base,
+          // The transaction's own id (ipi_…) is the refund's: two events about it are one refund.
+          eventId: idOf(o['id']) || eventId,
+          action: refundOf(amount, o['currency'], timeOf(o['created'], nowMs)),
+        },
+      ];
+    return [{ ...base, action: ignore(`transaction ${String(o['type'])}`) }];
   }
   return [];
 }
@@ -85,7 +100,7 @@ export function parseMarqetaEvents(body: Obj, nowMs: number): ProcessorEvent[] {
       authorizationRef: text(o, 'preceding_related_transaction_token', 64),
       eventId: text(o, 'token', 64),
     };
-    if (base.eventId === '' || base.authorizationRef === '') continue;
+    if (base.eventId === '' || (base.authorizationRef === '' && !MARQETA_REFUNDS.has(String(type)))) continue;
     const amount = parseAmountCents(o['amount'], 'amount');
     if (type === 'authorization.reversal')
       out.push({
@@ -98,6 +113,11 @@ export function parseMarqetaEvents(body: Obj, nowMs: number): ProcessorEvent[] {
       out.push({
         ...base,
         action: { kind: 'clear', amountCents: amount.value, clearedAtMs: timeOf(o['created_time'], nowMs) },
+      });
+    else if (MARQETA_REFUNDS.has(String(type)) && amount.ok)
+      out.push({
+        ...base,
+        action: refundOf(amount.value, o['currency_code'], timeOf(o['created_time'], nowMs)),
       });
     else if (type === 'authorization.reversal.issuerexpiration')
       out.push({ ...base, action: { kind: 'expire' } });
@@ -135,7 +155,10 @@ export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
         ...base,
         action: { kind: 'clear', amountCents: amount, clearedAtMs: timeOf(o['created'], nowMs) },
       });
-    else if (type === 'AUTHORIZATION_EXPIRY') out.push({ ...base, action: { kind: 'expire' } });
+    else if (type === 'RETURN' && amount !== undefined && amount > 0) {
+      const currency = obj(obj(amounts?.['cardholder']))?.['currency'] ?? body['currency'];
+      out.push({ ...base, action: refundOf(amount, currency, timeOf(o['created'], nowMs)) });
+    } else if (type === 'AUTHORIZATION_EXPIRY') out.push({ ...base, action: { kind: 'expire' } });
     else out.push({ ...base, action: ignore(`event ${String(type)}`) });
   }
   return out;

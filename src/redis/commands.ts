@@ -593,3 +593,48 @@ export async function readProcessorAuths(
   if (typeof raw !== 'string') throw new Error(`script readProcessorAuths returned ${JSON.stringify(raw)}`);
   return JSON.parse(raw) as ProcessorDecisionState[];
 }
+
+/** A processor's refund, as src/processors/common/events.ts matched it (lua/recordRefund-2.lua). */
+export interface RefundToRecord {
+  readonly processor: string;
+  /** The processor's id of the refund (Stripe ipi_…, Lithic event token, Marqeta token): the idempotency key. */
+  readonly refundId: string;
+  readonly cardId: string;
+  /** The card's owner; null when the card is unknown (recorded in the card's partition). */
+  readonly shopperId: string | null;
+  readonly authorizationRef: string | null;
+  /** Our authorization the refund names, when one matched; null: flagged for finance. */
+  readonly authorizationId: string | null;
+  readonly transactionId: string | null;
+  readonly amountCents: number;
+  readonly currency: string;
+  readonly refundedAtMs: number;
+  readonly nowMs: number;
+}
+
+/** lua/recordRefund-2.lua: 'recorded' now, or 'replay' of a refund id already recorded. */
+export async function recordRefund(d: ScriptDeps, r: RefundToRecord): Promise<'recorded' | 'replay'> {
+  const { config, keys } = d;
+  const p = r.shopperId === null ? keys.cardPartition(r.processor, r.cardId) : keys.partition(r.shopperId);
+  const eventId = uuidv7(r.nowMs);
+  const payload = JSON.stringify({
+    processor: r.processor,
+    refund_id: r.refundId,
+    card_id: r.cardId,
+    shopper_id: r.shopperId,
+    authorization_ref: r.authorizationRef,
+    authorization_id: r.authorizationId,
+    transaction_id: r.transactionId,
+    amount_cents: r.amountCents,
+    currency: r.currency,
+    refunded_at_ms: r.refundedAtMs,
+    at_ms: r.nowMs,
+  });
+  const raw = await d.scripts.run(
+    'recordRefund',
+    [`${keys.base(p)}rfd:${r.processor}:${r.refundId}`, keys.wal(p)],
+    [eventId, config.authorizationTtlS, payload],
+  );
+  if (raw !== 0 && raw !== 1) throw new Error(`script recordRefund returned ${JSON.stringify(raw)}`);
+  return raw === 0 ? 'recorded' : 'replay';
+}

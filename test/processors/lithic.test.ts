@@ -173,6 +173,19 @@ describe('Lithic ASA', () => {
         )
       ).json['events'],
     ).toEqual([expect.objectContaining({ outcome: 'expired' })]);
+    // A RETURN on t1: booked once (its event token is the key), linked to t1's authorization.
+    const ret = randomUUID();
+    const returned = lithicTransactionUpdated({
+      token: t1,
+      cardId,
+      events: [{ token: ret, type: 'RETURN', amount: 400 }],
+    });
+    expect((await event(returned)).json['events']).toEqual([
+      expect.objectContaining({ outcome: 'refunded' }),
+    ]);
+    expect((await event(returned)).json['events']).toEqual([
+      expect.objectContaining({ outcome: 'refund_replayed' }),
+    ]);
     expect((await event({ event_type: 'card.created', card_token: cardId })).status).toBe(200);
 
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(1700);
@@ -188,6 +201,13 @@ describe('Lithic ASA', () => {
       { ref: t1, amount: '1000', reversed: '1000', cleared: null, expired: false },
       { ref: t2, amount: '500', reversed: '0', cleared: null, expired: true },
     ]);
+    const refunds = await env.db.query<Record<string, unknown>>(
+      `select r.amount_cents::text as cents, r.flagged, a.processor_authorization_id as ref
+         from refunds r join authorizations a on a.authorization_id = r.authorization_id
+        where r.processor = 'lithic' and r.refund_id = ?`,
+      [ret],
+    );
+    expect(refunds).toEqual([{ cents: '400', flagged: false, ref: t1 }]);
     expect(await ledgerBalanced(env)).toBe(true);
   });
 });

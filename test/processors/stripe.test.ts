@@ -324,20 +324,36 @@ describe('Stripe Issuing authorizations', () => {
         )
       ).json['events'],
     ).toEqual([expect.objectContaining({ outcome: 'expired' })]);
-    // A refund and an unknown type: acknowledged and ignored.
-    expect(
-      (
-        await sendEvent(
-          stripeEvent('issuing_transaction.created', {
-            id: uid('ipi_'),
-            amount: 300,
-            authorization: a1,
-            card: cardId,
-            type: 'refund',
-          }),
-        )
-      ).json['events'],
-    ).toEqual([expect.objectContaining({ outcome: 'ignored' })]);
+    // A refund: booked once (the transaction id is the key), linked to a1; one naming no
+    // authorization of ours is booked too, flagged for finance.
+    const refundId = uid('ipi_');
+    const refund = stripeEvent('issuing_transaction.created', {
+      id: refundId,
+      object: 'issuing.transaction',
+      amount: 300,
+      authorization: a1,
+      card: cardId,
+      currency: 'usd',
+      type: 'refund',
+    });
+    expect((await sendEvent(refund)).json['events']).toEqual([
+      expect.objectContaining({ outcome: 'refunded' }),
+    ]);
+    expect((await sendEvent(refund)).json['events']).toEqual([
+      expect.objectContaining({ outcome: 'refund_replayed' }),
+    ]);
+    const strayId = uid('ipi_');
+    const stray = stripeEvent('issuing_transaction.created', {
+      id: strayId,
+      amount: 120,
+      authorization: null,
+      card: cardId,
+      currency: 'usd',
+      type: 'refund',
+    });
+    expect((await sendEvent(stray)).json['events']).toEqual([
+      expect.objectContaining({ outcome: 'refunded' }),
+    ]);
     expect((await sendEvent(stripeEvent('issuing_card.updated', { id: cardId }))).status).toBe(200);
 
     // authorized: a1 cleared at 650, a2 0, a3 released.
@@ -353,6 +369,17 @@ describe('Stripe Issuing authorizations', () => {
       { id: a1, reversed: '300', cleared: '650', expired: false },
       { id: a2, reversed: '1200', cleared: null, expired: false },
       { id: a3, reversed: '0', cleared: null, expired: true },
+    ]);
+    const refunds = await env.db.query<Record<string, string | boolean | null>>(
+      `select r.refund_id, r.amount_cents::text as cents, r.currency, r.flagged, a.processor_authorization_id as auth,
+              (select count(*)::text from ledger_transfers t where t.posting_id = r.event_id) as postings
+         from refunds r left join authorizations a on a.authorization_id = r.authorization_id
+        where r.refund_id in (?, ?) order by r.amount_cents desc`,
+      [refundId, strayId],
+    );
+    expect(refunds).toEqual([
+      { refund_id: refundId, cents: '300', currency: 'USD', flagged: false, auth: a1, postings: '1' },
+      { refund_id: strayId, cents: '120', currency: 'USD', flagged: true, auth: null, postings: '1' },
     ]);
     expect(await ledgerBalanced(env)).toBe(true);
   });

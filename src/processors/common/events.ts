@@ -4,12 +4,14 @@
 // its approved decisions (one, or more after incremental requests) come from
 // <base>pref:<processor>:<id> in the card owner's partition (lua/readProcessorAuths-1.lua).
 import type { Config } from '../../config/config.js';
+import { UNKNOWN_CURRENCY } from '../../ledger/postings.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Keys } from '../../redis/keys.js';
 import {
   clearAuthorization,
   expireHold,
   lookupCard,
+  recordRefund,
   type ProcessorDecisionState,
   readProcessorAuths,
   reverseAuthorization,
@@ -21,6 +23,13 @@ export type EventAction =
   | { readonly kind: 'release'; readonly amountCents: number | 'all' }
   | { readonly kind: 'clear'; readonly amountCents: number; readonly clearedAtMs: number }
   | { readonly kind: 'expire' }
+  | {
+      readonly kind: 'refund';
+      readonly amountCents: number;
+      /** ISO 4217 upper case; '' when the processor did not say. */
+      readonly currency: string;
+      readonly refundedAtMs: number;
+    }
   | { readonly kind: 'ignore'; readonly why: string };
 
 export interface ProcessorEvent {
@@ -38,6 +47,8 @@ export type EventOutcome =
   | 'released'
   | 'cleared'
   | 'expired'
+  | 'refunded'
+  | 'refund_replayed'
   | 'ignored'
   | 'unknown_card'
   | 'unknown_authorization'
@@ -100,9 +111,36 @@ export function createEventApplier(deps: EventDeps) {
     );
   }
 
+  /**
+   * A refund is recorded whatever it matches (docs/processors.md "Refunds"): linked to the
+   * authorization it names when we know it, else flagged for finance by its null link.
+   */
+  async function refund(e: ProcessorEvent, r: Extract<EventAction, { kind: 'refund' }>) {
+    const found = await decisionsOf(e);
+    const decision = found?.list[0];
+    const outcome = await recordRefund(
+      { config, keys, scripts },
+      {
+        processor: e.processor,
+        refundId: e.eventId,
+        cardId: e.cardId,
+        shopperId: found?.shopperId ?? null,
+        authorizationRef: e.authorizationRef === '' ? null : e.authorizationRef,
+        authorizationId: decision?.authorization_id ?? null,
+        transactionId: decision?.transaction_id ?? null,
+        amountCents: r.amountCents,
+        currency: r.currency === '' ? UNKNOWN_CURRENCY : r.currency,
+        refundedAtMs: r.refundedAtMs,
+        nowMs: now(),
+      },
+    );
+    return outcome === 'recorded' ? 'refunded' : 'refund_replayed';
+  }
+
   /** Applies one event. Redis errors propagate (the route answers 503 and the processor redelivers). */
   async function apply(e: ProcessorEvent): Promise<EventOutcome> {
     if (e.action.kind === 'ignore') return 'ignored';
+    if (e.action.kind === 'refund') return refund(e, e.action);
     const found = await decisionsOf(e);
     if (found === undefined) return 'unknown_card';
     const { shopperId, list } = found;
