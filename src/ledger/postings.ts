@@ -79,36 +79,10 @@ export function move(from: string, to: string, cents: number): Transfer[] {
 export function postingFor(e: WalEvent): Posting | undefined {
   // Whole object literals, no `{ ...base, ... }`: see parsedEvent (src/persister/events.ts).
   switch (e.type) {
-    case 'authorization.decided': {
-      const d = e.d;
-      if (d.decision !== 'approved') return undefined;
-      return {
-        postingId: e.eventId,
-        eventMs: d.at_ms,
-        kind: 'authorization',
-        authorizationId: d.authorization_id,
-        transactionId: d.transaction_id,
-        shopperId: d.shopper_id,
-        currency: d.currency,
-        transfers: move(FUNDING, cardHolds(d.shopper_id), d.amount_cents),
-      };
-    }
-    case 'failopen.replayed': {
-      const d = e.d;
-      if (d.replay_outcome === 'already_decided') return undefined;
-      // overridden: Redis's late decline of our own call was replaced by the approval given.
-      const applied = d.replay_outcome === 'applied' || d.replay_outcome === 'overridden';
-      return {
-        postingId: e.eventId,
-        eventMs: d.at_ms,
-        kind: applied ? 'failopen_approval' : 'failopen_exposure',
-        authorizationId: d.authorization_id,
-        transactionId: d.transaction_id,
-        shopperId: d.shopper_id,
-        currency: d.currency,
-        transfers: move(FUNDING, applied ? cardHolds(d.shopper_id) : EXPOSURE, d.amount_cents),
-      };
-    }
+    case 'authorization.decided':
+      return approvalPosting(e);
+    case 'failopen.replayed':
+      return failopenPosting(e);
     case 'reversal.applied': {
       const d = e.d;
       return {
@@ -156,6 +130,40 @@ export function postingFor(e: WalEvent): Posting | undefined {
     default:
       return undefined;
   }
+}
+
+/** An approval holds its amount on the shopper's card. */
+function approvalPosting(e: Extract<WalEvent, { type: 'authorization.decided' }>): Posting | undefined {
+  const d = e.d;
+  if (d.decision !== 'approved') return undefined;
+  return {
+    postingId: e.eventId,
+    eventMs: d.at_ms,
+    kind: 'authorization',
+    authorizationId: d.authorization_id,
+    transactionId: d.transaction_id,
+    shopperId: d.shopper_id,
+    currency: d.currency,
+    transfers: move(FUNDING, cardHolds(d.shopper_id), d.amount_cents),
+  };
+}
+
+/** A replayed fail-open approval: a hold when it counted, an exposure when the trip could not take it. */
+function failopenPosting(e: Extract<WalEvent, { type: 'failopen.replayed' }>): Posting | undefined {
+  const d = e.d;
+  if (d.replay_outcome === 'already_decided') return undefined;
+  // overridden: Redis's late decline of our own call was replaced by the approval given.
+  const applied = d.replay_outcome === 'applied' || d.replay_outcome === 'overridden';
+  return {
+    postingId: e.eventId,
+    eventMs: d.at_ms,
+    kind: applied ? 'failopen_approval' : 'failopen_exposure',
+    authorizationId: d.authorization_id,
+    transactionId: d.transaction_id,
+    shopperId: d.shopper_id,
+    currency: d.currency,
+    transfers: move(FUNDING, applied ? cardHolds(d.shopper_id) : EXPOSURE, d.amount_cents),
+  };
 }
 
 /** A refund reverses a spend: the merchant pays back what clearing made payable to it. */

@@ -268,11 +268,40 @@ function adjustment(id: string, r: Record<string, unknown>, transfers: Transfer[
 
 /** One mismatch of a settlement-file row (ROW_BREAKS_SQL); its adjustment, if any, goes to `postings`. */
 function rowItem(r: Record<string, unknown>, autoMax: number, nowMs: number, postings: Posting[]): ReconItem {
-  let kind = r['kind'] as Kind;
-  let klass: ItemClass = KINDS[kind];
   const txn = String(r['txn']);
   const amount = r['amount'] === null ? null : Number(r['amount']);
   const ours = r['a_cleared'] === null || r['a_cleared'] === undefined ? null : Number(r['a_cleared']);
+  const { kind, klass, adjustmentId, detail } = judgeRow(r, { txn, amount, ours, autoMax, nowMs }, postings);
+  return {
+    rowKey: `row:${String(r['row_no'])}`,
+    kind,
+    klass,
+    status: klass === 'auto_adjusted' ? 'adjusted' : klass === 'needs_review' ? 'open' : 'queued',
+    rowNo: Number(r['row_no']),
+    transactionId: txn === '' ? null : txn,
+    authorizationId: (r['authorization_id'] as string | null) ?? null,
+    fileAmountCents: amount,
+    ourAmountCents: ours ?? (r['a_amount'] === null ? null : Number(r['a_amount']) - Number(r['a_reversed'])),
+    fileCurrency: String(r['currency']) || null,
+    ourCurrency: (r['a_currency'] as string | null) ?? null,
+    adjustmentId,
+    detail,
+  };
+}
+
+interface RowFigures {
+  readonly txn: string;
+  readonly amount: number | null;
+  readonly ours: number | null;
+  readonly autoMax: number;
+  readonly nowMs: number;
+}
+
+/** A break's class, its adjustment (pushed onto postings) and what the report says of it. */
+function judgeRow(r: Record<string, unknown>, f: RowFigures, postings: Posting[]) {
+  const { txn, amount, ours, autoMax, nowMs } = f;
+  let kind = r['kind'] as Kind;
+  let klass: ItemClass = KINDS[kind];
   let adjustmentId: string | null = null;
   let detail = '';
   switch (kind) {
@@ -322,21 +351,7 @@ function rowItem(r: Record<string, unknown>, autoMax: number, nowMs: number, pos
       detail =
         kind === 'settled_declined_authorization' ? 'we declined this transaction' : 'not found in Postgres';
   }
-  return {
-    rowKey: `row:${String(r['row_no'])}`,
-    kind,
-    klass,
-    status: klass === 'auto_adjusted' ? 'adjusted' : klass === 'needs_review' ? 'open' : 'queued',
-    rowNo: Number(r['row_no']),
-    transactionId: txn === '' ? null : txn,
-    authorizationId: (r['authorization_id'] as string | null) ?? null,
-    fileAmountCents: amount,
-    ourAmountCents: ours ?? (r['a_amount'] === null ? null : Number(r['a_amount']) - Number(r['a_reversed'])),
-    fileCurrency: String(r['currency']) || null,
-    ourCurrency: (r['a_currency'] as string | null) ?? null,
-    adjustmentId,
-    detail,
-  };
+  return { kind, klass, adjustmentId, detail };
 }
 
 /** An approval in the window the file never settled (NEVER_SETTLED_SQL); a late one's hold is released. */

@@ -64,141 +64,177 @@ export interface EventDeps {
 
 const held = (d: Decision) => (d.cleared || d.expired ? 0 : d.amount_cents - d.reversed_cents);
 
+/** What the steps below share: the stores, the config and the clock. */
+interface ApplierContext {
+  readonly store: { readonly config: Config; readonly keys: Keys; readonly scripts: ScriptRunner };
+  readonly now: () => number;
+}
+
+type Found = { readonly shopperId: string; readonly list: readonly Decision[] };
+
+/** The card's owner (or an earlier owner) and its decisions on the event's authorization. */
+async function decisionsOf(ctx: ApplierContext, e: ProcessorEvent): Promise<Found | undefined> {
+  const { keys, scripts } = ctx.store;
+  const card = await lookupCard({ keys, scripts }, e.processor, e.cardId);
+  if (card.status === 'not_ready') throw new Error('card partition not hydrated');
+  if (card.status === 'unknown') return undefined;
+  for (const shopperId of [card.shopperId, ...card.owners]) {
+    const list = await readProcessorAuths({ keys, scripts }, shopperId, e.processor, e.authorizationRef);
+    if (list.length > 0) return { shopperId, list };
+  }
+  return { shopperId: card.shopperId, list: [] };
+}
+
+async function reverse(
+  ctx: ApplierContext,
+  shopperId: string,
+  d: Decision,
+  amount: number | '',
+  reversalId: string,
+) {
+  return reverseAuthorization(ctx.store, {
+    shopperId,
+    transactionId: d.transaction_id,
+    reversalKey: reversalId,
+    amount: amount === '' ? '' : String(amount),
+    // Processor events are not §1-signed requests: no signature to bind to one endpoint.
+    signature: '',
+    nowMs: ctx.now(),
+  });
+}
+
+async function clear(
+  ctx: ApplierContext,
+  shopperId: string,
+  d: Decision,
+  amount: number,
+  clearedAtMs: number,
+) {
+  return clearAuthorization(ctx.store, {
+    shopperId,
+    transactionId: d.transaction_id,
+    clearedCents: amount,
+    clearedAtMs,
+    currency: '',
+    signature: '',
+    nowMs: ctx.now(),
+  });
+}
+
+/**
+ * A refund is recorded whatever it matches (docs/processors.md "Refunds"): linked to the
+ * authorization it names when we know it, else flagged for finance by its null link.
+ */
+async function refund(
+  ctx: ApplierContext,
+  e: ProcessorEvent,
+  r: Extract<EventAction, { kind: 'refund' }>,
+): Promise<EventOutcome> {
+  const found = await decisionsOf(ctx, e);
+  const decision = found?.list[0];
+  const outcome = await recordRefund(ctx.store, {
+    processor: e.processor,
+    refundId: e.eventId,
+    cardId: e.cardId,
+    shopperId: found?.shopperId ?? null,
+    authorizationRef: e.authorizationRef === '' ? null : e.authorizationRef,
+    authorizationId: decision?.authorization_id ?? null,
+    transactionId: decision?.transaction_id ?? null,
+    amountCents: r.amountCents,
+    currency: r.currency === '' ? UNKNOWN_CURRENCY : r.currency,
+    refundedAtMs: r.refundedAtMs,
+    nowMs: ctx.now(),
+  });
+  return outcome === 'recorded' ? 'refunded' : 'refund_replayed';
+}
+
+/** Newest decision first: an amount lowered undoes the latest increment first. */
+async function release(
+  ctx: ApplierContext,
+  { shopperId, list }: Found,
+  amountCents: number | 'all',
+  reversalId: string,
+): Promise<EventOutcome> {
+  let conflict = false;
+  let left = amountCents === 'all' ? Number.POSITIVE_INFINITY : amountCents;
+  for (const d of [...list].reverse()) {
+    const h = held(d);
+    if (h <= 0 || left <= 0) continue;
+    const take = Math.min(h, left);
+    const r = await reverse(ctx, shopperId, d, take === h ? '' : take, reversalId);
+    if (!r.ok) conflict = true;
+    left -= take;
+  }
+  return conflict ? 'conflict' : 'released';
+}
+
+/**
+ * Oldest first, each decision up to what it holds; the last open one takes the rest (a
+ * clearing may exceed the hold by the trip's slack). Decisions left with nothing to clear
+ * are released.
+ */
+async function clearInOrder(
+  ctx: ApplierContext,
+  { shopperId, list }: Found,
+  action: Extract<EventAction, { kind: 'clear' }>,
+  reversalId: string,
+): Promise<EventOutcome> {
+  let conflict = false;
+  const open = list.filter((d) => !d.cleared);
+  let left = action.amountCents;
+  for (let i = 0; i < open.length; i++) {
+    const d = open[i] as Decision;
+    const last = i === open.length - 1;
+    const share = last ? left : Math.min(held(d), left);
+    if (share > 0) {
+      const r = await clear(ctx, shopperId, d, share, action.clearedAtMs);
+      if (!r.ok) conflict = true;
+      left -= share;
+    } else if (held(d) > 0) {
+      const r = await reverse(ctx, shopperId, d, '', reversalId);
+      if (!r.ok) conflict = true;
+    }
+  }
+  return conflict ? 'conflict' : 'cleared';
+}
+
+async function expireAll(ctx: ApplierContext, { shopperId, list }: Found): Promise<EventOutcome> {
+  for (const d of list) {
+    if (held(d) <= 0) continue;
+    await expireHold(
+      ctx.store,
+      {
+        authorization_id: d.authorization_id,
+        shopper_id: shopperId,
+        currency: '',
+        transaction_id: d.transaction_id,
+        held: String(held(d)),
+      },
+      'expiry',
+      ctx.now(),
+    );
+  }
+  return 'expired';
+}
+
+/** Applies one event. Redis errors propagate (the route answers 503 and the processor redelivers). */
+async function applyEvent(ctx: ApplierContext, e: ProcessorEvent): Promise<EventOutcome> {
+  const action = e.action;
+  if (action.kind === 'ignore') return 'ignored';
+  if (action.kind === 'refund') return refund(ctx, e, action);
+  const found = await decisionsOf(ctx, e);
+  if (found === undefined) return 'unknown_card';
+  if (found.list.length === 0) return 'unknown_authorization';
+  const reversalId = `${e.processor}:${e.eventId}`;
+  if (action.kind === 'release') return release(ctx, found, action.amountCents, reversalId);
+  if (action.kind === 'clear') return clearInOrder(ctx, found, action, reversalId);
+  return expireAll(ctx, found);
+}
+
 export function createEventApplier(deps: EventDeps) {
   const { config, keys, scripts, logger } = deps;
-  const now = deps.now ?? Date.now;
-
-  async function decisionsOf(
-    e: ProcessorEvent,
-  ): Promise<{ shopperId: string; list: Decision[] } | undefined> {
-    const card = await lookupCard({ keys, scripts }, e.processor, e.cardId);
-    if (card.status === 'not_ready') throw new Error('card partition not hydrated');
-    if (card.status === 'unknown') return undefined;
-    for (const shopperId of [card.shopperId, ...card.owners]) {
-      const list = await readProcessorAuths({ keys, scripts }, shopperId, e.processor, e.authorizationRef);
-      if (list.length > 0) return { shopperId, list };
-    }
-    return { shopperId: card.shopperId, list: [] };
-  }
-
-  async function reverse(shopperId: string, d: Decision, amount: number | '', reversalId: string) {
-    return reverseAuthorization(
-      { config, keys, scripts },
-      {
-        shopperId,
-        transactionId: d.transaction_id,
-        reversalKey: reversalId,
-        amount: amount === '' ? '' : String(amount),
-        // Processor events are not §1-signed requests: no signature to bind to one endpoint.
-        signature: '',
-        nowMs: now(),
-      },
-    );
-  }
-
-  async function clear(shopperId: string, d: Decision, amount: number, clearedAtMs: number) {
-    return clearAuthorization(
-      { config, keys, scripts },
-      {
-        shopperId,
-        transactionId: d.transaction_id,
-        clearedCents: amount,
-        clearedAtMs,
-        currency: '',
-        signature: '',
-        nowMs: now(),
-      },
-    );
-  }
-
-  /**
-   * A refund is recorded whatever it matches (docs/processors.md "Refunds"): linked to the
-   * authorization it names when we know it, else flagged for finance by its null link.
-   */
-  async function refund(e: ProcessorEvent, r: Extract<EventAction, { kind: 'refund' }>) {
-    const found = await decisionsOf(e);
-    const decision = found?.list[0];
-    const outcome = await recordRefund(
-      { config, keys, scripts },
-      {
-        processor: e.processor,
-        refundId: e.eventId,
-        cardId: e.cardId,
-        shopperId: found?.shopperId ?? null,
-        authorizationRef: e.authorizationRef === '' ? null : e.authorizationRef,
-        authorizationId: decision?.authorization_id ?? null,
-        transactionId: decision?.transaction_id ?? null,
-        amountCents: r.amountCents,
-        currency: r.currency === '' ? UNKNOWN_CURRENCY : r.currency,
-        refundedAtMs: r.refundedAtMs,
-        nowMs: now(),
-      },
-    );
-    return outcome === 'recorded' ? 'refunded' : 'refund_replayed';
-  }
-
-  /** Applies one event. Redis errors propagate (the route answers 503 and the processor redelivers). */
-  async function apply(e: ProcessorEvent): Promise<EventOutcome> {
-    if (e.action.kind === 'ignore') return 'ignored';
-    if (e.action.kind === 'refund') return refund(e, e.action);
-    const found = await decisionsOf(e);
-    if (found === undefined) return 'unknown_card';
-    const { shopperId, list } = found;
-    if (list.length === 0) return 'unknown_authorization';
-    const reversalId = `${e.processor}:${e.eventId}`;
-    const action = e.action;
-    let conflict = false;
-    if (action.kind === 'release') {
-      // Newest decision first: an amount lowered undoes the latest increment first.
-      let left = action.amountCents === 'all' ? Number.POSITIVE_INFINITY : action.amountCents;
-      for (const d of [...list].reverse()) {
-        const h = held(d);
-        if (h <= 0 || left <= 0) continue;
-        const take = Math.min(h, left);
-        const r = await reverse(shopperId, d, take === h ? '' : take, reversalId);
-        if (!r.ok) conflict = true;
-        left -= take;
-      }
-      return conflict ? 'conflict' : 'released';
-    }
-    if (action.kind === 'clear') {
-      // Oldest first, each decision up to what it holds; the last open one takes the rest
-      // (a clearing may exceed the hold by the trip's slack). Decisions left with nothing
-      // to clear are released.
-      const open = list.filter((d) => !d.cleared);
-      let left = action.amountCents;
-      for (let i = 0; i < open.length; i++) {
-        const d = open[i] as Decision;
-        const last = i === open.length - 1;
-        const share = last ? left : Math.min(held(d), left);
-        if (share > 0) {
-          const r = await clear(shopperId, d, share, action.clearedAtMs);
-          if (!r.ok) conflict = true;
-          left -= share;
-        } else if (held(d) > 0) {
-          const r = await reverse(shopperId, d, '', reversalId);
-          if (!r.ok) conflict = true;
-        }
-      }
-      return conflict ? 'conflict' : 'cleared';
-    }
-    for (const d of list) {
-      if (held(d) <= 0) continue;
-      await expireHold(
-        { config, keys, scripts },
-        {
-          authorization_id: d.authorization_id,
-          shopper_id: shopperId,
-          currency: '',
-          transaction_id: d.transaction_id,
-          held: String(held(d)),
-        },
-        'expiry',
-        now(),
-      );
-    }
-    return 'expired';
-  }
+  const ctx: ApplierContext = { store: { config, keys, scripts }, now: deps.now ?? Date.now };
+  const apply = (e: ProcessorEvent): Promise<EventOutcome> => applyEvent(ctx, e);
 
   async function applyAll(events: readonly ProcessorEvent[]): Promise<EventOutcome[]> {
     const out: EventOutcome[] = [];
