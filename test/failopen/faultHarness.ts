@@ -111,6 +111,19 @@ export async function startApiProc(env: Record<string, string>, logPath: string)
 
 // ---- trips ---------------------------------------------------------------
 
+/**
+ * Setup requests a busy machine's pod shed (503 overloaded: nothing was done, "retry") are
+ * sent again, at most 50 times 100 ms apart; shedding itself is what saturation.test.ts checks.
+ */
+async function unlessShed(send: () => Promise<Response>): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await send();
+    if (res.status !== 503 || attempt >= 50) return res;
+    await res.text();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A trip with one big picked item, so allowance and velocity never limit the load. */
 export async function createShoppers(base: string, count: number, tag: string): Promise<string[]> {
   const shoppers: string[] = [];
@@ -123,13 +136,17 @@ export async function createShoppers(base: string, count: number, tag: string): 
       currency: 'USD',
       orders: [{ order_id: 'o-1', items: [{ item_id: 'tv', quantity: 1, unit_price: '5000.00' }] }],
     };
-    const put = await fetch(path, { method: 'PUT', headers: auth, body: JSON.stringify(trip) });
+    const put = await unlessShed(() =>
+      fetch(path, { method: 'PUT', headers: auth, body: JSON.stringify(trip) }),
+    );
     if (put.status !== 201) throw new Error(`trip PUT ${put.status}: ${await put.text()}`);
-    const pick = await fetch(`${path}/items/tv`, {
-      method: 'POST',
-      headers: auth,
-      body: JSON.stringify({ status: 'picked', quantity: 1, unit_price: '5000.00' }),
-    });
+    const pick = await unlessShed(() =>
+      fetch(`${path}/items/tv`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ status: 'picked', quantity: 1, unit_price: '5000.00' }),
+      }),
+    );
     if (pick.status !== 200) throw new Error(`pick ${pick.status}: ${await pick.text()}`);
     shoppers.push(shopper);
   }
