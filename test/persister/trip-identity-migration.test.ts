@@ -12,6 +12,7 @@
 //      Redis keys, and after Redis loses everything, hydrate rebuilds them
 //      from the migrated Postgres exactly as the previous release showed them.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -49,11 +50,16 @@ let previousCli: string;
 const children: ChildProcess[] = [];
 const stops: (() => Promise<void>)[] = [];
 
-/** The previous release's dist/, built once per machine from git (same dependencies as this one). */
+/**
+ * The previous release's dist/, built once per checkout from git (same dependencies as this one).
+ * The cache is keyed by this checkout's path too: its node_modules link points into the checkout,
+ * and a cache left by a deleted clone would otherwise resolve no packages at all.
+ */
 function buildPreviousRelease(): string {
-  const dir = join(tmpdir(), `swipe-authorizer-${PREVIOUS_RELEASE.slice(0, 12)}`);
+  const checkout = createHash('sha256').update(ROOT).digest('hex').slice(0, 8);
+  const dir = join(tmpdir(), `swipe-authorizer-${PREVIOUS_RELEASE.slice(0, 12)}-${checkout}`);
   const cli = join(dir, 'dist', 'cli.js');
-  if (existsSync(cli)) return cli;
+  if (existsSync(cli) && existsSync(join(dir, 'node_modules', 'pino'))) return cli;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const run = (cmd: string, args: string[], cwd: string) => {
