@@ -72,61 +72,72 @@ export function move(from: string, to: string, cents: number): Transfer[] {
   return cents < 0 ? [{ from: to, to: from, cents: -cents }] : [{ from, to, cents }];
 }
 
+/** The facts of a WAL event a posting carries; every event with a posting has them. */
+interface PostingSource {
+  readonly at_ms: number;
+  readonly authorization_id: string | null;
+  readonly transaction_id: string | null;
+  readonly shopper_id: string | null;
+}
+
+/** One whole object literal per posting (one hidden class, see parsedEvent in src/persister/events.ts). */
+function eventPosting(
+  eventId: string,
+  d: PostingSource,
+  kind: PostingKind,
+  currency: string | null,
+  transfers: Transfer[],
+): Posting {
+  return {
+    postingId: eventId,
+    eventMs: d.at_ms,
+    kind,
+    authorizationId: d.authorization_id,
+    transactionId: d.transaction_id,
+    shopperId: d.shopper_id,
+    currency,
+    transfers,
+  };
+}
+
 /**
  * The posting a WAL event makes (undefined: none). Callers pass only events
  * that had an effect now (their row was inserted), so each posts once.
  */
 export function postingFor(e: WalEvent): Posting | undefined {
-  // Whole object literals, no `{ ...base, ... }`: see parsedEvent (src/persister/events.ts).
   switch (e.type) {
     case 'authorization.decided':
       return approvalPosting(e);
     case 'failopen.replayed':
       return failopenPosting(e);
-    case 'reversal.applied': {
-      const d = e.d;
-      return {
-        postingId: e.eventId,
-        eventMs: d.at_ms,
-        kind: 'reversal',
-        authorizationId: d.authorization_id,
-        transactionId: d.transaction_id,
-        shopperId: d.shopper_id,
-        currency: null,
-        transfers: move(cardHolds(d.shopper_id), FUNDING, d.amount_cents),
-      };
-    }
+    case 'reversal.applied':
+      // Reversal events carry no currency: the authorization's (null) applies.
+      return eventPosting(
+        e.eventId,
+        e.d,
+        'reversal',
+        null,
+        move(cardHolds(e.d.shopper_id), FUNDING, e.d.amount_cents),
+      );
     case 'clearing.posted': {
       const d = e.d;
-      return {
-        postingId: e.eventId,
-        eventMs: d.at_ms,
-        kind: 'clearing',
-        authorizationId: d.authorization_id,
-        transactionId: d.transaction_id,
-        shopperId: d.shopper_id,
-        currency: d.currency,
-        transfers: [
-          ...move(cardHolds(d.shopper_id), FUNDING, d.released_cents),
-          ...move(FUNDING, PAYABLE, d.cleared_cents),
-        ],
-      };
+      const transfers = [
+        ...move(cardHolds(d.shopper_id), FUNDING, d.released_cents),
+        ...move(FUNDING, PAYABLE, d.cleared_cents),
+      ];
+      return eventPosting(e.eventId, d, 'clearing', d.currency, transfers);
     }
-    case 'hold.expired': {
-      const d = e.d;
-      return {
-        postingId: e.eventId,
-        eventMs: d.at_ms,
-        kind: 'hold_expiry',
-        authorizationId: d.authorization_id,
-        transactionId: d.transaction_id,
-        shopperId: d.shopper_id,
-        currency: d.currency,
-        transfers: move(cardHolds(d.shopper_id), FUNDING, d.released_cents),
-      };
-    }
+    case 'hold.expired':
+      return eventPosting(
+        e.eventId,
+        e.d,
+        'hold_expiry',
+        e.d.currency,
+        move(cardHolds(e.d.shopper_id), FUNDING, e.d.released_cents),
+      );
     case 'refund.recorded':
-      return refundPosting(e);
+      // A refund reverses a spend: the merchant pays back what clearing made payable to it.
+      return eventPosting(e.eventId, e.d, 'refund', e.d.currency, move(PAYABLE, FUNDING, e.d.amount_cents));
     default:
       return undefined;
   }
@@ -136,16 +147,13 @@ export function postingFor(e: WalEvent): Posting | undefined {
 function approvalPosting(e: Extract<WalEvent, { type: 'authorization.decided' }>): Posting | undefined {
   const d = e.d;
   if (d.decision !== 'approved') return undefined;
-  return {
-    postingId: e.eventId,
-    eventMs: d.at_ms,
-    kind: 'authorization',
-    authorizationId: d.authorization_id,
-    transactionId: d.transaction_id,
-    shopperId: d.shopper_id,
-    currency: d.currency,
-    transfers: move(FUNDING, cardHolds(d.shopper_id), d.amount_cents),
-  };
+  return eventPosting(
+    e.eventId,
+    d,
+    'authorization',
+    d.currency,
+    move(FUNDING, cardHolds(d.shopper_id), d.amount_cents),
+  );
 }
 
 /** A replayed fail-open approval: a hold when it counted, an exposure when the trip could not take it. */
@@ -154,31 +162,14 @@ function failopenPosting(e: Extract<WalEvent, { type: 'failopen.replayed' }>): P
   if (d.replay_outcome === 'already_decided') return undefined;
   // overridden: Redis's late decline of our own call was replaced by the approval given.
   const applied = d.replay_outcome === 'applied' || d.replay_outcome === 'overridden';
-  return {
-    postingId: e.eventId,
-    eventMs: d.at_ms,
-    kind: applied ? 'failopen_approval' : 'failopen_exposure',
-    authorizationId: d.authorization_id,
-    transactionId: d.transaction_id,
-    shopperId: d.shopper_id,
-    currency: d.currency,
-    transfers: move(FUNDING, applied ? cardHolds(d.shopper_id) : EXPOSURE, d.amount_cents),
-  };
-}
-
-/** A refund reverses a spend: the merchant pays back what clearing made payable to it. */
-function refundPosting(e: Extract<WalEvent, { type: 'refund.recorded' }>): Posting {
-  const d = e.d;
-  return {
-    postingId: e.eventId,
-    eventMs: d.at_ms,
-    kind: 'refund',
-    authorizationId: d.authorization_id,
-    transactionId: d.transaction_id,
-    shopperId: d.shopper_id,
-    currency: d.currency,
-    transfers: move(PAYABLE, FUNDING, d.amount_cents),
-  };
+  const to = applied ? cardHolds(d.shopper_id) : EXPOSURE;
+  return eventPosting(
+    e.eventId,
+    d,
+    applied ? 'failopen_approval' : 'failopen_exposure',
+    d.currency,
+    move(FUNDING, to, d.amount_cents),
+  );
 }
 
 /** A transfer that is not a positive safe integer between two accounts is a programmer error: never written. */
