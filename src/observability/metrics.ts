@@ -64,6 +64,18 @@ function decisionMetrics(registers: Registry[]) {
       labelNames: ['decision'] as const,
       registers,
     }),
+    unknownCardSwipes: new Counter({
+      name: 'processor_unknown_card_swipes_total',
+      help: 'Processor swipes on an unknown or retired card (answered UNKNOWN_SHOPPER), retries included.',
+      labelNames: ['processor'] as const,
+      registers,
+    }),
+    unknownCardSwipesDropped: new Counter({
+      name: 'processor_unknown_card_swipes_dropped_total',
+      help: 'Unknown-card swipes not recorded in Postgres: over UNKNOWN_CARD_RECORDS_PER_MINUTE, or Redis failed.',
+      labelNames: ['processor', 'cause'] as const,
+      registers,
+    }),
     failopenJournalPending: new Gauge({
       name: 'swipe_failopen_journal_pending',
       help: 'Fail-open journal entries not yet replayed into Redis.',

@@ -12,6 +12,7 @@ import { Migration20261204100000_trip_identity_expand } from './Migration2026120
 import { Migration20261204100050_clearing_flags } from './Migration20261204100050_clearing_flags.js';
 import { Migration20261204110000_refunds } from './Migration20261204110000_refunds.js';
 import { Migration20261204120000_processor_auth_index } from './Migration20261204120000_processor_auth_index.js';
+import { Migration20261204120100_unknown_card_swipes } from './Migration20261204120100_unknown_card_swipes.js';
 import { Migration20261204100100_trip_identity_contract } from './Migration20261204100100_trip_identity_contract.js';
 import { Migration20261204100070_processors } from './Migration20261204100070_processors.js';
 
@@ -36,6 +37,10 @@ export const MIGRATIONS: MigrationObject[] = [
   {
     name: 'Migration20261204120000_processor_auth_index',
     class: Migration20261204120000_processor_auth_index,
+  },
+  {
+    name: 'Migration20261204120100_unknown_card_swipes',
+    class: Migration20261204120100_unknown_card_swipes,
   },
   {
     name: 'Migration20261204100100_trip_identity_contract',
