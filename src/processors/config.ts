@@ -49,6 +49,6 @@ export function loadProcessorConfig(r: Reader): ProcessorConfig {
     stripeDeadlineMs: 2000,
     marqetaDeadlineMs: 3000,
     processorBodyBytesMax: 64 * 1024,
-    unknownCardRecordsPerMinute: r.int('UNKNOWN_CARD_RECORDS_PER_MINUTE', 60, 0, 100_000),
+    unknownCardRecordsPerMinute: r.int('UNKNOWN_CARD_RECORDS_PER_MINUTE', 10, 0, 100_000),
   });
 }
