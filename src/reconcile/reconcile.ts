@@ -39,6 +39,7 @@ export const KINDS = {
   refund_amount_differs: 'needs_review',
   refund_currency_differs: 'needs_review',
   refund_never_settled: 'needs_review',
+  refund_exceeds_clearing: 'needs_review',
   unknown_transaction: 'unclassified',
   stand_in_for_authorized: 'unclassified',
   malformed_row: 'unclassified',

@@ -36,6 +36,27 @@ select f.processor, f.refund_id, f.authorization_id, f.currency, f.amount_cents,
    and not exists (select 1 from recon_rows s where s.type = 'refund' and s.txn = f.processor || ':' || f.refund_id)
  order by f.refunded_at_ms, f.processor, f.refund_id`;
 
+/**
+ * Processor authorizations whose linked refunds (all of them, for those refunded in the window)
+ * add up to more than their approved requests cleared: money came back that we never paid out.
+ */
+const REFUND_EXCESS_SQL = `
+with touched as (
+  select distinct f.authorization_id from refunds f
+   where f.authorization_id is not null and f.refunded_at_ms between ? and ?
+), refunded as (
+  select f.authorization_id, min(f.processor) as processor, min(f.authorization_ref) as ref,
+         min(f.currency) as currency, sum(f.amount_cents) as refunded_cents
+    from refunds f join touched t using (authorization_id) group by f.authorization_id
+)
+select * from (
+  select r.*, coalesce((select sum(a.cleared_cents) from authorizations a
+                         where a.processor = r.processor and a.processor_authorization_id = r.ref
+                           and a.decision = 'approved'), 0) as cleared_cents
+    from refunded r
+) x where refunded_cents > cleared_cents
+ order by processor, ref`;
+
 function num(v: unknown): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
@@ -92,11 +113,34 @@ function neverSettledItem(f: Record<string, unknown>): ReconItem {
   };
 }
 
+function excessItem(r: Record<string, unknown>): ReconItem {
+  const key = `${String(r['processor'])}:${String(r['ref'])}`;
+  const refunded = Number(r['refunded_cents']);
+  const cleared = Number(r['cleared_cents']);
+  return {
+    rowKey: `refund_excess:${key}`,
+    kind: 'refund_exceeds_clearing',
+    klass: 'needs_review',
+    status: 'open',
+    rowNo: null,
+    transactionId: key,
+    authorizationId: String(r['authorization_id']),
+    fileAmountCents: null,
+    ourAmountCents: refunded,
+    fileCurrency: null,
+    ourCurrency: String(r['currency']),
+    adjustmentId: null,
+    detail: `refunds booked ${refunded} cents, ${refunded - cleared} more than the ${cleared} cents cleared`,
+  };
+}
+
 /** Every refund break of the loaded file (recon_rows) and of refunds booked in [fromMs, toMs]. */
 export async function refundItems(db: Db, fromMs: number, toMs: number): Promise<ReconItem[]> {
   const rows = ((await db.raw(REFUND_ROW_BREAKS_SQL)) as { rows: Record<string, unknown>[] }).rows;
   const missing = (
     (await db.raw(REFUND_NEVER_SETTLED_SQL, [fromMs, toMs])) as { rows: Record<string, unknown>[] }
   ).rows;
-  return [...rows.map(rowItem), ...missing.map(neverSettledItem)];
+  const excess = ((await db.raw(REFUND_EXCESS_SQL, [fromMs, toMs])) as { rows: Record<string, unknown>[] })
+    .rows;
+  return [...rows.map(rowItem), ...missing.map(neverSettledItem), ...excess.map(excessItem)];
 }

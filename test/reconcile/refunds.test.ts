@@ -1,5 +1,5 @@
 // Refund rows of the settlement file (type `refund`, `<processor>:<refund id>`) against the
-// `refunds` table, and the index reconciliation uses to find a processor's authorization ids.
+// `refunds` table (and refunds above what their authorization cleared), and the index reconciliation uses to find a processor's authorization ids.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,30 @@ async function insertRows(): Promise<void> {
        transaction_id text, partition int, stream_id text, currency text, amount_cents bigint,
        refunded_at_ms bigint, recorded_ms bigint, flagged boolean)`,
     [JSON.stringify(refunds)],
+  );
+  // The refunded authorizations, decided before the window (not expected in this file); a2 cleared
+  // less than its refund: money came back that was never paid out.
+  const linked = REFUNDS.filter((r) => r.auth != null).map((r, i) => ({
+    authorization_id: r.auth,
+    event_id: `ev_${r.auth}`,
+    stream_id: `${i + 1}-1`,
+    idempotency_key: `t:${r.auth}`,
+    transaction_id: `txn_${r.auth}`,
+    cleared_cents: r.auth === 'a2' ? 500 : 1000,
+    processor: r.processor,
+    processor_authorization_id: `ref_${r.auth}`,
+  }));
+  await k.raw(
+    `insert into authorizations (authorization_id, event_id, partition, stream_id, idempotency_key, fingerprint,
+            http_status, transaction_id, shopper_id, decision, mode, amount_cents, remaining_cents, cleared_cents,
+            currency, merchant_name, merchant_address, decided_ms, processor, processor_authorization_id)
+     select x.authorization_id, x.event_id, 0, x.stream_id, x.idempotency_key, 'f', 200, x.transaction_id, 's1',
+            'approved', 'normal', 1000, 0, x.cleared_cents, 'USD', 'SAFEWAY', '', ?, x.processor,
+            x.processor_authorization_id
+       from json_to_recordset(?::json) as x(authorization_id text, event_id text, stream_id text,
+            idempotency_key text, transaction_id text, cleared_cents bigint, processor text,
+            processor_authorization_id text)`,
+    [T0 - 10 * 86_400_000, JSON.stringify(linked)],
   );
   await k.raw(
     `insert into authorizations (authorization_id, event_id, partition, stream_id, idempotency_key, fingerprint,
@@ -194,6 +218,15 @@ describe('reconcile refunds', () => {
         auth: null,
         file: null,
         ours: 300,
+      },
+      {
+        key: 'refund_excess:marqeta:ref_a2',
+        kind: 'refund_exceeds_clearing',
+        klass: 'needs_review',
+        txn: 'marqeta:ref_a2',
+        auth: 'a2',
+        file: null,
+        ours: 700,
       },
     ]);
     // Refund breaks post nothing: a person decides.
