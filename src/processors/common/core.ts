@@ -68,11 +68,12 @@ async function recordUnknown(
   result: AuthorizeResult,
   nowMs: number,
 ): Promise<void> {
-  const { keys, scripts, metrics } = deps;
+  const { keys, scripts, metrics, guard } = deps;
   const processor = swipe.processor;
   metrics.unknownCardSwipes.inc({ processor });
-  try {
-    const outcome = await recordUnknownCardSwipe(
+  // Under the decision's deadline and breaker: a slow Redis must not make the decline late.
+  const call = () =>
+    recordUnknownCardSwipe(
       { keys, scripts },
       {
         processor,
@@ -91,6 +92,8 @@ async function recordUnknown(
       },
       deps.unknownCardRecordsPerMinute,
     );
+  try {
+    const outcome = await (guard === undefined ? call() : guard.run(call));
     if (outcome === 'dropped') metrics.unknownCardSwipesDropped.inc({ processor, cause: 'cap' });
   } catch (err) {
     metrics.redisErrors.inc({ kind: redisErrorKind(err) });
