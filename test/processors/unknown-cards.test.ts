@@ -24,7 +24,14 @@ import {
 const CAP = 5;
 let env: LedgerEnv;
 beforeAll(async () => {
-  env = await startProcessorEnv(19010, { UNKNOWN_CARD_RECORDS_PER_MINUTE: String(CAP) });
+  // A correctness test (as test/integration/authorization-suite.ts): the longest decision timeout
+  // and no shedding on event-loop lag, so a loaded 2-core machine does not turn an answer into a
+  // storage-unavailable one or a 503 (both tested where they are the subject).
+  env = await startProcessorEnv(19010, {
+    UNKNOWN_CARD_RECORDS_PER_MINUTE: String(CAP),
+    DECISION_TIMEOUT_MS: '900',
+    OVERLOAD_LOOP_LAG_MS: '60000',
+  });
 });
 afterAll(async () => {
   await env?.stop();
