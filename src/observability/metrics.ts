@@ -2,6 +2,7 @@
 // alerts (docs: ../shared/DESIGN.md, Observability). Labels have bounded
 // cardinality: never a shopper, trip or authorization id.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { PROCESSORS } from '../processors/common/swipe.js';
 
 /** 100 µs .. 1 s: resolves sub-millisecond decisions and still sees the processor deadline. */
 export const LATENCY_BUCKETS_S = [
@@ -13,6 +14,8 @@ export const FAILOPEN_DECISIONS = ['approved', 'declined'] as const;
 /** The kinds redisErrorKind (src/failopen/breaker.ts) returns. */
 export const REDIS_ERROR_KINDS = ['timeout', 'breaker_open', 'connection', 'script', 'not_hydrated'] as const;
 export type RedisErrorKind = (typeof REDIS_ERROR_KINDS)[number];
+/** Why an unknown-card swipe was not recorded (src/processors/common/core.ts). */
+export const UNKNOWN_CARD_DROP_CAUSES = ['cap', 'redis'] as const;
 
 export function createMetrics(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
   const registry = new Registry();
@@ -32,6 +35,8 @@ export function createMetrics(options: { defaultMetrics: boolean } = { defaultMe
 function zeroAlertedCounters(m: ReturnType<typeof buildMetrics>): void {
   for (const decision of FAILOPEN_DECISIONS) m.failopen.inc({ decision }, 0);
   for (const kind of REDIS_ERROR_KINDS) m.redisErrors.inc({ kind }, 0);
+  for (const processor of PROCESSORS)
+    for (const cause of UNKNOWN_CARD_DROP_CAUSES) m.unknownCardSwipesDropped.inc({ processor, cause }, 0);
 }
 
 function buildMetrics(registers: Registry[]) {
@@ -62,6 +67,18 @@ function decisionMetrics(registers: Registry[]) {
       name: 'swipe_failopen_total',
       help: 'Swipes decided by the fail-open policy while Redis was degraded.',
       labelNames: ['decision'] as const,
+      registers,
+    }),
+    unknownCardSwipes: new Counter({
+      name: 'processor_unknown_card_swipes_total',
+      help: 'Processor swipes on an unknown or retired card (answered UNKNOWN_SHOPPER), retries included.',
+      labelNames: ['processor'] as const,
+      registers,
+    }),
+    unknownCardSwipesDropped: new Counter({
+      name: 'processor_unknown_card_swipes_dropped_total',
+      help: 'Unknown-card swipes not recorded in Postgres: over UNKNOWN_CARD_RECORDS_PER_MINUTE, or Redis failed.',
+      labelNames: ['processor', 'cause'] as const,
       registers,
     }),
     failopenJournalPending: new Gauge({

@@ -904,6 +904,7 @@ export async function applyEvents(
   await upsertCards(db, byType.of('card.registered'));
   const refunds = byType.of('refund.recorded');
   const insertedRefunds = await insertRefunds(db, refunds);
+  await insertUnknownCardSwipes(db, byType.of('card.unknown_swipe'));
 
   // Ledger: one posting per event that had an effect now, in the same transaction (docs/ledger.md).
   const postings: Posting[] = [];
@@ -960,6 +961,30 @@ async function insertRefunds(db: Db, events: readonly Ev<'refund.recorded'>[]): 
     })),
   );
   return new Set(rows.map((r) => r.event_id));
+}
+
+/**
+ * card.unknown_swipe: one row per (processor, request id); a retry recorded again after its Redis
+ * marker expired (or after a Redis loss) inserts nothing. No ledger posting: nothing was approved.
+ */
+async function insertUnknownCardSwipes(db: Db, events: readonly Ev<'card.unknown_swipe'>[]): Promise<void> {
+  if (events.length === 0) return;
+  await jsonRows(
+    db,
+    `insert into unknown_card_swipes (processor, request_id, authorization_ref, authorization_id, card_id,
+            card_status, amount_cents, currency, merchant_name, merchant_mcc, merchant_postal, merchant_network_id,
+            decision, reason, decided_ms, event_id, partition, stream_id)
+     select x.processor, x.request_id, x.authorization_ref, x.authorization_id, x.card_id, x.card_status,
+            x.amount_cents, x.currency, x.merchant_name, x.merchant_mcc, x.merchant_postal, x.merchant_network_id,
+            x.decision, x.reason, x.at_ms, x.event_id, x.partition, x.stream_id
+       from json_to_recordset(?::json) as x(processor text, request_id text, authorization_ref text,
+            authorization_id text, card_id text, card_status text, amount_cents bigint, currency text,
+            merchant_name text, merchant_mcc text, merchant_postal text, merchant_network_id text, decision text,
+            reason text, at_ms bigint, event_id text, partition int, stream_id text)
+     on conflict (processor, request_id) do nothing
+     returning event_id`,
+    events.map((e) => ({ ...e.d, event_id: e.eventId, partition: e.partition, stream_id: e.streamId })),
+  );
 }
 
 /** SQLSTATE classes that mean "this event cannot be applied" rather than "Postgres is unavailable". */

@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   'authorization.late',
   'card.registered',
   'refund.recorded',
+  'card.unknown_swipe',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -238,7 +239,8 @@ export type WalEvent =
   | (Base & { readonly type: 'hold.expired'; readonly d: HoldExpired })
   | (Base & { readonly type: 'authorization.late'; readonly d: AuthorizationLate })
   | (Base & { readonly type: 'card.registered'; readonly d: CardRegistered })
-  | (Base & { readonly type: 'refund.recorded'; readonly d: RefundRecorded });
+  | (Base & { readonly type: 'refund.recorded'; readonly d: RefundRecorded })
+  | (Base & { readonly type: 'card.unknown_swipe'; readonly d: UnknownCardSwiped });
 
 export type ParseResult = { ok: true; event: WalEvent } | { ok: false; error: string };
 
@@ -528,6 +530,48 @@ function refundRecorded(o: Obj): RefundRecorded {
   };
 }
 
+/** lua/recordUnknownCardSwipe-3.lua: a processor swipe on an unknown or retired card, answered UNKNOWN_SHOPPER. */
+export interface UnknownCardSwiped {
+  readonly processor: string;
+  readonly request_id: string;
+  readonly authorization_ref: string;
+  readonly authorization_id: string;
+  readonly card_id: string;
+  readonly card_status: 'unknown' | 'retired';
+  readonly amount_cents: number;
+  readonly currency: string;
+  readonly merchant_name: string;
+  readonly merchant_mcc: string;
+  readonly merchant_postal: string;
+  readonly merchant_network_id: string;
+  readonly decision: string;
+  readonly reason: string;
+  readonly at_ms: number;
+}
+
+function unknownCardSwiped(o: Obj): UnknownCardSwiped {
+  const status = str(o, 'card_status', 16);
+  if (status !== 'unknown' && status !== 'retired')
+    throw new EventError('card_status must be unknown or retired');
+  return {
+    processor: str(o, 'processor', 16),
+    request_id: str(o, 'request_id'),
+    authorization_ref: strOrEmpty(o, 'authorization_ref'),
+    authorization_id: str(o, 'authorization_id'),
+    card_id: str(o, 'card_id'),
+    card_status: status,
+    amount_cents: int(o, 'amount_cents', 0),
+    currency: strOrEmpty(o, 'currency', 3),
+    merchant_name: strOrEmpty(o, 'merchant_name'),
+    merchant_mcc: strOrEmpty(o, 'merchant_mcc', 8),
+    merchant_postal: strOrEmpty(o, 'merchant_postal', 16),
+    merchant_network_id: strOrEmpty(o, 'merchant_network_id', 64),
+    decision: str(o, 'decision', 16),
+    reason: str(o, 'reason', 32),
+    at_ms: int(o, 'at_ms', 1),
+  };
+}
+
 /** A signature v1 (64 hex) when the event carries one; older events have none. */
 function optionalSignature(o: Obj): string | null {
   const v = o['signature'];
@@ -622,6 +666,7 @@ const PAYLOAD_DECODERS: { readonly [T in EventType]: (o: Obj) => Extract<WalEven
   'authorization.late': authorizationLate,
   'card.registered': cardRegistered,
   'refund.recorded': refundRecorded,
+  'card.unknown_swipe': unknownCardSwiped,
 };
 
 /**

@@ -17,6 +17,8 @@ export interface ProcessorConfig {
   readonly marqetaDeadlineMs: number;
   /** Body limit of the processor routes: Stripe events carry whole objects. */
   readonly processorBodyBytesMax: number;
+  /** Swipes on unknown or retired cards recorded per partition per minute (the rest are counted dropped). */
+  readonly unknownCardRecordsPerMinute: number;
 }
 
 export function loadProcessorConfig(r: Reader): ProcessorConfig {
@@ -47,5 +49,6 @@ export function loadProcessorConfig(r: Reader): ProcessorConfig {
     stripeDeadlineMs: 2000,
     marqetaDeadlineMs: 3000,
     processorBodyBytesMax: 64 * 1024,
+    unknownCardRecordsPerMinute: r.int('UNKNOWN_CARD_RECORDS_PER_MINUTE', 10, 0, 100_000),
   });
 }

@@ -53,6 +53,7 @@ export function processorRoutes(d: ProcessorRouteDeps): Route[] {
     fallback: d.fallback,
     ...(d.guard === undefined ? {} : { guard: d.guard }),
     decide: d.decide,
+    unknownCardRecordsPerMinute: pc.unknownCardRecordsPerMinute,
   });
   const routeDeps = {
     core,

@@ -15,7 +15,7 @@ export const HEADER = [
   'settled_at',
   'type',
 ] as const;
-export const SETTLEMENT_TYPES = ['clearing', 'stand_in', 'fail_open'] as const;
+export const SETTLEMENT_TYPES = ['clearing', 'stand_in', 'fail_open', 'refund'] as const;
 
 export const LINE_BYTES_MAX = 4096;
 export const ROWS_MAX = 10_000_000;

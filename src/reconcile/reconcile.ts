@@ -19,6 +19,7 @@ import {
   writePostings,
 } from '../ledger/postings.js';
 import { fileHash, readSettlementFile } from './csv.js';
+import { refundItems } from './refunds.js';
 
 export type ItemClass = 'auto_adjusted' | 'needs_review' | 'unclassified';
 
@@ -34,6 +35,11 @@ export const KINDS = {
   shopper_differs: 'needs_review',
   settled_declined_authorization: 'needs_review',
   clearing_missing: 'needs_review',
+  refund_not_booked: 'needs_review',
+  refund_amount_differs: 'needs_review',
+  refund_currency_differs: 'needs_review',
+  refund_never_settled: 'needs_review',
+  refund_exceeds_clearing: 'needs_review',
   unknown_transaction: 'unclassified',
   stand_in_for_authorized: 'unclassified',
   malformed_row: 'unclassified',
@@ -197,22 +203,26 @@ async function loadFile(
  * id: the processor settles them as one, so their approved amounts, reversals and clearings add up.
  */
 const PROCESSOR_KEY = `a.processor || ':' || a.processor_authorization_id`;
+/** A row's `<processor>:<id>` split at its first ':' (processor names have none), to use the indexes. */
+const SPLIT_KEY = `split_part(s.txn, ':', 1) as processor, substr(s.txn, strpos(s.txn, ':') + 1) as pid`;
+// Joined on the two columns (not on PROCESSOR_KEY) so authorizations_processor_auth_idx is used.
 const BY_PROCESSOR_ID_SQL = `
-  select ${PROCESSOR_KEY} as pkey, min(a.authorization_id) as authorization_id,
+  select k.txn as pkey, min(a.authorization_id) as authorization_id,
          case when bool_or(a.decision = 'approved') then 'approved' else min(a.decision) end as decision,
          min(a.shopper_id) as shopper_id, min(a.currency) as currency,
          coalesce(sum(a.amount_cents) filter (where a.decision = 'approved'), 0) as amount_cents,
          coalesce(sum(a.reversed_cents) filter (where a.decision = 'approved'), 0) as reversed_cents,
          sum(a.cleared_cents) filter (where a.decision = 'approved') as cleared_cents
-    from authorizations a
-   where a.processor is not null and a.processor_authorization_id is not null
-     and ${PROCESSOR_KEY} in (select txn from recon_rows)
+    from (select distinct s.txn, ${SPLIT_KEY} from recon_rows s
+           where s.type <> 'refund' and strpos(s.txn, ':') > 0) k
+    join authorizations a on a.processor = k.processor and a.processor_authorization_id = k.pid
    group by 1`;
 
 /** File rows that do not match Postgres, with their kind (SQL, one pass). */
 const ROW_BREAKS_SQL = `
 with r as (
   select s.*, row_number() over (partition by s.txn order by s.row_no) as occ from recon_rows s
+   where s.type <> 'refund' or s.error is not null
 ), p as (${BY_PROCESSOR_ID_SQL}), j as (
   select r.*, coalesce(p.authorization_id, a.authorization_id) as authorization_id,
          coalesce(p.decision, a.decision) as decision, coalesce(p.shopper_id, a.shopper_id) as a_shopper,
@@ -250,7 +260,8 @@ select a.authorization_id, a.transaction_id, a.shopper_id, a.currency, a.amount_
  where a.decision = 'approved' and a.transaction_id is not null
    and a.decided_ms between ? and ?
    and (a.cleared_cents is not null or (a.expired_ms is null and a.amount_cents > a.reversed_cents))
-   and not exists (select 1 from recon_rows s where s.txn = a.transaction_id or s.txn = ${PROCESSOR_KEY})
+   and not exists (select 1 from recon_rows s
+                    where s.type <> 'refund' and (s.txn = a.transaction_id or s.txn = ${PROCESSOR_KEY}))
  order by a.decided_ms, a.authorization_id`;
 
 function adjustment(id: string, r: Record<string, unknown>, transfers: Transfer[], nowMs: number): Posting {
@@ -467,6 +478,7 @@ export async function reconcile(
     for (const a of await raw<Record<string, string | null>>(trx, NEVER_SETTLED_SQL, [fromMs, toMs])) {
       items.push(await neverSettledItem(a, options));
     }
+    items.push(...(await refundItems(trx, fromMs, toMs)));
     await writePostings(trx, postings);
     await insertItems(trx, runId, hash, items);
     const durationMs = now() - startedMs;

@@ -638,3 +638,70 @@ export async function recordRefund(d: ScriptDeps, r: RefundToRecord): Promise<'r
   if (raw !== 0 && raw !== 1) throw new Error(`script recordRefund returned ${JSON.stringify(raw)}`);
   return raw === 0 ? 'recorded' : 'replay';
 }
+
+/** A processor swipe on a card we do not know or that was retired, answered UNKNOWN_SHOPPER. */
+export interface UnknownCardSwipe {
+  readonly processor: string;
+  readonly cardId: string;
+  /** 'unknown' (never registered) or 'retired'. */
+  readonly cardStatus: 'unknown' | 'retired';
+  /** The processor's id of this request (the idempotency key) and of its authorization. */
+  readonly requestId: string;
+  readonly authorizationRef: string;
+  /** The id our answer carried (derived from the request: a retry gets the same). */
+  readonly authorizationId: string;
+  readonly amountCents: number;
+  readonly currency: string;
+  readonly merchantName: string;
+  readonly merchantMcc: string;
+  readonly merchantPostal: string;
+  readonly merchantNetworkId: string;
+  readonly nowMs: number;
+}
+
+/** How long a recorded request's marker answers its retries; Postgres dedupes after that. */
+const UNKNOWN_CARD_MARKER_TTL_S = 3600;
+const UNKNOWN_CARD_WINDOW_S = 60;
+
+/**
+ * lua/recordUnknownCardSwipe-3.lua, in the card's partition: 'recorded', 'replay' of a request
+ * recorded before, or 'dropped' over the per-partition cap (recordsPerMinute; 0 records none).
+ */
+export async function recordUnknownCardSwipe(
+  d: Pick<ScriptDeps, 'keys' | 'scripts'>,
+  s: UnknownCardSwipe,
+  recordsPerMinute: number,
+): Promise<'recorded' | 'replay' | 'dropped'> {
+  const { keys } = d;
+  const p = keys.cardPartition(s.processor, s.cardId);
+  const eventId = uuidv7(s.nowMs);
+  const payload = JSON.stringify({
+    processor: s.processor,
+    request_id: s.requestId,
+    authorization_ref: s.authorizationRef,
+    authorization_id: s.authorizationId,
+    card_id: s.cardId,
+    card_status: s.cardStatus,
+    amount_cents: s.amountCents,
+    currency: s.currency,
+    // Bounded like every stored text (the adapters bound ids; descriptors are ≤ 25 on the networks).
+    merchant_name: s.merchantName.slice(0, 128),
+    merchant_mcc: s.merchantMcc.slice(0, 8),
+    merchant_postal: s.merchantPostal.slice(0, 16),
+    merchant_network_id: s.merchantNetworkId.slice(0, 64),
+    decision: 'declined',
+    reason: 'UNKNOWN_SHOPPER',
+    at_ms: s.nowMs,
+  });
+  const base = keys.base(p);
+  const window = Math.floor(s.nowMs / 1000 / UNKNOWN_CARD_WINDOW_S);
+  const raw = await d.scripts.run(
+    'recordUnknownCardSwipe',
+    [`${base}ucs:${s.processor}:${s.requestId}`, `${base}ucs-n:${window}`, keys.wal(p)],
+    [eventId, UNKNOWN_CARD_MARKER_TTL_S, recordsPerMinute, UNKNOWN_CARD_WINDOW_S, payload],
+  );
+  if (raw === 0) return 'recorded';
+  if (raw === 1) return 'replay';
+  if (raw === 2) return 'dropped';
+  throw new Error(`script recordUnknownCardSwipe returned ${JSON.stringify(raw)}`);
+}

@@ -21,6 +21,7 @@ const ALERTS = [
   'WalLagGrowing',
   'PersisterDeadLetters',
   'PersisterDown',
+  'UnknownCardSwipesDropped',
   'HttpErrorRate',
   'RedisCircuitOpen',
   'FailOpenJournalBacklog',

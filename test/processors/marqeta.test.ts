@@ -175,4 +175,94 @@ describe('Marqeta JIT Funding', () => {
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(725);
     expect(await ledgerBalanced(env)).toBe(true);
   });
+  it('books refund and refund.authorization.clearing once each, linked or flagged', async () => {
+    const { cardId } = await shopperWithCard(env, 'marqeta');
+    const purchase = uid('txn');
+    expect(
+      (await jit(marqetaJitRequest({ token: purchase, jitToken: uid('jit'), cardId, amount: '20.00' })))
+        .status,
+    ).toBe(200);
+    expect(
+      (
+        await hook(
+          marqetaWebhook([
+            {
+              type: 'authorization.clearing',
+              token: uid('cl'),
+              preceding: purchase,
+              cardId,
+              amount: '20.00',
+            },
+          ]),
+        )
+      ).json['events'],
+    ).toEqual([expect.objectContaining({ outcome: 'cleared' })]);
+    // A merchant's refund of part of the purchase (Marqeta's `refund`, preceded by the purchase:
+    // /simulate/clearing with is_refund), in decimal major units.
+    const refundToken = uid('rf');
+    const refund = marqetaWebhook([
+      { type: 'refund', token: refundToken, preceding: purchase, cardId, amount: '7.35' },
+    ]);
+    expect((await hook(refund)).json['events']).toEqual([expect.objectContaining({ outcome: 'refunded' })]);
+    // Redelivered, alone and inside a batch: booked once.
+    expect((await hook(refund)).json['events']).toEqual([
+      expect.objectContaining({ outcome: 'refund_replayed' }),
+    ]);
+    // A refund authorized on its own (refund.authorization: not money yet, and naming no earlier
+    // transaction it is skipped) then cleared: the clearing's preceding transaction is the refund
+    // authorization, none of ours: booked, flagged.
+    const refundAuth = uid('ra');
+    const refundClearing = uid('rc');
+    const batch = marqetaWebhook([
+      { type: 'refund.authorization', token: refundAuth, preceding: '', cardId, amount: '4.00' },
+      {
+        type: 'refund.authorization.clearing',
+        token: refundClearing,
+        preceding: refundAuth,
+        cardId,
+        amount: '4.00',
+      },
+      { type: 'refund', token: refundToken, preceding: purchase, cardId, amount: '7.35' },
+    ]);
+    const first = await hook(batch);
+    expect(first.status).toBe(200);
+    expect((first.json['events'] as Array<{ outcome: string }>).map((e) => e.outcome)).toEqual([
+      'refunded',
+      'refund_replayed',
+    ]);
+    expect(((await hook(batch)).json['events'] as Array<{ outcome: string }>).map((e) => e.outcome)).toEqual([
+      'refund_replayed',
+      'refund_replayed',
+    ]);
+    await env.persisted();
+    const refunds = await env.db.query<Record<string, unknown>>(
+      `select r.refund_id, r.amount_cents::text as cents, r.currency, r.flagged, r.authorization_ref as ref,
+              a.processor_authorization_id as auth,
+              (select count(*)::text from ledger_transfers t where t.posting_id = r.event_id) as postings
+         from refunds r left join authorizations a on a.authorization_id = r.authorization_id
+        where r.processor = 'marqeta' and r.refund_id in (?, ?, ?) order by r.amount_cents desc`,
+      [refundToken, refundClearing, refundAuth],
+    );
+    expect(refunds).toEqual([
+      {
+        refund_id: refundToken,
+        cents: '735',
+        currency: 'USD',
+        flagged: false,
+        ref: purchase,
+        auth: purchase,
+        postings: '1',
+      },
+      {
+        refund_id: refundClearing,
+        cents: '400',
+        currency: 'USD',
+        flagged: true,
+        ref: refundAuth,
+        auth: null,
+        postings: '1',
+      },
+    ]);
+    expect(await ledgerBalanced(env)).toBe(true);
+  });
 });

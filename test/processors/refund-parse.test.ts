@@ -1,5 +1,5 @@
 // Which processor events are refunds, and what each books (src/processors/events.ts);
-// the end-to-end booking is in stripe.test.ts and lithic.test.ts.
+// the end-to-end booking is in stripe.test.ts, marqeta.test.ts and lithic.test.ts.
 import { describe, expect, it } from 'vitest';
 import { isObject, parseJson } from '../../src/domain/json.js';
 import { parseLithicEvents, parseMarqetaEvents, parseStripeEvents } from '../../src/processors/events.js';

@@ -47,7 +47,7 @@ describe('settlement csv', () => {
       'txn_1,456,S,-1.00,USD,2026-11-21T18:00:00Z,clearing',
       'txn_1,456,S,1.00,usd,2026-11-21T18:00:00Z,clearing',
       'txn_1,456,S,1.00,USD,yesterday,clearing',
-      'txn_1,456,S,1.00,USD,2026-11-21T18:00:00Z,refund',
+      'txn_1,456,S,1.00,USD,2026-11-21T18:00:00Z,chargeback',
       'txn_1,456,S,1.00,USD,2026-11-21T18:00:00Z',
       ',456,S,1.00,USD,2026-11-21T18:00:00Z,clearing',
     ]) {

@@ -230,6 +230,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.config.processors.stripeApiVersion | quote }}
 - name: PARTIAL_APPROVALS
   value: {{ .Values.config.processors.partialApprovals | quote }}
+- name: UNKNOWN_CARD_RECORDS_PER_MINUTE
+  value: {{ .Values.config.processors.unknownCardRecordsPerMinute | quote }}
 - name: OTEL_SERVICE_NAME
   value: {{ include "swipe-authorizer.fullname" . | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES

@@ -11,6 +11,8 @@ import { Migration20261122050000_ledger_transfers } from './Migration20261122050
 import { Migration20261204100000_trip_identity_expand } from './Migration20261204100000_trip_identity_expand.js';
 import { Migration20261204100050_clearing_flags } from './Migration20261204100050_clearing_flags.js';
 import { Migration20261204110000_refunds } from './Migration20261204110000_refunds.js';
+import { Migration20261204120000_processor_auth_index } from './Migration20261204120000_processor_auth_index.js';
+import { Migration20261204120100_unknown_card_swipes } from './Migration20261204120100_unknown_card_swipes.js';
 import { Migration20261204100100_trip_identity_contract } from './Migration20261204100100_trip_identity_contract.js';
 import { Migration20261204100070_processors } from './Migration20261204100070_processors.js';
 
@@ -32,6 +34,14 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204100050_clearing_flags', class: Migration20261204100050_clearing_flags },
   { name: 'Migration20261204100070_processors', class: Migration20261204100070_processors },
   { name: 'Migration20261204110000_refunds', class: Migration20261204110000_refunds },
+  {
+    name: 'Migration20261204120000_processor_auth_index',
+    class: Migration20261204120000_processor_auth_index,
+  },
+  {
+    name: 'Migration20261204120100_unknown_card_swipes',
+    class: Migration20261204120100_unknown_card_swipes,
+  },
   {
     name: 'Migration20261204100100_trip_identity_contract',
     class: Migration20261204100100_trip_identity_contract,

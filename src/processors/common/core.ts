@@ -16,7 +16,7 @@ import type { SpanLike } from '../../observability/tracing.js';
 import type { Keys } from '../../redis/keys.js';
 import { type AuthorizeResult, PartitionNotReadyError } from '../../redis/results.js';
 import type { ScriptRunner } from '../../redis/scripts.js';
-import { type CardLookup, lookupCard } from '../../redis/commands.js';
+import { type CardLookup, lookupCard, recordUnknownCardSwipe } from '../../redis/commands.js';
 import { type ProcessorSwipe, toSwipeRequest } from './swipe.js';
 
 /**
@@ -33,6 +33,8 @@ export interface ProcessorCoreDeps {
   readonly fallback: StorageFallback;
   readonly guard?: RedisGuard;
   readonly decide: Decide;
+  /** Unknown-card swipes recorded per partition per minute (UNKNOWN_CARD_RECORDS_PER_MINUTE). */
+  readonly unknownCardRecordsPerMinute: number;
 }
 
 export interface ProcessorDecision {
@@ -41,22 +43,67 @@ export interface ProcessorDecision {
   readonly shopperId: string | undefined;
 }
 
+/** A swipe on no known card: UNKNOWN_SHOPPER, with an id derived from the request (retries get the same body). */
+function unknownCard(swipe: ProcessorSwipe): AuthorizeResult {
+  return {
+    reason: 'UNKNOWN_SHOPPER',
+    authorizationId: `auth_card_${sha256Hex(`${swipe.processor}\n${swipe.requestId}`).slice(0, 28)}`,
+    tripId: '',
+    amountCents: swipe.amountCents,
+    remainingCents: 0,
+    mode: 'normal',
+    replayed: false,
+  };
+}
+
+/**
+ * Records the UNKNOWN_SHOPPER answer in Postgres (through the card partition's WAL), within the
+ * per-partition cap. Best effort: the answer stands whatever Redis does here, and what is not
+ * recorded is counted dropped (docs/processors.md "Swipes on unknown cards").
+ */
+async function recordUnknown(
+  deps: ProcessorCoreDeps,
+  swipe: ProcessorSwipe,
+  status: 'unknown' | 'retired',
+  result: AuthorizeResult,
+  nowMs: number,
+): Promise<void> {
+  const { keys, scripts, metrics, guard } = deps;
+  const processor = swipe.processor;
+  metrics.unknownCardSwipes.inc({ processor });
+  // Under the decision's deadline and breaker: a slow Redis must not make the decline late.
+  const call = () =>
+    recordUnknownCardSwipe(
+      { keys, scripts },
+      {
+        processor,
+        cardId: swipe.cardId,
+        cardStatus: status,
+        requestId: swipe.requestId,
+        authorizationRef: swipe.authorizationRef,
+        authorizationId: result.authorizationId,
+        amountCents: swipe.amountCents,
+        currency: swipe.currency,
+        merchantName: swipe.merchant.name,
+        merchantMcc: swipe.merchant.mcc,
+        merchantPostal: swipe.merchant.postal,
+        merchantNetworkId: swipe.merchant.networkId,
+        nowMs,
+      },
+      deps.unknownCardRecordsPerMinute,
+    );
+  try {
+    const outcome = await (guard === undefined ? call() : guard.run(call));
+    if (outcome === 'dropped') metrics.unknownCardSwipesDropped.inc({ processor, cause: 'cap' });
+  } catch (err) {
+    metrics.redisErrors.inc({ kind: redisErrorKind(err) });
+    metrics.unknownCardSwipesDropped.inc({ processor, cause: 'redis' });
+  }
+}
+
 export function createProcessorCore(deps: ProcessorCoreDeps) {
   const { keys, scripts, metrics, fallback, guard, decide } = deps;
   const knownCards = new Map<string, string>();
-
-  /** A swipe on no known card: UNKNOWN_SHOPPER, with an id derived from the request (retries get the same body). */
-  function unknownCard(swipe: ProcessorSwipe): AuthorizeResult {
-    return {
-      reason: 'UNKNOWN_SHOPPER',
-      authorizationId: `auth_card_${sha256Hex(`${swipe.processor}\n${swipe.requestId}`).slice(0, 28)}`,
-      tripId: '',
-      amountCents: swipe.amountCents,
-      remainingCents: 0,
-      mode: 'normal',
-      replayed: false,
-    };
-  }
 
   async function storageFailed(
     swipe: ProcessorSwipe,
@@ -95,7 +142,9 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     if (card.status === 'not_ready') return storageFailed(swipe, nowMs, new PartitionNotReadyError());
     if (card.status !== 'active') {
       knownCards.delete(cardKey);
-      return { result: unknownCard(swipe), shopperId: undefined };
+      const result = unknownCard(swipe);
+      await recordUnknown(deps, swipe, card.status, result, nowMs);
+      return { result, shopperId: undefined };
     }
     if (knownCards.get(cardKey) !== card.shopperId) {
       if (knownCards.size >= KNOWN_CARDS_MAX) knownCards.clear();
