@@ -70,6 +70,8 @@ export interface Config {
   readonly persisterDeliveriesMax: number;
   /** Lifetime of a persister's partition lease; renewed every third of it. */
   readonly persisterLeaseMs: number;
+  /** Days an unknown-card swipe record is kept in Postgres (the persister prunes hourly). */
+  readonly unknownCardRetentionDays: number;
   readonly shutdownGraceMs: number;
   /** Admission control (docs/failopen.md "Overload"): requests in flight at once; more are shed with 503. */
   readonly apiInflightRequestsMax: number;
@@ -367,6 +369,7 @@ function persisterSettings(r: Reader) {
     persisterClaimIdleMs: r.int('PERSISTER_CLAIM_IDLE_MS', 30_000, 100, 3_600_000),
     persisterDeliveriesMax: r.int('PERSISTER_DELIVERIES_MAX', 5, 1, 1000),
     persisterLeaseMs: r.int('PERSISTER_LEASE_MS', 10_000, 300, 600_000),
+    unknownCardRetentionDays: r.int('UNKNOWN_CARD_RETENTION_DAYS', 90, 1, 3650),
   };
 }
 

@@ -12,6 +12,7 @@ import { Keys } from '../redis/keys.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { Persister, type PersisterDeps } from './consumer.js';
 import { hydrateMissing } from './hydrate.js';
+import { pruneUnknownCardSwipes, RETENTION_INTERVAL_MS } from './unknownCardRetention.js';
 
 /** Postgres connections beyond the batch writers (PERSISTER_WRITERS): dead letters and hydrate. */
 const PERSISTER_POOL_SPARE = 2;
@@ -89,11 +90,15 @@ export async function startPersister(
     sweeper.tick(),
   );
 
+  const retention = repeatEvery(RETENTION_INTERVAL_MS, logger, 'unknown-card retention failed', () =>
+    pruneExpiredUnknownCardSwipes(config, orm, logger),
+  );
+
   logger.info({ consumer: persister.consumer, partitions: config.partitions }, 'persister started');
   return {
     persister,
     async stop() {
-      await Promise.all([hydrateCheck.stop(), holdSweep.stop()]);
+      await Promise.all([hydrateCheck.stop(), holdSweep.stop(), retention.stop()]);
       await persister.stop();
       streamClient.disconnect();
       controlClient.disconnect();
@@ -125,6 +130,13 @@ async function connectPersisterStores(config: Config, logger: Logger) {
     throw err;
   }
   return { orm, streamClient, controlClient };
+}
+
+/** Unknown-card swipe records older than UNKNOWN_CARD_RETENTION_DAYS, deleted in bounded batches. */
+async function pruneExpiredUnknownCardSwipes(config: Config, orm: Orm, logger: Logger): Promise<void> {
+  const cutoffMs = Date.now() - config.unknownCardRetentionDays * 86_400_000;
+  const deleted = await pruneUnknownCardSwipes(knexOf(orm), cutoffMs);
+  if (deleted > 0) logger.info({ deleted, cutoffMs }, 'unknown-card swipe records pruned');
 }
 
 /**

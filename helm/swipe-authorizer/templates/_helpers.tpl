@@ -232,6 +232,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.config.processors.partialApprovals | quote }}
 - name: UNKNOWN_CARD_RECORDS_PER_MINUTE
   value: {{ .Values.config.processors.unknownCardRecordsPerMinute | quote }}
+- name: UNKNOWN_CARD_RETENTION_DAYS
+  value: {{ .Values.config.processors.unknownCardRetentionDays | quote }}
 - name: OTEL_SERVICE_NAME
   value: {{ include "swipe-authorizer.fullname" . | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES

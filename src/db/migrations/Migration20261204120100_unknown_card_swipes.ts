@@ -13,6 +13,10 @@ export class Migration20261204120100_unknown_card_swipes extends Migration {
     this.addSql(
       `create index if not exists "unknown_card_swipes_card_idx" on "unknown_card_swipes" ("processor", "card_id", "decided_ms");`,
     );
+    // Retention deletes by age (src/persister/unknownCardRetention.ts).
+    this.addSql(
+      `create index if not exists "unknown_card_swipes_decided_idx" on "unknown_card_swipes" ("decided_ms");`,
+    );
   }
 
   override async down(): Promise<void> {

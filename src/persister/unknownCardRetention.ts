@@ -1,0 +1,34 @@
+// Retention of `unknown_card_swipes` (docs/processors.md "Swipes on unknown cards"). Those rows
+// are evidence for support and fraud review, not money: nothing references them, and a flood of
+// signed swipes on unknown cards adds up to UNKNOWN_CARD_RECORDS_PER_MINUTE x partitions rows a
+// minute. Rows older than UNKNOWN_CARD_RETENTION_DAYS are deleted in small batches, so a prune
+// never holds long locks or one long transaction; every persister pod may run it (deletes commute).
+import type { Knex } from 'knex';
+
+/** Hourly: the age cut moves slowly, and a run costs one indexed range scan. */
+export const RETENTION_INTERVAL_MS = 3_600_000;
+
+/** Rows per DELETE statement, and statements per run: at most 50,000 rows a run. */
+export const PRUNE_BATCH_ROWS = 5_000;
+export const PRUNE_BATCHES_MAX = 10;
+
+/** Deletes rows decided before `cutoffMs`, at most PRUNE_BATCHES_MAX batches; returns how many. */
+export async function pruneUnknownCardSwipes(
+  knex: Knex,
+  cutoffMs: number,
+  batchRows = PRUNE_BATCH_ROWS,
+): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < PRUNE_BATCHES_MAX; i++) {
+    // ctid picks the oldest batch through the decided_ms index without a sort of the whole table.
+    const r = await knex.raw(
+      `delete from unknown_card_swipes where ctid = any(array(
+         select ctid from unknown_card_swipes where decided_ms < ? order by decided_ms limit ?))`,
+      [cutoffMs, batchRows],
+    );
+    const n = (r as { rowCount: number }).rowCount;
+    deleted += n;
+    if (n < batchRows) break;
+  }
+  return deleted;
+}

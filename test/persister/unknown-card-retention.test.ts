@@ -1,0 +1,54 @@
+// Retention of unknown-card swipe records against a real Postgres: rows older than the cut go,
+// newer ones stay, and one run deletes at most PRUNE_BATCHES_MAX batches.
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { knexOf } from '../../src/db/orm.js';
+import { PRUNE_BATCHES_MAX, pruneUnknownCardSwipes } from '../../src/persister/unknownCardRetention.js';
+import { createTestDb, type TestDb } from './helpers/pg.js';
+
+let db: TestDb;
+
+beforeAll(async () => {
+  db = await createTestDb();
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+beforeEach(async () => {
+  await db.query('truncate unknown_card_swipes');
+});
+
+/** `n` rows decided at `decidedMs`, request ids `<tag>-0..n-1`. */
+async function insertRows(tag: string, n: number, decidedMs: number): Promise<void> {
+  await db.query(
+    `insert into unknown_card_swipes select 'lithic', ? || '-' || i, 'ref', 'auth', 'card', 'unknown',
+       100, 'USD', 'm', '5411', '94107', 'n', 'declined', 'UNKNOWN_SHOPPER', ?, 'e' || i, 0, '0-' || i
+     from generate_series(0, ? - 1) as i`,
+    [tag, decidedMs, n],
+  );
+}
+
+async function count(where: string): Promise<number> {
+  const [r] = await db.query<{ n: string }>(`select count(*) as n from unknown_card_swipes where ${where}`);
+  return Number(r?.n);
+}
+
+it('deletes rows decided before the cut and keeps the rest', async () => {
+  await insertRows('old', 7, 1_000);
+  await insertRows('cut', 3, 2_000);
+  await insertRows('new', 5, 3_000);
+  const deleted = await pruneUnknownCardSwipes(knexOf(db.orm), 2_000, 2);
+  expect(deleted).toBe(7);
+  expect(await count('true')).toBe(8);
+  expect(await count('decided_ms < 2000')).toBe(0);
+});
+
+it('deletes at most PRUNE_BATCHES_MAX batches a run; the next run goes on', async () => {
+  const batch = 3;
+  await insertRows('old', batch * PRUNE_BATCHES_MAX + 4, 1_000);
+  expect(await pruneUnknownCardSwipes(knexOf(db.orm), 2_000, batch)).toBe(batch * PRUNE_BATCHES_MAX);
+  expect(await count('true')).toBe(4);
+  expect(await pruneUnknownCardSwipes(knexOf(db.orm), 2_000, batch)).toBe(4);
+  expect(await count('true')).toBe(0);
+});
