@@ -16,6 +16,7 @@ import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 import { uuidv7Hex } from '../domain/ids.js';
 import { OverloadedError, redisErrorKind } from '../failopen/breaker.js';
+import { HomeUnreachableError } from '../regions/unreachable.js';
 
 /** decide()'s answer when this pod was too slow to read Redis's answer: 503, no decision given. */
 const OVERLOADED: AuthorizeResult = Object.freeze({
@@ -262,7 +263,12 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, nowMs, signed.signature.id);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
-      const result = await decide(parsed.value, signed.signature.id, nowMs, span);
+      let result = await decide(parsed.value, signed.signature.id, nowMs, span);
+      // Not here, and its home region is silent (CONTRACT §8): the fail-open policy answers.
+      if (req.regionUnreachable !== undefined && result.reason === 'UNKNOWN_SHOPPER') {
+        const cause = new HomeUnreachableError(req.regionUnreachable.home);
+        result = await deps.fallback.decide(parsed.value, newAuthorizationId(nowMs), nowMs, cause);
+      }
       if (result === SIGNATURE_ELSEWHERE) {
         return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
       }

@@ -402,6 +402,8 @@ export interface FailOpenApproval {
   readonly proc?: readonly [string, string, string, string];
   /** The signature id the swipe was accepted with (native webhook; absent in older entries): the replay claims it. */
   readonly sig?: string;
+  /** The region whose Redis holds the shopper, when it is not this one (CONTRACT §8): replayed there. */
+  readonly home?: string;
 }
 
 /**

@@ -18,6 +18,8 @@ import { type AuthorizeResult, PartitionNotReadyError } from '../../redis/result
 import type { ScriptRunner } from '../../redis/scripts.js';
 import { type CardLookup, lookupCard } from '../../redis/commands.js';
 import { type ProcessorSwipe, toSwipeRequest } from './swipe.js';
+import type { RegionUnreachable } from '../../http/server.js';
+import { HomeUnreachableError } from '../../regions/unreachable.js';
 
 /**
  * Cards this pod has seen active recently, card → shopper: used only when Redis cannot
@@ -41,22 +43,41 @@ export interface ProcessorDecision {
   readonly shopperId: string | undefined;
 }
 
+/** Another region's card or shopper whose home is silent (CONTRACT §8): the fail-open policy answers. */
+async function homeUnreachable(
+  fallback: StorageFallback,
+  swipe: ProcessorSwipe,
+  nowMs: number,
+  unreachable: RegionUnreachable,
+  shopperId: string | undefined,
+): Promise<ProcessorDecision> {
+  const authorizationId = newAuthorizationId(nowMs);
+  if (shopperId === undefined) {
+    // Whose card it is is not known: no per-shopper cap, no trip to replay into (as storageFailed).
+    const request = toSwipeRequest(swipe, '');
+    return { result: storageFallbackAnswer(request, authorizationId, false), shopperId: undefined };
+  }
+  const request = toSwipeRequest(swipe, shopperId);
+  const cause = new HomeUnreachableError(unreachable.home);
+  return { result: await fallback.decide(request, authorizationId, nowMs, cause), shopperId };
+}
+
+/** A swipe on no known card: UNKNOWN_SHOPPER, with an id derived from the request (retries get the same body). */
+function unknownCard(swipe: ProcessorSwipe): AuthorizeResult {
+  return {
+    reason: 'UNKNOWN_SHOPPER',
+    authorizationId: `auth_card_${sha256Hex(`${swipe.processor}\n${swipe.requestId}`).slice(0, 28)}`,
+    tripId: '',
+    amountCents: swipe.amountCents,
+    remainingCents: 0,
+    mode: 'normal',
+    replayed: false,
+  };
+}
+
 export function createProcessorCore(deps: ProcessorCoreDeps) {
   const { keys, scripts, metrics, fallback, guard, decide } = deps;
   const knownCards = new Map<string, string>();
-
-  /** A swipe on no known card: UNKNOWN_SHOPPER, with an id derived from the request (retries get the same body). */
-  function unknownCard(swipe: ProcessorSwipe): AuthorizeResult {
-    return {
-      reason: 'UNKNOWN_SHOPPER',
-      authorizationId: `auth_card_${sha256Hex(`${swipe.processor}\n${swipe.requestId}`).slice(0, 28)}`,
-      tripId: '',
-      amountCents: swipe.amountCents,
-      remainingCents: 0,
-      mode: 'normal',
-      replayed: false,
-    };
-  }
 
   async function storageFailed(
     swipe: ProcessorSwipe,
@@ -81,6 +102,7 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     swipe: ProcessorSwipe,
     nowMs: number,
     span: SpanLike,
+    unreachable?: RegionUnreachable,
   ): Promise<ProcessorDecision> {
     const cardKey = `${swipe.processor}:${swipe.cardId}`;
     let card: CardLookup;
@@ -95,6 +117,8 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     if (card.status === 'not_ready') return storageFailed(swipe, nowMs, new PartitionNotReadyError());
     if (card.status !== 'active') {
       knownCards.delete(cardKey);
+      if (unreachable !== undefined)
+        return homeUnreachable(fallback, swipe, nowMs, unreachable, unreachable.shopperId);
       return { result: unknownCard(swipe), shopperId: undefined };
     }
     if (knownCards.get(cardKey) !== card.shopperId) {
@@ -102,7 +126,10 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
       knownCards.set(cardKey, card.shopperId);
     }
     const request = toSwipeRequest(swipe, card.shopperId);
-    return { result: await decide(request, '', nowMs, span), shopperId: card.shopperId };
+    const result = await decide(request, '', nowMs, span);
+    if (unreachable !== undefined && result.reason === 'UNKNOWN_SHOPPER')
+      return homeUnreachable(fallback, swipe, nowMs, unreachable, card.shopperId);
+    return { result, shopperId: card.shopperId };
   }
 
   return { decideSwipe };

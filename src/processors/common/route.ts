@@ -12,6 +12,7 @@ import type { Tracing } from '../../observability/tracing.js';
 import type { AuthorizeResult } from '../../redis/results.js';
 import type { ProcessorCore } from './core.js';
 import type { ProcessorSwipe } from './swipe.js';
+import { cardKey, shopperKey } from '../../regions/directory.js';
 
 export interface DecisionAdapter<Echo> {
   readonly label: string;
@@ -48,7 +49,7 @@ export function createDecisionHandler<Echo>(deps: RouteDeps, adapter: DecisionAd
       const parsed = adapter.parse(json.json, req);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
       const { swipe, echo } = parsed.value;
-      const { result, shopperId } = await core.decideSwipe(swipe, nowMs, span);
+      const { result, shopperId } = await core.decideSwipe(swipe, nowMs, span, req.regionUnreachable);
       // This pod could not read Redis's answer in time: no decision, never fail open (§1 503).
       if (isOverloaded(result)) {
         metrics.httpShed.inc({ cause: 'redis_wait' });
@@ -71,7 +72,11 @@ export function createDecisionHandler<Echo>(deps: RouteDeps, adapter: DecisionAd
       ) {
         deps.onLate?.(shopperId, result.authorizationId, elapsedMs);
       }
-      return adapter.respond(result, swipe, echo);
+      const response = adapter.respond(result, swipe, echo);
+      if (result.reason !== 'UNKNOWN_SHOPPER' || req.regionUnreachable !== undefined) return response;
+      // Not here: the region seam (src/regions/routing.ts) looks for the card's or shopper's home.
+      const key = shopperId === undefined ? cardKey(swipe.processor, swipe.cardId) : shopperKey(shopperId);
+      return { ...response, notHere: key };
     } finally {
       span.end();
     }

@@ -1,0 +1,201 @@
+// CONTRACT §8 on three regions (docs/regions.md): a swipe anywhere gets the home region's
+// decision (native §1 and Stripe §7), a retry in a third region gets the first answer, and
+// a frozen home region gives bounded fail-open answers elsewhere that count in the home
+// region (Redis trip totals and Postgres) once it is thawed.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signatureHeader } from '../../src/auth/signature.js';
+import { processorTrip, STRIPE_SECRET, stripeHeaders, stripeRequestEvent } from '../processors/helpers.js';
+import { type Region, SECRET, startRegions, stopRegions, TOKEN } from './threeRegions.js';
+
+const FORWARD_TIMEOUT_MS = 600;
+const RUN = randomBytes(3).toString('hex');
+const AUTH = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+
+interface Shopper {
+  readonly region: Region;
+  readonly id: string;
+  readonly trip: string;
+  readonly card: string;
+}
+
+let regions: Region[] = [];
+const shoppers = new Map<string, Shopper>();
+
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+  readonly headers: Headers;
+  readonly ms: number;
+}
+
+async function send(base: string, path: string, init: RequestInit): Promise<Answer> {
+  const started = performance.now();
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  const ms = performance.now() - started;
+  return { status: res.status, text, json: text === '' ? {} : JSON.parse(text), headers: res.headers, ms };
+}
+
+/** A signed §1 swipe: the same (body, headers) may be sent to several regions. */
+function nativeSwipe(shopperId: string, amount: string): RequestInit {
+  const body = JSON.stringify({
+    transaction_id: `txn_${randomBytes(8).toString('hex')}`,
+    shopper_id: shopperId,
+    amount,
+    currency: 'USD',
+    merchant: { name: 'SAFEWAY #1234', address: '123 Main Street' },
+  });
+  const t = Math.floor(Date.now() / 1000);
+  return {
+    method: 'POST',
+    body,
+    headers: { 'Content-Type': 'application/json', 'X-Signature': signatureHeader(SECRET, t, body) },
+  };
+}
+
+function stripeSwipe(cardId: string, amount: number): RequestInit {
+  const body = JSON.stringify(
+    stripeRequestEvent({ authorizationId: `iauth_${randomBytes(8).toString('hex')}`, cardId, amount }),
+  );
+  return { method: 'POST', body, headers: stripeHeaders(body) };
+}
+
+async function createShopper(region: Region): Promise<Shopper> {
+  const id = `s${region.name}${RUN}`;
+  const trip = `t${region.name}${RUN}`;
+  const card = `ic_${region.name}${RUN}`;
+  const path = `/v1/shoppers/${id}/trips/${trip}`;
+  const put = await send(region.base, path, {
+    method: 'PUT',
+    headers: AUTH,
+    body: JSON.stringify(processorTrip()),
+  });
+  expect(put.status, put.text).toBe(201);
+  const pick = { status: 'picked', quantity: 10, unit_price: '3.49' };
+  const picked = await send(region.base, `${path}/items/milk`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify(pick),
+  });
+  expect(picked.status, picked.text).toBe(200);
+  const c = await send(region.base, `/v1/shoppers/${id}/cards/stripe/${card}`, {
+    method: 'PUT',
+    headers: AUTH,
+    body: '{}',
+  });
+  expect(c.status, c.text).toBe(201);
+  return { region, id, trip, card };
+}
+
+function tripOf(s: Shopper, base = s.region.base): Promise<Answer> {
+  return send(base, `/v1/shoppers/${s.id}/trips/${s.trip}`, { headers: AUTH });
+}
+
+beforeAll(async () => {
+  expect(STRIPE_SECRET).toMatch(/^whsec_/);
+  regions = await startRegions(['ra', 'rb', 'rc'], FORWARD_TIMEOUT_MS, {
+    STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET,
+  });
+  for (const r of regions) shoppers.set(r.name, await createShopper(r));
+}, 60_000);
+
+afterAll(async () => {
+  await stopRegions(regions);
+}, 30_000);
+
+function others(r: Region): Shopper[] {
+  return [...shoppers.values()].filter((s) => s.region !== r);
+}
+
+describe('three regions linked by 40 ms each way', () => {
+  it('a swipe in each region for a shopper of each other region gets the home decision', async () => {
+    for (const here of regions) {
+      for (const s of others(here)) {
+        const approved = await send(here.base, '/v1/authorizations', nativeSwipe(s.id, '5.00'));
+        expect(approved.status, `${here.name} -> ${s.region.name}: ${approved.text}`).toBe(200);
+        expect(approved.json).toMatchObject({ decision: 'approved', mode: 'normal', trip_id: s.trip });
+        // The home's record says so: its trip lists the authorization.
+        expect((await tripOf(s)).text).toContain(String(approved.json['authorization_id']));
+        const declined = await send(here.base, '/v1/authorizations', nativeSwipe(s.id, '999.00'));
+        expect(declined.status).toBe(402);
+        expect(declined.json['reason']).toBe('AMOUNT_EXCEEDS_ALLOWANCE');
+        const stripe = await send(
+          here.base,
+          '/v1/processors/stripe/authorizations',
+          stripeSwipe(s.card, 300),
+        );
+        expect(stripe.status, stripe.text).toBe(200);
+        expect(stripe.json['approved']).toBe(true);
+        expect(stripe.headers.get('stripe-version')).not.toBeNull();
+        // The trip API is answered by the home region too.
+        const view = await tripOf(s, here.base);
+        expect(view.status).toBe(200);
+        expect(view.text).toBe((await tripOf(s)).text);
+      }
+    }
+    const unknown = await send(regions[0]!.base, '/v1/authorizations', nativeSwipe(`nobody${RUN}`, '1.00'));
+    expect(unknown.json['reason']).toBe('UNKNOWN_SHOPPER');
+  }, 30_000);
+
+  it('a processor retry in a third region gets the first answer', async () => {
+    const [a, b, c] = regions as [Region, Region, Region];
+    const s = shoppers.get(a.name) as Shopper;
+    const swipe = nativeSwipe(s.id, '2.00');
+    const first = await send(b.base, '/v1/authorizations', swipe);
+    expect(first.status, first.text).toBe(200);
+    const retry = await send(c.base, '/v1/authorizations', swipe);
+    expect(retry.status).toBe(first.status);
+    expect(retry.text).toBe(first.text);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    const stripe = stripeSwipe(s.card, 150);
+    const firstStripe = await send(c.base, '/v1/processors/stripe/authorizations', stripe);
+    const retryStripe = await send(b.base, '/v1/processors/stripe/authorizations', stripe);
+    expect(retryStripe.text).toBe(firstStripe.text);
+    expect(retryStripe.headers.get('idempotent-replayed')).toBe('true');
+  }, 20_000);
+
+  it('a frozen home region: bounded fail-open answers elsewhere, counted at home after SIGCONT', async () => {
+    const [a, b, c] = regions as [Region, Region, Region];
+    const s = shoppers.get(a.name) as Shopper;
+    const before = Number((await tripOf(s)).json['authorized_cents']);
+    const pid = a.api.child.pid as number;
+    process.kill(pid, 'SIGSTOP');
+    const nativeInit = nativeSwipe(s.id, '3.00');
+    let native: Answer;
+    let stripe: Answer;
+    try {
+      native = await send(b.base, '/v1/authorizations', nativeInit);
+      stripe = await send(c.base, '/v1/processors/stripe/authorizations', stripeSwipe(s.card, 200));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(native.status, native.text).toBe(200);
+    expect(native.json).toMatchObject({ decision: 'approved', mode: 'fail_open' });
+    expect(stripe.status, stripe.text).toBe(200);
+    expect(stripe.json['approved']).toBe(true);
+    // Bounded: the forward deadline, the directory answer from cache, and the journal write.
+    for (const answer of [native, stripe]) expect(answer.ms).toBeLessThan(FORWARD_TIMEOUT_MS + 1500);
+    const ids = [String(native.json['authorization_id'])];
+    // Replayed into the home region: its trip counts both, and its Postgres has the rows.
+    const deadline = Date.now() + 20_000;
+    let after = before;
+    let rows: { authorization_id: string; mode: string }[] = [];
+    while (Date.now() < deadline) {
+      after = Number((await tripOf(s)).json['authorized_cents']);
+      rows = await a.db.query(
+        `select authorization_id, mode from authorizations where authorization_id = ?`,
+        [ids[0]],
+      );
+      if (after === before + 500 && rows.length === 1) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(after).toBe(before + 500);
+    expect(rows).toEqual([{ authorization_id: ids[0], mode: 'fail_open' }]);
+    // The answer given is the record there too: a retry at the home region gets it.
+    const again = await send(a.base, '/v1/authorizations', nativeInit);
+    expect(again.text).toBe(native.text);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+  }, 40_000);
+});
