@@ -88,9 +88,9 @@ async function announced(deps: InternalDeps, req: Request): Promise<HttpResponse
   let learned = 0;
   for (const k of body.keys as { key?: unknown; shopper_id?: unknown }[]) {
     if (typeof k?.key !== 'string' || !/^(s:[^:]+|c:[a-z]+:[^:]+)$/.test(k.key)) continue;
-    if (region === deps.config.regions.region) deps.directory.forget(k.key);
+    if (region === deps.config.regions.region) await deps.directory.forget(k.key);
     else
-      deps.directory.learn(k.key, {
+      await deps.directory.learn(k.key, {
         region,
         ...(typeof k.shopper_id === 'string' ? { shopperId: k.shopper_id } : {}),
       });

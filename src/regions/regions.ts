@@ -6,18 +6,21 @@ import type { Route } from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
 import { type Metrics, zeroRegionSeries } from '../observability/metrics.js';
 import type { RedisClient } from '../redis/client.js';
-import type { FailOpenApproval } from '../redis/commands.js';
+import { type FailOpenApproval, replayFailOpen } from '../redis/commands.js';
+import { REPLAY_DEFER_MAX_MS } from '../failopen/replayer.js';
 import type { Keys } from '../redis/keys.js';
 import type { ReplayResult } from '../redis/results.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { signForward } from './channel.js';
-import { Directory, type Home, type HomeKey } from './directory.js';
+import { Directory, type DirectoryStore, type Home, type HomeKey, shopperKey } from './directory.js';
 import { ANNOUNCE_KEYS_MAX, internalRoutes } from './internal.js';
 import { PeerLink, type PeerReply } from './peerLink.js';
 import { withRegionSeam } from './routing.js';
 
 /** How often each peer's /healthz is probed (region_peer_up between forwards). */
 export const PEER_PROBE_INTERVAL_MS = 5000;
+/** How long a region keeps a learned home in its Redis: a trip's life and then some. */
+export const DIRECTORY_TTL_S = 7 * 24 * 3600;
 /** Deadline of a replay or an announcement sent to a peer (background work, not a swipe). */
 const BACKGROUND_TIMEOUT_MS = 2000;
 
@@ -38,7 +41,7 @@ export interface Regions {
   /** Sends a fail-open approval to its home region's replay endpoint; throws when it did not apply. */
   sendHome(entry: FailOpenApproval): Promise<ReplayResult>;
   /** Tells every peer that these keys live in `region` (this one, or one taken over). */
-  announceHome(region: string, keys: readonly AnnouncedKey[]): Promise<void>;
+  announceHome(region: string, keys: readonly AnnouncedKey[]): Promise<string[]>;
   readonly directory: Directory;
   stop(): void;
 }
@@ -128,20 +131,20 @@ export function createRegions(deps: RegionsDeps): Regions | undefined {
   const links = new Map([...config.regions.peers].map(([name, url]) => [name, new PeerLink(name, url)]));
   zeroRegionSeries(metrics, links.keys());
   for (const name of links.keys()) metrics.regionPeerUp.set({ peer: name }, 0);
-  const directory = new Directory(askPeers(config, links, metrics), (n) =>
+  const directory = new Directory(askPeers(config, links, metrics), redisStore(deps), (n) =>
     metrics.regionDirectoryEntries.set(n),
   );
   const probes = startProbes(links, metrics);
   const announce = (keys: readonly AnnouncedKey[]): void => {
-    if (keys.length > 0) void announceHome(deps, links, config.regions.region, keys);
+    if (keys.length > 0) void announceTo(deps, links, config.regions.region, keys);
   };
   const seam = { config, logger, metrics, directory, links, announce };
   return {
     wrap: (route) => withRegionSeam(seam, route),
     routes: internalRoutes({ ...deps, directory }),
     directory,
-    sendHome: (entry) => sendHome(deps, links, entry),
-    announceHome: (region, keys) => announceHome(deps, links, region, keys),
+    sendHome: (entry) => sendHome(deps, links, directory, entry),
+    announceHome: (region, keys) => announceTo(deps, links, region, keys),
     stop() {
       clearInterval(probes);
       for (const link of links.values()) link.close();
@@ -149,12 +152,61 @@ export function createRegions(deps: RegionsDeps): Regions | undefined {
   };
 }
 
+/** The region's copy of the directory: one key per home, TTL DIRECTORY_TTL_S, each call bounded. */
+function redisStore(deps: RegionsDeps): DirectoryStore {
+  const { config, redis } = deps;
+  const keyOf = (key: HomeKey): string => `${config.redisPrefix}:region-home:${key}`;
+  const bounded = <T>(call: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error('directory read timed out')),
+        config.regions.forwardTimeoutMs,
+      );
+      call.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
+  return {
+    async get(key) {
+      const raw = await bounded(redis.get(keyOf(key)));
+      if (raw === null) return undefined;
+      const v = JSON.parse(raw) as { r: string; s?: string };
+      return { region: v.r, ...(v.s === undefined ? {} : { shopperId: v.s }) };
+    },
+    async set(key, home) {
+      const value = JSON.stringify({
+        r: home.region,
+        ...(home.shopperId === undefined ? {} : { s: home.shopperId }),
+      });
+      await bounded(redis.set(keyOf(key), value, 'EX', DIRECTORY_TTL_S)).catch(() => undefined);
+    },
+    async del(key) {
+      await bounded(redis.del(keyOf(key))).catch(() => undefined);
+    },
+  };
+}
+
+/** Where a journaled approval goes now: here when its shopper lives here now (a takeover), else the directory's home. */
+async function currentHome(
+  deps: RegionsDeps,
+  directory: Directory,
+  entry: FailOpenApproval,
+): Promise<string> {
+  const p = deps.keys.partition(entry.shopper);
+  if ((await deps.redis.hget(deps.keys.shopper(p, entry.shopper), 'trip')) !== null)
+    return deps.config.regions.region;
+  return (await directory.lookup(shopperKey(entry.shopper)))?.region ?? entry.home ?? '';
+}
+
 async function sendHome(
   deps: RegionsDeps,
   links: ReadonlyMap<string, PeerLink>,
+  directory: Directory,
   entry: FailOpenApproval,
 ): Promise<ReplayResult> {
-  const peer = entry.home ?? '';
+  const peer = await currentHome(deps, directory, entry);
+  if (peer === deps.config.regions.region) {
+    const nowMs = Date.now();
+    return replayFailOpen(deps, entry, nowMs, nowMs - entry.at < REPLAY_DEFER_MAX_MS);
+  }
   const link = links.get(peer);
   if (link === undefined) throw new Error(`home region ${peer} is not among REGION_PEERS`);
   const body = Buffer.from(JSON.stringify(entry));
@@ -181,37 +233,56 @@ async function sendHome(
 /**
  * Tells every peer "these keys live in `region`": after this region created a trip or
  * registered a card, and after a takeover (stage 4) made this region the home of another's
- * shoppers. Best effort, in batches of ANNOUNCE_KEYS_MAX: a peer that missed it asks on its
- * next "not here" (docs/regions.md, "Directory").
+ * shoppers. In batches of ANNOUNCE_KEYS_MAX; returns the peers that did not take every batch
+ * (a peer that missed it asks on its next "not here": docs/regions.md, "Directory").
  */
-async function announceHome(
-  deps: RegionsDeps,
+async function announceTo(
+  deps: Pick<RegionsDeps, 'config' | 'logger'>,
   links: ReadonlyMap<string, PeerLink>,
   region: string,
   keys: readonly AnnouncedKey[],
-): Promise<void> {
+): Promise<string[]> {
+  const failed = new Set<string>();
   for (let i = 0; i < keys.length; i += ANNOUNCE_KEYS_MAX) {
     const batch = keys.slice(i, i + ANNOUNCE_KEYS_MAX).map((k) => ({
       key: k.key,
       ...(k.shopperId === undefined ? {} : { shopper_id: k.shopperId }),
     }));
     const body = Buffer.from(JSON.stringify({ region, keys: batch }));
+    const path = '/internal/regions/announce';
     await Promise.all(
-      [...links.values()].map((link) =>
-        signedCall(
-          deps.config,
-          link,
-          'POST',
-          '/internal/regions/announce',
-          body,
-          BACKGROUND_TIMEOUT_MS,
-        ).catch((err: unknown) =>
+      [...links.values()].map(async (link) => {
+        try {
+          const reply = await signedCall(deps.config, link, 'POST', path, body, BACKGROUND_TIMEOUT_MS);
+          if (reply.status !== 200) throw new Error(`answered ${reply.status}`);
+        } catch (err) {
+          failed.add(link.name);
           deps.logger.warn(
             { peer: link.name, err: (err as Error).message },
             'home announcement not delivered',
-          ),
-        ),
-      ),
+          );
+        }
+      }),
     );
+  }
+  return [...failed];
+}
+
+/**
+ * For a process without a running api (the stage 4 `region-takeover` command): tells every
+ * peer of REGION_PEERS that `keys` (shopperKey / cardKey of src/regions/directory.ts) now
+ * live in `region`, and returns the peers that did not take it (to retry or report).
+ */
+export async function announceHome(
+  config: Config,
+  logger: Logger,
+  region: string,
+  keys: readonly AnnouncedKey[],
+): Promise<string[]> {
+  const links = new Map([...config.regions.peers].map(([name, url]) => [name, new PeerLink(name, url)]));
+  try {
+    return await announceTo({ config, logger }, links, region, keys);
+  } finally {
+    for (const link of links.values()) link.close();
   }
 }

@@ -190,7 +190,7 @@ async function answerFromHome(
   const result = await forward(deps, route, req, home);
   if (result.kind === 'answered') return result.response;
   if (result.kind === 'not_home') {
-    deps.directory.forget(key);
+    void deps.directory.forget(key);
     return local;
   }
   if (DECISION_LABELS.has(route.label)) {

@@ -6,7 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../../src/auth/signature.js';
 import { processorTrip, STRIPE_SECRET, stripeHeaders, stripeRequestEvent } from '../processors/helpers.js';
-import { type Region, SECRET, startRegions, stopRegions, TOKEN } from './threeRegions.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { shopperKey } from '../../src/regions/directory.js';
+import { announceHome } from '../../src/regions/regions.js';
+import { CHANNEL_SECRET, type Region, SECRET, startRegions, stopRegions, TOKEN } from './threeRegions.js';
 
 const FORWARD_TIMEOUT_MS = 600;
 const RUN = randomBytes(3).toString('hex');
@@ -89,6 +93,21 @@ async function createShopper(region: Region): Promise<Shopper> {
   return { region, id, trip, card };
 }
 
+/** One series of a region's api metrics (labels matched exactly). */
+async function metric(r: Region, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${r.metricsBase}/metrics`)).text();
+  const want = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const got = (m[2] as string).split(',').sort();
+    if (got.join() === want.join()) return Number(m[3]);
+  }
+  return Number.NaN;
+}
+
 function tripOf(s: Shopper, base = s.region.base): Promise<Answer> {
   return send(base, `/v1/shoppers/${s.id}/trips/${s.trip}`, { headers: AUTH });
 }
@@ -138,6 +157,35 @@ describe('three regions linked by 40 ms each way', () => {
     const unknown = await send(regions[0]!.base, '/v1/authorizations', nativeSwipe(`nobody${RUN}`, '1.00'));
     expect(unknown.json['reason']).toBe('UNKNOWN_SHOPPER');
   }, 30_000);
+
+  it('a stale directory entry is dropped, a forged channel request refused, nobody approved unclaimed', async () => {
+    const [a, b, c] = regions as [Region, Region, Region];
+    // Stage 4's announcement, as the takeover command sends it: "ghost lives in c" (it does not).
+    const ghost = `ghost${RUN}`;
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      SIGNATURE_SECRETS: SECRET,
+      API_TOKENS: TOKEN,
+      REGION: c.name,
+      REGION_PEERS: `${b.name}=${b.base}`,
+      REGION_SECRETS: CHANNEL_SECRET,
+    });
+    expect(await announceHome(config, createLogger('error'), c.name, [{ key: shopperKey(ghost) }])).toEqual(
+      [],
+    );
+    const notHome0 = await metric(b, 'region_forward_total', { peer: c.name, outcome: 'not_home' });
+    const swipe = await send(b.base, '/v1/authorizations', nativeSwipe(ghost, '1.00'));
+    expect(swipe.json['reason']).toBe('UNKNOWN_SHOPPER');
+    expect(await metric(b, 'region_forward_total', { peer: c.name, outcome: 'not_home' })).toBe(notHome0 + 1);
+    // A request claiming to come over the channel without its signature: refused, never decided.
+    const forged = nativeSwipe(shoppers.get(a.name)!.id, '1.00');
+    const headers = { ...(forged.headers as Record<string, string>), 'x-region-origin': b.name };
+    const refused = await send(a.base, '/v1/authorizations', { ...forged, headers });
+    expect(refused.status).toBe(401);
+    expect(refused.json['error']).toBe('invalid_signature');
+    expect(await metric(b, 'region_peer_up', { peer: a.name })).toBe(1);
+    expect(await metric(b, 'region_forward_total', { peer: a.name, outcome: 'answered' })).toBeGreaterThan(0);
+  }, 20_000);
 
   it('a processor retry in a third region gets the first answer', async () => {
     const [a, b, c] = regions as [Region, Region, Region];
@@ -192,6 +240,9 @@ describe('three regions linked by 40 ms each way', () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(after).toBe(before + 500);
+    expect(await metric(b, 'region_failopen_replays_total', { peer: a.name, outcome: 'applied' })).toBe(1);
+    expect(await metric(c, 'region_failopen_replays_total', { peer: a.name, outcome: 'applied' })).toBe(1);
+    expect(await metric(b, 'region_forward_total', { peer: a.name, outcome: 'timeout' })).toBeGreaterThan(0);
     expect(rows).toEqual([{ authorization_id: ids[0], mode: 'fail_open' }]);
     // The answer given is the record there too: a retry at the home region gets it.
     const again = await send(a.base, '/v1/authorizations', nativeInit);
