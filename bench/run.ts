@@ -47,8 +47,8 @@ import {
   setSchedPolicy,
 } from './procs.js';
 import { REDIS_COST_BEFORE_DEFAULT, redisCost, redisCostTable } from './redisCost.js';
-import { type RegionsRow, regionsRow, regionsSection } from './regions.js';
-import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
+import { REGIONS_SECTION, type RegionsRow, regionsRow, regionsSection } from './regions.js';
+import { type BenchResults, type PhaseResult, replaceSection, writeDocs } from './report.js';
 import {
   PROCESSOR_BENCH_ENV,
   PROCESSOR_FORMATS,
@@ -638,12 +638,17 @@ async function runRegionsRow(): Promise<RegionsRow> {
   return row;
 }
 
-/** `--regions-only`: just the regions row (a quick look; no docs written). */
+/** `--regions-only`: just the regions row, written to its BENCHMARKS.md section unless --no-docs. */
 async function regionsOnly(): Promise<void> {
   await connectBenchRedis();
   const dbCreated = psql(`CREATE DATABASE ${dbName}`);
   try {
-    await runRegionsRow();
+    const row = await runRegionsRow();
+    if (flag('no-docs')) return;
+    const file = path.join(ROOT, 'BENCHMARKS.md');
+    const note = `\n\nRun \`npm run bench -- --regions-only\` (\`${runId}\`), ${new Date().toISOString().slice(0, 16)}Z, loadavg ${os.loadavg().map(round1).join(' ')}.`;
+    writeFileSync(file, replaceSection(readFileSync(file, 'utf8'), REGIONS_SECTION, regionsSection(row) + note));
+    log('BENCHMARKS.md "Forwarded decisions" updated');
   } finally {
     await cleanUp(dbCreated);
   }
