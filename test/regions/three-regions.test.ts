@@ -5,7 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../../src/auth/signature.js';
-import { processorTrip, STRIPE_SECRET, stripeHeaders, stripeRequestEvent } from '../processors/helpers.js';
+import {
+  processorTrip,
+  STRIPE_SECRET,
+  stripeEvent,
+  stripeHeaders,
+  stripeRequestEvent,
+} from '../processors/helpers.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { shopperKey } from '../../src/regions/directory.js';
@@ -59,10 +65,12 @@ function nativeSwipe(shopperId: string, amount: string): RequestInit {
   };
 }
 
-function stripeSwipe(cardId: string, amount: number): RequestInit {
-  const body = JSON.stringify(
-    stripeRequestEvent({ authorizationId: `iauth_${randomBytes(8).toString('hex')}`, cardId, amount }),
-  );
+function stripeSwipe(
+  cardId: string,
+  amount: number,
+  authorizationId = `iauth_${randomBytes(8).toString('hex')}`,
+): RequestInit {
+  const body = JSON.stringify(stripeRequestEvent({ authorizationId, cardId, amount }));
   return { method: 'POST', body, headers: stripeHeaders(body) };
 }
 
@@ -197,11 +205,30 @@ describe('three regions linked by 40 ms each way', () => {
     expect(retry.status).toBe(first.status);
     expect(retry.text).toBe(first.text);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
-    const stripe = stripeSwipe(s.card, 150);
+    const iauth = `iauth_${randomBytes(8).toString('hex')}`;
+    const stripe = stripeSwipe(s.card, 150, iauth);
     const firstStripe = await send(c.base, '/v1/processors/stripe/authorizations', stripe);
+    expect(firstStripe.json['approved']).toBe(true);
     const retryStripe = await send(b.base, '/v1/processors/stripe/authorizations', stripe);
     expect(retryStripe.text).toBe(firstStripe.text);
     expect(retryStripe.headers.get('idempotent-replayed')).toBe('true');
+    // Its later event (reversed), delivered to yet another region, is applied at the home.
+    const held = Number((await tripOf(s)).json['authorized_cents']);
+    const reversed = JSON.stringify(
+      stripeEvent('issuing_authorization.updated', {
+        id: iauth,
+        card: { id: s.card },
+        amount: 0,
+        status: 'reversed',
+      }),
+    );
+    const event = await send(b.base, '/v1/processors/stripe/events', {
+      method: 'POST',
+      body: reversed,
+      headers: stripeHeaders(reversed),
+    });
+    expect(event.json['events'], event.text).toEqual([expect.objectContaining({ outcome: 'released' })]);
+    expect(Number((await tripOf(s)).json['authorized_cents'])).toBe(held - 150);
   }, 20_000);
 
   it('a frozen home region: bounded fail-open answers elsewhere, counted at home after SIGCONT', async () => {
