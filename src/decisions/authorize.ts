@@ -15,6 +15,7 @@ import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 import { uuidv7Hex } from '../domain/ids.js';
+import { sha256Hex } from '../auth/sha256.js';
 import { OverloadedError, redisErrorKind } from '../failopen/breaker.js';
 import { HomeUnreachableError } from '../regions/unreachable.js';
 
@@ -130,6 +131,16 @@ export function overloadedAnswer(): AuthorizeResult {
   return OVERLOADED;
 }
 
+/**
+ * With peer regions, Redis records nothing for a shopper with no trip here (lua/authorizeSwipe-4.lua
+ * ARGV[35]): the seam forwards the swipe to its home region. Should no region claim it, the decline's
+ * id is derived from the request, so a retry of it gets the same body.
+ */
+function notHereAnswer(request: SwipeRequest, result: AuthorizeResult): AuthorizeResult {
+  const id = sha256Hex(`${request.idempotencyKey}\n${request.fingerprint}`).slice(0, 28);
+  return { ...result, authorizationId: `auth_nh_${id}` };
+}
+
 type DeciderDeps = Pick<
   AuthorizeDeps,
   'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn' | 'onLate'
@@ -237,7 +248,9 @@ export function createDecider(deps: DeciderDeps): Decide {
         { nowMs, authorizationId, signature },
         guard === undefined ? { span } : { span, guard },
       );
-      return afterRedisDecision(request, result, tracked, nowMs);
+      const notHere =
+        result.reason === 'UNKNOWN_SHOPPER' && !result.replayed && config.regions.peers.size > 0;
+      return afterRedisDecision(request, notHere ? notHereAnswer(request, result) : result, tracked, nowMs);
     } catch (err) {
       return afterRedisFailure(deps, err, request, authorizationId, nowMs);
     }

@@ -118,6 +118,7 @@ export function authorizeSwipeCall(
       VELOCITY_WINDOW_MS,
       ...processorScriptArgs(swipe.processor),
       config.walCompactPayload ? WAL_FORMAT_COMPACT : '',
+      config.regions.peers.size > 0 ? 'r' : '',
     ],
   };
 }

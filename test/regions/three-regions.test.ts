@@ -205,6 +205,28 @@ describe('three regions linked by 40 ms each way', () => {
     expect(retry.status).toBe(first.status);
     expect(retry.text).toBe(first.text);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    // §2 and the trip API elsewhere: the reversal and a pick sent to region c land at the home.
+    const txn = (JSON.parse(String(swipe.body)) as { transaction_id: string }).transaction_id;
+    const reversalBody = JSON.stringify({ transaction_id: txn, shopper_id: s.id, amount: '2.00' });
+    const t = Math.floor(Date.now() / 1000);
+    const reversal = await send(c.base, '/v1/authorizations/reversals', {
+      method: 'POST',
+      body: reversalBody,
+      headers: {
+        'Content-Type': 'application/json',
+        'X-Signature': signatureHeader(SECRET, t, reversalBody),
+      },
+    });
+    expect(reversal.status, reversal.text).toBe(200);
+    expect(reversal.text).toContain('"reversed_cents":200');
+    const pick = JSON.stringify({ status: 'picked', quantity: 1, unit_price: '2.99' });
+    const picked = await send(c.base, `/v1/shoppers/${s.id}/trips/${s.trip}/items/apples`, {
+      method: 'POST',
+      headers: AUTH,
+      body: pick,
+    });
+    expect(picked.status, picked.text).toBe(200);
+    expect(Number((await tripOf(s)).json['picked_cents'])).toBe(3490 + 299);
     const iauth = `iauth_${randomBytes(8).toString('hex')}`;
     const stripe = stripeSwipe(s.card, 150, iauth);
     const firstStripe = await send(c.base, '/v1/processors/stripe/authorizations', stripe);
@@ -271,6 +293,11 @@ describe('three regions linked by 40 ms each way', () => {
     expect(await metric(c, 'region_failopen_replays_total', { peer: a.name, outcome: 'applied' })).toBe(1);
     expect(await metric(b, 'region_forward_total', { peer: a.name, outcome: 'timeout' })).toBeGreaterThan(0);
     expect(rows).toEqual([{ authorization_id: ids[0], mode: 'fail_open' }]);
+    // The regions that forwarded recorded nothing of their own for a's shopper.
+    for (const other of [b, c])
+      expect(
+        await other.db.query('select authorization_id from authorizations where shopper_id = ?', [s.id]),
+      ).toEqual([]);
     // The answer given is the record there too: a retry at the home region gets it.
     const again = await send(a.base, '/v1/authorizations', nativeInit);
     expect(again.text).toBe(native.text);
