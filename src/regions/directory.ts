@@ -69,6 +69,13 @@ export class Directory {
     return pending;
   }
 
+  /** What this region already knows of the key's home, without asking the peers. */
+  async peek(key: HomeKey): Promise<Home | undefined> {
+    const known = this.homes.get(key);
+    if (known !== undefined && Date.now() - known.atMs < DIRECTORY_LOCAL_TTL_MS) return known.home;
+    return (await this.store.get(key).catch(() => undefined)) ?? known?.home;
+  }
+
   /** A home region said so (an answer or an announcement): the latest word wins, region-wide. */
   async learn(key: HomeKey, home: Home): Promise<void> {
     this.keep(key, home);

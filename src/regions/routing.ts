@@ -203,6 +203,20 @@ async function answerFromHome(
   return errorResponse('storage_unavailable', `the home region ${home.region} did not answer in time; retry`);
 }
 
+const TRIP_PUT_LABEL = '/v1/shoppers/:shopper_id/trips/:trip_id';
+
+/**
+ * A trip PUT for a shopper this region knows to live elsewhere goes to that home, so a shopper
+ * keeps one home (and its one-open-trip rule). The home silent: undefined, the trip is created
+ * here, which makes this region the shopper's home (announced).
+ */
+async function putAtHome(deps: SeamDeps, route: Route, req: Request): Promise<HttpResponse | undefined> {
+  const home = await deps.directory.peek(shopperKey(req.params[0] ?? ''));
+  if (home === undefined) return undefined;
+  const result = await forward(deps, route, req, home);
+  return result.kind === 'answered' ? result.response : undefined;
+}
+
 /** A request that came over the channel: verified, answered here, marked when it is not here either. */
 async function answerForPeer(
   deps: SeamDeps,
@@ -219,6 +233,7 @@ async function answerForPeer(
   if (!verdict.ok)
     return errorResponse('invalid_signature', `region channel signature refused (${verdict.code})`);
   const res = await route.handler(req);
+  if (res.status === 201 && route.method === 'put') deps.announce(createdKeys(route, req));
   if (notHereKey(route, req, res) === undefined) return res;
   return { ...res, headers: [...(res.headers ?? []), [REGION_NOT_HERE_HEADER, '1'] as const] };
 }
@@ -230,6 +245,10 @@ export function withRegionSeam(deps: SeamDeps, route: Route): Route {
   const handler = async (req: Request): Promise<HttpResponse> => {
     const values = req.headers.extra ?? [];
     if ((values[at] ?? '') !== '') return answerForPeer(deps, route, req, channelHeaders(values, at));
+    if (route.method === 'put' && route.label === TRIP_PUT_LABEL) {
+      const atHome = await putAtHome(deps, route, req);
+      if (atHome !== undefined) return atHome;
+    }
     const local = await route.handler(req);
     if (local.status === 201 && route.method === 'put') deps.announce(createdKeys(route, req));
     const key = notHereKey(route, req, local);

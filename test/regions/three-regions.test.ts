@@ -227,6 +227,14 @@ describe('three regions linked by 40 ms each way', () => {
     });
     expect(picked.status, picked.text).toBe(200);
     expect(Number((await tripOf(s)).json['picked_cents'])).toBe(3490 + 299);
+    // A second open trip for the shopper, asked of another region: refused by the home (one home).
+    const second = await send(c.base, `/v1/shoppers/${s.id}/trips/t2${RUN}`, {
+      method: 'PUT',
+      headers: AUTH,
+      body: JSON.stringify(processorTrip()),
+    });
+    expect(second.status, second.text).toBe(409);
+    expect(second.json['error']).toBe('open_trip_exists');
     const iauth = `iauth_${randomBytes(8).toString('hex')}`;
     const stripe = stripeSwipe(s.card, 150, iauth);
     const firstStripe = await send(c.base, '/v1/processors/stripe/authorizations', stripe);
