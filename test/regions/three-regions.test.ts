@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { shopperKey } from '../../src/regions/directory.js';
 import { announceHome } from '../../src/regions/regions.js';
-import { CHANNEL_SECRET, type Region, SECRET, startRegions, stopRegions, TOKEN } from './threeRegions.js';
+import { CHANNEL_SECRET, type Region, SECRET, startRegions, stopStarted, TOKEN } from './threeRegions.js';
 
 const FORWARD_TIMEOUT_MS = 600;
 const RUN = randomBytes(3).toString('hex');
@@ -74,25 +74,34 @@ function stripeSwipe(
   return { method: 'POST', body, headers: stripeHeaders(body) };
 }
 
+/** Setup requests a busy pod shed (503 overloaded: nothing done) are sent again, bounded. */
+async function setup(base: string, path: string, init: RequestInit): Promise<Answer> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await send(base, path, init);
+    if (answer.status !== 503 || attempt >= 30) return answer;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function createShopper(region: Region): Promise<Shopper> {
   const id = `s${region.name}${RUN}`;
   const trip = `t${region.name}${RUN}`;
   const card = `ic_${region.name}${RUN}`;
   const path = `/v1/shoppers/${id}/trips/${trip}`;
-  const put = await send(region.base, path, {
+  const put = await setup(region.base, path, {
     method: 'PUT',
     headers: AUTH,
     body: JSON.stringify(processorTrip()),
   });
   expect(put.status, put.text).toBe(201);
   const pick = { status: 'picked', quantity: 10, unit_price: '3.49' };
-  const picked = await send(region.base, `${path}/items/milk`, {
+  const picked = await setup(region.base, `${path}/items/milk`, {
     method: 'POST',
     headers: AUTH,
     body: JSON.stringify(pick),
   });
   expect(picked.status, picked.text).toBe(200);
-  const c = await send(region.base, `/v1/shoppers/${id}/cards/stripe/${card}`, {
+  const c = await setup(region.base, `/v1/shoppers/${id}/cards/stripe/${card}`, {
     method: 'PUT',
     headers: AUTH,
     body: '{}',
@@ -126,10 +135,10 @@ beforeAll(async () => {
     STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET,
   });
   for (const r of regions) shoppers.set(r.name, await createShopper(r));
-}, 60_000);
+}, 75_000);
 
 afterAll(async () => {
-  await stopRegions(regions);
+  await stopStarted();
 }, 30_000);
 
 function others(r: Region): Shopper[] {

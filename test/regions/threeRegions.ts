@@ -18,6 +18,8 @@ export const CHANNEL_SECRET = 'regions-channel-secret-0123456789abcdef';
 export const LINK_DELAY_MS = 40;
 const PORT_MIN = 19400;
 const PORT_MAX = 19599;
+/** A loaded shared machine boots slowly: the api's hydrate and warm-up wait for it. */
+const READY_TIMEOUT_MS = 50_000;
 
 export interface Proc {
   readonly child: ChildProcess;
@@ -69,7 +71,13 @@ function spawnCli(command: string, env: Record<string, string>): Proc {
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  if (child.pid !== undefined) childPids.add(child.pid);
+  const exited = new Promise<void>((r) =>
+    child.once('exit', () => {
+      if (child.pid !== undefined) childPids.delete(child.pid);
+      r();
+    }),
+  );
   return {
     child,
     output: () => out,
@@ -131,48 +139,92 @@ export async function startRegions(
   extraEnv: Record<string, string> = {},
 ): Promise<Region[]> {
   ensureBuilt();
-  const plans: Plan[] = [];
-  for (const name of names) {
-    const [apiPort, proxyPort, redisPort] = [await freePort(), await freePort(), await freePort()];
-    const [redis, db] = await Promise.all([startRedisServer({ port: redisPort }), createTestDb()]);
-    const journalDir = mkdtempSync(join(tmpdir(), `sa-region-${name}-`));
-    plans.push({ name, apiPort, proxyPort, redis, db, journalDir });
+  // Everything started so far is stopped if a later step fails, or by stopStarted() when the
+  // caller gave up waiting (a beforeAll timeout): nothing outlives the test.
+  const undo = started;
+  try {
+    const plans: Plan[] = [];
+    for (const name of names) {
+      const [apiPort, proxyPort, redisPort] = [await freePort(), await freePort(), await freePort()];
+      const redis = await startRedisServer({ port: redisPort });
+      childPids.add(redis.pid);
+      track(undo, async () => {
+        await redis.stop();
+        childPids.delete(redis.pid);
+      });
+      const db = await createTestDb();
+      track(undo, () => db.drop());
+      const journalDir = mkdtempSync(join(tmpdir(), `sa-region-${name}-`));
+      track(undo, async () => rmSync(journalDir, { recursive: true, force: true }));
+      plans.push({ name, apiPort, proxyPort, redis, db, journalDir });
+    }
+    const regions: Region[] = [];
+    for (const plan of plans) regions.push(await startRegion(plan, plans, forwardTimeoutMs, extraEnv, undo));
+    await Promise.all(regions.map((r) => waitReady(r.base, r.api, READY_TIMEOUT_MS)));
+    return regions;
+  } catch (err) {
+    await stopStarted();
+    throw err;
   }
-  const regions: Region[] = [];
-  for (const plan of plans) {
-    const env = { ...regionEnv(plan, plans, forwardTimeoutMs), ...extraEnv };
-    const metricsPort = await freePort();
-    const api = spawnCli('serve', { ...env, PORT: String(plan.apiPort), METRICS_PORT: String(metricsPort) });
-    const persister = spawnCli('persist', {
-      ...env,
-      PORT: String(await freePort()),
-      METRICS_PORT: String(await freePort()),
-    });
-    const proxy = await startLatencyProxy(plan.proxyPort, plan.apiPort, LINK_DELAY_MS);
-    const base = `http://127.0.0.1:${plan.apiPort}`;
-    regions.push({
-      name: plan.name,
-      base,
-      metricsBase: `http://127.0.0.1:${metricsPort}`,
-      redis: plan.redis,
-      db: plan.db,
-      api,
-      persister,
-      proxy,
-      journalDir: plan.journalDir,
-    });
-  }
-  await Promise.all(regions.map((r) => waitReady(r.base, r.api, 30_000)));
-  return regions;
 }
 
-export async function stopRegions(regions: readonly Region[]): Promise<void> {
-  await Promise.all(
-    regions.map(async (r) => {
-      await Promise.all([r.api.stop(), r.persister.stop(), r.proxy.close()]);
-      await r.redis.stop();
-      await r.db.drop();
-      rmSync(r.journalDir, { recursive: true, force: true });
-    }),
-  );
+/** Undo steps of everything startRegions started, newest last. */
+const started: (() => Promise<void>)[] = [];
+/** Child processes still running, killed synchronously if the test process exits first. */
+const childPids = new Set<number>();
+process.once('exit', () => {
+  for (const pid of childPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Set by stopStarted: a start still under way (its caller gave up) undoes each step at once. */
+let closed = false;
+
+function track(undo: (() => Promise<void>)[], step: () => Promise<void>): void {
+  if (closed) void step().catch(() => undefined);
+  else undo.push(step);
+}
+
+/** Stops everything startRegions started, newest first (also what a failed start left). */
+export async function stopStarted(): Promise<void> {
+  closed = true;
+  while (started.length > 0) await (started.pop() as () => Promise<void>)().catch(() => undefined);
+}
+
+/** One region's api, persister and the proxy in front of its api. */
+async function startRegion(
+  plan: Plan,
+  plans: readonly Plan[],
+  forwardTimeoutMs: number,
+  extraEnv: Record<string, string>,
+  undo: (() => Promise<void>)[],
+): Promise<Region> {
+  const env = { ...regionEnv(plan, plans, forwardTimeoutMs), ...extraEnv };
+  const metricsPort = await freePort();
+  const api = spawnCli('serve', { ...env, PORT: String(plan.apiPort), METRICS_PORT: String(metricsPort) });
+  track(undo, () => api.stop());
+  const persister = spawnCli('persist', {
+    ...env,
+    PORT: String(await freePort()),
+    METRICS_PORT: String(await freePort()),
+  });
+  track(undo, () => persister.stop());
+  const proxy = await startLatencyProxy(plan.proxyPort, plan.apiPort, LINK_DELAY_MS);
+  track(undo, () => proxy.close());
+  return {
+    name: plan.name,
+    base: `http://127.0.0.1:${plan.apiPort}`,
+    metricsBase: `http://127.0.0.1:${metricsPort}`,
+    redis: plan.redis,
+    db: plan.db,
+    api,
+    persister,
+    proxy,
+    journalDir: plan.journalDir,
+  };
 }
