@@ -2,12 +2,19 @@
 // decision (native §1 and Stripe §7), a retry in a third region gets the first answer, and
 // a frozen home region gives bounded fail-open answers elsewhere that count in the home
 // region (Redis trip totals and Postgres) once it is thawed.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../../src/auth/signature.js';
 import {
   processorTrip,
   STRIPE_SECRET,
+  LITHIC_SECRET,
+  lithicAsaRequest,
+  lithicHeaders,
+  MARQETA_PASSWORD,
+  MARQETA_USER,
+  marqetaHeaders,
+  marqetaJitRequest,
   stripeEvent,
   stripeHeaders,
   stripeRequestEvent,
@@ -27,6 +34,8 @@ interface Shopper {
   readonly id: string;
   readonly trip: string;
   readonly card: string;
+  readonly lithicCard: string;
+  readonly marqetaCard: string;
 }
 
 let regions: Region[] = [];
@@ -107,7 +116,20 @@ async function createShopper(region: Region): Promise<Shopper> {
     body: '{}',
   });
   expect(c.status, c.text).toBe(201);
-  return { region, id, trip, card };
+  const lithicCard = randomUUID();
+  const marqetaCard = `mq${region.name}${RUN}`;
+  for (const [processor, cardId] of [
+    ['lithic', lithicCard],
+    ['marqeta', marqetaCard],
+  ] as const) {
+    const r = await setup(region.base, `/v1/shoppers/${id}/cards/${processor}/${cardId}`, {
+      method: 'PUT',
+      headers: AUTH,
+      body: '{}',
+    });
+    expect(r.status, r.text).toBe(201);
+  }
+  return { region, id, trip, card, lithicCard, marqetaCard };
 }
 
 /** One series of a region's api metrics (labels matched exactly). */
@@ -133,6 +155,8 @@ beforeAll(async () => {
   expect(STRIPE_SECRET).toMatch(/^whsec_/);
   regions = await startRegions(['ra', 'rb', 'rc'], FORWARD_TIMEOUT_MS, {
     STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET,
+    LITHIC_WEBHOOK_SECRETS: LITHIC_SECRET,
+    MARQETA_BASIC_AUTH: `${MARQETA_USER}:${MARQETA_PASSWORD}`,
   });
   for (const r of regions) shoppers.set(r.name, await createShopper(r));
 }, 75_000);
@@ -171,6 +195,32 @@ describe('three regions linked by 40 ms each way', () => {
         expect(view.text).toBe((await tripOf(s)).text);
       }
     }
+    // Lithic (Standard Webhooks headers) and Marqeta (HTTP Basic) at c for a's shopper.
+    const [a, , c] = regions as [Region, Region, Region];
+    const sa = shoppers.get(a.name) as Shopper;
+    const token = randomUUID();
+    const asaBody = JSON.stringify(lithicAsaRequest({ token, cardId: sa.lithicCard, amount: 100 }));
+    const asa = await send(c.base, '/v1/processors/lithic/asa', {
+      method: 'POST',
+      body: asaBody,
+      headers: lithicHeaders(asaBody),
+    });
+    expect(asa.json, asa.text).toEqual({ result: 'APPROVED', token });
+    const jitBody = JSON.stringify(
+      marqetaJitRequest({
+        token: `txn${RUN}`,
+        jitToken: `jit${RUN}`,
+        cardId: sa.marqetaCard,
+        amount: '1.00',
+      }),
+    );
+    const jit = await send(c.base, '/v1/processors/marqeta/jit', {
+      method: 'POST',
+      body: jitBody,
+      headers: marqetaHeaders(),
+    });
+    expect(jit.status, jit.text).toBe(200);
+    expect(jit.text).toContain(`"token":"jit${RUN}"`);
     const unknown = await send(regions[0]!.base, '/v1/authorizations', nativeSwipe(`nobody${RUN}`, '1.00'));
     expect(unknown.json['reason']).toBe('UNKNOWN_SHOPPER');
   }, 30_000);
