@@ -257,6 +257,34 @@ export function createDecider(deps: DeciderDeps): Decide {
   };
 }
 
+/** Not here, and its home region is silent (CONTRACT §8): the fail-open policy answers. */
+function orHomeUnreachable(
+  deps: Pick<AuthorizeDeps, 'fallback'>,
+  req: Request,
+  request: SwipeRequest,
+  result: AuthorizeResult,
+  nowMs: number,
+): AuthorizeResult | Promise<AuthorizeResult> {
+  if (req.regionUnreachable === undefined || result.reason !== 'UNKNOWN_SHOPPER') return result;
+  const cause = new HomeUnreachableError(req.regionUnreachable.home);
+  return deps.fallback.decide(request, newAuthorizationId(nowMs), nowMs, cause);
+}
+
+/** With peer regions a "not here" is forwarded: the deciding region counts it (src/regions/routing.ts). */
+function countDecision(metrics: Metrics, config: Config, req: Request, result: AuthorizeResult): void {
+  if (
+    result.reason === 'UNKNOWN_SHOPPER' &&
+    config.regions.peers.size > 0 &&
+    req.regionUnreachable === undefined
+  )
+    return;
+  metrics.decisions.inc({
+    decision: result.reason === undefined ? 'approved' : 'declined',
+    reason: result.reason ?? 'none',
+    mode: result.replayed ? 'replay' : result.mode,
+  });
+}
+
 export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
   const { config, metrics, logger, tracing } = deps;
   const now = deps.now ?? Date.now;
@@ -276,12 +304,8 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, nowMs, signed.signature.id);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
-      let result = await decide(parsed.value, signed.signature.id, nowMs, span);
-      // Not here, and its home region is silent (CONTRACT §8): the fail-open policy answers.
-      if (req.regionUnreachable !== undefined && result.reason === 'UNKNOWN_SHOPPER') {
-        const cause = new HomeUnreachableError(req.regionUnreachable.home);
-        result = await deps.fallback.decide(parsed.value, newAuthorizationId(nowMs), nowMs, cause);
-      }
+      const decided = await decide(parsed.value, signed.signature.id, nowMs, span);
+      const result = await orHomeUnreachable(deps, req, parsed.value, decided, nowMs);
       if (result === SIGNATURE_ELSEWHERE) {
         return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
       }
@@ -291,11 +315,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         return errorResponse('overloaded', 'this pod could not read a Redis answer in time; retry');
       }
       const reason = result.reason ?? 'none';
-      metrics.decisions.inc({
-        decision: result.reason === undefined ? 'approved' : 'declined',
-        reason,
-        mode: result.replayed ? 'replay' : result.mode,
-      });
+      countDecision(metrics, config, req, result);
       if (result.reason !== undefined && logger.isLevelEnabled('debug')) {
         logDecline(logger, requestIdFrom(req.headers.requestId || undefined), {
           reason,

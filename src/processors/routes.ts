@@ -58,6 +58,7 @@ export function processorRoutes(d: ProcessorRouteDeps): Route[] {
     core,
     metrics: d.metrics,
     tracing: d.tracing,
+    regionsLinked: d.config.regions.peers.size > 0,
     ...(d.now === undefined ? {} : { now: d.now }),
     ...(d.onLate === undefined ? {} : { onLate: d.onLate }),
   };

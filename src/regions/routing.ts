@@ -177,6 +177,13 @@ async function forward(deps: SeamDeps, route: Route, req: Request, home: Home): 
   }
 }
 
+/** The local "not here" is the answer after all: a swipe's UNKNOWN_SHOPPER decline is counted here (its handler left it). */
+function keptLocal(deps: SeamDeps, route: Route, local: HttpResponse): HttpResponse {
+  if (DECISION_LABELS.has(route.label))
+    deps.metrics.decisions.inc({ decision: 'declined', reason: 'UNKNOWN_SHOPPER', mode: 'normal' });
+  return local;
+}
+
 /** "Not here" locally: the home's answer, else (home silent) the fail-open policy or a 503. */
 async function answerFromHome(
   deps: SeamDeps,
@@ -186,12 +193,12 @@ async function answerFromHome(
   key: HomeKey,
 ): Promise<HttpResponse> {
   const home = await deps.directory.lookup(key);
-  if (home === undefined) return local; // nobody claims it: the local "not here" stands (a decline)
+  if (home === undefined) return keptLocal(deps, route, local); // nobody claims it: the decline stands
   const result = await forward(deps, route, req, home);
   if (result.kind === 'answered') return result.response;
   if (result.kind === 'not_home') {
     void deps.directory.forget(key);
-    return local;
+    return keptLocal(deps, route, local);
   }
   if (DECISION_LABELS.has(route.label)) {
     const unreachable: RegionUnreachable = {

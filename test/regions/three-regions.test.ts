@@ -241,9 +241,14 @@ describe('three regions linked by 40 ms each way', () => {
       [],
     );
     const notHome0 = await metric(b, 'region_forward_total', { peer: c.name, outcome: 'not_home' });
+    const unknownLabels = { decision: 'declined', reason: 'UNKNOWN_SHOPPER', mode: 'normal' };
+    const unknown0 = await Promise.all([b, c].map((r) => metric(r, 'swipe_decisions_total', unknownLabels)));
     const swipe = await send(b.base, '/v1/authorizations', nativeSwipe(ghost, '1.00'));
     expect(swipe.json['reason']).toBe('UNKNOWN_SHOPPER');
     expect(await metric(b, 'region_forward_total', { peer: c.name, outcome: 'not_home' })).toBe(notHome0 + 1);
+    // One decline, counted once: where it was answered, not where it was forwarded to.
+    const unknown1 = await Promise.all([b, c].map((r) => metric(r, 'swipe_decisions_total', unknownLabels)));
+    expect(unknown1.map((n, i) => (n || 0) - (unknown0[i] || 0))).toEqual([1, 0]);
     // A request claiming to come over the channel without its signature: refused, never decided.
     const forged = nativeSwipe(shoppers.get(a.name)!.id, '1.00');
     const headers = { ...(forged.headers as Record<string, string>), 'x-region-origin': b.name };

@@ -29,6 +29,8 @@ export interface RouteDeps {
   readonly tracing: Tracing;
   readonly now?: () => number;
   readonly onLate?: (shopperId: string, authorizationId: string, elapsedMs: number) => void;
+  /** Peer regions are configured (CONTRACT §8): an UNKNOWN_SHOPPER here is forwarded. */
+  readonly regionsLinked?: boolean;
 }
 
 export const INVALID_CREDENTIALS = errorResponse(
@@ -55,11 +57,17 @@ export function createDecisionHandler<Echo>(deps: RouteDeps, adapter: DecisionAd
         metrics.httpShed.inc({ cause: 'redis_wait' });
         return errorResponse('overloaded', 'this pod could not read a Redis answer in time; retry');
       }
-      metrics.decisions.inc({
-        decision: result.reason === undefined ? 'approved' : 'declined',
-        reason: result.reason ?? 'none',
-        mode: result.replayed ? 'replay' : result.mode,
-      });
+      // With peer regions a "not here" is forwarded: the deciding region counts it (src/regions/routing.ts).
+      if (
+        result.reason !== 'UNKNOWN_SHOPPER' ||
+        deps.regionsLinked !== true ||
+        req.regionUnreachable !== undefined
+      )
+        metrics.decisions.inc({
+          decision: result.reason === undefined ? 'approved' : 'declined',
+          reason: result.reason ?? 'none',
+          mode: result.replayed ? 'replay' : result.mode,
+        });
       span.setAttribute('swipe.decision', result.reason ?? 'none');
       const elapsedMs = Number(process.hrtime.bigint() - req.startedNs) / 1e6;
       metrics.decisionDuration.observe(elapsedMs / 1000);
