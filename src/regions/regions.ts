@@ -135,8 +135,9 @@ export function createRegions(deps: RegionsDeps): Regions | undefined {
     metrics.regionDirectoryEntries.set(n),
   );
   const probes = startProbes(links, metrics);
+  const retries = { pending: 0, stopped: false };
   const announce = (keys: readonly AnnouncedKey[]): void => {
-    if (keys.length > 0) void announceTo(deps, links, config.regions.region, keys);
+    if (keys.length > 0) announceWithRetries(deps, links, config.regions.region, keys, 0, retries);
   };
   const seam = { config, logger, metrics, directory, links, announce };
   return {
@@ -146,6 +147,7 @@ export function createRegions(deps: RegionsDeps): Regions | undefined {
     sendHome: (entry) => sendHome(deps, links, directory, entry),
     announceHome: (region, keys) => announceTo(deps, links, region, keys),
     stop() {
+      retries.stopped = true;
       clearInterval(probes);
       for (const link of links.values()) link.close();
     },
@@ -266,6 +268,32 @@ async function announceTo(
     );
   }
   return [...failed];
+}
+
+/** A peer that missed an announcement gets it again after these delays (then it asks on a miss). */
+const ANNOUNCE_RETRY_DELAYS_MS = [1000, 5000, 30_000];
+/** Announcements waiting for a retry, at most (beyond: dropped, the peer asks on a miss). */
+const ANNOUNCE_RETRIES_MAX = 10_000;
+
+/** announceTo, then again to the peers that missed it, a bounded number of times. */
+function announceWithRetries(
+  deps: Pick<RegionsDeps, 'config' | 'logger'>,
+  links: ReadonlyMap<string, PeerLink>,
+  region: string,
+  keys: readonly AnnouncedKey[],
+  attempt: number,
+  retries: { pending: number; stopped: boolean },
+): void {
+  void announceTo(deps, links, region, keys).then((failed) => {
+    const delay = ANNOUNCE_RETRY_DELAYS_MS[attempt];
+    if (failed.length === 0 || delay === undefined || retries.pending >= ANNOUNCE_RETRIES_MAX) return;
+    retries.pending++;
+    const missed = new Map([...links].filter(([name]) => failed.includes(name)));
+    setTimeout(() => {
+      retries.pending--;
+      if (!retries.stopped) announceWithRetries(deps, missed, region, keys, attempt + 1, retries);
+    }, delay).unref();
+  });
 }
 
 /**
