@@ -184,11 +184,16 @@ export const swipeCall: CallBuilder = (keys, i, mix, nowMs) => {
   return authorizeCall(keys, s, signature, nowMs, `ev-${i}`, `auth_${s.txn}_${i.toString(36)}`);
 };
 
-/** The same call with the WAL payload format (authorizeSwipe's last argument) replaced. */
+/** authorizeSwipe's ARGV[34], the WAL payload format (0-based index; ARGV[35] follows it). */
+const WAL_FORMAT_ARG_INDEX = 33;
+
+/** The same call with the WAL payload format replaced. */
 export function withWalFormat(build: CallBuilder, format: string): CallBuilder {
   return (keys, i, mix, nowMs) => {
     const c = build(keys, i, mix, nowMs);
-    return { keys: c.keys, args: [...c.args.slice(0, -1), format] };
+    const args = [...c.args];
+    args[WAL_FORMAT_ARG_INDEX] = format;
+    return { keys: c.keys, args };
   };
 }
 

@@ -3,6 +3,7 @@
 // Only the text between this bench's markers is replaced; other sections of
 // BENCHMARKS.md (Persister, Fail-open under faults, ...) are left as they are.
 import { PROCESSOR_SECTION, type ProcessorFormatRow, processorSection } from './processorFormats.js';
+import { REGIONS_SECTION, type RegionsRow, regionsSection } from './regions.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LatencySummary } from './histogram.js';
@@ -110,6 +111,8 @@ export interface BenchResults {
   };
   /** CONTRACT §7: one saturation phase per processor format (processorFormats.ts). */
   processorFormats?: ProcessorFormatRow[];
+  /** CONTRACT §8: local vs forwarded decisions over a delayed link (regions.ts). */
+  regions?: RegionsRow;
   tracing: {
     off?: { saturation: PhaseResult; half: PhaseResult; peakRssMiB: number | undefined };
     on?: { saturation: PhaseResult; half: PhaseResult; peakRssMiB: number | undefined };
@@ -195,6 +198,7 @@ export function writeDocs(r: BenchResults, jsonPath: string, root: string): void
     const native = r.service.saturation.filter((p) => p.connections === r.settings['connections']);
     doc = replaceSection(doc, PROCESSOR_SECTION, processorSection(bestOf(native), r.processorFormats));
   }
+  if (r.regions !== undefined) doc = replaceSection(doc, REGIONS_SECTION, regionsSection(r.regions));
   writeFileSync(file, doc);
 }
 

@@ -47,7 +47,8 @@ import {
   setSchedPolicy,
 } from './procs.js';
 import { REDIS_COST_BEFORE_DEFAULT, redisCost, redisCostTable } from './redisCost.js';
-import { type BenchResults, type PhaseResult, writeDocs } from './report.js';
+import { REGIONS_SECTION, type RegionsRow, regionsRow, regionsSection } from './regions.js';
+import { type BenchResults, type PhaseResult, replaceSection, writeDocs } from './report.js';
 import {
   PROCESSOR_BENCH_ENV,
   PROCESSOR_FORMATS,
@@ -125,6 +126,11 @@ const PORTS = {
   bareScript: PORT_BASE + 31,
   bareScriptMetrics: PORT_BASE + 32,
   otel: PORT_BASE + 40,
+  regionX: PORT_BASE + 50,
+  regionXMetrics: PORT_BASE + 51,
+  regionY: PORT_BASE + 52,
+  regionYMetrics: PORT_BASE + 53,
+  regionProxy: PORT_BASE + 54,
 } as const;
 
 const runId = randomBytes(4).toString('hex');
@@ -612,7 +618,44 @@ async function cleanUp(dbCreated: boolean): Promise<void> {
   redis.disconnect();
 }
 
+/** Two regions, local vs forwarded decisions; logged as a table. */
+async function runRegionsRow(): Promise<RegionsRow> {
+  const row = await regionsRow({
+    startApi: (name, port, metricsPort, keyPrefix, extra) => startApi(name, port, metricsPort, keyPrefix, extra),
+    stop,
+    seed,
+    log,
+    prefix,
+    ports: {
+      x: PORTS.regionX,
+      xMetrics: PORTS.regionXMetrics,
+      y: PORTS.regionY,
+      yMetrics: PORTS.regionYMetrics,
+      proxy: PORTS.regionProxy,
+    },
+  });
+  log(`forwarded decisions:\n${regionsSection(row)}`);
+  return row;
+}
+
+/** `--regions-only`: just the regions row, written to its BENCHMARKS.md section unless --no-docs. */
+async function regionsOnly(): Promise<void> {
+  await connectBenchRedis();
+  const dbCreated = psql(`CREATE DATABASE ${dbName}`);
+  try {
+    const row = await runRegionsRow();
+    if (flag('no-docs')) return;
+    const file = path.join(ROOT, 'BENCHMARKS.md');
+    const note = `\n\nRun \`npm run bench -- --regions-only\` (\`${runId}\`), ${new Date().toISOString().slice(0, 16)}Z, loadavg ${os.loadavg().map(round1).join(' ')}.`;
+    writeFileSync(file, replaceSection(readFileSync(file, 'utf8'), REGIONS_SECTION, regionsSection(row) + note));
+    log('BENCHMARKS.md "Forwarded decisions" updated');
+  } finally {
+    await cleanUp(dbCreated);
+  }
+}
+
 async function main(): Promise<void> {
+  if (flag('regions-only')) return regionsOnly();
   const t0 = Date.now();
   mkdirSync(RESULTS_DIR, { recursive: true });
   const info = await connectBenchRedis();
@@ -725,6 +768,8 @@ async function main(): Promise<void> {
         ),
       });
     }
+    // CONTRACT §8: forwarded decisions' p99 next to local ones (bench/regions.ts).
+    results.regions = await runRegionsRow();
     results.limits.bareUwsScriptSweep = bareScriptRuns;
     results.limits.bareUwsScript = best(bareScriptRuns);
     await stop(bareScript);

@@ -32,6 +32,9 @@
     ARGV[34] WAL payload format: '' = a JSON object; 'a1' = a JSON array of the same values in
              the order of WAL_DECIDED_FIELDS, the entry marked f=a1 (WAL_COMPACT_PAYLOAD; only once
              every persister decodes it: docs/deploy.md)
+    ARGV[35] 'r' = this region has peer regions (CONTRACT §8): "no trip here" (code 2) is
+             answered without writing anything, because the api forwards the swipe to the
+             shopper's home region, whose answer is the record (docs/regions.md)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     amount_cents is the approved amount: below the requested ARGV[5] only for a
@@ -54,7 +57,7 @@
 --- @include "includes/merchantMatch"
 --- @include "includes/reasons"
 
-assert(#ARGV == 34, 'authorizeSwipe takes 34 arguments')
+assert(#ARGV == 35, 'authorizeSwipe takes 35 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -151,6 +154,11 @@ else
   elseif trip_expired(tonumber(t[2]), now_ms, trip_ttl_ms) then
     code = 4
   end
+end
+
+-- Not here, with peer regions: not a decision of this region (nothing recorded, nothing consumed).
+if code == 2 and ARGV[35] == 'r' then
+  return { 2, auth_id, '', amount, 0, 'normal', 0 }
 end
 
 local remaining = 0

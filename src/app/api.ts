@@ -33,6 +33,7 @@ import { ScriptRunner } from '../redis/scripts.js';
 import { createTripHandlers } from '../trips/handlers.js';
 import { PROCESSOR_PREFIXES, processorRoutes } from '../processors/routes.js';
 import { startMetricsServer } from '../observability/metricsServer.js';
+import { createRegions, type Regions } from '../regions/regions.js';
 
 export interface RunningApi {
   readonly port: number;
@@ -111,24 +112,11 @@ function startWarmup(clients: readonly RedisClient[], config: Config, logger: Lo
   };
 }
 
-/**
- * Forwarding between regions (CONTRACT §8) is not built yet: an api given peers would still
- * decide every shopper locally and decline those who live elsewhere. Refuse rather than run
- * looking configured (docs/regions.md).
- */
-export function assertNoRegionPeers(config: Config): void {
-  if (config.regions.peers.size > 0)
-    throw new Error(
-      'REGION_PEERS is set, but this release does not forward requests between regions yet (docs/regions.md): unset it',
-    );
-}
-
 export async function startApi(
   config: Config,
   logger: Logger,
   options: ApiOptions = {},
 ): Promise<RunningApi> {
-  assertNoRegionPeers(config);
   const binary = assertNativeUws();
   logger.info({ binary: binary.split('/').slice(-1)[0] }, 'uWebSockets.js native binary loaded');
   const metrics = createMetrics();
@@ -145,7 +133,7 @@ export async function startApi(
   const readiness = startWarmup(clients, config, logger);
   await readiness.first;
 
-  const { failOpen, late, handlers } = wireHandlers({
+  const { failOpen, late, handlers, regions } = wireHandlers({
     config,
     logger,
     metrics,
@@ -158,7 +146,7 @@ export async function startApi(
   let stopping = false;
   const ready = (): HttpResponse =>
     readiness_(config, decisionRedis, readiness, failOpen.readiness(), stopping);
-  const server = buildServer(config, logger, metrics, load, { ...handlers, ready });
+  const server = buildServer(config, logger, metrics, load, { ...handlers, ready }, regions);
 
   const port = await server.listen(config.host, config.port);
   const metricsServer = await startMetricsServer(config.host, config.metricsPort, metrics, () => true);
@@ -175,6 +163,7 @@ export async function startApi(
       server.close();
       await late.settled();
       await failOpen.stop(); // after the drain: every fail-open answer given is journaled and flushed
+      regions?.stop();
       await metricsServer.close();
       readiness.stop();
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
@@ -203,6 +192,7 @@ function wireHandlers(parts: ApiParts): {
   failOpen: FailOpen;
   late: ReturnType<typeof createLateFlagger>;
   handlers: Omit<ApiHandlers, 'ready'>;
+  regions: Regions | undefined;
 } {
   const { config, logger, metrics, tracing, load, options } = parts;
   const keys = new Keys(config.redisPrefix, config.partitions);
@@ -211,7 +201,17 @@ function wireHandlers(parts: ApiParts): {
     onReply: () => load.replied(),
   });
   const tripScripts = new ScriptRunner(parts.tripRedis, metrics, tracing);
+  // CONTRACT §8: peers configured = forward "not here" answers to their home region.
+  const regions = createRegions({
+    config,
+    logger,
+    metrics,
+    keys,
+    redis: parts.tripRedis,
+    scripts: tripScripts,
+  });
   const failOpen = createFailOpen({
+    ...(regions === undefined ? {} : { sendHome: regions.sendHome }),
     config,
     logger,
     metrics,
@@ -256,7 +256,7 @@ function wireHandlers(parts: ApiParts): {
       storageGuard: (h) => storageGuard(logger, h),
     }),
   };
-  return { failOpen, late, handlers };
+  return { failOpen, late, handlers, regions };
 }
 
 /** The api's two Redis connections: decisions (deadline-bound) and the trip API and replay. */
@@ -327,16 +327,25 @@ function buildServer(
   metrics: Metrics,
   load: LoadMonitor,
   h: ApiHandlers,
+  regions: Regions | undefined,
 ): HttpServer {
   const server = new HttpServer({ logger, metrics, load, bodyReadTimeoutMs: config.apiBodyReadTimeoutMs });
   const routes = [
     ...decisionRoutes(config, logger, h),
     ...tripRoutes(config, logger, h.trips),
-    ...probeRoutes(h.ready),
     ...h.processors,
   ];
-  for (const r of routes) server.route(r);
-  server.fallback(['/v1/authorizations', '/v1/shoppers/', '/healthz', '/readyz', ...PROCESSOR_PREFIXES]);
+  // Every swipe and trip API route goes through the region seam (src/regions/routing.ts).
+  for (const r of routes) server.route(regions === undefined ? r : regions.wrap(r));
+  for (const r of [...probeRoutes(h.ready), ...(regions?.routes ?? [])]) server.route(r);
+  server.fallback([
+    '/v1/authorizations',
+    '/v1/shoppers/',
+    '/healthz',
+    '/readyz',
+    '/internal/regions/',
+    ...PROCESSOR_PREFIXES,
+  ]);
   return server;
 }
 

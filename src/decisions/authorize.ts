@@ -15,7 +15,9 @@ import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
 import { parseSwipeRequest, type SwipeRequest } from './swipeRequest.js';
 import { uuidv7Hex } from '../domain/ids.js';
+import { sha256Hex } from '../auth/sha256.js';
 import { OverloadedError, redisErrorKind } from '../failopen/breaker.js';
+import { HomeUnreachableError } from '../regions/unreachable.js';
 
 /** decide()'s answer when this pod was too slow to read Redis's answer: 503, no decision given. */
 const OVERLOADED: AuthorizeResult = Object.freeze({
@@ -129,6 +131,16 @@ export function overloadedAnswer(): AuthorizeResult {
   return OVERLOADED;
 }
 
+/**
+ * With peer regions, Redis records nothing for a shopper with no trip here (lua/authorizeSwipe-4.lua
+ * ARGV[35]): the seam forwards the swipe to its home region. Should no region claim it, the decline's
+ * id is derived from the request, so a retry of it gets the same body.
+ */
+function notHereAnswer(request: SwipeRequest, result: AuthorizeResult): AuthorizeResult {
+  const id = sha256Hex(`${request.idempotencyKey}\n${request.fingerprint}`).slice(0, 28);
+  return { ...result, authorizationId: `auth_nh_${id}` };
+}
+
 type DeciderDeps = Pick<
   AuthorizeDeps,
   'config' | 'keys' | 'scripts' | 'metrics' | 'fallback' | 'guard' | 'standIn' | 'onLate'
@@ -236,11 +248,41 @@ export function createDecider(deps: DeciderDeps): Decide {
         { nowMs, authorizationId, signature },
         guard === undefined ? { span } : { span, guard },
       );
-      return afterRedisDecision(request, result, tracked, nowMs);
+      const notHere =
+        result.reason === 'UNKNOWN_SHOPPER' && !result.replayed && config.regions.peers.size > 0;
+      return afterRedisDecision(request, notHere ? notHereAnswer(request, result) : result, tracked, nowMs);
     } catch (err) {
       return afterRedisFailure(deps, err, request, authorizationId, nowMs);
     }
   };
+}
+
+/** Not here, and its home region is silent (CONTRACT §8): the fail-open policy answers. */
+function orHomeUnreachable(
+  deps: Pick<AuthorizeDeps, 'fallback'>,
+  req: Request,
+  request: SwipeRequest,
+  result: AuthorizeResult,
+  nowMs: number,
+): AuthorizeResult | Promise<AuthorizeResult> {
+  if (req.regionUnreachable === undefined || result.reason !== 'UNKNOWN_SHOPPER') return result;
+  const cause = new HomeUnreachableError(req.regionUnreachable.home);
+  return deps.fallback.decide(request, newAuthorizationId(nowMs), nowMs, cause);
+}
+
+/** With peer regions a "not here" is forwarded: the deciding region counts it (src/regions/routing.ts). */
+function countDecision(metrics: Metrics, config: Config, req: Request, result: AuthorizeResult): void {
+  if (
+    result.reason === 'UNKNOWN_SHOPPER' &&
+    config.regions.peers.size > 0 &&
+    req.regionUnreachable === undefined
+  )
+    return;
+  metrics.decisions.inc({
+    decision: result.reason === undefined ? 'approved' : 'declined',
+    reason: result.reason ?? 'none',
+    mode: result.replayed ? 'replay' : result.mode,
+  });
 }
 
 export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => Promise<HttpResponse> {
@@ -262,7 +304,8 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, nowMs, signed.signature.id);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
-      const result = await decide(parsed.value, signed.signature.id, nowMs, span);
+      const decided = await decide(parsed.value, signed.signature.id, nowMs, span);
+      const result = await orHomeUnreachable(deps, req, parsed.value, decided, nowMs);
       if (result === SIGNATURE_ELSEWHERE) {
         return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);
       }
@@ -272,11 +315,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
         return errorResponse('overloaded', 'this pod could not read a Redis answer in time; retry');
       }
       const reason = result.reason ?? 'none';
-      metrics.decisions.inc({
-        decision: result.reason === undefined ? 'approved' : 'declined',
-        reason,
-        mode: result.replayed ? 'replay' : result.mode,
-      });
+      countDecision(metrics, config, req, result);
       if (result.reason !== undefined && logger.isLevelEnabled('debug')) {
         logDecline(logger, requestIdFrom(req.headers.requestId || undefined), {
           reason,

@@ -19,6 +19,7 @@ import type { AuthorizeResult } from '../redis/results.js';
 import type { FailOpenEntry, Journal } from './journal.js';
 import type { StandIn } from './standIn.js';
 import { uuidv7 } from '../domain/ids.js';
+import { HomeUnreachableError } from '../regions/unreachable.js';
 
 /** Approvals one shopper can have inside one window in this pod; more are declined. */
 export const SHOPPER_APPROVALS_MAX = 64;
@@ -127,7 +128,7 @@ export class FailOpenPolicy implements StorageFallback {
       // Counted and stored before the write, so concurrent swipes of this
       // shopper and retries of this key see it while the disk works.
       this.count(request.shopperId, nowMs, request.amountCents);
-      const entry = this.entryFor(request, authorizationId, nowMs);
+      const entry = this.entryFor(request, authorizationId, nowMs, cause);
       answer.written = this.journal.append(entry).then((ok) => {
         if (ok) return;
         this.uncount(request.shopperId, nowMs, request.amountCents);
@@ -198,8 +199,15 @@ export class FailOpenPolicy implements StorageFallback {
     };
   }
 
-  private entryFor(request: SwipeRequest, authorizationId: string, nowMs: number): FailOpenEntry {
+  private entryFor(
+    request: SwipeRequest,
+    authorizationId: string,
+    nowMs: number,
+    cause: unknown,
+  ): FailOpenEntry {
     return {
+      // Another region's shopper: the approval is replayed into that home region.
+      ...(cause instanceof HomeUnreachableError ? { home: cause.home } : {}),
       id: authorizationId,
       ev: uuidv7(nowMs),
       at: nowMs,

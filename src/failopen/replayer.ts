@@ -50,6 +50,8 @@ export interface ReplayerDeps {
   readonly logger: Logger;
   /** Replays only while this says Redis is healthy (breaker closed). */
   readonly healthy: () => boolean;
+  /** An approval given for another region's shopper goes to that home region (src/regions/regions.ts). */
+  readonly sendHome?: (entry: FailOpenEntry) => Promise<ReplayResult>;
   readonly now?: () => number;
 }
 
@@ -118,7 +120,8 @@ export class Replayer {
           { err: (err as Error).message, authorization_id: entry.id },
           'fail-open replay failed',
         );
-        if (!/refused/.test((err as Error).message)) break; // Redis trouble: try again next tick
+        // A silent home region holds up only its own entries; Redis trouble: try again next tick.
+        if (entry.home === undefined && !/refused/.test((err as Error).message)) break;
         continue; // a bad entry (logged): the others still go
       }
       if (result.code === 'deferred') {
@@ -165,6 +168,11 @@ export class Replayer {
   }
 
   private replayOne(e: FailOpenEntry): Promise<ReplayResult> {
+    if (e.home !== undefined) {
+      if (this.deps.sendHome === undefined)
+        throw new Error(`home region ${e.home} is not linked (REGION_PEERS)`);
+      return this.deps.sendHome(e);
+    }
     const nowMs = this.now();
     return replayEntry(this.deps, e, nowMs, nowMs - e.at < REPLAY_DEFER_MAX_MS);
   }

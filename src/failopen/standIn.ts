@@ -36,6 +36,11 @@ export type StandInVerdict =
 export interface StandInLimits {
   readonly shoppersMax: number;
   readonly ttlMs: number;
+  /**
+   * false with peer regions (CONTRACT §8): UNKNOWN_SHOPPER here means "not in this region",
+   * not "no trip", so it is not learned (the shopper's home may be silent later).
+   */
+  readonly unknownMeansNoTrip?: boolean;
 }
 
 export class StandIn {
@@ -50,7 +55,8 @@ export class StandIn {
     if (result.mode !== 'normal' || result.replayed) return; // a replay's allowance is from its own time
     switch (result.reason) {
       case 'UNKNOWN_SHOPPER':
-        this.put(request.shopperId, 'no_trip', undefined, nowMs);
+        if (this.limits.unknownMeansNoTrip !== false)
+          this.put(request.shopperId, 'no_trip', undefined, nowMs);
         return;
       case 'TRIP_CLOSED':
       case 'NO_ACTIVE_TRIP':

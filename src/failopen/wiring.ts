@@ -15,9 +15,9 @@ import {
   CircuitBreaker,
   type LoadSignals,
 } from './breaker.js';
-import { Journal } from './journal.js';
+import { type FailOpenEntry, Journal } from './journal.js';
 import { FailOpenPolicy, limitsFrom } from './policy.js';
-import { Replayer } from './replayer.js';
+import { type ReplayResult, Replayer } from './replayer.js';
 import { StandIn } from './standIn.js';
 
 /** Default of FAILOPEN_JOURNAL_PATH (config.ts). */
@@ -59,6 +59,8 @@ export interface FailOpenDeps {
   readonly withPolicy: boolean;
   /** Loop stall and Redis progress: the deadline measures the Redis call itself (breaker.ts). */
   readonly load?: LoadSignals;
+  /** Replays an approval given for another region's shopper in that home region (src/regions/). */
+  readonly sendHome?: (entry: FailOpenEntry) => Promise<ReplayResult>;
 }
 
 export interface FailOpen {
@@ -112,7 +114,11 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
   if (stats.pending > 0 || stats.corruptLines > 0) {
     logger.warn({ journal: journal.path, ...stats }, 'fail-open journal has approvals to replay');
   }
-  const standIn = new StandIn({ shoppersMax: config.standinShoppersMax, ttlMs: config.standinTtlS * 1000 });
+  const standIn = new StandIn({
+    shoppersMax: config.standinShoppersMax,
+    ttlMs: config.standinTtlS * 1000,
+    unknownMeansNoTrip: config.regions.peers.size === 0,
+  });
   policy = new FailOpenPolicy(limitsFrom(config), journal, metrics, logger, standIn);
   const replayer = new Replayer({
     config,
@@ -123,6 +129,7 @@ export function createFailOpen(deps: FailOpenDeps): FailOpen {
     metrics,
     logger,
     healthy: () => breaker.state === 'closed',
+    ...(deps.sendHome === undefined ? {} : { sendHome: deps.sendHome }),
   });
   replayer.start();
   return {

@@ -46,6 +46,8 @@ export interface HttpResponse {
   readonly replayed?: boolean;
   /** Extra response headers (a processor's own, e.g. Stripe-Version). */
   readonly headers?: ReadonlyArray<readonly [string, string]>;
+  /** This answer says the shopper or card is not here (src/regions/directory.ts key): the region seam looks for its home. */
+  readonly notHere?: string;
 }
 
 export function errorResponse(code: ErrorCode, message?: string): HttpResponse {

@@ -27,6 +27,15 @@ export interface Request {
   readonly body: Buffer;
   /** hrtime when the request line arrived. */
   readonly startedNs: bigint;
+  /** Set by the region seam (src/regions/routing.ts): the home region did not answer in time. */
+  readonly regionUnreachable?: RegionUnreachable;
+}
+
+/** The swipe's home region is silent: the fail-open policy answers it here, journaled for that home. */
+export interface RegionUnreachable {
+  readonly home: string;
+  /** The card's shopper, when the directory knows it (processor swipes). */
+  readonly shopperId?: string;
 }
 
 export type Handler = (req: Request) => Promise<HttpResponse> | HttpResponse;

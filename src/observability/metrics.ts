@@ -45,6 +45,7 @@ function buildMetrics(registers: Registry[]) {
     ...redisMetrics(registers),
     ...httpMetrics(registers),
     ...persisterMetrics(registers),
+    ...regionMetrics(registers),
   };
 }
 
@@ -158,6 +159,59 @@ function persisterMetrics(registers: Registry[]) {
       registers,
     }),
   };
+}
+
+/** Outcomes of one forward to a home region (docs/regions.md). */
+export const REGION_FORWARD_OUTCOMES = ['answered', 'timeout', 'error', 'not_home', 'refused'] as const;
+export type RegionForwardOutcome = (typeof REGION_FORWARD_OUTCOMES)[number];
+/** Outcomes of one fail-open approval sent to its home region's replay endpoint. */
+export const REGION_REPLAY_OUTCOMES = ['applied', 'error'] as const;
+
+/** Forwarding between regions (CONTRACT §8); peers' series start at 0 (zeroRegionSeries). */
+function regionMetrics(registers: Registry[]) {
+  return {
+    regionForward: new Counter({
+      name: 'region_forward_total',
+      help: 'Requests forwarded to a home region, by peer and outcome (answered, timeout, error, not_home, refused).',
+      labelNames: ['peer', 'outcome'] as const,
+      registers,
+    }),
+    regionForwardDuration: new Histogram({
+      name: 'region_forward_duration_seconds',
+      help: 'Time from sending a forwarded request to its home region to its answer (or giving up), seconds.',
+      labelNames: ['peer'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2],
+      registers,
+    }),
+    regionPeerUp: new Gauge({
+      name: 'region_peer_up',
+      help: '1 when the last forward or probe to this peer region got an answer, else 0.',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    regionDirectoryEntries: new Gauge({
+      name: 'region_directory_entries',
+      help: 'Shoppers and cards this pod knows to live in another region (directory cache size).',
+      registers,
+    }),
+    regionFailopenReplays: new Counter({
+      name: 'region_failopen_replays_total',
+      help: "Fail-open approvals given for another region's shopper, sent to that home region's replay endpoint, by peer and outcome.",
+      labelNames: ['peer', 'outcome'] as const,
+      registers,
+    }),
+  };
+}
+
+/** Every region series of every configured peer exported at 0 from startup (alerts see 0, not absence). */
+export function zeroRegionSeries(metrics: Metrics, peers: Iterable<string>): void {
+  metrics.regionDirectoryEntries.set(0);
+  for (const peer of peers) {
+    for (const outcome of REGION_FORWARD_OUTCOMES) metrics.regionForward.inc({ peer, outcome }, 0);
+    for (const outcome of REGION_REPLAY_OUTCOMES) metrics.regionFailopenReplays.inc({ peer, outcome }, 0);
+    metrics.regionForwardDuration.zero({ peer });
+    metrics.regionPeerUp.set({ peer }, 1);
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -7,7 +7,8 @@ import { errorResponse, type HttpResponse, jsonResponse } from '../http/errors.j
 import { readJsonBody } from '../http/jsonBody.js';
 import type { Request } from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
-import type { EventAction, EventApplier, ProcessorEvent } from './common/events.js';
+import type { EventAction, EventApplier, EventOutcome, ProcessorEvent } from './common/events.js';
+import { cardKey } from '../regions/directory.js';
 import { INVALID_CREDENTIALS, text } from './common/route.js';
 
 type Obj = { [k: string]: JsonValue };
@@ -164,6 +165,17 @@ export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   return out;
 }
 
+/** Every event is about one card this region does not know: the region seam looks for the card's home. */
+function notHereCard(
+  events: readonly ProcessorEvent[],
+  outcomes: readonly EventOutcome[],
+): string | undefined {
+  const first = events[0];
+  if (first === undefined || outcomes.some((o) => o !== 'unknown_card')) return undefined;
+  if (events.some((e) => e.cardId !== first.cardId || e.processor !== first.processor)) return undefined;
+  return cardKey(first.processor, first.cardId);
+}
+
 export function createEventsHandler(deps: {
   readonly applier: EventApplier;
   readonly logger: Logger;
@@ -181,10 +193,12 @@ export function createEventsHandler(deps: {
     const events = deps.parse(json.json, nowMs);
     try {
       const outcomes = await deps.applier.applyAll(events);
-      return jsonResponse(200, {
+      const response = jsonResponse(200, {
         received: true,
         events: events.map((e, i) => ({ id: e.eventId, outcome: outcomes[i] })),
       });
+      const key = notHereCard(events, outcomes);
+      return key === undefined ? response : { ...response, notHere: key };
     } catch (err) {
       deps.logger.warn({ err }, 'processor event could not be applied');
       return errorResponse('storage_unavailable', 'storage is unavailable, retry later');

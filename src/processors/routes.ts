@@ -54,11 +54,13 @@ export function processorRoutes(d: ProcessorRouteDeps): Route[] {
     ...(d.guard === undefined ? {} : { guard: d.guard }),
     decide: d.decide,
     unknownCardRecordsPerMinute: pc.unknownCardRecordsPerMinute,
+    regionPeers: d.config.regions.peers.size > 0,
   });
   const routeDeps = {
     core,
     metrics: d.metrics,
     tracing: d.tracing,
+    regionsLinked: d.config.regions.peers.size > 0,
     ...(d.now === undefined ? {} : { now: d.now }),
     ...(d.onLate === undefined ? {} : { onLate: d.onLate }),
   };

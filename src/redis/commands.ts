@@ -118,6 +118,7 @@ export function authorizeSwipeCall(
       VELOCITY_WINDOW_MS,
       ...processorScriptArgs(swipe.processor),
       config.walCompactPayload ? WAL_FORMAT_COMPACT : '',
+      config.regions.peers.size > 0 ? 'r' : '',
     ],
   };
 }
@@ -402,6 +403,8 @@ export interface FailOpenApproval {
   readonly proc?: readonly [string, string, string, string];
   /** The signature id the swipe was accepted with (native webhook; absent in older entries): the replay claims it. */
   readonly sig?: string;
+  /** The region whose Redis holds the shopper, when it is not this one (CONTRACT §8): replayed there. */
+  readonly home?: string;
 }
 
 /**

@@ -1,7 +1,6 @@
 // REGION, REGION_PEERS, REGION_SECRETS, REGION_FORWARD_TIMEOUT_MS: read and checked at boot.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assertNoRegionPeers } from '../../src/app/api.js';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 
 const SECRET = 's'.repeat(32);
@@ -53,12 +52,6 @@ describe('region config', () => {
     expect(problems({ REGION_SECRETS: 'short' }).join()).toMatch(/>= 32/);
     expect(problems({ REGION_FORWARD_TIMEOUT_MS: '0' }).join()).toMatch(/REGION_FORWARD_TIMEOUT_MS/);
     expect(problems({ REGION: 'EU!' }).join()).toMatch(/REGION must match/);
-  });
-
-  it('the api refuses to start with peers while forwarding is not built', () => {
-    const env = { ...base, REGION: 'eu', REGION_PEERS: 'us=http://us:1', REGION_SECRETS: SECRET };
-    expect(() => assertNoRegionPeers(loadConfig(env))).toThrow(/does not forward/);
-    expect(() => assertNoRegionPeers(loadConfig({ ...base, REGION: 'eu' }))).not.toThrow();
   });
 
   it('the README configuration table names the region variables', () => {

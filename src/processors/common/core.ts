@@ -18,6 +18,8 @@ import { type AuthorizeResult, PartitionNotReadyError } from '../../redis/result
 import type { ScriptRunner } from '../../redis/scripts.js';
 import { type CardLookup, lookupCard, recordUnknownCardSwipe } from '../../redis/commands.js';
 import { type ProcessorSwipe, toSwipeRequest } from './swipe.js';
+import type { RegionUnreachable } from '../../http/server.js';
+import { HomeUnreachableError } from '../../regions/unreachable.js';
 
 /**
  * Cards this pod has seen active recently, card → shopper: used only when Redis cannot
@@ -35,12 +37,33 @@ export interface ProcessorCoreDeps {
   readonly decide: Decide;
   /** Unknown-card swipes recorded per partition per minute (UNKNOWN_CARD_RECORDS_PER_MINUTE). */
   readonly unknownCardRecordsPerMinute: number;
+  /** REGION_PEERS set: a "not here" answer may be forwarded, so it is not recorded here. */
+  readonly regionPeers: boolean;
 }
 
 export interface ProcessorDecision {
   readonly result: AuthorizeResult;
   /** The card's shopper, when known. */
   readonly shopperId: string | undefined;
+}
+
+/** Another region's card or shopper whose home is silent (CONTRACT §8): the fail-open policy answers. */
+async function homeUnreachable(
+  fallback: StorageFallback,
+  swipe: ProcessorSwipe,
+  nowMs: number,
+  unreachable: RegionUnreachable,
+  shopperId: string | undefined,
+): Promise<ProcessorDecision> {
+  const authorizationId = newAuthorizationId(nowMs);
+  if (shopperId === undefined) {
+    // Whose card it is is not known: no per-shopper cap, no trip to replay into (as storageFailed).
+    const request = toSwipeRequest(swipe, '');
+    return { result: storageFallbackAnswer(request, authorizationId, false), shopperId: undefined };
+  }
+  const request = toSwipeRequest(swipe, shopperId);
+  const cause = new HomeUnreachableError(unreachable.home);
+  return { result: await fallback.decide(request, authorizationId, nowMs, cause), shopperId };
 }
 
 /** A swipe on no known card: UNKNOWN_SHOPPER, with an id derived from the request (retries get the same body). */
@@ -128,6 +151,7 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     swipe: ProcessorSwipe,
     nowMs: number,
     span: SpanLike,
+    unreachable?: RegionUnreachable,
   ): Promise<ProcessorDecision> {
     const cardKey = `${swipe.processor}:${swipe.cardId}`;
     let card: CardLookup;
@@ -142,8 +166,12 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     if (card.status === 'not_ready') return storageFailed(swipe, nowMs, new PartitionNotReadyError());
     if (card.status !== 'active') {
       knownCards.delete(cardKey);
+      if (unreachable !== undefined)
+        return homeUnreachable(fallback, swipe, nowMs, unreachable, unreachable.shopperId);
       const result = unknownCard(swipe);
-      await recordUnknown(deps, swipe, card.status, result, nowMs);
+      // With peer regions this answer may yet be forwarded (src/regions/routing.ts): nothing is
+      // recorded here, as authorizeSwipe records nothing for "no trip here" (docs/regions.md).
+      if (!deps.regionPeers) await recordUnknown(deps, swipe, card.status, result, nowMs);
       return { result, shopperId: undefined };
     }
     if (knownCards.get(cardKey) !== card.shopperId) {
@@ -151,7 +179,10 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
       knownCards.set(cardKey, card.shopperId);
     }
     const request = toSwipeRequest(swipe, card.shopperId);
-    return { result: await decide(request, '', nowMs, span), shopperId: card.shopperId };
+    const result = await decide(request, '', nowMs, span);
+    if (unreachable !== undefined && result.reason === 'UNKNOWN_SHOPPER')
+      return homeUnreachable(fallback, swipe, nowMs, unreachable, card.shopperId);
+    return { result, shopperId: card.shopperId };
   }
 
   return { decideSwipe };

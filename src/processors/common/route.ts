@@ -12,6 +12,7 @@ import type { Tracing } from '../../observability/tracing.js';
 import type { AuthorizeResult } from '../../redis/results.js';
 import type { ProcessorCore } from './core.js';
 import type { ProcessorSwipe } from './swipe.js';
+import { cardKey, shopperKey } from '../../regions/directory.js';
 
 export interface DecisionAdapter<Echo> {
   readonly label: string;
@@ -28,6 +29,8 @@ export interface RouteDeps {
   readonly tracing: Tracing;
   readonly now?: () => number;
   readonly onLate?: (shopperId: string, authorizationId: string, elapsedMs: number) => void;
+  /** Peer regions are configured (CONTRACT §8): an UNKNOWN_SHOPPER here is forwarded. */
+  readonly regionsLinked?: boolean;
 }
 
 export const INVALID_CREDENTIALS = errorResponse(
@@ -48,17 +51,23 @@ export function createDecisionHandler<Echo>(deps: RouteDeps, adapter: DecisionAd
       const parsed = adapter.parse(json.json, req);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
       const { swipe, echo } = parsed.value;
-      const { result, shopperId } = await core.decideSwipe(swipe, nowMs, span);
+      const { result, shopperId } = await core.decideSwipe(swipe, nowMs, span, req.regionUnreachable);
       // This pod could not read Redis's answer in time: no decision, never fail open (§1 503).
       if (isOverloaded(result)) {
         metrics.httpShed.inc({ cause: 'redis_wait' });
         return errorResponse('overloaded', 'this pod could not read a Redis answer in time; retry');
       }
-      metrics.decisions.inc({
-        decision: result.reason === undefined ? 'approved' : 'declined',
-        reason: result.reason ?? 'none',
-        mode: result.replayed ? 'replay' : result.mode,
-      });
+      // With peer regions a "not here" is forwarded: the deciding region counts it (src/regions/routing.ts).
+      if (
+        result.reason !== 'UNKNOWN_SHOPPER' ||
+        deps.regionsLinked !== true ||
+        req.regionUnreachable !== undefined
+      )
+        metrics.decisions.inc({
+          decision: result.reason === undefined ? 'approved' : 'declined',
+          reason: result.reason ?? 'none',
+          mode: result.replayed ? 'replay' : result.mode,
+        });
       span.setAttribute('swipe.decision', result.reason ?? 'none');
       const elapsedMs = Number(process.hrtime.bigint() - req.startedNs) / 1e6;
       metrics.decisionDuration.observe(elapsedMs / 1000);
@@ -71,7 +80,11 @@ export function createDecisionHandler<Echo>(deps: RouteDeps, adapter: DecisionAd
       ) {
         deps.onLate?.(shopperId, result.authorizationId, elapsedMs);
       }
-      return adapter.respond(result, swipe, echo);
+      const response = adapter.respond(result, swipe, echo);
+      if (result.reason !== 'UNKNOWN_SHOPPER' || req.regionUnreachable !== undefined) return response;
+      // Not here: the region seam (src/regions/routing.ts) looks for the card's or shopper's home.
+      const key = shopperId === undefined ? cardKey(swipe.processor, swipe.cardId) : shopperKey(shopperId);
+      return { ...response, notHere: key };
     } finally {
       span.end();
     }
