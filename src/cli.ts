@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
+import { destination } from 'pino';
 import { startApi } from './app/api.js';
 import {
   type Config,
@@ -171,7 +172,9 @@ async function runBackgroundCommand(
       process.exit(2);
     }
   }
-  if (command === 'region-takeover') return takeover(config, logger, args);
+  // The report is the command's stdout: its log lines go to stderr.
+  if (command === 'region-takeover')
+    return takeover(config, createLogger(config.logLevel, destination(2)), args);
   const commands = await import('./persister/commands.js');
   switch (command) {
     case 'persist':
