@@ -35,6 +35,8 @@ const ALERTS = [
   'PostgresBackupFailed',
   'CertificateExpiringSoon',
   'CertificateNotReady',
+  'RegionPeerUnreachable',
+  'RegionForwardLatencyHigh',
 ];
 
 /** Panel title -> a metric its queries must use. */
