@@ -25,6 +25,8 @@ const LOST_API = 19620;
 const SURVIVOR_API = 19630;
 const PARTITIONS = '8';
 const PREFIX = 'tk';
+/** Every redis-server started here, killed in afterAll whatever happened. */
+const started: RedisProc[] = [];
 
 interface RedisProc {
   readonly url: string;
@@ -58,7 +60,9 @@ async function startRedis(port: number, dir: string): Promise<RedisProc> {
     probe.on('error', () => {});
     try {
       await probe.connect();
-      if ((await probe.ping()) === 'PONG' && (await probe.info('persistence')).includes('loading:0')) break;
+      // This process (not a leftover on the port), done loading its AOF.
+      const info = await probe.info();
+      if (info.includes(`process_id:${proc.pid}\r\n`) && info.includes('loading:0')) break;
     } catch {
       // not up yet
     } finally {
@@ -68,18 +72,27 @@ async function startRedis(port: number, dir: string): Promise<RedisProc> {
     await new Promise((r) => setTimeout(r, 50));
   }
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  return {
+  const handle: RedisProc = {
     url,
     async kill9() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
     },
   };
+  started.push(handle);
+  return handle;
 }
 
-function regionEnv(region: string, db: TestDb, redisUrl: string, port: number): Record<string, string> {
+function regionEnv(
+  region: string,
+  db: TestDb,
+  redisUrl: string,
+  port: number,
+  journalDir: string,
+): Record<string, string> {
   return {
     REGION: region,
+    FAILOPEN_JOURNAL_PATH: join(journalDir, `failopen-${region}.jsonl`),
     DATABASE_URL: db.url,
     REDIS_URL: redisUrl,
     REDIS_PREFIX: PREFIX,
@@ -90,6 +103,8 @@ function regionEnv(region: string, db: TestDb, redisUrl: string, port: number): 
     SIGNATURE_SECRETS: SECRET,
     API_TOKENS: TOKEN,
     MAX_SWIPES_PER_MINUTE: '1000',
+    // A busy shared machine must not turn these decisions into fail-open answers (not this test's subject).
+    DECISION_TIMEOUT_MS: '800',
   };
 }
 
@@ -156,14 +171,13 @@ describe('region-takeover: a region lost for good', () => {
     mkdirSync(survivorRedisDir);
     lostRedis = await startRedis(LOST_REDIS, lostRedisDir);
     survivorRedis = await startRedis(SURVIVOR_REDIS, survivorRedisDir);
-    lostEnv = regionEnv('lost', lostDb, lostRedis.url, LOST_API);
-    survivorEnv = regionEnv('survivor', survivorDb, survivorRedis.url, SURVIVOR_API);
+    lostEnv = regionEnv('lost', lostDb, lostRedis.url, LOST_API, dir);
+    survivorEnv = regionEnv('survivor', survivorDb, survivorRedis.url, SURVIVOR_API, dir);
   }, 180_000);
 
   afterAll(async () => {
     for (const c of children) await kill9(c);
-    await lostRedis?.kill9();
-    await survivorRedis?.kill9();
+    for (const r of started) await r.kill9();
     await Promise.all([lostDb?.drop(), survivorDb?.drop()]);
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
@@ -241,6 +255,7 @@ describe('region-takeover: a region lost for good', () => {
 
   it("survivor decides the taken-over shoppers' swipes with their trips intact", async () => {
     children.push(await startApi(survivorEnv));
+    children.push(spawnPersister({ ...survivorEnv, METRICS_PORT: String(SURVIVOR_API + 2) }));
     survivor = apiClient(`http://127.0.0.1:${SURVIVOR_API}`);
     const [a, , c] = shoppers as [(typeof shoppers)[0], unknown, (typeof shoppers)[0]];
     // A retry of a swipe whose record survived is a replay: the first answer, nothing consumed.
@@ -261,7 +276,30 @@ describe('region-takeover: a region lost for good', () => {
     // (reconciliation lists its settlement below).
     const next = await survivor.swipe(swipeBody(a.shopper, '1.00'));
     expect(next.json).toMatchObject({ decision: 'approved', remaining_cents: 2913 });
+    // The survivor's persister books them on the imported trips: 10.00 + 30.13 for c.
+    await waitFor('survivor persister caught up', async () => {
+      const [t] = await survivorDb.query<{ approved: string }>(
+        `select approved_cents::text as approved from trips where shopper_id = ? and trip_id = ?`,
+        [c.shopper, c.trip],
+      );
+      return t?.approved === '4013';
+    });
   }, 60_000);
+
+  it('a later run (lost Redis gone) imports nothing, and rows changed here since are not collisions', async () => {
+    const later = await takeover(survivorEnv, ['--from-region', 'lost', '--replica-url', lostDb.url]);
+    expect(later.code).toBe(3); // the planted ledger account still collides
+    expect(later.report.collisions.count).toBe(1);
+    for (const t of Object.values(later.report.tables)) expect(t.imported).toBe(0);
+    // Shopper c's trip took two more swipes here: changed since the takeover, kept as it is here.
+    expect(later.report.tables['trips']?.changedHereSince).toBeGreaterThanOrEqual(1);
+    expect(later.report.wal.unpersistedTotal).toBeNull();
+    const [c] = await survivorDb.query<{ approved: string }>(
+      `select approved_cents::text as approved from trips where shopper_id = ?`,
+      [shoppers[2]?.shopper],
+    );
+    expect(c?.approved).toBe('4013');
+  }, 120_000);
 
   it('reconciliation lists the settlements of the unpersisted approvals as missing_after_takeover', async () => {
     const stranger = `txn_stranger_${Date.now()}`;
