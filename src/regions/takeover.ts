@@ -111,7 +111,8 @@ async function recordWal(
      select ?, x.partition, x."streamId", x."walPos", x."eventsTotal", x.unpersisted, ?
        from json_to_recordset(?::json) as x(partition int, "streamId" text, "walPos" text, "eventsTotal" bigint, unpersisted int)
      on conflict (from_region, partition) do update
-        set unpersisted = coalesce(excluded.unpersisted, region_takeover_offsets.unpersisted)`,
+        -- Runs over several copies (one per Redis Cluster node) each see some partitions' streams.
+        set unpersisted = greatest(excluded.unpersisted, region_takeover_offsets.unpersisted)`,
     [fromRegion, nowMs, JSON.stringify(offsets)],
   );
   for (let i = 0; i < entries.length; i += SHOPPER_PAGE) {
