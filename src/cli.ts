@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
+import { destination } from 'pino';
 import { startApi } from './app/api.js';
 import {
   type Config,
@@ -20,6 +21,8 @@ const USAGE = `usage: swipe-authorizer <command>
   migrate    apply Postgres migrations (--contract: also those the previous release cannot run with)
   reconcile  compare a processor settlement file with Postgres
              (--file <settlement.csv> --out <report dir>; see README)
+  region-takeover  take over a lost region's shoppers from its promoted Postgres replica
+             (--from-region <name> --replica-url <postgres url>; docs/regions.md)
   dev        migrate, then run serve + persist together (local quick start)`;
 
 function onSignals(handler: (signal: string) => void): void {
@@ -143,6 +146,7 @@ async function main(argv: string[]): Promise<void> {
     case 'hydrate':
     case 'migrate':
     case 'reconcile':
+    case 'region-takeover':
       return runBackgroundCommand(command, config, logger, argv.slice(1));
     default:
       console.error(`unknown command "${command}"\n${USAGE}`);
@@ -168,6 +172,9 @@ async function runBackgroundCommand(
       process.exit(2);
     }
   }
+  // The report is the command's stdout: its log lines go to stderr.
+  if (command === 'region-takeover')
+    return takeover(config, createLogger(config.logLevel, destination(2)), args);
   const commands = await import('./persister/commands.js');
   switch (command) {
     case 'persist':
@@ -189,6 +196,19 @@ async function runBackgroundCommand(
     default:
       console.error(`${command}: not available in this build`);
       process.exit(2);
+  }
+}
+
+async function takeover(config: Config, logger: Logger, args: string[]): Promise<void> {
+  const { takeoverCommand, TakeoverUsageError } = await import('./regions/takeover.js');
+  try {
+    await takeoverCommand(config, logger, args);
+  } catch (err) {
+    if (!(err instanceof TakeoverUsageError)) throw err;
+    console.error(
+      `region-takeover: ${err.message}\nusage: swipe-authorizer region-takeover --from-region <name> --replica-url <postgres url> [--lost-redis-url <redis url>] [--lost-redis-prefix <prefix>] [--out <report.json>]`,
+    );
+    process.exit(2);
   }
 }
 

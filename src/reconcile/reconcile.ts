@@ -40,6 +40,7 @@ export const KINDS = {
   refund_currency_differs: 'needs_review',
   refund_never_settled: 'needs_review',
   refund_exceeds_clearing: 'needs_review',
+  missing_after_takeover: 'needs_review',
   unknown_transaction: 'unclassified',
   stand_in_for_authorized: 'unclassified',
   malformed_row: 'unclassified',
@@ -229,7 +230,9 @@ with r as (
          coalesce(p.currency, a.currency) as a_currency, coalesce(p.amount_cents, a.amount_cents) as a_amount,
          coalesce(p.reversed_cents, a.reversed_cents) as a_reversed,
          case when p.pkey is not null then p.cleared_cents else a.cleared_cents end as a_cleared,
-         exists (select 1 from failopen_replays f where f.transaction_id = r.txn) as fo_seen
+         exists (select 1 from failopen_replays f where f.transaction_id = r.txn) as fo_seen,
+         (select u.from_region from region_takeover_unpersisted u where u.transaction_id = r.txn limit 1) as tk_wal,
+         (select t.from_region from region_takeover_shoppers t where t.shopper_id = r.shopper) as tk_shopper
     from r left join p on p.pkey = r.txn
            left join authorizations a on p.pkey is null and a.transaction_id = r.txn
 )
@@ -242,6 +245,7 @@ select * from (
     when type = 'fail_open' and authorization_id is null and not fo_seen then 'failopen_missing_from_wal'
     when type = 'fail_open' and fo_seen and (authorization_id is null or decision <> 'approved')
       then 'failopen_conflict_settled'
+    when authorization_id is null and (tk_wal is not null or tk_shopper is not null) then 'missing_after_takeover'
     when authorization_id is null then 'unknown_transaction'
     when decision <> 'approved' then 'settled_declined_authorization'
     when currency <> a_currency then 'currency_differs'
@@ -357,12 +361,23 @@ function judgeRow(r: Record<string, unknown>, f: RowFigures, postings: Posting[]
     case 'clearing_missing':
       detail = 'settled, but the clearing webhook never arrived: the hold is still open';
       break;
+    case 'missing_after_takeover':
+      detail = takeoverDetail(r);
+      break;
     default:
       kind = r['kind'] as Kind;
       detail =
         kind === 'settled_declined_authorization' ? 'we declined this transaction' : 'not found in Postgres';
   }
   return { kind, klass, adjustmentId, detail };
+}
+
+/** A settlement of a shopper taken over from a lost region, for an authorization we do not have. */
+function takeoverDetail(r: Record<string, unknown>): string {
+  const wal = r['tk_wal'] as string | null;
+  if (wal !== null)
+    return `decided in lost region ${wal}; its WAL entry never reached Postgres (region-takeover listed it)`;
+  return `shopper taken over from lost region ${String(r['tk_shopper'])}; no record of this authorization survived (decided after the last persisted WAL position?)`;
 }
 
 /** An approval in the window the file never settled (NEVER_SETTLED_SQL); a late one's hold is released. */

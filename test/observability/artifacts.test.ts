@@ -36,6 +36,8 @@ const ALERTS = [
   'PostgresBackupFailed',
   'CertificateExpiringSoon',
   'CertificateNotReady',
+  'RegionPeerUnreachable',
+  'RegionForwardLatencyHigh',
 ];
 
 /** Panel title -> a metric its queries must use. */

@@ -106,9 +106,36 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.redis.auth.enabled (not .Values.redis.auth.existingSecret) -}}
 {{- fail "redis.auth.existingSecret is required when redis.auth.enabled" -}}
 {{- end -}}
+{{- with .Values.regions -}}
+{{- if .peers -}}
+{{- if not $.Values.region -}}
+{{- fail "regions.peers needs region (this region's name)" -}}
+{{- end -}}
+{{- if not .secret.name -}}
+{{- fail "regions.peers needs regions.secret.name: the Secret holding REGION_SECRETS (never in values)" -}}
+{{- end -}}
+{{- if not (and .ingress.enabled .ingress.host .ingress.tls.secretName) -}}
+{{- fail "regions.peers needs regions.ingress (enabled, host, tls.secretName): the peers forward to it" -}}
+{{- end -}}
+{{- range .peers -}}
+{{- if eq .name $.Values.region -}}
+{{- fail (printf "regions.peers names this region (%s)" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and (not .Values.database.existingSecret) (not .Values.secrets.existingSecret) (not .Values.database.url) -}}
 {{- fail "set database.existingSecret (e.g. the CloudNativePG <cluster>-app Secret) or database.url" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* REGION_PEERS: name=url pairs, comma-separated (src/regions/config.ts). */}}
+{{- define "swipe-authorizer.regionPeers" -}}
+{{- $pairs := list -}}
+{{- range .peers -}}
+{{- $pairs = append $pairs (printf "%s=%s" .name .url) -}}
+{{- end -}}
+{{- join "," $pairs -}}
 {{- end -}}
 
 {{/* Seconds the api's boot hydrate check may take (src/cli.ts, hydrateAtBoot: 120_000 ms). */}}
@@ -164,6 +191,23 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.config.shutdownGraceMs | quote }}
 - name: SA_REGION
   value: {{ .Values.region | quote }}
+{{- if .Values.region }}
+- name: REGION
+  value: {{ .Values.region | quote }}
+{{- end }}
+{{- with .Values.regions }}
+{{- if .peers }}
+- name: REGION_PEERS
+  value: {{ include "swipe-authorizer.regionPeers" . | quote }}
+- name: REGION_FORWARD_TIMEOUT_MS
+  value: {{ .forwardTimeoutMs | quote }}
+- name: REGION_SECRETS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret.name }}
+      key: {{ .secret.key }}
+{{- end }}
+{{- end }}
 {{- if .Values.redis.existingSecret }}
 - name: REDIS_URL
   valueFrom:
@@ -277,4 +321,13 @@ topologySpreadConstraints:
 {{- if not .Values.secrets.existingSecret -}}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end -}}
+{{- end -}}
+
+{{/* The peers' CIDRs, comma-separated (the inter-region ingress' source ranges). */}}
+{{- define "swipe-authorizer.regionCidrs" -}}
+{{- $cidrs := list -}}
+{{- range .peers -}}
+{{- $cidrs = append $cidrs .cidr -}}
+{{- end -}}
+{{- join "," $cidrs -}}
 {{- end -}}

@@ -10,6 +10,7 @@ import { Migration20261122023000_ledger_entries_lean } from './Migration20261122
 import { Migration20261122050000_ledger_transfers } from './Migration20261122050000_ledger_transfers.js';
 import { Migration20261204100000_trip_identity_expand } from './Migration20261204100000_trip_identity_expand.js';
 import { Migration20261204100050_clearing_flags } from './Migration20261204100050_clearing_flags.js';
+import { Migration20261204120200_region_takeovers } from './Migration20261204120200_region_takeovers.js';
 import { Migration20261204110000_refunds } from './Migration20261204110000_refunds.js';
 import { Migration20261204120000_processor_auth_index } from './Migration20261204120000_processor_auth_index.js';
 import { Migration20261204120100_unknown_card_swipes } from './Migration20261204120100_unknown_card_swipes.js';
@@ -41,6 +42,10 @@ export const MIGRATIONS: MigrationObject[] = [
   {
     name: 'Migration20261204120100_unknown_card_swipes',
     class: Migration20261204120100_unknown_card_swipes,
+  },
+  {
+    name: 'Migration20261204120200_region_takeovers',
+    class: Migration20261204120200_region_takeovers,
   },
   {
     name: 'Migration20261204100100_trip_identity_contract',
