@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { WAL_FORMAT_COMPACT } from '../src/redis/commands.js';
+import { VELOCITY_IN_HASH, WAL_FORMAT_COMPACT } from '../src/redis/commands.js';
 import { Keys } from '../src/redis/keys.js';
 import { SCRIPTS } from '../src/redis/scripts.generated.js';
 import { replaceSection, SECTIONS } from './report.js';
@@ -48,7 +48,7 @@ export interface RedisCost {
 
 export interface RedisCostResults {
   readonly before: RedisCost | { readonly label: string; readonly error: string };
-  /** This tree with the WAL payload as a JSON object (WAL_COMPACT_PAYLOAD off: a rollout's first step). */
+  /** This tree with every rollout flag off (JSON WAL payload, velocity in the :swipes set: a rollout's first step). */
   readonly afterJson: RedisCost;
   readonly after: RedisCost;
   readonly minimal: RedisCost;
@@ -184,11 +184,11 @@ export const swipeCall: CallBuilder = (keys, i, mix, nowMs) => {
   return authorizeCall(keys, s, signature, nowMs, `ev-${i}`, `auth_${s.txn}_${i.toString(36)}`);
 };
 
-/** The same call with the WAL payload format (authorizeSwipe's last argument) replaced. */
-export function withWalFormat(build: CallBuilder, format: string): CallBuilder {
+/** The same call with the rollout settings replaced: WAL payload format (ARGV[34]) and velocity layout (ARGV[35]). */
+export function withFlags(build: CallBuilder, walFormat: string, velocity: string): CallBuilder {
   return (keys, i, mix, nowMs) => {
     const c = build(keys, i, mix, nowMs);
-    return { keys: c.keys, args: [...c.args.slice(0, -1), format] };
+    return { keys: c.keys, args: [...c.args.slice(0, 33), walFormat, velocity, ...c.args.slice(35)] };
   };
 }
 
@@ -309,8 +309,13 @@ export async function redisCost(opts: {
       before = { label: beforeLabel, error: (e as Error).message };
     }
     const afterLua = opts.afterLua ?? SCRIPTS.authorizeSwipe.lua;
-    const afterJson = await prepare(redis, 'after, JSON payload', afterLua, withWalFormat(swipeCall, ''));
-    const after = await prepare(redis, 'after, compact payload', afterLua, withWalFormat(swipeCall, WAL_FORMAT_COMPACT));
+    const afterJson = await prepare(redis, 'after, flags off', afterLua, withFlags(swipeCall, '', ''));
+    const after = await prepare(
+      redis,
+      'after, flags on',
+      afterLua,
+      withFlags(swipeCall, WAL_FORMAT_COMPACT, VELOCITY_IN_HASH),
+    );
     const minimal = await prepare(redis, 'minimal script (bound)', MINIMAL_LUA, minimalCall);
     const chunk = Math.ceil(opts.decisions / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {

@@ -37,6 +37,8 @@ export const TRIP_AUTHORIZATIONS_KEPT = 200;
 export const VELOCITY_WINDOW_MS = 60_000;
 /** authorizeSwipe's compact WAL payload (lua/includes/wal.lua; decoded in src/persister/events.ts). */
 export const WAL_FORMAT_COMPACT = 'a1';
+/** authorizeSwipe's velocity window in the trip hash's `vel` field (lua/includes/velocity.lua). */
+export const VELOCITY_IN_HASH = 'h';
 
 /** A deadline and breaker around the Redis call only (decoding is not a Redis failure). */
 export interface CallGuard {
@@ -118,6 +120,7 @@ export function authorizeSwipeCall(
       VELOCITY_WINDOW_MS,
       ...processorScriptArgs(swipe.processor),
       config.walCompactPayload ? WAL_FORMAT_COMPACT : '',
+      config.velocityInTripHash ? VELOCITY_IN_HASH : '',
     ],
   };
 }
