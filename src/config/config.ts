@@ -295,7 +295,7 @@ function decisionSettings(r: Reader) {
   return {
     decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
     redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', false),
-    walCompactPayload: r.bool('WAL_COMPACT_PAYLOAD', false),
+    walCompactPayload: r.bool('WAL_COMPACT_PAYLOAD', true),
     velocityInTripHash: r.bool('VELOCITY_IN_TRIP_HASH', true),
     partitions: r.int('PARTITIONS', 64, 1, 16_384),
     tripTtlS: r.int('TRIP_TTL_S', 43_200, 1, 30 * DAY_S),
