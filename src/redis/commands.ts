@@ -40,6 +40,15 @@ export const WAL_FORMAT_COMPACT = 'a1';
 /** authorizeSwipe's velocity window in the trip hash's `vel` field (lua/includes/velocity.lua). */
 export const VELOCITY_IN_HASH = 'h';
 
+/**
+ * The trip hash's `vel` field for these swipe times (ms), as lua/includes/velocity.lua writes it:
+ * oldest first, the first in ms, each next as its difference from the one before.
+ */
+export function velocityField(timesMs: readonly number[]): string {
+  const sorted = [...timesMs].sort((a, b) => a - b);
+  return sorted.map((t, i) => String(i === 0 ? t : t - sorted[i - 1]!)).join(',');
+}
+
 /** A deadline and breaker around the Redis call only (decoding is not a Redis failure). */
 export interface CallGuard {
   run<T>(fn: () => Promise<T>): Promise<T>;
