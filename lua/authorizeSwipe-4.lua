@@ -94,6 +94,8 @@ local wal_format = ARGV[34]
 assert(wal_format == '' or wal_format == 'a1', 'unknown WAL payload format')
 local velocity_in_hash = ARGV[35] == 'h'
 assert(velocity_in_hash or ARGV[35] == '', 'unknown velocity layout')
+-- vel is parsed whole on every swipe: bounded (VELOCITY_IN_HASH_SWIPES_MAX, src/redis/commands.ts).
+assert(not velocity_in_hash or tonumber(ARGV[19]) <= 64, 'velocity in the trip hash holds at most 64 swipes')
 local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)

@@ -32,6 +32,7 @@ import {
   TRIP_AUTHORIZATIONS_KEPT,
   VELOCITY_WINDOW_MS,
   velocityField,
+  velocityInHash,
 } from '../redis/commands.js';
 
 /** Decline reasons in contract order: the auth hash stores the index (+1) as `code`, 0 = approved. */
@@ -255,7 +256,7 @@ export class Hydrator {
       .filter((a) => Number(a.decided_ms) > nowMs - VELOCITY_WINDOW_MS)
       .slice(0, c.maxSwipesPerMinute);
     // The velocity window in the layout this release's decisions write (VELOCITY_IN_TRIP_HASH).
-    const inHash = c.velocityInTripHash && velocity.length > 0;
+    const inHash = velocityInHash(c) && velocity.length > 0;
     const swipeArgs = inHash ? [] : velocity.flatMap((a) => [a.decided_ms, a.authorization_id]);
     const authIds = counted.rows.map((a) => a.authorization_id);
 

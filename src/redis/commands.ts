@@ -39,6 +39,16 @@ export const VELOCITY_WINDOW_MS = 60_000;
 export const WAL_FORMAT_COMPACT = 'a1';
 /** authorizeSwipe's velocity window in the trip hash's `vel` field (lua/includes/velocity.lua). */
 export const VELOCITY_IN_HASH = 'h';
+/**
+ * The most swipe times `vel` holds (lua/includes/velocity.lua parses them all on every swipe): a
+ * higher limit keeps the :swipes sorted set, whose cost does not grow with it.
+ */
+export const VELOCITY_IN_HASH_SWIPES_MAX = 64;
+
+/** Whether decisions and hydrate keep the velocity window in the trip hash's `vel` field. */
+export function velocityInHash(config: Pick<Config, 'velocityInTripHash' | 'maxSwipesPerMinute'>): boolean {
+  return config.velocityInTripHash && config.maxSwipesPerMinute <= VELOCITY_IN_HASH_SWIPES_MAX;
+}
 
 /**
  * The trip hash's `vel` field for these swipe times (ms), as lua/includes/velocity.lua writes it:
@@ -129,7 +139,7 @@ export function authorizeSwipeCall(
       VELOCITY_WINDOW_MS,
       ...processorScriptArgs(swipe.processor),
       config.walCompactPayload ? WAL_FORMAT_COMPACT : '',
-      config.velocityInTripHash ? VELOCITY_IN_HASH : '',
+      velocityInHash(config) ? VELOCITY_IN_HASH : '',
     ],
   };
 }

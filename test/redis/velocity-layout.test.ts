@@ -3,6 +3,13 @@
 // off): pods of either setting serve the same trips during a rollout, so each counts what both
 // hold, and a swipe is never let through because another pod recorded the earlier ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  authorizeSwipeCall,
+  VELOCITY_IN_HASH,
+  VELOCITY_IN_HASH_SWIPES_MAX,
+  velocityInHash,
+} from '../../src/redis/commands.js';
+import { SCRIPTS } from '../../src/redis/scripts.generated.js';
 import { type TestApi, startTestApi, swipeBody, tripWithMilk, uniquePrefix } from '../helpers/api.js';
 
 let inHash: TestApi;
@@ -105,5 +112,40 @@ describe('a mixed fleet: flag on and flag off on the same trips', () => {
     await inHash.redis.zadd(swipes, now - 61_000, 'auth_gone', now - 2_000, 'auth_a', now - 1_000, 'auth_b');
     expect((await swipe(inHash, shopper)).status).toBe(200);
     expect(await swipe(inHash, shopper)).toEqual({ status: 402, reason: 'VELOCITY_LIMIT' });
+  });
+});
+
+describe('the field stays bounded', () => {
+  it('a limit above VELOCITY_IN_HASH_SWIPES_MAX keeps the :swipes set; the script refuses `vel` for it', async () => {
+    const cfg = { velocityInTripHash: true, maxSwipesPerMinute: VELOCITY_IN_HASH_SWIPES_MAX };
+    expect(velocityInHash(cfg)).toBe(true);
+    expect(velocityInHash({ ...cfg, maxSwipesPerMinute: VELOCITY_IN_HASH_SWIPES_MAX + 1 })).toBe(false);
+    expect(velocityInHash({ ...cfg, velocityInTripHash: false })).toBe(false);
+    const call = authorizeSwipeCall(
+      {
+        config: { ...inHash.config, maxSwipesPerMinute: VELOCITY_IN_HASH_SWIPES_MAX + 1 },
+        keys: inHash.keys,
+      },
+      {
+        transactionId: 'txn-bound',
+        shopperId: 's-bound',
+        amountCents: 100,
+        currency: 'USD',
+        merchantName: 'x',
+        merchantAddress: 'y',
+        merchantNameNorm: 'x',
+        merchantAddressNorm: 'y',
+        lat: '',
+        lng: '',
+        idempotencyKey: 't:txn-bound',
+        fingerprint: 'f',
+      },
+      { nowMs: Date.now(), authorizationId: 'auth_bound', signature: '', eventId: 'ev-bound' },
+    );
+    expect(call.args[34]).toBe('');
+    const forced = [...call.args.slice(0, 34), VELOCITY_IN_HASH];
+    await expect(inHash.redis.eval(SCRIPTS.authorizeSwipe.lua, 4, ...call.keys, ...forced)).rejects.toThrow(
+      /at most 64 swipes/,
+    );
   });
 });
