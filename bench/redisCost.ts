@@ -13,11 +13,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { WAL_FORMAT_COMPACT } from '../src/redis/commands.js';
+import { VELOCITY_IN_HASH, VELOCITY_IN_HASH_SWIPES_MAX, WAL_FORMAT_COMPACT } from '../src/redis/commands.js';
 import { Keys } from '../src/redis/keys.js';
 import { SCRIPTS } from '../src/redis/scripts.generated.js';
 import { replaceSection, SECTIONS } from './report.js';
-import { authorizeCall, benchShoppers, MAX_SWIPES_PER_MINUTE, Rng, STORE, SwipeMix } from './workload.js';
+import { authorizeCall, benchShoppers, Rng, STORE, SwipeMix } from './workload.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The commit "before" is read from: main before issue 23's changes. */
@@ -48,7 +48,7 @@ export interface RedisCost {
 
 export interface RedisCostResults {
   readonly before: RedisCost | { readonly label: string; readonly error: string };
-  /** This tree with the WAL payload as a JSON object (WAL_COMPACT_PAYLOAD off: a rollout's first step). */
+  /** This tree with every rollout flag off (JSON WAL payload, velocity in the :swipes set: a rollout's first step). */
   readonly afterJson: RedisCost;
   readonly after: RedisCost;
   readonly minimal: RedisCost;
@@ -177,23 +177,24 @@ async function usedMemory(redis: Redis): Promise<number> {
 
 export type CallBuilder = (keys: Keys, i: number, mix: SwipeMix, nowMs: number) => { keys: string[]; args: Array<string | number> };
 
-/** The bench mix through authorizeSwipe, arguments built by the service's own function. */
+/**
+ * The bench mix through authorizeSwipe, arguments built by the service's own function; the
+ * velocity limit (ARGV[19]) the highest the trip hash's window takes, for every row alike (a trip
+ * sees a swipe every ~200 s of decision time here, so it never decides).
+ */
 export const swipeCall: CallBuilder = (keys, i, mix, nowMs) => {
   const s = mix.next();
   const signature = randomBytes(32).toString('hex');
-  return authorizeCall(keys, s, signature, nowMs, `ev-${i}`, `auth_${s.txn}_${i.toString(36)}`);
+  const c = authorizeCall(keys, s, signature, nowMs, `ev-${i}`, `auth_${s.txn}_${i.toString(36)}`);
+  c.args[18] = VELOCITY_IN_HASH_SWIPES_MAX;
+  return c;
 };
 
-/** authorizeSwipe's ARGV[34], the WAL payload format (0-based index; ARGV[35] follows it). */
-const WAL_FORMAT_ARG_INDEX = 33;
-
-/** The same call with the WAL payload format replaced. */
-export function withWalFormat(build: CallBuilder, format: string): CallBuilder {
+/** The same call with the rollout settings replaced: WAL payload format (ARGV[34]) and velocity layout (ARGV[35]). */
+export function withFlags(build: CallBuilder, walFormat: string, velocity: string): CallBuilder {
   return (keys, i, mix, nowMs) => {
     const c = build(keys, i, mix, nowMs);
-    const args = [...c.args];
-    args[WAL_FORMAT_ARG_INDEX] = format;
-    return { keys: c.keys, args };
+    return { keys: c.keys, args: [...c.args.slice(0, 33), walFormat, velocity, ...c.args.slice(35)] };
   };
 }
 
@@ -314,8 +315,13 @@ export async function redisCost(opts: {
       before = { label: beforeLabel, error: (e as Error).message };
     }
     const afterLua = opts.afterLua ?? SCRIPTS.authorizeSwipe.lua;
-    const afterJson = await prepare(redis, 'after, JSON payload', afterLua, withWalFormat(swipeCall, ''));
-    const after = await prepare(redis, 'after, compact payload', afterLua, withWalFormat(swipeCall, WAL_FORMAT_COMPACT));
+    const afterJson = await prepare(redis, 'after, flags off', afterLua, withFlags(swipeCall, '', ''));
+    const after = await prepare(
+      redis,
+      'after, flags on',
+      afterLua,
+      withFlags(swipeCall, WAL_FORMAT_COMPACT, VELOCITY_IN_HASH),
+    );
     const minimal = await prepare(redis, 'minimal script (bound)', MINIMAL_LUA, minimalCall);
     const chunk = Math.ceil(opts.decisions / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
@@ -388,7 +394,7 @@ async function main(): Promise<void> {
     before: arg('before') ?? REDIS_COST_BEFORE_DEFAULT,
     ...(arg('after-lua') === undefined ? {} : { afterLua: readFileSync(arg('after-lua')!, 'utf8') }),
   });
-  console.log(`velocity limit ${MAX_SWIPES_PER_MINUTE}/min, ${SHOPPERS} trips, ${PARTITIONS} partitions`);
+  console.log(`velocity limit ${VELOCITY_IN_HASH_SWIPES_MAX}/min, ${SHOPPERS} trips, ${PARTITIONS} partitions`);
   for (const line of redisCostTable(r)) console.log(line);
   if (!process.argv.includes('--docs')) return;
   // --docs: bench-results/redis-cost-<time>.json and BENCHMARKS.md's "Redis cost of a decision" block.

@@ -32,7 +32,11 @@
     ARGV[34] WAL payload format: '' = a JSON object; 'a1' = a JSON array of the same values in
              the order of WAL_DECIDED_FIELDS, the entry marked f=a1 (WAL_COMPACT_PAYLOAD; only once
              every persister decodes it: docs/deploy.md)
-    ARGV[35] 'r' = this region has peer regions (CONTRACT §8): "no trip here" (code 2) is
+    ARGV[35] velocity layout: '' = the trip's :swipes sorted set; 'h' = the trip hash's `vel`
+             field (VELOCITY_IN_TRIP_HASH; only once every pod runs a release that reads it:
+             docs/deploy.md). Either layout counts what both hold, so pods of either setting
+             serve side by side.
+    ARGV[36] 'r' = this region has peer regions (CONTRACT §8): "no trip here" (code 2) is
              answered without writing anything, because the api forwards the swipe to the
              shopper's home region, whose answer is the record (docs/regions.md)
 
@@ -54,10 +58,11 @@
 --- @include "includes/allowance"
 --- @include "includes/geo"
 --- @include "includes/trip"
+--- @include "includes/velocity"
 --- @include "includes/merchantMatch"
 --- @include "includes/reasons"
 
-assert(#ARGV == 35, 'authorizeSwipe takes 35 arguments')
+assert(#ARGV == 36, 'authorizeSwipe takes 36 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -90,6 +95,10 @@ local processor_match = ARGV[25] == 'p'
 local partial_allowed = ARGV[29] == '1'
 local wal_format = ARGV[34]
 assert(wal_format == '' or wal_format == 'a1', 'unknown WAL payload format')
+local velocity_in_hash = ARGV[35] == 'h'
+assert(velocity_in_hash or ARGV[35] == '', 'unknown velocity layout')
+-- vel is parsed whole on every swipe: bounded (VELOCITY_IN_HASH_SWIPES_MAX, src/redis/commands.ts).
+assert(not velocity_in_hash or tonumber(ARGV[19]) <= 64, 'velocity in the trip hash holds at most 64 swipes')
 local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
@@ -97,7 +106,7 @@ local trip_keys_ttl_s = math.floor(trip_ttl_ms / 1000) + auth_ttl_s
 -- What a decision reads of the trip; t[i] below is TRIP_FIELDS[i].
 local TRIP_FIELDS = { 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng', 'picked_cents',
   'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents', 'created_ms', 'm_nids',
-  'm_postal', 'm_mccs', 'approved_cents' }
+  'm_postal', 'm_mccs', 'approved_cents', 'vel' }
 
 -- 0. Only decide on state known intact (hydrate or first boot writes meta).
 if redis.call('EXISTS', base .. 'meta') == 0 then
@@ -157,14 +166,15 @@ else
 end
 
 -- Not here, with peer regions: not a decision of this region (nothing recorded, nothing consumed).
-if code == 2 and ARGV[35] == 'r' then
+if code == 2 and ARGV[36] == 'r' then
   return { 2, auth_id, '', amount, 0, 'normal', 0 }
 end
 
 local remaining = 0
 local authorized = nil
 local counts_for_velocity = false
-local swipes_in_window = nil -- known when the velocity check ran
+local swipes_in_window = nil -- the :swipes set's count, known when the velocity check ran there
+local vel = nil -- the trip hash's velocity window (velocity_window below), once read
 if code == 0 then
   counts_for_velocity = true
   authorized = tonumber(t[10])
@@ -183,9 +193,17 @@ if code == 0 then
   elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
     code = 7
   else
-    redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - velocity_window_ms)
-    swipes_in_window = redis.call('ZCARD', swipes_key)
-    if swipes_in_window >= max_swipes then
+    vel = velocity_window(t[20], now_ms - velocity_window_ms, max_swipes)
+    local in_set
+    if velocity_in_hash then
+      -- A pod with the flag off (rollout) or fail-open replay and hydrate may still add to the set.
+      in_set = redis.call('ZCOUNT', swipes_key, '(' .. (now_ms - velocity_window_ms), '+inf')
+    else
+      redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - velocity_window_ms)
+      in_set = redis.call('ZCARD', swipes_key)
+      swipes_in_window = in_set
+    end
+    if in_set + #vel >= max_swipes then
       code = 8
     elseif tonumber(t[9]) == 0 then
       code = 9
@@ -198,14 +216,16 @@ end
 -- The swipe in the trip's velocity window and its list of authorizations; a key this creates
 -- gets the trip's expiry (keep_trip_alive moves all of them together later).
 local function record_swipe(trip_key, id, at_ms, in_window, expire_at_ms)
-  local swipes_key = trip_key .. ':swipes'
-  redis.call('ZADD', swipes_key, at_ms, id)
-  -- Only "are there already max swipes in the window" matters: keep the newest max.
-  if in_window == nil or in_window + 1 > max_swipes then
-    redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
+  if not velocity_in_hash then
+    local swipes_key = trip_key .. ':swipes'
+    redis.call('ZADD', swipes_key, at_ms, id)
+    -- Only "are there already max swipes in the window" matters: keep the newest max.
+    if in_window == nil or in_window + 1 > max_swipes then
+      redis.call('ZREMRANGEBYRANK', swipes_key, 0, -(max_swipes + 1))
+    end
+    -- None in the window: the removal above deleted the set (or it never was), ZADD made it anew.
+    if in_window == nil or in_window == 0 then redis.call('PEXPIREAT', swipes_key, expire_at_ms) end
   end
-  -- None in the window: the removal above deleted the set (or it never was), ZADD made it anew.
-  if in_window == nil or in_window == 0 then redis.call('PEXPIREAT', swipes_key, expire_at_ms) end
   local auths_key = trip_key .. ':auths'
   local listed = redis.call('LPUSH', auths_key, id)
   if listed > auths_kept then redis.call('LTRIM', auths_key, 0, auths_kept - 1) end
@@ -214,12 +234,20 @@ end
 
 -- 4. Record the decision. Only an approval changes the authorized total.
 local trip_field = trip_id or ''
+-- The swipe in the trip hash's velocity window (flag on): written with the approval's fields.
+local vel_fields = {}
+if counts_for_velocity and velocity_in_hash then
+  vel = vel or velocity_window(t[20], now_ms - velocity_window_ms, max_swipes)
+  vel_fields = { 'vel', velocity_add(vel, now_ms, max_swipes) }
+end
 if code == 0 then
   -- One write for the three fields (the script is atomic: t is still what the trip holds).
   authorized = authorized + amount
   redis.call('HSET', trip_key, 'authorized_cents', authorized, 'approved_cents', (tonumber(t[19]) or 0) + amount,
-    'activity_ms', now_ms)
+    'activity_ms', now_ms, unpack(vel_fields))
   remaining = remaining - amount
+elseif #vel_fields > 0 then
+  redis.call('HSET', trip_key, unpack(vel_fields))
 end
 if counts_for_velocity then
   -- Keep the trip's keys alive as long as a decision on it may be looked at.

@@ -61,6 +61,11 @@ export interface Config {
    * object: turn on only once every persister reads it (docs/deploy.md).
    */
   readonly walCompactPayload: boolean;
+  /**
+   * authorizeSwipe keeps a trip's velocity window in the trip hash (`vel`) instead of its :swipes
+   * sorted set: turn off while a release that reads only the set still serves (docs/deploy.md).
+   */
+  readonly velocityInTripHash: boolean;
   /** Entries one Redis read may return: a big XREADGROUP blocks every swipe on that Redis while it runs. */
   readonly persisterReadEntriesMax: number;
   /** Concurrent write transactions per batch (partitions split by number); Postgres gets one backend each. */
@@ -292,7 +297,8 @@ function decisionSettings(r: Reader) {
   return {
     decisionTimeoutMs: r.int('DECISION_TIMEOUT_MS', 25, 1, 900),
     redisCoalesceWrites: r.bool('REDIS_COALESCE_WRITES', false),
-    walCompactPayload: r.bool('WAL_COMPACT_PAYLOAD', false),
+    walCompactPayload: r.bool('WAL_COMPACT_PAYLOAD', true),
+    velocityInTripHash: r.bool('VELOCITY_IN_TRIP_HASH', true),
     partitions: r.int('PARTITIONS', 64, 1, 16_384),
     tripTtlS: r.int('TRIP_TTL_S', 43_200, 1, 30 * DAY_S),
     idempotencyTtlS: r.int('IDEMPOTENCY_TTL_S', 3 * DAY_S, 3 * DAY_S, 90 * DAY_S),

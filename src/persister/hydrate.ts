@@ -6,8 +6,9 @@
 //
 // What comes back, per partition (now = the rebuild time):
 //   trips whose keys would still live (last touch + trip_ttl_s + authorization_ttl_s),
-//     with their items, picks, totals, velocity zset (counted decisions of the
-//     last 60 s, newest max_swipes_per_minute) and auths list (newest 200);
+//     with their items, picks, totals, velocity window (counted decisions of the
+//     last 60 s, newest max_swipes_per_minute: the trip hash's `vel` field, or the
+//     :swipes zset with VELOCITY_IN_TRIP_HASH off) and auths list (newest 200);
 //   every shopper pointer (a shopper that ever had a trip stays known);
 //   auth hashes within their TTL, idempotency keys within idempotency_ttl_s,
 //     signature keys within 2 x signature_tolerance_s;
@@ -26,7 +27,13 @@ import { type BatchCall, runBatch } from '../redis/batch.js';
 import { Keys } from '../redis/keys.js';
 import { DECLINE_REASONS } from '../redis/results.js';
 import { pipelineCommandName, ScriptRunner, type ScriptName } from '../redis/scripts.js';
-import { hydrateTrip, TRIP_AUTHORIZATIONS_KEPT, VELOCITY_WINDOW_MS } from '../redis/commands.js';
+import {
+  hydrateTrip,
+  TRIP_AUTHORIZATIONS_KEPT,
+  VELOCITY_WINDOW_MS,
+  velocityField,
+  velocityInHash,
+} from '../redis/commands.js';
 
 /** Decline reasons in contract order: the auth hash stores the index (+1) as `code`, 0 = approved. */
 
@@ -248,10 +255,13 @@ export class Hydrator {
     const velocity = counted.rows
       .filter((a) => Number(a.decided_ms) > nowMs - VELOCITY_WINDOW_MS)
       .slice(0, c.maxSwipesPerMinute);
-    const swipeArgs = velocity.flatMap((a) => [a.decided_ms, a.authorization_id]);
+    // The velocity window in the layout this release's decisions write (VELOCITY_IN_TRIP_HASH).
+    const inHash = velocityInHash(c) && velocity.length > 0;
+    const swipeArgs = inHash ? [] : velocity.flatMap((a) => [a.decided_ms, a.authorization_id]);
     const authIds = counted.rows.map((a) => a.authorization_id);
 
     const fields = tripHashFields(t, pickedLines);
+    if (inHash) fields.push(['vel', velocityField(velocity.map((a) => Number(a.decided_ms)))]);
     await hydrateTrip(
       { keys: this.keys, scripts: this.scripts },
       {

@@ -37,6 +37,27 @@ export const TRIP_AUTHORIZATIONS_KEPT = 200;
 export const VELOCITY_WINDOW_MS = 60_000;
 /** authorizeSwipe's compact WAL payload (lua/includes/wal.lua; decoded in src/persister/events.ts). */
 export const WAL_FORMAT_COMPACT = 'a1';
+/** authorizeSwipe's velocity window in the trip hash's `vel` field (lua/includes/velocity.lua). */
+export const VELOCITY_IN_HASH = 'h';
+/**
+ * The most swipe times `vel` holds (lua/includes/velocity.lua parses them all on every swipe): a
+ * higher limit keeps the :swipes sorted set, whose cost does not grow with it.
+ */
+export const VELOCITY_IN_HASH_SWIPES_MAX = 64;
+
+/** Whether decisions and hydrate keep the velocity window in the trip hash's `vel` field. */
+export function velocityInHash(config: Pick<Config, 'velocityInTripHash' | 'maxSwipesPerMinute'>): boolean {
+  return config.velocityInTripHash && config.maxSwipesPerMinute <= VELOCITY_IN_HASH_SWIPES_MAX;
+}
+
+/**
+ * The trip hash's `vel` field for these swipe times (ms), as lua/includes/velocity.lua writes it:
+ * oldest first, the first in ms, each next as its difference from the one before.
+ */
+export function velocityField(timesMs: readonly number[]): string {
+  const sorted = [...timesMs].sort((a, b) => a - b);
+  return sorted.map((t, i) => String(i === 0 ? t : t - sorted[i - 1]!)).join(',');
+}
 
 /** A deadline and breaker around the Redis call only (decoding is not a Redis failure). */
 export interface CallGuard {
@@ -118,6 +139,7 @@ export function authorizeSwipeCall(
       VELOCITY_WINDOW_MS,
       ...processorScriptArgs(swipe.processor),
       config.walCompactPayload ? WAL_FORMAT_COMPACT : '',
+      velocityInHash(config) ? VELOCITY_IN_HASH : '',
       config.regions.peers.size > 0 ? 'r' : '',
     ],
   };

@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { signatureHeader } from '../../src/auth/signature.js';
 import { machineCpuSeconds } from '../../bench/procs.js';
 import { Keys } from '../../src/redis/keys.js';
+import { walPayload } from '../helpers/walPayload.js';
 
 export const SECRET = 'fault-signature-secret-0123456789';
 export const TOKEN = 'fault-api-token-0123456789abcdef';
@@ -310,7 +311,7 @@ export async function readWal(redis: Redis, prefix: string, partitions: number):
     for (const [id, fields] of await redis.xrange(keys.wal(p), '-', '+')) {
       const f: Record<string, string> = {};
       for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
-      out.push({ partition: p, id, e: f['e'] ?? '', t: f['t'] ?? '', d: JSON.parse(f['d'] ?? '{}') });
+      out.push({ partition: p, id, e: f['e'] ?? '', t: f['t'] ?? '', d: walPayload(f) });
     }
   }
   return out;

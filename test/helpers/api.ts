@@ -10,6 +10,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { securityOptions } from '../../src/redis/client.js';
 import { Keys } from '../../src/redis/keys.js';
 import { cleanPrefix } from '../persister/helpers/redis.js';
+import { walPayload } from './walPayload.js';
 
 export const SECRET = 'test-signature-secret-0123456789';
 export const TOKEN = 'test-api-token-0123456789abcdef';
@@ -114,7 +115,7 @@ async function readWalEvents(redis: Redis | Cluster, keys: Keys, partitions: num
     for (const [id, fields] of entries) {
       const f: Record<string, string> = {};
       for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
-      out.push({ partition: p, id, e: f['e'] ?? '', t: f['t'] ?? '', d: JSON.parse(f['d'] ?? '{}') });
+      out.push({ partition: p, id, e: f['e'] ?? '', t: f['t'] ?? '', d: walPayload(f) });
     }
   }
   return out;

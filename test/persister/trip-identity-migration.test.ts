@@ -260,6 +260,9 @@ it('expand while the previous release serves, contract after it: no row lost, tr
     DATABASE_URL: db.url,
     DECISION_TIMEOUT_MS: '800',
     FAILOPEN_ENABLED: 'false',
+    // Upgrading from a release without the rollout flags: both off until it is gone (docs/deploy.md).
+    WAL_COMPACT_PAYLOAD: 'false',
+    VELOCITY_IN_TRIP_HASH: 'false',
   });
   const mixed = safewayTrip({ tax_rate_bps: 0 });
   written(await early.putTrip('mixshopper', 'mixtrip', mixed), 201);

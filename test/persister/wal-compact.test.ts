@@ -10,7 +10,10 @@ let json: TestApi;
 let compact: TestApi;
 
 beforeAll(async () => {
-  [json, compact] = await Promise.all([startTestApi(), startTestApi({ WAL_COMPACT_PAYLOAD: '1' })]);
+  [json, compact] = await Promise.all([
+    startTestApi({ WAL_COMPACT_PAYLOAD: 'false' }),
+    startTestApi({ WAL_COMPACT_PAYLOAD: '1' }),
+  ]);
 });
 
 afterAll(async () => {

@@ -10,7 +10,8 @@ const SUFFIXES = ['', ':items', ':picks', ':swipes', ':auths'];
 let h: TestApi;
 
 beforeAll(async () => {
-  h = await startTestApi({ MAX_SWIPES_PER_MINUTE: '3' });
+  // The :swipes sorted set is the velocity window only with the flag off (test/redis/velocity-layout.test.ts).
+  h = await startTestApi({ MAX_SWIPES_PER_MINUTE: '3', VELOCITY_IN_TRIP_HASH: 'false' });
 });
 
 afterAll(async () => {
