@@ -18,6 +18,7 @@ export const IMPORTED_TABLES = [
   'clearing_flags',
   'hold_expiries',
   'refunds',
+  'unknown_card_swipes',
   'ledger_accounts',
   'ledger_transfers',
   'processed_events',

@@ -143,7 +143,7 @@ describe('the field stays bounded', () => {
       { nowMs: Date.now(), authorizationId: 'auth_bound', signature: '', eventId: 'ev-bound' },
     );
     expect(call.args[34]).toBe('');
-    const forced = [...call.args.slice(0, 34), VELOCITY_IN_HASH];
+    const forced = [...call.args.slice(0, 34), VELOCITY_IN_HASH, ...call.args.slice(35)];
     await expect(inHash.redis.eval(SCRIPTS.authorizeSwipe.lua, 4, ...call.keys, ...forced)).rejects.toThrow(
       /at most 64 swipes/,
     );
