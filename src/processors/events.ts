@@ -103,12 +103,15 @@ export function parseMarqetaEvents(body: Obj, nowMs: number): ProcessorEvent[] {
     };
     if (base.eventId === '' || (base.authorizationRef === '' && !MARQETA_REFUNDS.has(String(type)))) continue;
     const amount = parseAmountCents(o['amount'], 'amount');
+    // No amount: the whole hold. An amount we cannot read exactly releases nothing.
     if (type === 'authorization.reversal')
       out.push({
         ...base,
         action: amount.ok
           ? { kind: 'release', amountCents: amount.value }
-          : { kind: 'release', amountCents: 'all' },
+          : o['amount'] === undefined || o['amount'] === null
+            ? { kind: 'release', amountCents: 'all' }
+            : ignore(`reversal amount: ${amount.message}`),
       });
     else if (type === 'authorization.clearing' && amount.ok)
       out.push({
@@ -140,16 +143,20 @@ export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
     const eventId = text(o, 'token', 64);
     if (eventId === '') continue;
     const amounts = obj(o['amounts']);
-    const amount = minor(obj(amounts?.['cardholder'])?.['amount'] ?? o['amount']);
+    const rawAmount = obj(amounts?.['cardholder'])?.['amount'] ?? o['amount'];
+    const amount = minor(rawAmount);
     const base = { processor: 'lithic' as const, cardId, authorizationRef: ref, eventId };
     const type = o['type'];
+    // No amount (or 0): the whole hold. An amount we cannot read exactly releases nothing.
     if (type === 'AUTHORIZATION_REVERSAL')
       out.push({
         ...base,
         action:
           amount !== undefined && amount > 0
             ? { kind: 'release', amountCents: amount }
-            : { kind: 'release', amountCents: 'all' },
+            : amount === undefined && rawAmount !== undefined && rawAmount !== null
+              ? ignore('reversal amount is not an integer of minor units')
+              : { kind: 'release', amountCents: 'all' },
       });
     else if (type === 'CLEARING' && amount !== undefined && amount > 0)
       out.push({

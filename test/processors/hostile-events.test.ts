@@ -1,0 +1,126 @@
+// Review of issue #20 (a buggy processor's later events): redeliveries and malformed
+// amounts must not move money twice or release holds nobody asked to release.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LedgerEnv } from '../ledger/helpers.js';
+import {
+  ledgerBalanced,
+  lithicAsaRequest,
+  lithicHeaders,
+  lithicTransactionUpdated,
+  marqetaHeaders,
+  marqetaJitRequest,
+  marqetaWebhook,
+  shopperWithCard,
+  startProcessorEnv,
+  uid,
+} from './helpers.js';
+
+let env: LedgerEnv;
+beforeAll(async () => {
+  env = await startProcessorEnv(19010);
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+const JIT = '/v1/processors/marqeta/jit';
+const HOOKS = '/v1/processors/marqeta/webhooks';
+const jit = (body: Record<string, unknown>) =>
+  env.t.request('POST', JIT, JSON.stringify(body), marqetaHeaders());
+const hook = (body: Record<string, unknown>) =>
+  env.t.request('POST', HOOKS, JSON.stringify(body), marqetaHeaders());
+const signed = (path: string, body: Record<string, unknown>) => {
+  const raw = JSON.stringify(body);
+  return env.t.request('POST', path, raw, lithicHeaders(raw));
+};
+const outcomes = (r: { json: Record<string, unknown> }) =>
+  (r.json['events'] as Array<{ outcome: string }>).map((e) => e.outcome);
+
+/** An authorization of 20.00 and its incremental 10.00, both under one Marqeta transaction token. */
+async function incrementalPair() {
+  const { shopperId, tripId, cardId } = await shopperWithCard(env, 'marqeta');
+  const txn = uid('txn');
+  const first = uid('jit');
+  expect(
+    (await jit(marqetaJitRequest({ token: txn, jitToken: first, cardId, amount: '20.00' }))).status,
+  ).toBe(200);
+  const inc = marqetaJitRequest({
+    token: txn,
+    jitToken: uid('jit'),
+    cardId,
+    amount: '10.00',
+    method: 'pgfs.authorization.incremental',
+    originalJitToken: first,
+  });
+  expect((await jit(inc)).status).toBe(200);
+  expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(3000);
+  return { shopperId, tripId, cardId, txn };
+}
+
+describe('processor events from a buggy processor', () => {
+  it('a redelivered clearing of an incremental authorization is applied once', async () => {
+    const { shopperId, tripId, cardId, txn } = await incrementalPair();
+    const clearing = marqetaWebhook([
+      { type: 'authorization.clearing', token: uid('cl'), preceding: txn, cardId, amount: '1.50' },
+    ]);
+    const r = await hook(clearing);
+    expect(outcomes(r)).toEqual(['cleared']);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(150);
+    // The processor redelivers the same notification: nothing moves.
+    const again = await hook(clearing);
+    expect(again.status).toBe(200);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(150);
+    // A second clearing with another amount cannot be posted: a conflict (logged), nothing moves.
+    const second = await hook(
+      marqetaWebhook([
+        { type: 'authorization.clearing', token: uid('cl'), preceding: txn, cardId, amount: '2.00' },
+      ]),
+    );
+    expect(outcomes(second)).toEqual(['conflict']);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(150);
+    await env.persisted();
+    const cleared = await env.db.query<{ n: string; total: string }>(
+      `select count(*)::text as n, coalesce(sum(cleared_cents), 0)::text as total
+         from authorizations where shopper_id = ? and cleared_cents is not null`,
+      [shopperId],
+    );
+    expect(cleared).toEqual([{ n: '1', total: '150' }]);
+    expect(await ledgerBalanced(env)).toBe(true);
+  });
+
+  it('a reversal whose amount cannot be read releases nothing', async () => {
+    const { shopperId, tripId, cardId, txn } = await incrementalPair();
+    for (const amount of ['"1.005"', '"1e3"', '"-5.00"', '"abc"', '0']) {
+      const r = await hook(
+        marqetaWebhook([
+          { type: 'authorization.reversal', token: uid('rv'), preceding: txn, cardId, amount },
+        ]),
+      );
+      expect(r.status).toBe(200);
+      expect(outcomes(r)).toEqual(['ignored']);
+    }
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(3000);
+  });
+
+  it('a Lithic reversal whose amount is not an integer of minor units releases nothing', async () => {
+    const { shopperId, tripId, cardId } = await shopperWithCard(env, 'lithic');
+    const token = randomUUID();
+    const asa = await signed(
+      '/v1/processors/lithic/asa',
+      lithicAsaRequest({ token, cardId, amount: 2000, eventToken: randomUUID() }),
+    );
+    expect(asa.json['result']).toBe('APPROVED');
+    const r = await signed(
+      '/v1/processors/lithic/events',
+      lithicTransactionUpdated({
+        token,
+        cardId,
+        events: [{ token: randomUUID(), type: 'AUTHORIZATION_REVERSAL', amount: -12.5 }],
+      }),
+    );
+    expect(r.status).toBe(200);
+    expect(outcomes(r)).toEqual(['ignored']);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2000);
+  });
+});
