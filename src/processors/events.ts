@@ -55,6 +55,9 @@ export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
     const status = o['status'];
     if (status === 'reversed') return [{ ...base, action: { kind: 'release', amountCents: 'all' } }];
     if (status === 'expired') return [{ ...base, action: { kind: 'expire' } }];
+    // Closed: captured (its capture transaction clears it and releases the rest, whichever
+    // arrives first) or declined (nothing held). Its amount going to 0 releases nothing.
+    if (status === 'closed') return [{ ...base, action: ignore('authorization closed') }];
     const before = minor(obj(data?.['previous_attributes'])?.['amount']);
     const after = minor(o['amount']);
     if (before !== undefined && after !== undefined && after < before)

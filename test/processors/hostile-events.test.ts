@@ -13,6 +13,9 @@ import {
   marqetaWebhook,
   shopperWithCard,
   startProcessorEnv,
+  stripeEvent,
+  stripeHeaders,
+  stripeRequestEvent,
   uid,
 } from './helpers.js';
 
@@ -33,6 +36,10 @@ const hook = (body: Record<string, unknown>) =>
 const signed = (path: string, body: Record<string, unknown>) => {
   const raw = JSON.stringify(body);
   return env.t.request('POST', path, raw, lithicHeaders(raw));
+};
+const stripe = (path: string, body: Record<string, unknown>) => {
+  const raw = JSON.stringify(body);
+  return env.t.request('POST', path, raw, stripeHeaders(raw));
 };
 const outcomes = (r: { json: Record<string, unknown> }) =>
   (r.json['events'] as Array<{ outcome: string }>).map((e) => e.outcome);
@@ -122,5 +129,43 @@ describe('processor events from a buggy processor', () => {
     expect(r.status).toBe(200);
     expect(outcomes(r)).toEqual(['ignored']);
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2000);
+  });
+
+  it('a Stripe authorization closed (amount 0) before its capture arrives keeps the spend', async () => {
+    const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
+    const auth = uid('iauth_');
+    const approved = await stripe(
+      '/v1/processors/stripe/authorizations',
+      stripeRequestEvent({ authorizationId: auth, cardId, amount: 2000 }),
+    );
+    expect(approved.json['approved']).toBe(true);
+    // Stripe closes a captured authorization; its update may arrive before the capture.
+    const closed = await stripe(
+      '/v1/processors/stripe/events',
+      stripeEvent(
+        'issuing_authorization.updated',
+        { id: auth, object: 'issuing.authorization', card: { id: cardId }, amount: 0, status: 'closed' },
+        { amount: 2000, status: 'pending' },
+      ),
+    );
+    expect(closed.status).toBe(200);
+    expect(outcomes(closed)).toEqual(['ignored']);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2000);
+    const capture = await stripe(
+      '/v1/processors/stripe/events',
+      stripeEvent('issuing_transaction.created', {
+        id: uid('ipi_'),
+        object: 'issuing.transaction',
+        amount: -2000,
+        authorization: auth,
+        card: cardId,
+        currency: 'usd',
+        type: 'capture',
+        created: Math.floor(Date.now() / 1000),
+      }),
+    );
+    expect(outcomes(capture)).toEqual(['cleared']);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2000);
+    expect(await ledgerBalanced(env)).toBe(true);
   });
 });
