@@ -94,7 +94,7 @@ export function parseMarqetaEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   const list = body['transactions'];
   if (!Array.isArray(list)) return [];
   const out: ProcessorEvent[] = [];
-  for (const t of list.slice(0, 100)) {
+  for (const t of list) {
     const o = obj(t);
     if (o === undefined) continue;
     const type = o['type'];
@@ -140,7 +140,7 @@ export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   const ref = text(body, 'token', 64);
   if (!Array.isArray(events) || ref === '') return [];
   const out: ProcessorEvent[] = [];
-  for (const ev of events.slice(0, 100)) {
+  for (const ev of events) {
     const o = obj(ev);
     if (o === undefined) continue;
     const eventId = text(o, 'token', 64);
@@ -175,6 +175,13 @@ export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   return out;
 }
 
+/**
+ * Events one request applies (each is a few Redis calls, in order). A body with more is refused
+ * whole (400, logged), never cut short: an acknowledged body is never redelivered, so events
+ * past a cut would be lost without a trace. Parsing all of them is bounded by the body size.
+ */
+export const EVENTS_PER_REQUEST_MAX = 100;
+
 /** Every event is about one card this region does not know: the region seam looks for the card's home. */
 function notHereCard(
   events: readonly ProcessorEvent[],
@@ -201,6 +208,13 @@ export function createEventsHandler(deps: {
     if (!json.ok) return json.response;
     if (!isObject(json.json)) return errorResponse('invalid_request', 'body must be a JSON object');
     const events = deps.parse(json.json, nowMs);
+    if (events.length > EVENTS_PER_REQUEST_MAX) {
+      deps.logger.warn({ events: events.length }, 'processor notification refused: too many events');
+      return errorResponse(
+        'invalid_request',
+        `at most ${EVENTS_PER_REQUEST_MAX} events per notification (this one has ${events.length})`,
+      );
+    }
     try {
       const outcomes = await deps.applier.applyAll(events);
       const response = jsonResponse(200, {

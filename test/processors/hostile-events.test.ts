@@ -168,4 +168,25 @@ describe('processor events from a buggy processor', () => {
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2000);
     expect(await ledgerBalanced(env)).toBe(true);
   });
+
+  it('a notification with more events than one request applies is refused whole, never cut short', async () => {
+    const { shopperId, tripId, cardId, txn } = await incrementalPair();
+    const reversals = (n: number) =>
+      marqetaWebhook(
+        Array.from({ length: n }, () => ({
+          type: 'authorization.reversal',
+          token: uid('rv'),
+          preceding: txn,
+          cardId,
+          amount: '0.01',
+        })),
+      );
+    const over = await hook(reversals(101));
+    expect(over.status).toBe(400);
+    expect(over.json['message']).toContain('at most 100');
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(3000);
+    const within = await hook(reversals(100));
+    expect(within.status).toBe(200);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2900);
+  });
 });
