@@ -1,9 +1,11 @@
 // Review of issue #20 (a buggy processor's later events): redeliveries and malformed
 // amounts must not move money twice or release holds nobody asked to release.
 import { randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LedgerEnv } from '../ledger/helpers.js';
 import {
+  LITHIC_SECRET,
   ledgerBalanced,
   lithicAsaRequest,
   lithicHeaders,
@@ -11,6 +13,7 @@ import {
   marqetaHeaders,
   marqetaJitRequest,
   marqetaWebhook,
+  STRIPE_SECRET,
   shopperWithCard,
   startProcessorEnv,
   stripeEvent,
@@ -188,5 +191,66 @@ describe('processor events from a buggy processor', () => {
     const within = await hook(reversals(100));
     expect(within.status).toBe(200);
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2900);
+  });
+});
+
+describe('replayed signed payloads beyond the tolerance', () => {
+  it('Stripe and Lithic events signed 400 s ago or 400 s ahead are 401 and change nothing', async () => {
+    const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
+    const auth = uid('iauth_');
+    const approved = await stripe(
+      '/v1/processors/stripe/authorizations',
+      stripeRequestEvent({ authorizationId: auth, cardId, amount: 1500 }),
+    );
+    expect(approved.json['approved']).toBe(true);
+    const reversal = JSON.stringify(
+      stripeEvent(
+        'issuing_authorization.updated',
+        { id: auth, object: 'issuing.authorization', card: { id: cardId }, amount: 0, status: 'reversed' },
+        { status: 'pending' },
+      ),
+    );
+    const nowS = Math.floor(Date.now() / 1000);
+    for (const t of [nowS - 400, nowS + 400]) {
+      const r = await env.t.request(
+        'POST',
+        '/v1/processors/stripe/events',
+        reversal,
+        stripeHeaders(reversal, STRIPE_SECRET, t),
+      );
+      expect(r.status).toBe(401);
+      expect(r.json['error']).toBe('invalid_signature');
+    }
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(1500);
+
+    const lithic = await shopperWithCard(env, 'lithic');
+    const token = randomUUID();
+    expect(
+      (
+        await signed(
+          '/v1/processors/lithic/asa',
+          lithicAsaRequest({ token, cardId: lithic.cardId, amount: 1200, eventToken: randomUUID() }),
+        )
+      ).json['result'],
+    ).toBe('APPROVED');
+    const raw = JSON.stringify(
+      lithicTransactionUpdated({
+        token,
+        cardId: lithic.cardId,
+        events: [{ token: randomUUID(), type: 'AUTHORIZATION_REVERSAL', amount: -1200 }],
+      }),
+    );
+    for (const offsetS of [-400, 400]) {
+      const at = new Date(Date.now() + offsetS * 1000);
+      const id = uid('msg_');
+      const r = await env.t.request('POST', '/v1/processors/lithic/events', raw, {
+        'Content-Type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+        'webhook-signature': new Webhook(LITHIC_SECRET).sign(id, at, raw),
+      });
+      expect(r.status).toBe(401);
+    }
+    expect((await env.t.getTrip(lithic.shopperId, lithic.tripId)).json['authorized_cents']).toBe(1200);
   });
 });
