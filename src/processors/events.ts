@@ -53,7 +53,13 @@ export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
       eventId,
     };
     const status = o['status'];
-    if (status === 'reversed') return [{ ...base, action: { kind: 'release', amountCents: 'all' } }];
+    // Stripe: voided = reversed with amount 0; expired without capture = reversed with the amount
+    // left for late captures, which is our hold expiry (a late capture still posts).
+    if (status === 'reversed') {
+      const left = minor(o['amount']);
+      if (left !== undefined && left > 0) return [{ ...base, action: { kind: 'expire' } }];
+      return [{ ...base, action: { kind: 'release', amountCents: 'all' } }];
+    }
     if (status === 'expired') return [{ ...base, action: { kind: 'expire' } }];
     // Closed: captured (its capture transaction clears it and releases the rest, whichever
     // arrives first) or declined (nothing held). Its amount going to 0 releases nothing.

@@ -194,6 +194,45 @@ describe('processor events from a buggy processor', () => {
   });
 });
 
+describe('Stripe expiry reported as reversed', () => {
+  it('an authorization reversed with an amount left for late captures is an expiry: the late capture posts', async () => {
+    const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
+    const auth = uid('iauth_');
+    const approved = await stripe(
+      '/v1/processors/stripe/authorizations',
+      stripeRequestEvent({ authorizationId: auth, cardId, amount: 1500 }),
+    );
+    expect(approved.json['approved']).toBe(true);
+    // Stripe: expired without capture = status reversed, amount what is left for late captures.
+    const expired = await stripe(
+      '/v1/processors/stripe/events',
+      stripeEvent(
+        'issuing_authorization.updated',
+        { id: auth, object: 'issuing.authorization', card: { id: cardId }, amount: 1500, status: 'reversed' },
+        { status: 'pending' },
+      ),
+    );
+    expect(outcomes(expired)).toEqual(['expired']);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(0);
+    const late = await stripe(
+      '/v1/processors/stripe/events',
+      stripeEvent('issuing_transaction.created', {
+        id: uid('ipi_'),
+        object: 'issuing.transaction',
+        amount: -1500,
+        authorization: auth,
+        card: cardId,
+        currency: 'usd',
+        type: 'capture',
+        created: Math.floor(Date.now() / 1000),
+      }),
+    );
+    expect(outcomes(late)).toEqual(['cleared']);
+    expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(1500);
+    expect(await ledgerBalanced(env)).toBe(true);
+  });
+});
+
 describe('replayed signed payloads beyond the tolerance', () => {
   it('Stripe and Lithic events signed 400 s ago or 400 s ahead are 401 and change nothing', async () => {
     const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
