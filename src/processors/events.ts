@@ -13,8 +13,11 @@ import { INVALID_CREDENTIALS, text } from './common/route.js';
 
 type Obj = { [k: string]: JsonValue };
 const obj = (v: JsonValue | undefined): Obj | undefined => (isObject(v) ? v : undefined);
-const idOf = (v: JsonValue | undefined): string =>
-  typeof v === 'string' ? v : isObject(v) && typeof v['id'] === 'string' ? v['id'] : '';
+/** A Stripe id ('' when absent or longer than any real one: the persister refuses such ids). */
+const idOf = (v: JsonValue | undefined): string => {
+  const id = typeof v === 'string' ? v : isObject(v) && typeof v['id'] === 'string' ? v['id'] : '';
+  return id.length <= 255 ? id : '';
+};
 /** Minor units, sign dropped (Stripe captures and Lithic events may be negative). */
 function minor(v: JsonValue | undefined): number | undefined {
   if (!(v instanceof JsonNumber)) return undefined;
@@ -22,10 +25,11 @@ function minor(v: JsonValue | undefined): number | undefined {
   return r.ok ? r.value : undefined;
 }
 const ignore = (why: string): EventAction => ({ kind: 'ignore', why });
+/** The processor's time of an event, from 2000 to 2100 (else now): the persister books no other. */
 const timeOf = (v: JsonValue | undefined, fallbackMs: number): number => {
   if (typeof v === 'string') {
     const ms = Date.parse(v);
-    if (Number.isFinite(ms)) return ms;
+    if (Number.isFinite(ms)) return ms > 946_684_800_000 && ms < 4_102_444_800_000 ? ms : fallbackMs;
   }
   const n = minor(v);
   return n !== undefined && n > 946_684_800 && n < 4_102_444_800 ? n * 1000 : fallbackMs;
@@ -43,7 +47,7 @@ export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   const type = body['type'];
   const data = obj(body['data']);
   const o = obj(data?.['object']);
-  const eventId = typeof body['id'] === 'string' ? body['id'] : '';
+  const eventId = idOf(body['id']);
   if (o === undefined || eventId === '') return [];
   if (type === 'issuing_authorization.updated') {
     const base = {

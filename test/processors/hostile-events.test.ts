@@ -233,6 +233,64 @@ describe('Stripe expiry reported as reversed', () => {
   });
 });
 
+describe('refunds a persister must be able to book', () => {
+  it('a refund without a card, with a time before 1970 or an over-long id is booked, never dead-lettered', async () => {
+    const noCard = uid('rf');
+    const old = uid('rf');
+    const r = await hook({
+      transactions: [
+        { type: 'refund', state: 'COMPLETION', token: noCard, amount: 1.25, currency_code: 'USD' },
+        {
+          type: 'refund',
+          state: 'COMPLETION',
+          token: old,
+          card_token: uid('mq'),
+          amount: 2.5,
+          currency_code: 'USD',
+          created_time: '1965-01-01T00:00:00Z',
+        },
+      ],
+    });
+    expect(r.status).toBe(200);
+    expect(outcomes(r)).toEqual(['refunded', 'refunded']);
+    const longId = `ipi_${'x'.repeat(300)}`;
+    const stripeCard = uid('ic_');
+    const s = await stripe(
+      '/v1/processors/stripe/events',
+      stripeEvent('issuing_transaction.created', {
+        id: longId,
+        object: 'issuing.transaction',
+        amount: 300,
+        card: stripeCard,
+        currency: 'usd',
+        type: 'refund',
+        created: Math.floor(Date.now() / 1000),
+      }),
+    );
+    expect(s.status).toBe(200);
+    await env.persisted();
+    const booked = await env.db.query<{ refund_id: string; amount: string; at_ok: boolean }>(
+      `select refund_id, amount_cents::text as amount, refunded_at_ms > 0 as at_ok from refunds
+        where processor = 'marqeta' and refund_id in (?, ?) order by amount_cents`,
+      [noCard, old],
+    );
+    expect(booked).toEqual([
+      { refund_id: noCard, amount: '125', at_ok: true },
+      { refund_id: old, amount: '250', at_ok: true },
+    ]);
+    // Stripe's refund id too long to be real: booked under the event id.
+    const stripeRows = await env.db.query<{ refund_id: string }>(
+      `select refund_id from refunds where processor = 'stripe' and card_id = ?`,
+      [stripeCard],
+    );
+    expect(stripeRows.map((x) => x.refund_id.slice(0, 4))).toEqual(['evt_']);
+    const dead = await env.db.query<{ n: string }>(
+      `select count(*)::text as n from dead_letters where type = 'refund.recorded'`,
+    );
+    expect(dead).toEqual([{ n: '0' }]);
+  });
+});
+
 describe('replayed signed payloads beyond the tolerance', () => {
   it('Stripe and Lithic events signed 400 s ago or 400 s ahead are 401 and change nothing', async () => {
     const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
