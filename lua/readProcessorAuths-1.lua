@@ -9,7 +9,8 @@
     ARGV[2] the key's suffix after the partition base: pref:<processor>:<id>
 
   Output: JSON array (possibly empty) of
-    { authorization_id, transaction_id, amount_cents, reversed_cents, cleared, expired }
+    { authorization_id, transaction_id, amount_cents, reversed_cents, cleared, cleared_cents,
+      expired }
 ]]
 --- @include "includes/trip"
 
@@ -23,7 +24,8 @@ for _, id in ipairs(ids) do
     'decision')
   if a[1] == ARGV[1] and a[7] == 'approved' then
     out[#out + 1] = { authorization_id = id, transaction_id = a[2], amount_cents = tonumber(a[3]),
-      reversed_cents = tonumber(a[4]), cleared = a[5] and true or false, expired = a[6] and true or false }
+      reversed_cents = tonumber(a[4]), cleared = a[5] and true or false, cleared_cents = tonumber(a[5] or '0'),
+      expired = a[6] and true or false }
   end
 end
 if #out == 0 then return '[]' end

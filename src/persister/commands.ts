@@ -12,7 +12,12 @@ import { Keys } from '../redis/keys.js';
 import { ScriptRunner } from '../redis/scripts.js';
 import { Persister, type PersisterDeps } from './consumer.js';
 import { hydrateMissing } from './hydrate.js';
-import { pruneUnknownCardSwipes, RETENTION_INTERVAL_MS } from './unknownCardRetention.js';
+import {
+  PRUNE_BATCH_ROWS,
+  pruneBatchesFor,
+  pruneUnknownCardSwipes,
+  RETENTION_INTERVAL_MS,
+} from './unknownCardRetention.js';
 
 /** Postgres connections beyond the batch writers (PERSISTER_WRITERS): dead letters and hydrate. */
 const PERSISTER_POOL_SPARE = 2;
@@ -135,7 +140,8 @@ async function connectPersisterStores(config: Config, logger: Logger) {
 /** Unknown-card swipe records older than UNKNOWN_CARD_RETENTION_DAYS, deleted in bounded batches. */
 async function pruneExpiredUnknownCardSwipes(config: Config, orm: Orm, logger: Logger): Promise<void> {
   const cutoffMs = Date.now() - config.unknownCardRetentionDays * 86_400_000;
-  const deleted = await pruneUnknownCardSwipes(knexOf(orm), cutoffMs);
+  const batches = pruneBatchesFor(config.processors.unknownCardRecordsPerMinute, config.partitions);
+  const deleted = await pruneUnknownCardSwipes(knexOf(orm), cutoffMs, PRUNE_BATCH_ROWS, batches);
   if (deleted > 0) logger.info({ deleted, cutoffMs }, 'unknown-card swipe records pruned');
 }
 

@@ -518,7 +518,8 @@ function refundRecorded(o: Obj): RefundRecorded {
   return {
     processor: str(o, 'processor', 16),
     refund_id: str(o, 'refund_id'),
-    card_id: str(o, 'card_id'),
+    // '' when the processor named no card: the refund is booked all the same (flagged).
+    card_id: strOrEmpty(o, 'card_id', ID_TEXT_MAX),
     shopper_id: strOrNull(o, 'shopper_id'),
     authorization_ref: strOrNull(o, 'authorization_ref'),
     authorization_id: strOrNull(o, 'authorization_id'),

@@ -13,8 +13,11 @@ import { INVALID_CREDENTIALS, text } from './common/route.js';
 
 type Obj = { [k: string]: JsonValue };
 const obj = (v: JsonValue | undefined): Obj | undefined => (isObject(v) ? v : undefined);
-const idOf = (v: JsonValue | undefined): string =>
-  typeof v === 'string' ? v : isObject(v) && typeof v['id'] === 'string' ? v['id'] : '';
+/** A Stripe id ('' when absent or longer than any real one: the persister refuses such ids). */
+const idOf = (v: JsonValue | undefined): string => {
+  const id = typeof v === 'string' ? v : isObject(v) && typeof v['id'] === 'string' ? v['id'] : '';
+  return id.length <= 255 ? id : '';
+};
 /** Minor units, sign dropped (Stripe captures and Lithic events may be negative). */
 function minor(v: JsonValue | undefined): number | undefined {
   if (!(v instanceof JsonNumber)) return undefined;
@@ -22,10 +25,11 @@ function minor(v: JsonValue | undefined): number | undefined {
   return r.ok ? r.value : undefined;
 }
 const ignore = (why: string): EventAction => ({ kind: 'ignore', why });
+/** The processor's time of an event, from 2000 to 2100 (else now): the persister books no other. */
 const timeOf = (v: JsonValue | undefined, fallbackMs: number): number => {
   if (typeof v === 'string') {
     const ms = Date.parse(v);
-    if (Number.isFinite(ms)) return ms;
+    if (Number.isFinite(ms)) return ms > 946_684_800_000 && ms < 4_102_444_800_000 ? ms : fallbackMs;
   }
   const n = minor(v);
   return n !== undefined && n > 946_684_800 && n < 4_102_444_800 ? n * 1000 : fallbackMs;
@@ -43,7 +47,7 @@ export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   const type = body['type'];
   const data = obj(body['data']);
   const o = obj(data?.['object']);
-  const eventId = typeof body['id'] === 'string' ? body['id'] : '';
+  const eventId = idOf(body['id']);
   if (o === undefined || eventId === '') return [];
   if (type === 'issuing_authorization.updated') {
     const base = {
@@ -53,8 +57,17 @@ export function parseStripeEvents(body: Obj, nowMs: number): ProcessorEvent[] {
       eventId,
     };
     const status = o['status'];
-    if (status === 'reversed') return [{ ...base, action: { kind: 'release', amountCents: 'all' } }];
+    // Stripe: voided = reversed with amount 0; expired without capture = reversed with the amount
+    // left for late captures, which is our hold expiry (a late capture still posts).
+    if (status === 'reversed') {
+      const left = minor(o['amount']);
+      if (left !== undefined && left > 0) return [{ ...base, action: { kind: 'expire' } }];
+      return [{ ...base, action: { kind: 'release', amountCents: 'all' } }];
+    }
     if (status === 'expired') return [{ ...base, action: { kind: 'expire' } }];
+    // Closed: captured (its capture transaction clears it and releases the rest, whichever
+    // arrives first) or declined (nothing held). Its amount going to 0 releases nothing.
+    if (status === 'closed') return [{ ...base, action: ignore('authorization closed') }];
     const before = minor(obj(data?.['previous_attributes'])?.['amount']);
     const after = minor(o['amount']);
     if (before !== undefined && after !== undefined && after < before)
@@ -91,7 +104,7 @@ export function parseMarqetaEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   const list = body['transactions'];
   if (!Array.isArray(list)) return [];
   const out: ProcessorEvent[] = [];
-  for (const t of list.slice(0, 100)) {
+  for (const t of list) {
     const o = obj(t);
     if (o === undefined) continue;
     const type = o['type'];
@@ -103,12 +116,15 @@ export function parseMarqetaEvents(body: Obj, nowMs: number): ProcessorEvent[] {
     };
     if (base.eventId === '' || (base.authorizationRef === '' && !MARQETA_REFUNDS.has(String(type)))) continue;
     const amount = parseAmountCents(o['amount'], 'amount');
+    // No amount: the whole hold. An amount we cannot read exactly releases nothing.
     if (type === 'authorization.reversal')
       out.push({
         ...base,
         action: amount.ok
           ? { kind: 'release', amountCents: amount.value }
-          : { kind: 'release', amountCents: 'all' },
+          : o['amount'] === undefined || o['amount'] === null
+            ? { kind: 'release', amountCents: 'all' }
+            : ignore(`reversal amount: ${amount.message}`),
       });
     else if (type === 'authorization.clearing' && amount.ok)
       out.push({
@@ -134,22 +150,26 @@ export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   const ref = text(body, 'token', 64);
   if (!Array.isArray(events) || ref === '') return [];
   const out: ProcessorEvent[] = [];
-  for (const ev of events.slice(0, 100)) {
+  for (const ev of events) {
     const o = obj(ev);
     if (o === undefined) continue;
     const eventId = text(o, 'token', 64);
     if (eventId === '') continue;
     const amounts = obj(o['amounts']);
-    const amount = minor(obj(amounts?.['cardholder'])?.['amount'] ?? o['amount']);
+    const rawAmount = obj(amounts?.['cardholder'])?.['amount'] ?? o['amount'];
+    const amount = minor(rawAmount);
     const base = { processor: 'lithic' as const, cardId, authorizationRef: ref, eventId };
     const type = o['type'];
+    // No amount (or 0): the whole hold. An amount we cannot read exactly releases nothing.
     if (type === 'AUTHORIZATION_REVERSAL')
       out.push({
         ...base,
         action:
           amount !== undefined && amount > 0
             ? { kind: 'release', amountCents: amount }
-            : { kind: 'release', amountCents: 'all' },
+            : amount === undefined && rawAmount !== undefined && rawAmount !== null
+              ? ignore('reversal amount is not an integer of minor units')
+              : { kind: 'release', amountCents: 'all' },
       });
     else if (type === 'CLEARING' && amount !== undefined && amount > 0)
       out.push({
@@ -164,6 +184,13 @@ export function parseLithicEvents(body: Obj, nowMs: number): ProcessorEvent[] {
   }
   return out;
 }
+
+/**
+ * Events one request applies (each is a few Redis calls, in order). A body with more is refused
+ * whole (400, logged), never cut short: an acknowledged body is never redelivered, so events
+ * past a cut would be lost without a trace. Parsing all of them is bounded by the body size.
+ */
+export const EVENTS_PER_REQUEST_MAX = 100;
 
 /** Every event is about one card this region does not know: the region seam looks for the card's home. */
 function notHereCard(
@@ -191,6 +218,13 @@ export function createEventsHandler(deps: {
     if (!json.ok) return json.response;
     if (!isObject(json.json)) return errorResponse('invalid_request', 'body must be a JSON object');
     const events = deps.parse(json.json, nowMs);
+    if (events.length > EVENTS_PER_REQUEST_MAX) {
+      deps.logger.warn({ events: events.length }, 'processor notification refused: too many events');
+      return errorResponse(
+        'invalid_request',
+        `at most ${EVENTS_PER_REQUEST_MAX} events per notification (this one has ${events.length})`,
+      );
+    }
     try {
       const outcomes = await deps.applier.applyAll(events);
       const response = jsonResponse(200, {

@@ -602,6 +602,8 @@ export interface ProcessorDecisionState {
   readonly amount_cents: number;
   readonly reversed_cents: number;
   readonly cleared: boolean;
+  /** What the clearing posted (0 while not cleared). */
+  readonly cleared_cents: number;
   readonly expired: boolean;
 }
 

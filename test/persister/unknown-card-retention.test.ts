@@ -1,8 +1,13 @@
 // Retention of unknown-card swipe records against a real Postgres: rows older than the cut go,
-// newer ones stay, and one run deletes at most PRUNE_BATCHES_MAX batches.
+// newer ones stay, one run deletes at most its batches, and a run keeps up with the cap.
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { knexOf } from '../../src/db/orm.js';
-import { PRUNE_BATCHES_MAX, pruneUnknownCardSwipes } from '../../src/persister/unknownCardRetention.js';
+import {
+  PRUNE_BATCH_ROWS,
+  PRUNE_BATCHES_MAX,
+  pruneBatchesFor,
+  pruneUnknownCardSwipes,
+} from '../../src/persister/unknownCardRetention.js';
 import { createTestDb, type TestDb } from './helpers/pg.js';
 
 let db: TestDb;
@@ -50,5 +55,24 @@ it('deletes at most PRUNE_BATCHES_MAX batches a run; the next run goes on', asyn
   expect(await pruneUnknownCardSwipes(knexOf(db.orm), 2_000, batch)).toBe(batch * PRUNE_BATCHES_MAX);
   expect(await count('true')).toBe(4);
   expect(await pruneUnknownCardSwipes(knexOf(db.orm), 2_000, batch)).toBe(4);
+  expect(await count('true')).toBe(0);
+});
+
+it('a run can delete a whole hour of the most the cap lets in (the prune keeps up with a flood)', async () => {
+  // 10 a minute on 128 partitions is 76,800 rows an hour: more than 10 batches of 5,000.
+  for (const [cap, partitions] of [
+    [10, 64],
+    [10, 128],
+    [1_000, 1_024],
+  ] as const) {
+    const perHour = cap * partitions * 60;
+    expect(pruneBatchesFor(cap, partitions) * PRUNE_BATCH_ROWS).toBeGreaterThanOrEqual(perHour);
+  }
+  expect(pruneBatchesFor(0, 64)).toBe(PRUNE_BATCHES_MAX);
+  const batch = 3;
+  await insertRows('flood', batch * (PRUNE_BATCHES_MAX + 2), 1_000);
+  expect(await pruneUnknownCardSwipes(knexOf(db.orm), 2_000, batch, PRUNE_BATCHES_MAX + 2)).toBe(
+    batch * (PRUNE_BATCHES_MAX + 2),
+  );
   expect(await count('true')).toBe(0);
 });

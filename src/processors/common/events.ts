@@ -180,7 +180,22 @@ async function clearInOrder(
   reversalId: string,
 ): Promise<EventOutcome> {
   let conflict = false;
-  const open = list.filter((d) => !d.cleared);
+  // A clearing already posted on this authorization: a redelivery of the same amount is a
+  // replay (it only finishes releasing what an interrupted first delivery left held);
+  // another amount is a second clearing we cannot post (logged as a conflict). Never clear
+  // a decision the first one released: that would count the clearing twice.
+  const done = list.filter((d) => d.cleared);
+  if (done.length > 0) {
+    const posted = done.reduce((sum, d) => sum + d.cleared_cents, 0);
+    if (posted !== action.amountCents) return 'conflict';
+    for (const d of list) {
+      if (held(d) <= 0) continue;
+      const r = await reverse(ctx, shopperId, d, '', reversalId);
+      if (!r.ok) conflict = true;
+    }
+    return conflict ? 'conflict' : 'cleared';
+  }
+  const open = list;
   let left = action.amountCents;
   for (let i = 0; i < open.length; i++) {
     const d = open[i] as Decision;
