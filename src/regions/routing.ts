@@ -143,9 +143,16 @@ type Forwarded =
   | { readonly kind: 'unreachable' };
 
 /** One attempt at the home region, measured and counted. */
-async function forward(deps: SeamDeps, route: Route, req: Request, home: Home): Promise<Forwarded> {
+async function forward(
+  deps: SeamDeps,
+  route: Route,
+  req: Request,
+  home: Home,
+  timeoutMs = deps.config.regions.forwardTimeoutMs,
+): Promise<Forwarded> {
   const link = deps.links.get(home.region);
   if (link === undefined) return { kind: 'not_home' };
+  if (timeoutMs <= 0) return { kind: 'unreachable' }; // the budget went on finding the home
   const path = pathOf(route, req.params);
   const started = process.hrtime.bigint();
   let outcome: RegionForwardOutcome = 'answered';
@@ -155,7 +162,7 @@ async function forward(deps: SeamDeps, route: Route, req: Request, home: Home): 
       path,
       headers: forwardHeaders(deps, route, req, path),
       body: req.body,
-      timeoutMs: deps.config.regions.forwardTimeoutMs,
+      timeoutMs,
     });
     deps.metrics.regionPeerUp.set({ peer: home.region }, 1);
     if (reply.headers[REGION_NOT_HERE_HEADER] !== undefined) outcome = 'not_home';
@@ -184,6 +191,19 @@ function keptLocal(deps: SeamDeps, route: Route, local: HttpResponse): HttpRespo
   return local;
 }
 
+/** The lookup's answer, or at `endMs` what this pod already knew (the lookup goes on, and fills the directory). */
+function withinBudget(
+  lookup: Promise<Home | undefined>,
+  endMs: number,
+  known: () => Home | undefined,
+): Promise<Home | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Home | undefined>((resolve) => {
+    timer = setTimeout(() => resolve(known()), Math.max(0, endMs - Date.now()));
+  });
+  return Promise.race([lookup, late]).finally(() => clearTimeout(timer));
+}
+
 /** "Not here" locally: the home's answer, else (home silent) the fail-open policy or a 503. */
 async function answerFromHome(
   deps: SeamDeps,
@@ -192,9 +212,12 @@ async function answerFromHome(
   local: HttpResponse,
   key: HomeKey,
 ): Promise<HttpResponse> {
-  const home = await deps.directory.lookup(key);
+  // One budget for finding the home and asking it, so a stale entry (peers asked, then the
+  // home asked) still leaves the fail-open answer inside the processor's deadline.
+  const endMs = Date.now() + deps.config.regions.forwardTimeoutMs;
+  const home = await withinBudget(deps.directory.lookup(key), endMs, () => deps.directory.known(key));
   if (home === undefined) return keptLocal(deps, route, local); // nobody claims it: the decline stands
-  const result = await forward(deps, route, req, home);
+  const result = await forward(deps, route, req, home, endMs - Date.now());
   if (result.kind === 'answered') return result.response;
   if (result.kind === 'not_home') {
     void deps.directory.forget(key);
