@@ -6,6 +6,7 @@
 // a swipe is answered by this region's fail-open policy (journaled for the home),
 // any other call is a retryable 503. A request that came over the channel is
 // verified and answered where it arrived, never forwarded again (the loop guard).
+import { validateHeaderValue } from 'node:http';
 import type { Config } from '../config/config.js';
 import { parseShopperId } from '../domain/fields.js';
 import type { JsonValue } from '../domain/json.js';
@@ -106,12 +107,23 @@ export function notHereKey(route: Route, req: Request, res: HttpResponse): HomeK
   return shopper === undefined ? undefined : shopperKey(shopper);
 }
 
+function sendable(name: string, value: string): boolean {
+  try {
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The original request's headers that authenticate it and key its idempotency, plus the channel's. */
 function forwardHeaders(deps: SeamDeps, route: Route, req: Request, path: string): Record<string, string> {
   const h = req.headers;
   const out: Record<string, string> = { 'content-type': h.contentType || 'application/json' };
+  // A value node:http refuses to send is left out (the home judges the request without
+  // it); sent, it would fail the forward as if the home were silent, and fail open.
   const add = (name: string, value: string): void => {
-    if (value !== '') out[name] = value;
+    if (value !== '' && sendable(name, value)) out[name] = value;
   };
   add('x-signature', h.signature);
   add('idempotency-key', h.idempotencyKey);
