@@ -76,6 +76,11 @@ export class Directory {
     return (await this.store.get(key).catch(() => undefined)) ?? known?.home;
   }
 
+  /** This pod's copy of the entry, however old (no I/O): what a lookup out of time falls back on. */
+  known(key: HomeKey): Home | undefined {
+    return this.homes.get(key)?.home;
+  }
+
   /** A home region said so (an answer or an announcement): the latest word wins, region-wide. */
   async learn(key: HomeKey, home: Home): Promise<void> {
     this.keep(key, home);

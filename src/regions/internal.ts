@@ -78,13 +78,16 @@ async function cardHome(deps: InternalDeps, req: Request): Promise<HttpResponse>
 }
 
 /** Homes announced by a peer (after a trip or card was created there, or a takeover). */
-async function announced(deps: InternalDeps, req: Request): Promise<HttpResponse> {
+async function announced(deps: InternalDeps, req: Request, origin: string): Promise<HttpResponse> {
   const json = readJsonBody(req.body);
   if (!json.ok) return json.response;
   const body = json.json as { region?: unknown; keys?: unknown };
   const region = body.region;
   if (typeof region !== 'string' || !Array.isArray(body.keys) || body.keys.length > ANNOUNCE_KEYS_MAX)
     return errorResponse('invalid_request', `announce needs region and at most ${ANNOUNCE_KEYS_MAX} keys`);
+  // A region announces only its own homes: the signer, never a third region or a made-up name.
+  if (region !== origin)
+    return errorResponse('invalid_request', `region ${origin} may only announce its own homes`);
   let learned = 0;
   for (const k of body.keys as { key?: unknown; shopper_id?: unknown }[]) {
     if (typeof k?.key !== 'string' || !/^(s:[^:]+|c:[a-z]+:[^:]+)$/.test(k.key)) continue;
@@ -131,7 +134,7 @@ export function internalRoutes(deps: InternalDeps): Route[] {
     signed(
       deps,
       { ...post, pattern: '/internal/regions/announce', label: '/internal/regions/announce', paramCount: 0 },
-      (r) => announced(deps, r),
+      (r, origin) => announced(deps, r, origin),
     ),
     signed(
       deps,

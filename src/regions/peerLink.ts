@@ -87,8 +87,17 @@ export class PeerLink {
     this.probing = true; // half-open: this request tries the peer
   }
 
+  /** Settles exactly once: the deadline, an error, a cut-off or oversized body each reject. */
   private once(call: PeerCall): Promise<PeerReply> {
     return new Promise<PeerReply>((resolve, reject) => {
+      let done = false;
+      const fail = (err: PeerFailure): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(err);
+      };
       const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
       const req = send({
         agent: this.agent,
@@ -99,30 +108,28 @@ export class PeerLink {
         path: `${this.url.pathname.replace(/\/$/, '')}${call.path}`,
         headers: { ...call.headers, 'content-length': String(call.body.length) },
       });
+      // Rejects itself: once the head has arrived, destroying the request emits no error.
       const timer = setTimeout(() => {
-        req.destroy(
-          new PeerFailure('timeout', `region ${this.name} did not answer within ${call.timeoutMs} ms`),
-        );
+        fail(new PeerFailure('timeout', `region ${this.name} did not answer within ${call.timeoutMs} ms`));
       }, call.timeoutMs);
-      req.once('error', (err) => {
-        clearTimeout(timer);
-        reject(
-          err instanceof PeerFailure ? err : new PeerFailure('error', `region ${this.name}: ${err.message}`),
-        );
-      });
+      req.once('error', (err) => fail(new PeerFailure('error', `region ${this.name}: ${err.message}`)));
       req.once('response', (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > PEER_REPLY_BYTES_MAX) req.destroy(new PeerFailure('error', 'answer too large'));
+          if (size > PEER_REPLY_BYTES_MAX) fail(new PeerFailure('error', 'answer too large'));
           else chunks.push(c);
         });
         res.once('end', () => {
+          if (done) return;
+          done = true;
           clearTimeout(timer);
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
         });
-        res.once('error', () => undefined); // req's error handler rejects
+        res.once('error', () => undefined); // 'close' below reports it
+        // Closed before 'end': the peer cut the body off; a partial answer is never taken.
+        res.once('close', () => fail(new PeerFailure('error', `region ${this.name} cut its answer off`)));
       });
       req.end(call.body);
     });

@@ -6,6 +6,7 @@
 // a swipe is answered by this region's fail-open policy (journaled for the home),
 // any other call is a retryable 503. A request that came over the channel is
 // verified and answered where it arrived, never forwarded again (the loop guard).
+import { validateHeaderValue } from 'node:http';
 import type { Config } from '../config/config.js';
 import { parseShopperId } from '../domain/fields.js';
 import type { JsonValue } from '../domain/json.js';
@@ -106,12 +107,23 @@ export function notHereKey(route: Route, req: Request, res: HttpResponse): HomeK
   return shopper === undefined ? undefined : shopperKey(shopper);
 }
 
+function sendable(name: string, value: string): boolean {
+  try {
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The original request's headers that authenticate it and key its idempotency, plus the channel's. */
 function forwardHeaders(deps: SeamDeps, route: Route, req: Request, path: string): Record<string, string> {
   const h = req.headers;
   const out: Record<string, string> = { 'content-type': h.contentType || 'application/json' };
+  // A value node:http refuses to send is left out (the home judges the request without
+  // it); sent, it would fail the forward as if the home were silent, and fail open.
   const add = (name: string, value: string): void => {
-    if (value !== '') out[name] = value;
+    if (value !== '' && sendable(name, value)) out[name] = value;
   };
   add('x-signature', h.signature);
   add('idempotency-key', h.idempotencyKey);
@@ -143,9 +155,16 @@ type Forwarded =
   | { readonly kind: 'unreachable' };
 
 /** One attempt at the home region, measured and counted. */
-async function forward(deps: SeamDeps, route: Route, req: Request, home: Home): Promise<Forwarded> {
+async function forward(
+  deps: SeamDeps,
+  route: Route,
+  req: Request,
+  home: Home,
+  timeoutMs = deps.config.regions.forwardTimeoutMs,
+): Promise<Forwarded> {
   const link = deps.links.get(home.region);
   if (link === undefined) return { kind: 'not_home' };
+  if (timeoutMs <= 0) return { kind: 'unreachable' }; // the budget went on finding the home
   const path = pathOf(route, req.params);
   const started = process.hrtime.bigint();
   let outcome: RegionForwardOutcome = 'answered';
@@ -155,7 +174,7 @@ async function forward(deps: SeamDeps, route: Route, req: Request, home: Home): 
       path,
       headers: forwardHeaders(deps, route, req, path),
       body: req.body,
-      timeoutMs: deps.config.regions.forwardTimeoutMs,
+      timeoutMs,
     });
     deps.metrics.regionPeerUp.set({ peer: home.region }, 1);
     if (reply.headers[REGION_NOT_HERE_HEADER] !== undefined) outcome = 'not_home';
@@ -184,6 +203,19 @@ function keptLocal(deps: SeamDeps, route: Route, local: HttpResponse): HttpRespo
   return local;
 }
 
+/** The lookup's answer, or at `endMs` what this pod already knew (the lookup goes on, and fills the directory). */
+function withinBudget(
+  lookup: Promise<Home | undefined>,
+  endMs: number,
+  known: () => Home | undefined,
+): Promise<Home | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Home | undefined>((resolve) => {
+    timer = setTimeout(() => resolve(known()), Math.max(0, endMs - Date.now()));
+  });
+  return Promise.race([lookup, late]).finally(() => clearTimeout(timer));
+}
+
 /** "Not here" locally: the home's answer, else (home silent) the fail-open policy or a 503. */
 async function answerFromHome(
   deps: SeamDeps,
@@ -192,9 +224,12 @@ async function answerFromHome(
   local: HttpResponse,
   key: HomeKey,
 ): Promise<HttpResponse> {
-  const home = await deps.directory.lookup(key);
+  // One budget for finding the home and asking it, so a stale entry (peers asked, then the
+  // home asked) still leaves the fail-open answer inside the processor's deadline.
+  const endMs = Date.now() + deps.config.regions.forwardTimeoutMs;
+  const home = await withinBudget(deps.directory.lookup(key), endMs, () => deps.directory.known(key));
   if (home === undefined) return keptLocal(deps, route, local); // nobody claims it: the decline stands
-  const result = await forward(deps, route, req, home);
+  const result = await forward(deps, route, req, home, endMs - Date.now());
   if (result.kind === 'answered') return result.response;
   if (result.kind === 'not_home') {
     void deps.directory.forget(key);
