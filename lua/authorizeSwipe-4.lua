@@ -16,7 +16,7 @@
     ARGV[9]  lat ('' = unknown)     ARGV[10] lng
     ARGV[11] fingerprint            ARGV[12] idempotency key (kind:key)
     ARGV[13] transaction_id ('')    ARGV[14] signature v1 ('' = none)
-    ARGV[15] merchant name as sent  ARGV[16] merchant address as sent
+    ARGV[15], ARGV[16]  merchant name and address as sent: not read (ARGV[37..39] carry them)
     ARGV[17] trip_ttl_ms            ARGV[18] max_distance_m
     ARGV[19] max_swipes_per_minute  ARGV[20] idempotency_ttl_s
     ARGV[21] authorization_ttl_s    ARGV[22] signature_ttl_s
@@ -26,12 +26,12 @@
     ARGV[25] 'p' = match the merchant on processor data (§4b), '' = §4
     ARGV[26] network (acquirer merchant) id   ARGV[27] postal code (first 5, normalized)
     ARGV[28] MCC                     ARGV[29] '1' = a partial approval may be given
-    ARGV[30] processor               ARGV[31] processor card id
-    ARGV[32] processor authorization id (reconciliation)   ARGV[33] processor request id
+    ARGV[30] processor               ARGV[31] processor card id (not read: ARGV[37..39])
+    ARGV[32] processor authorization id (reconciliation)   ARGV[33] processor request id (not read)
     (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[32]>)
     ARGV[34] WAL payload format: '' = a JSON object; 'a1' = a JSON array of the same values in
-             the order of WAL_DECIDED_FIELDS, the entry marked f=a1 (WAL_COMPACT_PAYLOAD; only once
-             every persister decodes it: docs/deploy.md)
+             the order of WAL_DECIDED_FIELDS (src/redis/walDecided.ts), the entry marked f=a1
+             (WAL_COMPACT_PAYLOAD; only once every persister decodes it: docs/deploy.md)
     ARGV[35] velocity layout: '' = the trip's :swipes sorted set; 'h' = the trip hash's `vel`
              field (VELOCITY_IN_TRIP_HASH; only once every pod runs a release that reads it:
              docs/deploy.md). Either layout counts what both hold, so pods of either setting
@@ -39,6 +39,9 @@
     ARGV[36] 'r' = this region has peer regions (CONTRACT §8): "no trip here" (code 2) is
              answered without writing anything, because the api forwards the swipe to the
              shopper's home region, whose answer is the record (docs/regions.md)
+    ARGV[37..39] the authorization.decided payload's pieces in the format of ARGV[34], the values
+             the api knows JSON-encoded around the two holes this script fills
+             (lua/includes/walDecided.lua, src/redis/walDecided.ts)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     amount_cents is the approved amount: below the requested ARGV[5] only for a
@@ -54,7 +57,7 @@
     the api treats it as storage unavailable (fail-open policy), because an
     UNKNOWN_SHOPPER here would be a wrong answer.
 ]]
---- @include "includes/wal"
+--- @include "includes/walDecided"
 --- @include "includes/allowance"
 --- @include "includes/geo"
 --- @include "includes/trip"
@@ -62,7 +65,7 @@
 --- @include "includes/merchantMatch"
 --- @include "includes/reasons"
 
-assert(#ARGV == 36, 'authorizeSwipe takes 36 arguments')
+assert(#ARGV == 39, 'authorizeSwipe takes 39 arguments')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -286,14 +289,7 @@ end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
--- A missing HGET is false in Lua: null on the wire, like nil and ''.
-local function or_null(v) if v == nil or v == false or v == '' then return cjson.null end return v end
--- The event's values in WAL_DECIDED_FIELDS order (lua/includes/wal.lua).
-wal_append_decided(wal_key, event_id, 'authorization.decided', wal_format, {
-  auth_id, idem_suffix, fingerprint, or_null(signature), status, or_null(txn), shopper_id, or_null(trip_id),
-  or_null(t and tonumber(t[15])), decision, or_null(DECLINE_REASONS[code]), 'normal', amount, remaining,
-  or_null(authorized), currency, ARGV[15], ARGV[16], or_null(lat), or_null(lng), now_ms, requested,
-  or_null(ARGV[30]), or_null(ARGV[31]), or_null(ARGV[32]), or_null(ARGV[33]),
-})
+wal_append_decided(wal_key, event_id, wal_format, { ARGV[37], ARGV[38], ARGV[39] }, status, trip_id,
+  t and tonumber(t[15]), decision, DECLINE_REASONS[code], amount, remaining, authorized)
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

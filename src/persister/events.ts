@@ -4,7 +4,7 @@
 // here is a poison event: it is retried up to persisterDeliveriesMax times,
 // then dead-lettered (src/persister/deadLetters.ts).
 import { createHash } from 'node:crypto';
-import { WAL_FORMAT_COMPACT } from '../redis/commands.js';
+import { WAL_DECIDED_FIELDS, WAL_FORMAT_COMPACT } from '../redis/walDecided.js';
 
 export const EVENT_TYPES = [
   'trip.upserted',
@@ -713,39 +713,6 @@ export function parseEntry(raw: RawEntry): ParseResult {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
 }
-
-/**
- * authorization.decided's fields in the order of its compact payload: the twin of
- * WAL_DECIDED_FIELDS in lua/includes/wal.lua (test/persister/wal-compact.test.ts).
- */
-export const WAL_DECIDED_FIELDS = [
-  'authorization_id',
-  'idempotency_key',
-  'fingerprint',
-  'signature',
-  'status',
-  'transaction_id',
-  'shopper_id',
-  'trip_id',
-  'trip_created_ms',
-  'decision',
-  'reason',
-  'mode',
-  'amount_cents',
-  'remaining_cents',
-  'authorized_cents',
-  'currency',
-  'merchant_name',
-  'merchant_address',
-  'lat',
-  'lng',
-  'at_ms',
-  'requested_cents',
-  'processor',
-  'processor_card_id',
-  'processor_authorization_id',
-  'processor_request_id',
-] as const;
 
 /** A compact payload (format a1: authorization.decided's values as a JSON array) as the object it stands for. */
 function decodeCompactPayload(raw: RawEntry, parsed: unknown): Obj {

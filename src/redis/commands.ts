@@ -9,6 +9,12 @@ import { uuidv7 } from '../domain/ids.js';
 import type { SpanLike } from '../observability/tracing.js';
 import type { Keys } from './keys.js';
 import {
+  type DecidedRequestValues,
+  decidedPayloadPieces,
+  WAL_FORMAT_COMPACT,
+  type WalDecidedFormat,
+} from './walDecided.js';
+import {
   type AuthorizeResult,
   type ClearResult,
   type CloseTripResult,
@@ -35,8 +41,7 @@ export interface ScriptDeps {
 export const TRIP_AUTHORIZATIONS_KEPT = 200;
 /** `max_swipes_per_minute` counts the trip's swipes in this window. */
 export const VELOCITY_WINDOW_MS = 60_000;
-/** authorizeSwipe's compact WAL payload (lua/includes/wal.lua; decoded in src/persister/events.ts). */
-export const WAL_FORMAT_COMPACT = 'a1';
+export { WAL_FORMAT_COMPACT } from './walDecided.js';
 /** authorizeSwipe's velocity window in the trip hash's `vel` field (lua/includes/velocity.lua). */
 export const VELOCITY_IN_HASH = 'h';
 /**
@@ -105,6 +110,7 @@ export function authorizeSwipeCall(
 ): { keys: string[]; args: (string | number)[] } {
   const { config, keys } = d;
   const p = keys.partition(swipe.shopperId);
+  const walFormat: WalDecidedFormat = config.walCompactPayload ? WAL_FORMAT_COMPACT : '';
   return {
     keys: [
       keys.shopper(p, swipe.shopperId),
@@ -138,11 +144,45 @@ export function authorizeSwipeCall(
       TRIP_AUTHORIZATIONS_KEPT,
       VELOCITY_WINDOW_MS,
       ...processorScriptArgs(swipe.processor),
-      config.walCompactPayload ? WAL_FORMAT_COMPACT : '',
+      walFormat,
       velocityInHash(config) ? VELOCITY_IN_HASH : '',
       config.regions.peers.size > 0 ? 'r' : '',
+      ...decidedPayloadPieces(walFormat, decidedRequestValues(swipe, at)),
     ],
   };
+}
+
+/** authorization.decided's values known before the decision (src/redis/walDecided.ts). */
+function decidedRequestValues(swipe: SwipeToDecide, at: DecisionAt): DecidedRequestValues {
+  const p = swipe.processor;
+  return {
+    authorization_id: at.authorizationId,
+    idempotency_key: swipe.idempotencyKey,
+    fingerprint: swipe.fingerprint,
+    signature: at.signature === '' ? null : at.signature,
+    transaction_id:
+      swipe.transactionId === undefined || swipe.transactionId === '' ? null : swipe.transactionId,
+    shopper_id: swipe.shopperId,
+    currency: swipe.currency,
+    merchant_name: swipe.merchantName,
+    merchant_address: swipe.merchantAddress,
+    lat: coordinate(swipe.lat),
+    lng: coordinate(swipe.lng),
+    at_ms: at.nowMs,
+    requested_cents: swipe.amountCents,
+    processor: orNull(p?.processor),
+    processor_card_id: orNull(p?.cardId),
+    processor_authorization_id: orNull(p?.authorizationRef),
+    processor_request_id: orNull(p?.requestId),
+  };
+}
+
+const orNull = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
+
+/** A coordinate as the event carries it: a number, or null when not sent (or not a number). */
+function coordinate(text: string): number | null {
+  const n = text === '' ? Number.NaN : Number(text);
+  return Number.isFinite(n) ? n : null;
 }
 
 /** lua/authorizeSwipe-4.lua: one swipe decided (or its earlier decision replayed). */

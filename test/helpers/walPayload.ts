@@ -1,7 +1,6 @@
 // A WAL entry's payload as an object, in either form authorizeSwipe writes (the JSON object, or
 // the compact array of WAL_COMPACT_PAYLOAD, format a1: src/persister/events.ts decodes the same).
-import { WAL_DECIDED_FIELDS } from '../../src/persister/events.js';
-import { WAL_FORMAT_COMPACT } from '../../src/redis/commands.js';
+import { WAL_DECIDED_FIELDS, WAL_FORMAT_COMPACT } from '../../src/redis/walDecided.js';
 
 export function walPayload(fields: Record<string, string>): Record<string, unknown> {
   const parsed: unknown = JSON.parse(fields['d'] ?? '{}');
