@@ -13,11 +13,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { VELOCITY_IN_HASH, VELOCITY_IN_HASH_SWIPES_MAX, WAL_FORMAT_COMPACT } from '../src/redis/commands.js';
+import { VELOCITY_IN_HASH_SWIPES_MAX } from '../src/redis/commands.js';
 import { Keys } from '../src/redis/keys.js';
 import { SCRIPTS } from '../src/redis/scripts.generated.js';
 import { replaceSection, SECTIONS } from './report.js';
-import { authorizeCall, benchShoppers, Rng, STORE, SwipeMix } from './workload.js';
+import { authorizeCall, BENCH_CONFIG, benchShoppers, Rng, STORE, SwipeMix } from './workload.js';
+import type { Config } from '../src/config/config.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The commit "before" is read from: main before issue 23's changes. */
@@ -52,6 +53,8 @@ export interface RedisCostResults {
   readonly afterJson: RedisCost;
   readonly after: RedisCost;
   readonly minimal: RedisCost;
+  /** FLOOR_LUA: the commands an approval needs in this layout, no logic. */
+  readonly floor: RedisCost;
   readonly beforeCommit: string;
 }
 
@@ -76,6 +79,36 @@ local t = redis.call('HMGET', KEYS[1], 'status', 'picked_cents', 'authorized_cen
 if t[1] ~= 'shopping' or tonumber(ARGV[1]) > tonumber(t[2]) - tonumber(t[3]) then return 10 end
 redis.call('HINCRBY', KEYS[1], 'authorized_cents', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', 259200)
+return 0`;
+
+/**
+ * The floor of this shape: the commands one approval needs under DESIGN.md's layout, none of the
+ * logic (no decline reason checked, nothing parsed or computed): read both earlier answers, the
+ * partition's state, the shopper's trip and its fields; write the trip, its list of
+ * authorizations, the record and its expiry, the idempotency and signature keys and the WAL event
+ * (the api's pieces). Called with the service's own arguments, like "after".
+ */
+const FLOOR_LUA = `
+local base = string.sub(KEYS[1], 1, #KEYS[1] - #('shopper:' .. ARGV[4]))
+local earlier = redis.call('MGET', KEYS[3], KEYS[2])
+if earlier[2] then return 1 end
+redis.call('EXISTS', base .. 'meta')
+local trip_id = redis.call('HGET', KEYS[1], 'trip')
+local trip_key = base .. 'trip:' .. ARGV[4] .. ':' .. trip_id
+redis.call('HMGET', trip_key, 'shopper', 'status', 'activity_ms', 'currency', 'm_name', 'm_addr', 'lat', 'lng',
+  'picked_cents', 'picked_lines', 'authorized_cents', 'tax_bps', 'tol_bps', 'tol_cents', 'hold_cents', 'created_ms',
+  'm_nids', 'm_postal', 'm_mccs', 'approved_cents', 'vel')
+redis.call('HSET', trip_key, 'authorized_cents', ARGV[5], 'approved_cents', ARGV[5], 'activity_ms', ARGV[1], 'vel', ARGV[1])
+redis.call('LPUSH', trip_key .. ':auths', ARGV[3])
+local auth_key = base .. 'auth:' .. ARGV[3]
+redis.call('HSET', auth_key, 'code', 0, 'status', 200, 'decision', 'approved', 'mode', 'normal', 'trip', trip_id,
+  'shopper', ARGV[4], 'amount', ARGV[5], 'remaining', ARGV[5], 'currency', ARGV[6], 'txn', ARGV[13], 'idem', ARGV[12],
+  'fp', ARGV[11], 'reversed', 0, 'at_ms', ARGV[1])
+redis.call('EXPIRE', auth_key, ARGV[19])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[18])
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[20])
+redis.call('XADD', KEYS[4], '*', 'e', ARGV[2], 't', 'authorization.decided', 'd', ARGV[26] .. '200' .. ARGV[27] .. '"' ..
+  trip_id .. '",1,"approved",null,"normal",' .. ARGV[5] .. ',1,1' .. ARGV[28], 'f', 'a1')
 return 0`;
 
 async function startRedis(port: number): Promise<{ stop: () => Promise<void> }> {
@@ -179,31 +212,42 @@ export type CallBuilder = (keys: Keys, i: number, mix: SwipeMix, nowMs: number) 
 
 /**
  * The bench mix through authorizeSwipe, arguments built by the service's own function; the
- * velocity limit (ARGV[19]) the highest the trip hash's window takes, for every row alike (a trip
- * sees a swipe every ~200 s of decision time here, so it never decides).
+ * velocity limit the highest the trip hash's window takes, for every row alike (a trip sees a
+ * swipe every ~200 s of decision time here, so it never decides).
  */
-export const swipeCall: CallBuilder = (keys, i, mix, nowMs) => {
-  const s = mix.next();
-  const signature = randomBytes(32).toString('hex');
-  const c = authorizeCall(keys, s, signature, nowMs, `ev-${i}`, `auth_${s.txn}_${i.toString(36)}`);
-  c.args[18] = VELOCITY_IN_HASH_SWIPES_MAX;
-  return c;
-};
+export const swipeCall: CallBuilder = swipeCallWith(BENCH_CONFIG);
 
-/** The same call with the rollout settings replaced: WAL payload format (ARGV[34]) and velocity layout (ARGV[35]). */
-export function withFlags(build: CallBuilder, walFormat: string, velocity: string): CallBuilder {
+function swipeCallWith(config: Config): CallBuilder {
+  const limited = { ...config, maxSwipesPerMinute: VELOCITY_IN_HASH_SWIPES_MAX };
   return (keys, i, mix, nowMs) => {
-    const c = build(keys, i, mix, nowMs);
-    return { keys: c.keys, args: [...c.args.slice(0, 33), walFormat, velocity, ...c.args.slice(35)] };
+    const s = mix.next();
+    const signature = randomBytes(32).toString('hex');
+    return authorizeCall(keys, s, signature, nowMs, `ev-${i}`, `auth_${s.txn}_${i.toString(36)}`, limited);
   };
 }
 
-/** The call cut to the argument count a script asserts (an older script takes fewer, appended later). */
-function forScript(build: CallBuilder, lua: string): CallBuilder {
+/** swipeCall with the rollout settings given (the WAL payload's pieces are built in its format). */
+export function withFlags(walCompactPayload: boolean, velocityInTripHash: boolean): CallBuilder {
+  return swipeCallWith({ ...BENCH_CONFIG, walCompactPayload, velocityInTripHash });
+}
+
+/**
+ * The call in the argument order of authorizeSwipe before its event was built from pieces (the
+ * "before" commit): merchant name and address as sent after the signature (the
+ * bench's are already normalized), the nine processor
+ * arguments (empty: the bench's swipes are the native webhook's) before the rollout flags, and
+ * cut to the count that script asserts (an older script takes fewer, appended later).
+ */
+function forBeforeScript(build: CallBuilder, lua: string): CallBuilder {
   const count = Number(/assert\(#ARGV == (\d+)/.exec(lua)?.[1] ?? Number.NaN);
+  // 28: a script of the pieces' layout (this one's), called as the service calls it.
+  if (count === 28) return build;
   return (keys, i, mix, nowMs) => {
     const c = build(keys, i, mix, nowMs);
-    return Number.isNaN(count) ? c : { keys: c.keys, args: c.args.slice(0, count) };
+    const a = c.args;
+    // The bench sends names already normalized: as sent = normalized (ARGV 7, 8).
+    const legacy = [...a.slice(0, 14), a[6]!, a[7]!, ...a.slice(14, 22), ...Array<string>(9).fill(''), ...a.slice(22, 25)];
+    return { keys: c.keys, args: Number.isNaN(count) ? legacy : legacy.slice(0, count) };
   };
 }
 
@@ -310,19 +354,20 @@ export async function redisCost(opts: {
     const beforeLabel = `before (${opts.before})`;
     try {
       const lua = luaAtCommit(opts.before, 'authorizeSwipe-4.lua');
-      before = await prepare(redis, beforeLabel, lua, forScript(swipeCall, lua));
+      before = await prepare(redis, beforeLabel, lua, forBeforeScript(swipeCall, lua));
     } catch (e) {
       before = { label: beforeLabel, error: (e as Error).message };
     }
     const afterLua = opts.afterLua ?? SCRIPTS.authorizeSwipe.lua;
-    const afterJson = await prepare(redis, 'after, flags off', afterLua, withFlags(swipeCall, '', ''));
+    const afterJson = await prepare(redis, 'after, flags off', afterLua, withFlags(false, false));
     const after = await prepare(
       redis,
       'after, flags on',
       afterLua,
-      withFlags(swipeCall, WAL_FORMAT_COMPACT, VELOCITY_IN_HASH),
+      withFlags(true, true),
     );
     const minimal = await prepare(redis, 'minimal script (bound)', MINIMAL_LUA, minimalCall);
+    const floor = await prepare(redis, 'required commands, no logic (floor)', FLOOR_LUA, withFlags(true, true));
     const chunk = Math.ceil(opts.decisions / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
       if ('sha' in before) {
@@ -332,9 +377,9 @@ export async function redisCost(opts: {
           before = { label: beforeLabel, error: (e as Error).message };
         }
       }
-      for (const c of [afterJson, after, minimal]) await runChunk(redis, c, chunk);
+      for (const c of [afterJson, after, minimal, floor]) await runChunk(redis, c, chunk);
     }
-    for (const c of [before, afterJson, after, minimal]) {
+    for (const c of [before, afterJson, after, minimal, floor]) {
       if ('sha' in c) c.keptKeyBytes = (await keyBytes(redis, c.keys)) - c.seedKeyBytes;
     }
     return {
@@ -342,6 +387,7 @@ export async function redisCost(opts: {
       afterJson: costOf(afterJson),
       after: costOf(after),
       minimal: costOf(minimal),
+      floor: costOf(floor),
       beforeCommit: opts.before,
     };
   } finally {
@@ -354,7 +400,8 @@ const f1 = (n: number) => n.toFixed(1);
 
 /** The markdown table of a run (BENCHMARKS.md, "Redis cost of a decision"). */
 export function redisCostTable(r: RedisCostResults): string[] {
-  const rows = [r.before, r.afterJson, r.after, r.minimal].map((c) =>
+  // A JSON of a run before the floor row was measured has none.
+  const rows = [r.before, r.afterJson, r.after, r.floor, r.minimal].filter((c) => c !== undefined).map((c) =>
     'error' in c
       ? `| ${c.label} | not comparable: ${c.error.slice(0, 120)} | | | | | | |`
       : `| ${c.label} | ${c.calls} | ${f1(c.usPerCall)} | ${f1(c.commandsPerCall)} | ${Math.round(c.bytesKeptPerCall)} | ${Math.round(c.usedMemoryPerCall)} | ${Math.round(c.walBytesPerCall)} | ${c.top.map(([n, us]) => `${n} ${f1(us)}`).join(', ')} |`,
@@ -376,7 +423,9 @@ export function redisCostDoc(c: RedisCostResults, command: string, startedAt: st
     `2,000 seeded trips per script, decision time 100 ms apart (a`,
     `trip sees a swipe every ~200 s, so the velocity window holds what it holds in steady state): "before" is`,
     `\`lua/authorizeSwipe-4.lua\` as built at commit \`${c.beforeCommit}\` (from git), "after" this tree's build,`,
-    `"minimal" the bound (HMGET the trip, check, HINCRBY, SET the idempotency key). Redis µs = \`INFO commandstats\``,
+    `"floor" the commands an approval needs in this layout with none of the logic (MGET, EXISTS, HGET, HMGET, HSET, LPUSH,`,
+    `HSET, EXPIRE, SET, SET, XADD: \`FLOOR_LUA\` in bench/redisCost.ts), "minimal" the bound of the issue (HMGET the trip,`,
+    `check, HINCRBY, SET the idempotency key). Redis µs = \`INFO commandstats\``,
     `EVALSHA usec / calls; commands = the other cmdstats' calls / EVALSHA calls; bytes kept = growth of the sum of`,
     `\`MEMORY USAGE <key> SAMPLES 0\` over the script's keys, WAL streams excluded, per call; used_memory = \`used_memory\``,
     `growth minus the streams' growth per call (also counts the keyspace's own tables, which grow in steps when they`,

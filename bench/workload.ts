@@ -3,7 +3,7 @@
 // ~20 % declines (10 % amount too high, 10 % wrong merchant) and ~10 % exact
 // retries of earlier transactions.
 import type { Keys } from '../src/redis/keys.js';
-import { loadConfig } from '../src/config/config.js';
+import { type Config, loadConfig } from '../src/config/config.js';
 import { authorizeSwipeCall } from '../src/redis/commands.js';
 
 /** Already in normalized form, so the bare script server can pass it straight to Lua. */
@@ -131,7 +131,7 @@ export class SwipeMix {
 }
 
 /** The service's configuration in the bench (defaults except velocity): the script limits it passes. */
-const BENCH_CONFIG = loadConfig({ NODE_ENV: 'test', ...BENCH_SERVICE_ENV });
+export const BENCH_CONFIG = loadConfig({ NODE_ENV: 'test', ...BENCH_SERVICE_ENV });
 
 /**
  * KEYS and ARGV of authorizeSwipe for a swipe, built by the service's own function
@@ -145,10 +145,11 @@ export function authorizeCall(
   nowMs: number,
   eventId: string,
   authorizationId: string,
+  config: Config = BENCH_CONFIG,
 ): { keys: string[]; args: Array<string | number> } {
   const idem = `t:${s.txn}`;
   return authorizeSwipeCall(
-    { config: BENCH_CONFIG, keys },
+    { config, keys },
     {
       transactionId: s.txn,
       shopperId: s.shopperId,

@@ -16,32 +16,30 @@
     ARGV[9]  lat ('' = unknown)     ARGV[10] lng
     ARGV[11] fingerprint            ARGV[12] idempotency key (kind:key)
     ARGV[13] transaction_id ('')    ARGV[14] signature v1 ('' = none)
-    ARGV[15], ARGV[16]  merchant name and address as sent: not read (ARGV[37..39] carry them)
-    ARGV[17] trip_ttl_ms            ARGV[18] max_distance_m
-    ARGV[19] max_swipes_per_minute  ARGV[20] idempotency_ttl_s
-    ARGV[21] authorization_ttl_s    ARGV[22] signature_ttl_s
-    ARGV[23] authorizations kept per trip (its :auths list)
-    ARGV[24] velocity window ms (max_swipes_per_minute counts swipes in it)
-    Processor swipes only (src/processors/, CONTRACT §7; '' for the native webhook):
-    ARGV[25] 'p' = match the merchant on processor data (§4b), '' = §4
-    ARGV[26] network (acquirer merchant) id   ARGV[27] postal code (first 5, normalized)
-    ARGV[28] MCC                     ARGV[29] '1' = a partial approval may be given
-    ARGV[30] processor               ARGV[31] processor card id (not read: ARGV[37..39])
-    ARGV[32] processor authorization id (reconciliation)   ARGV[33] processor request id (not read)
-    (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[32]>)
-    ARGV[34] WAL payload format: '' = a JSON object; 'a1' = a JSON array of the same values in
+    ARGV[15] trip_ttl_ms            ARGV[16] max_distance_m
+    ARGV[17] max_swipes_per_minute  ARGV[18] idempotency_ttl_s
+    ARGV[19] authorization_ttl_s    ARGV[20] signature_ttl_s
+    ARGV[21] authorizations kept per trip (its :auths list)
+    ARGV[22] velocity window ms (max_swipes_per_minute counts swipes in it)
+    ARGV[23] WAL payload format: '' = a JSON object; 'a1' = a JSON array of the same values in
              the order of WAL_DECIDED_FIELDS (src/redis/walDecided.ts), the entry marked f=a1
              (WAL_COMPACT_PAYLOAD; only once every persister decodes it: docs/deploy.md)
-    ARGV[35] velocity layout: '' = the trip's :swipes sorted set; 'h' = the trip hash's `vel`
+    ARGV[24] velocity layout: '' = the trip's :swipes sorted set; 'h' = the trip hash's `vel`
              field (VELOCITY_IN_TRIP_HASH; only once every pod runs a release that reads it:
              docs/deploy.md). Either layout counts what both hold, so pods of either setting
              serve side by side.
-    ARGV[36] 'r' = this region has peer regions (CONTRACT §8): "no trip here" (code 2) is
+    ARGV[25] 'r' = this region has peer regions (CONTRACT §8): "no trip here" (code 2) is
              answered without writing anything, because the api forwards the swipe to the
              shopper's home region, whose answer is the record (docs/regions.md)
-    ARGV[37..39] the authorization.decided payload's pieces in the format of ARGV[34], the values
-             the api knows JSON-encoded around the two holes this script fills
-             (lua/includes/walDecided.lua, src/redis/walDecided.ts)
+    ARGV[26..28] the authorization.decided event's pieces in the format of ARGV[23]: the values
+             the api knows (the request as sent, the processor's ids) JSON-encoded around the two
+             holes this script fills (lua/includes/walDecided.lua, src/redis/walDecided.ts)
+    Processor swipes only (src/processors/, CONTRACT §7), absent for the native webhook; their
+    presence means: match the merchant on processor data (§4b) instead of §4:
+    ARGV[29] network (acquirer merchant) id   ARGV[30] postal code (first 5, normalized)
+    ARGV[31] MCC                     ARGV[32] '1' = a partial approval may be given
+    ARGV[33] processor               ARGV[34] processor authorization id (reconciliation)
+    (an approval on a processor swipe is also appended to <base>pref:<processor>:<ARGV[34]>)
 
   Output: { code, authorization_id, trip_id, amount_cents, remaining_cents, mode, replayed }
     amount_cents is the approved amount: below the requested ARGV[5] only for a
@@ -65,7 +63,7 @@
 --- @include "includes/merchantMatch"
 --- @include "includes/reasons"
 
-assert(#ARGV == 39, 'authorizeSwipe takes 39 arguments')
+assert(#ARGV == 28 or #ARGV == 34, 'authorizeSwipe takes 28 arguments, 34 for a processor swipe')
 
 local shopper_key = KEYS[1]
 local idem_key = KEYS[2]
@@ -86,22 +84,27 @@ local fingerprint = ARGV[11]
 local idem_suffix = ARGV[12]
 local txn = ARGV[13]
 local signature = ARGV[14]
-local trip_ttl_ms = tonumber(ARGV[17])
-local max_distance_m = tonumber(ARGV[18])
-local max_swipes = tonumber(ARGV[19])
-local idem_ttl_s = tonumber(ARGV[20])
-local auth_ttl_s = tonumber(ARGV[21])
-local sig_ttl_s = tonumber(ARGV[22])
-local auths_kept = tonumber(ARGV[23])
-local velocity_window_ms = tonumber(ARGV[24])
-local processor_match = ARGV[25] == 'p'
-local partial_allowed = ARGV[29] == '1'
-local wal_format = ARGV[34]
+local trip_ttl_ms = tonumber(ARGV[15])
+local max_distance_m = tonumber(ARGV[16])
+local max_swipes = tonumber(ARGV[17])
+local idem_ttl_s = tonumber(ARGV[18])
+local auth_ttl_s = tonumber(ARGV[19])
+local sig_ttl_s = tonumber(ARGV[20])
+local auths_kept = tonumber(ARGV[21])
+local velocity_window_ms = tonumber(ARGV[22])
+local processor_match = #ARGV == 34
+local partial_allowed = ARGV[32] == '1'
+-- The processor and its authorization id ('' for the native webhook).
+local processor = ARGV[33] or ''
+local processor_auth = ARGV[34] or ''
+local wal_format = ARGV[23]
 assert(wal_format == '' or wal_format == 'a1', 'unknown WAL payload format')
-local velocity_in_hash = ARGV[35] == 'h'
-assert(velocity_in_hash or ARGV[35] == '', 'unknown velocity layout')
+-- The event's pieces were built for this format ('[' array, '{' object): a mix would be bad JSON.
+assert(string.byte(ARGV[26]) == ((wal_format == 'a1') and 91 or 123), 'WAL pieces do not match the WAL format')
+local velocity_in_hash = ARGV[24] == 'h'
+assert(velocity_in_hash or ARGV[24] == '', 'unknown velocity layout')
 -- vel is parsed whole on every swipe: bounded (VELOCITY_IN_HASH_SWIPES_MAX, src/redis/commands.ts).
-assert(not velocity_in_hash or tonumber(ARGV[19]) <= 64, 'velocity in the trip hash holds at most 64 swipes')
+assert(not velocity_in_hash or max_swipes <= 64, 'velocity in the trip hash holds at most 64 swipes')
 local requested = amount
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
@@ -169,7 +172,7 @@ else
 end
 
 -- Not here, with peer regions: not a decision of this region (nothing recorded, nothing consumed).
-if code == 2 and ARGV[36] == 'r' then
+if code == 2 and ARGV[25] == 'r' then
   return { 2, auth_id, '', amount, 0, 'normal', 0 }
 end
 
@@ -190,7 +193,7 @@ if code == 0 then
     code = 5
   elseif not processor_match and not merchant_matches(m_name, m_addr, t[4], t[5]) then
     code = 6
-  elseif processor_match and not processor_merchant_matches(m_name, m_addr, ARGV[26], ARGV[27], ARGV[28], t[4],
+  elseif processor_match and not processor_merchant_matches(m_name, m_addr, ARGV[29], ARGV[30], ARGV[31], t[4],
       t[5], t[16] or '', t[17] or '', t[18] or '') then
     code = 6
   elseif lat and lng and store_lat and store_lng and distance_m(lat, lng, store_lat, store_lng) > max_distance_m then
@@ -265,17 +268,17 @@ if code == 0 then decision = 'approved'; status = 200 end
 local auth_fields = { 'code', code, 'status', status, 'decision', decision, 'mode', 'normal',
   'trip', trip_field, 'shopper', shopper_id, 'amount', amount, 'remaining', remaining, 'currency', currency,
   'txn', txn, 'idem', idem_suffix, 'fp', fingerprint, 'reversed', 0, 'at_ms', now_ms }
-if ARGV[30] ~= '' then
-  for _, v in ipairs({ 'requested', requested, 'proc', ARGV[30], 'proc_auth', ARGV[32] }) do
+if processor ~= '' then
+  for _, v in ipairs({ 'requested', requested, 'proc', processor, 'proc_auth', processor_auth }) do
     auth_fields[#auth_fields + 1] = v
   end
 end
 redis.call('HSET', auth_key, unpack(auth_fields))
-if ARGV[30] ~= '' then
+if processor ~= '' then
   -- The processor's later events name its authorization, which incremental requests share:
   -- its approved decisions, oldest first (src/processors/common/events.ts).
   if code == 0 then
-    local pref_key = base .. 'pref:' .. ARGV[30] .. ':' .. ARGV[32]
+    local pref_key = base .. 'pref:' .. processor .. ':' .. processor_auth
     redis.call('RPUSH', pref_key, auth_id)
     redis.call('LTRIM', pref_key, -32, -1)
     redis.call('EXPIRE', pref_key, auth_ttl_s)
@@ -289,7 +292,7 @@ end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
-wal_append_decided(wal_key, event_id, wal_format, { ARGV[37], ARGV[38], ARGV[39] }, status, trip_id,
+wal_append_decided(wal_key, event_id, wal_format, { ARGV[26], ARGV[27], ARGV[28] }, status, trip_id,
   t and tonumber(t[15]), decision, DECLINE_REASONS[code], amount, remaining, authorized)
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

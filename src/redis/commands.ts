@@ -90,6 +90,9 @@ export interface SwipeToDecide {
 
 const NO_PROCESSOR_REPLAY = ['', '', '', ''] as const;
 
+/** Positions (0-based) in authorizeSwipeCall's args of what tests set themselves. */
+export const AUTHORIZE_ARG = { velocityLayout: 23 } as const;
+
 /** The moment and ids of one decision (authorizeSwipe's time, authorization id and signature). */
 export interface DecisionAt {
   readonly nowMs: number;
@@ -118,6 +121,7 @@ export function authorizeSwipeCall(
       keys.sig(p, at.signature === '' ? '-' : at.signature),
       keys.wal(p),
     ],
+    // The order of lua/authorizeSwipe-4.lua's header.
     args: [
       at.nowMs,
       at.eventId ?? uuidv7(at.nowMs),
@@ -133,8 +137,6 @@ export function authorizeSwipeCall(
       swipe.idempotencyKey,
       swipe.transactionId ?? '',
       at.signature,
-      swipe.merchantName,
-      swipe.merchantAddress,
       config.tripTtlS * 1000,
       config.maxDistanceM,
       config.maxSwipesPerMinute,
@@ -143,11 +145,11 @@ export function authorizeSwipeCall(
       2 * config.signatureToleranceS,
       TRIP_AUTHORIZATIONS_KEPT,
       VELOCITY_WINDOW_MS,
-      ...processorScriptArgs(swipe.processor),
       walFormat,
       velocityInHash(config) ? VELOCITY_IN_HASH : '',
       config.regions.peers.size > 0 ? 'r' : '',
       ...decidedPayloadPieces(walFormat, decidedRequestValues(swipe, at)),
+      ...processorScriptArgs(swipe.processor),
     ],
   };
 }

@@ -4,6 +4,7 @@
 // hold, and a swipe is never let through because another pod recorded the earlier ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AUTHORIZE_ARG,
   authorizeSwipeCall,
   VELOCITY_IN_HASH,
   VELOCITY_IN_HASH_SWIPES_MAX,
@@ -142,8 +143,9 @@ describe('the field stays bounded', () => {
       },
       { nowMs: Date.now(), authorizationId: 'auth_bound', signature: '', eventId: 'ev-bound' },
     );
-    expect(call.args[34]).toBe('');
-    const forced = [...call.args.slice(0, 34), VELOCITY_IN_HASH, ...call.args.slice(35)];
+    expect(call.args[AUTHORIZE_ARG.velocityLayout]).toBe('');
+    const forced = [...call.args];
+    forced[AUTHORIZE_ARG.velocityLayout] = VELOCITY_IN_HASH;
     await expect(inHash.redis.eval(SCRIPTS.authorizeSwipe.lua, 4, ...call.keys, ...forced)).rejects.toThrow(
       /at most 64 swipes/,
     );

@@ -47,22 +47,13 @@ export interface ProcessorSwipe {
   readonly partialAllowed: boolean;
 }
 
-/** The native webhook: ARGV 25-33 empty (§4 matching, no partial approval, no processor ids). */
-const NO_ARGS: readonly string[] = ['', '', '', '', '', '', '', '', ''];
+/** The native webhook: no processor arguments (authorizeSwipe's §4 matching, no partial approval). */
+const NO_ARGS: readonly string[] = [];
 
+/** authorizeSwipe's ARGV[29..34] for a processor swipe (their presence selects §4b matching). */
 export function processorScriptArgs(p: ProcessorSwipeFields | undefined): readonly string[] {
   if (p === undefined) return NO_ARGS;
-  return [
-    'p',
-    p.networkId,
-    p.postal,
-    p.mcc,
-    p.partialAllowed ? '1' : '',
-    p.processor,
-    p.cardId,
-    p.authorizationRef,
-    p.requestId,
-  ];
+  return [p.networkId, p.postal, p.mcc, p.partialAllowed ? '1' : '', p.processor, p.authorizationRef];
 }
 
 /** CONTRACT §4b: postal codes compare on their first 5 characters, case and spaces ignored. */
