@@ -88,7 +88,7 @@ return 0`;
  * authorizations, the record and its expiry, the idempotency and signature keys and the WAL event
  * (the api's pieces). Called with the service's own arguments, like "after".
  */
-const FLOOR_LUA = `
+export const FLOOR_LUA = `
 local base = string.sub(KEYS[1], 1, #KEYS[1] - #('shopper:' .. ARGV[4]))
 local earlier = redis.call('MGET', KEYS[3], KEYS[2])
 if earlier[2] then return 1 end
@@ -111,7 +111,7 @@ redis.call('XADD', KEYS[4], '*', 'e', ARGV[2], 't', 'authorization.decided', 'd'
   trip_id .. '",1,"approved",null,"normal",' .. ARGV[5] .. ',1,1' .. ARGV[28], 'f', 'a1')
 return 0`;
 
-async function startRedis(port: number): Promise<{ stop: () => Promise<void> }> {
+export async function startRedis(port: number): Promise<{ stop: () => Promise<void> }> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   });
@@ -190,7 +190,7 @@ async function walBytes(redis: Redis, keys: Keys): Promise<number> {
 }
 
 /** MEMORY USAGE of every key of a prefix but its WAL streams. */
-async function keyBytes(redis: Redis, keys: Keys): Promise<number> {
+export async function keyBytes(redis: Redis, keys: Keys): Promise<number> {
   let total = 0;
   let cursor = '0';
   do {
@@ -259,7 +259,7 @@ const minimalCall: CallBuilder = (keys, i, mix) => {
 };
 
 /** One script under measurement: its own key prefix and trips, and what its chunks added up to. */
-interface Contender {
+export interface Contender {
   readonly label: string;
   readonly sha: string;
   readonly build: CallBuilder;
@@ -275,7 +275,7 @@ interface Contender {
   readonly stats: Map<string, { calls: number; usec: number }>;
 }
 
-async function prepare(redis: Redis, label: string, lua: string, build: CallBuilder): Promise<Contender> {
+export async function prepare(redis: Redis, label: string, lua: string, build: CallBuilder): Promise<Contender> {
   const tag = randomBytes(3).toString('hex');
   const keys = new Keys(`rc${tag}`, PARTITIONS);
   const nowMs = Date.now();
@@ -287,7 +287,7 @@ async function prepare(redis: Redis, label: string, lua: string, build: CallBuil
 }
 
 /** `count` more calls of one contender, its server time and memory growth added to its totals. */
-async function runChunk(redis: Redis, c: Contender, count: number): Promise<void> {
+export async function runChunk(redis: Redis, c: Contender, count: number): Promise<void> {
   const memBefore = await usedMemory(redis);
   const walBefore = await walBytes(redis, c.keys);
   await redis.config('RESETSTAT');
@@ -310,7 +310,7 @@ async function runChunk(redis: Redis, c: Contender, count: number): Promise<void
   c.memBytes += (await usedMemory(redis)) - memBefore - walDelta;
 }
 
-function costOf(c: Contender): RedisCost {
+export function costOf(c: Contender): RedisCost {
   const evalsha = c.stats.get('evalsha') ?? { calls: 0, usec: 0 };
   let inner = 0;
   const top: Array<[string, number]> = [];
@@ -336,7 +336,7 @@ function costOf(c: Contender): RedisCost {
  * Rounds of one chunk per script in turn: the shared machine's load moves every script's figure
  * alike, instead of whichever happened to run in a busy minute.
  */
-const ROUNDS = 10;
+export const ROUNDS = 10;
 
 /** Runs the four measurements on a private redis-server at `port` (stopped at the end), interleaved. */
 export async function redisCost(opts: {

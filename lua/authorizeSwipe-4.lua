@@ -203,7 +203,9 @@ if code == 0 then
     local in_set
     if velocity_in_hash then
       -- A pod with the flag off (rollout) or fail-open replay and hydrate may still add to the set.
-      in_set = redis.call('ZCOUNT', swipes_key, '(' .. (now_ms - velocity_window_ms), '+inf')
+      -- Times are whole ms: "after the window's start" is from its next ms, a number argument
+      -- (Lua's number to string for '(' .. start costs more than the command).
+      in_set = redis.call('ZCOUNT', swipes_key, now_ms - velocity_window_ms + 1, '+inf')
     else
       redis.call('ZREMRANGEBYSCORE', swipes_key, '-inf', now_ms - velocity_window_ms)
       in_set = redis.call('ZCARD', swipes_key)
@@ -292,7 +294,8 @@ end
 redis.call('SET', idem_key, auth_id, 'EX', idem_ttl_s)
 if signature ~= '' then redis.call('SET', sig_key, auth_id, 'EX', sig_ttl_s) end
 
-wal_append_decided(wal_key, event_id, wal_format, { ARGV[26], ARGV[27], ARGV[28] }, status, trip_id,
-  t and tonumber(t[15]), decision, DECLINE_REASONS[code], amount, remaining, authorized)
+local status_text = (code == 0) and '200' or '402'
+wal_append_decided(wal_key, event_id, wal_format, { ARGV[26], ARGV[27], ARGV[28] }, status_text, trip_id,
+  t and t[15], decision, DECLINE_REASONS[code], amount, remaining, authorized)
 
 return { code, auth_id, trip_field, amount, remaining, 'normal', 0 }

@@ -47,7 +47,7 @@ export type WalDecidedField = (typeof WAL_DECIDED_FIELDS)[number];
  * `authorized_cents` (the script knows their names and order for the object form: a change here
  * is a change there, held together by test/persister/wal-compact.test.ts).
  */
-const FILLED_BY_SCRIPT: ReadonlySet<WalDecidedField> = new Set([
+const FILLED_BY_SCRIPT_LIST = [
   'status',
   'trip_id',
   'trip_created_ms',
@@ -57,21 +57,12 @@ const FILLED_BY_SCRIPT: ReadonlySet<WalDecidedField> = new Set([
   'amount_cents',
   'remaining_cents',
   'authorized_cents',
-]);
+] as const satisfies readonly WalDecidedField[];
+const FILLED_BY_SCRIPT: ReadonlySet<WalDecidedField> = new Set(FILLED_BY_SCRIPT_LIST);
 
+/** The values the api encodes: every field but those the script fills. */
 export type DecidedRequestValues = {
-  readonly [K in Exclude<
-    WalDecidedField,
-    | 'status'
-    | 'trip_id'
-    | 'trip_created_ms'
-    | 'decision'
-    | 'reason'
-    | 'mode'
-    | 'amount_cents'
-    | 'remaining_cents'
-    | 'authorized_cents'
-  >]: string | number | null;
+  readonly [K in Exclude<WalDecidedField, (typeof FILLED_BY_SCRIPT_LIST)[number]>]: string | number | null;
 };
 
 /**
