@@ -3,7 +3,10 @@
 // like bench/redisCost.ts, each printed as Redis µs per call (INFO commandstats EVALSHA usec /
 // calls): calling a script at all, one more command, one more Lua string or table, the commands an
 // approval needs with no logic (the floor), and authorizeSwipe itself.
-//   node .bench-build/bench/luaCosts.js [--decisions=20000] [--port=19213]
+//   node .bench-build/bench/luaCosts.js [--decisions=20000] [--port=19213] [--docs]
+// (--docs writes the table into docs/redis-cost.md).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { SCRIPTS } from '../src/redis/scripts.generated.js';
 import { costOf, FLOOR_LUA, prepare, ROUNDS, runChunk, startRedis, withFlags } from './redisCost.js';
@@ -22,6 +25,26 @@ const PROBES: ReadonlyArray<readonly [string, string]> = [
   ['authorizeSwipe', SCRIPTS.authorizeSwipe.lua],
 ];
 
+const DOC = 'docs/redis-cost.md';
+const BEGIN = '<!-- luacosts:begin -->';
+const END = '<!-- luacosts:end -->';
+
+function writeDocs(table: readonly string[], decisions: number): void {
+  const doc = readFileSync(DOC, 'utf8');
+  const from = doc.indexOf(BEGIN);
+  const to = doc.indexOf(END);
+  if (from < 0 || to < from) throw new Error(`${DOC}: no ${BEGIN} … ${END} block`);
+  const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const load = loadavg()[0]!.toFixed(1);
+  const block = [
+    `\`node .bench-build/bench/luaCosts.js --decisions=${decisions} --docs\`, ${when} UTC, load average ${load} on 2 cores`,
+    '(every row inflated alike by other work on the machine; compare rows, not runs):',
+    '',
+    ...table,
+  ].join('\n');
+  writeFileSync(DOC, `${doc.slice(0, from + BEGIN.length)}\n${block}\n${doc.slice(to)}`);
+}
+
 async function main(): Promise<void> {
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const decisions = Number(arg('decisions') ?? 20_000);
@@ -33,12 +56,13 @@ async function main(): Promise<void> {
     for (const [label, lua] of PROBES) contenders.push(await prepare(redis, label, lua, withFlags(true, true)));
     const chunk = Math.ceil(decisions / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) for (const c of contenders) await runChunk(redis, c, chunk);
-    console.log('| probe | Redis µs/call | commands/call |');
-    console.log('| --- | ---: | ---: |');
+    const table = ['| probe | Redis µs/call | commands/call |', '| --- | ---: | ---: |'];
     for (const c of contenders) {
       const r = costOf(c);
-      console.log(`| ${r.label} | ${r.usPerCall.toFixed(1)} | ${r.commandsPerCall.toFixed(1)} |`);
+      table.push(`| ${r.label} | ${r.usPerCall.toFixed(1)} | ${r.commandsPerCall.toFixed(1)} |`);
     }
+    for (const line of table) console.log(line);
+    if (process.argv.includes('--docs')) writeDocs(table, decisions);
   } finally {
     redis.disconnect();
     await server.stop();
