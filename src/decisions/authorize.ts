@@ -133,7 +133,7 @@ export function overloadedAnswer(): AuthorizeResult {
 
 /**
  * With peer regions, Redis records nothing for a shopper with no trip here (lua/authorizeSwipe-4.lua
- * ARGV[36]): the seam forwards the swipe to its home region. Should no region claim it, the decline's
+ * ARGV[25]): the seam forwards the swipe to its home region. Should no region claim it, the decline's
  * id is derived from the request, so a retry of it gets the same body.
  */
 function notHereAnswer(request: SwipeRequest, result: AuthorizeResult): AuthorizeResult {
