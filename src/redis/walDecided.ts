@@ -9,6 +9,22 @@ export const WAL_FORMAT_COMPACT = 'a1';
 export type WalDecidedFormat = '' | typeof WAL_FORMAT_COMPACT;
 
 /**
+ * The run of fields the script fills after the request's ids (the script knows their names and
+ * order for the object form: a change here is a change there, held together by
+ * test/persister/wal-compact.test.ts).
+ */
+const DECIDED_RUN = [
+  'trip_id',
+  'trip_created_ms',
+  'decision',
+  'reason',
+  'mode',
+  'amount_cents',
+  'remaining_cents',
+  'authorized_cents',
+] as const;
+
+/**
  * authorization.decided's fields in the order of its compact payload (a JSON array of the values,
  * f=a1); src/persister/events.ts decodes it with this list.
  */
@@ -20,14 +36,7 @@ export const WAL_DECIDED_FIELDS = [
   'status',
   'transaction_id',
   'shopper_id',
-  'trip_id',
-  'trip_created_ms',
-  'decision',
-  'reason',
-  'mode',
-  'amount_cents',
-  'remaining_cents',
-  'authorized_cents',
+  ...DECIDED_RUN,
   'currency',
   'merchant_name',
   'merchant_address',
@@ -42,22 +51,8 @@ export const WAL_DECIDED_FIELDS = [
 ] as const;
 export type WalDecidedField = (typeof WAL_DECIDED_FIELDS)[number];
 
-/**
- * What the script fills in, in two runs of WAL_DECIDED_FIELDS: `status`, and `trip_id` ..
- * `authorized_cents` (the script knows their names and order for the object form: a change here
- * is a change there, held together by test/persister/wal-compact.test.ts).
- */
-const FILLED_BY_SCRIPT_LIST = [
-  'status',
-  'trip_id',
-  'trip_created_ms',
-  'decision',
-  'reason',
-  'mode',
-  'amount_cents',
-  'remaining_cents',
-  'authorized_cents',
-] as const satisfies readonly WalDecidedField[];
+/** What the script fills in: `status`, and the run (two holes in the api's pieces). */
+const FILLED_BY_SCRIPT_LIST = ['status', ...DECIDED_RUN] as const;
 const FILLED_BY_SCRIPT: ReadonlySet<WalDecidedField> = new Set(FILLED_BY_SCRIPT_LIST);
 
 /** The values the api encodes: every field but those the script fills. */
