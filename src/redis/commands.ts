@@ -100,6 +100,17 @@ export interface DecisionAt {
   readonly signature: string;
   /** The WAL event id; minted from nowMs when absent. */
   readonly eventId?: string;
+  /**
+   * The id was chosen for a swipe forwarded by another region (Request.regionAuthorizationId):
+   * the script refuses it, writing nothing, when it already names a decision here.
+   */
+  readonly forwarded?: boolean;
+}
+
+/** ARGV[25]: '' = no peer regions; 'r' = peers; 'rf' = peers, and the id came with the forward. */
+function regionsArg(config: Config, at: DecisionAt): '' | 'r' | 'rf' {
+  if (config.regions.peers.size === 0) return '';
+  return at.forwarded === true ? 'rf' : 'r';
 }
 
 /**
@@ -147,7 +158,7 @@ export function authorizeSwipeCall(
       VELOCITY_WINDOW_MS,
       walFormat,
       velocityInHash(config) ? VELOCITY_IN_HASH : '',
-      config.regions.peers.size > 0 ? 'r' : '',
+      regionsArg(config, at),
       ...decidedPayloadPieces(walFormat, decidedRequestValues(swipe, at)),
       ...processorScriptArgs(swipe.processor),
     ],
