@@ -177,15 +177,16 @@ function flagAbandonedApproval(
   nowMs: number,
   onLate: DeciderDeps['onLate'],
 ): void {
-  err.abandoned?.then(
-    (raw) => {
+  err.abandoned
+    ?.then((raw) => {
       const late = decodeScriptResult('authorizeSwipe', raw);
       if (late.reason === undefined && late.mode === 'normal' && !late.replayed) {
         onLate?.(request.shopperId, late.authorizationId, Date.now() - nowMs);
       }
-    },
-    () => undefined,
-  );
+    })
+    // A Redis error, or a code that decided nothing (11, 12, 13: decodeScriptResult throws):
+    // nothing to flag, and never an unhandled rejection.
+    .catch(() => undefined);
 }
 
 /** Redis did not decide: overload and a signature used elsewhere are answered as such, the rest falls back. */
