@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../../src/auth/signature.js';
+import { forwardedAuthorizationId } from '../../src/regions/channel.js';
 import { processorTrip } from '../processors/helpers.js';
 import { type Region, SECRET, startRegions, stopStarted, TOKEN } from './threeRegions.js';
 
@@ -99,5 +100,46 @@ describe('a home decline whose answer missed the forward deadline', () => {
     const retry = await fetch(`${a.base}/v1/authorizations`, { method: 'POST', body, headers });
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(await json(retry)).toEqual(given);
+  }, 30_000);
+
+  it('a public request cannot choose the id: channel headers without a valid signature are refused or ignored', async () => {
+    const [a] = regions as [Region, Region];
+    const id = `s${randomBytes(4).toString('hex')}`;
+    const path = `/v1/shoppers/${id}/trips/t1`;
+    const put = await fetch(`${a.base}${path}`, {
+      method: 'PUT',
+      headers: AUTH,
+      body: JSON.stringify(processorTrip()),
+    });
+    expect(put.status).toBe(201);
+    const body = JSON.stringify({
+      transaction_id: `txn_${randomBytes(6).toString('hex')}`,
+      shopper_id: id,
+      amount: '1.00',
+      currency: 'USD',
+      merchant: { name: 'SAFEWAY #1234', address: '123 Main Street' },
+    });
+    const t = Math.floor(Date.now() / 1000);
+    const sig = 'ab'.repeat(32);
+    const signed = { 'Content-Type': 'application/json', 'X-Signature': signatureHeader(SECRET, t, body) };
+    const channel = { 'x-region-timestamp': String(t), 'x-region-signature': sig };
+    // An origin with a made-up channel signature: refused before any decision.
+    const forged = await fetch(`${a.base}/v1/authorizations`, {
+      method: 'POST',
+      body,
+      headers: { ...signed, ...channel, 'x-region-origin': 'rb' },
+    });
+    expect(forged.status).toBe(401);
+    // The channel's other headers without an origin: a public request, decided under a minted id.
+    const plain = await json(
+      await fetch(`${a.base}/v1/authorizations`, {
+        method: 'POST',
+        body,
+        headers: { ...signed, ...channel },
+      }),
+    );
+    expect(plain['decision']).toBe('declined'); // nothing picked on this trip yet
+    expect(plain['authorization_id']).toMatch(/^auth_[0-9a-f]{32}$/);
+    expect(plain['authorization_id']).not.toBe(forwardedAuthorizationId(sig, t));
   }, 30_000);
 });
