@@ -33,7 +33,8 @@
              shopper's home region, whose answer is the record (docs/regions.md);
              'rf' = the same, and ARGV[3] came with a swipe another region forwarded here
              (derived from the channel signature, src/regions/channel.ts): a new decision
-             under it is refused (code 13, nothing written) when <base>auth:<ARGV[3]> exists
+             under it is refused (code 13, nothing written) when <base>auth:<ARGV[3]> holds
+             another request's decision; the same request's is answered again (replayed)
     ARGV[26..28] the authorization.decided event's pieces in the format of ARGV[23]: the values
              the api knows (the request as sent, the processor's ids) JSON-encoded around the two
              holes this script fills (lua/includes/walDecided.lua, src/redis/walDecided.ts)
@@ -160,9 +161,15 @@ if stored_id then
   end
 end
 
--- 2b. An id that came with a forwarded swipe is used for a new decision only when it names none here.
-if regions == 'rf' and redis.call('EXISTS', base .. 'auth:' .. auth_id) == 1 then
-  return { 13, auth_id, '', amount, 0, 'normal', 0 }
+-- 2b. An id that came with a forwarded swipe is used for a new decision only when it names none
+--     here. Naming this same request (the forwarding region's fail-open answer under this id was
+--     replayed here first, under another derived key), it is that decision's answer.
+if regions == 'rf' then
+  local result, stored_fp = replay(auth_id)
+  if result then
+    if stored_fp == fingerprint then return result end
+    return { 13, auth_id, '', amount, 0, 'normal', 0 }
+  end
 end
 
 -- 3. The decline reasons, in contract order; the first that fails decides.

@@ -318,4 +318,38 @@ describe('a forwarded id at the home', () => {
       [id, 'approved', 'fail_open'],
     ]);
   });
+
+  it('a forward arriving after the replay of its own fail-open answer, under another derived key, gets that answer', async () => {
+    const { shopper, trip } = await tripWithMilk(h);
+    const nowMs = Date.now();
+    const { transaction_id: _txn, ...body } = swipeBody(shopper, '7.00');
+    const elsewhere = parsed(body, nowMs - 30_000); // the forwarding region's window
+    const id = newAuthorizationId(nowMs);
+    const entry: FailOpenEntry = {
+      id,
+      ev: `ev_${id}`,
+      at: nowMs,
+      shopper,
+      amount: 700,
+      remaining: 0,
+      currency: 'USD',
+      idem: elsewhere.idempotencyKey,
+      fp: elsewhere.fingerprint,
+      txn: '',
+      mname: body.merchant.name,
+      maddr: body.merchant.address,
+      lat: '',
+      lng: '',
+    };
+    const replayed = await replayEntry({ config: h.config, keys: h.keys, scripts }, entry, Date.now(), true);
+    expect(replayed).toMatchObject({ code: 'applied', authorizedCents: 700 });
+    const late = await authorizeSwipe({ config: peered, keys: h.keys, scripts }, parsed(body, nowMs), {
+      nowMs,
+      authorizationId: id,
+      signature: '',
+      forwarded: true,
+    });
+    expect(late).toMatchObject({ reason: undefined, authorizationId: id, mode: 'fail_open', replayed: true });
+    expect((await h.getTrip(shopper, trip)).json['authorized_cents']).toBe(700);
+  });
 });
