@@ -75,10 +75,15 @@ export function verifyForward(
  * choose it, and it needs no trust in a peer beyond the channel's. The layout of minted ids
  * (`auth_` + UUIDv7 hex), the forward's second as its time.
  */
-export function forwardedAuthorizationId(signatureHex: string, timestampS: number): string {
+export function forwardedAuthorizationId(
+  signatureHex: string,
+  timestampS: number,
+  idempotencyKeyHeader: string,
+): string {
   const bits = createHash('sha256')
     .update('swipe-authorizer forwarded authorization id\n')
-    .update(signatureHex);
+    .update(`${signatureHex}\n`)
+    .update(idempotencyKeyHeader);
   return `auth_${uuidv7HexFrom(timestampS * 1000, bits.digest())}`;
 }
 

@@ -156,12 +156,16 @@ type Forwarded =
   /** `authorizationId`: the id the forward carried (the home may have decided under it). */
   | { readonly kind: 'unreachable'; readonly authorizationId?: string };
 
-/** The id a forwarded swipe is decided under at the home: from the channel headers it carries. */
-function authorizationIdOf(route: Route, headers: Readonly<Record<string, string | undefined>>) {
+/** The id a forwarded swipe is decided under at the home: from the channel headers and Idempotency-Key it carries. */
+function authorizationIdOf(
+  route: Route,
+  headers: Readonly<Record<string, string | undefined>>,
+  idempotencyKey: string,
+): string | undefined {
   const sig = headers[REGION_SIGNATURE_HEADER];
   const ts = headers[REGION_TIMESTAMP_HEADER];
   if (!DECISION_LABELS.has(route.label) || sig === undefined || ts === undefined) return undefined;
-  return forwardedAuthorizationId(sig, Number(ts));
+  return forwardedAuthorizationId(sig, Number(ts), idempotencyKey);
 }
 
 /** One attempt at the home region, measured and counted. */
@@ -177,7 +181,8 @@ async function forward(
   if (timeoutMs <= 0) return { kind: 'unreachable' }; // the budget went on finding the home
   const path = pathOf(route, req.params);
   const headers = forwardHeaders(deps, route, req, path);
-  const authorizationId = authorizationIdOf(route, headers);
+  // The Idempotency-Key as sent (an unsendable value is left out: the home sees none either).
+  const authorizationId = authorizationIdOf(route, headers, headers['idempotency-key'] ?? '');
   const started = process.hrtime.bigint();
   let outcome: RegionForwardOutcome = 'answered';
   try {
@@ -282,7 +287,7 @@ async function answerForPeer(
   if (!verdict.ok)
     return errorResponse('invalid_signature', `region channel signature refused (${verdict.code})`);
   // A forwarded swipe is decided under the id its forwarder would give a fail-open answer.
-  const authorizationId = authorizationIdOf(route, channel);
+  const authorizationId = authorizationIdOf(route, channel, req.headers.idempotencyKey);
   const res = await route.handler(
     authorizationId === undefined ? req : { ...req, regionAuthorizationId: authorizationId },
   );

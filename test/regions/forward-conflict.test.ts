@@ -140,6 +140,6 @@ describe('a home decline whose answer missed the forward deadline', () => {
     );
     expect(plain['decision']).toBe('declined'); // nothing picked on this trip yet
     expect(plain['authorization_id']).toMatch(/^auth_[0-9a-f]{32}$/);
-    expect(plain['authorization_id']).not.toBe(forwardedAuthorizationId(sig, t));
+    expect(plain['authorization_id']).not.toBe(forwardedAuthorizationId(sig, t, ''));
   }, 30_000);
 });

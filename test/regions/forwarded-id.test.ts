@@ -40,12 +40,17 @@ describe('forwardedAuthorizationId', () => {
   it('has the layout of minted ids, is the same on both sides of one forward, differs per forward', () => {
     expect(newAuthorizationId()).toMatch(ID);
     const sig = 'ab'.repeat(32);
-    const id = forwardedAuthorizationId(sig, 1_800_000_000);
+    const id = forwardedAuthorizationId(sig, 1_800_000_000, '');
     expect(id).toMatch(ID);
     expect(id.slice(5, 17)).toBe((1_800_000_000_000).toString(16).padStart(12, '0'));
-    expect(forwardedAuthorizationId(sig, 1_800_000_000)).toBe(id);
-    expect(forwardedAuthorizationId('cd'.repeat(32), 1_800_000_000)).not.toBe(id);
-    expect(forwardedAuthorizationId(sig, 1_800_000_001)).not.toBe(id);
+    expect(forwardedAuthorizationId(sig, 1_800_000_000, '')).toBe(id);
+    expect(forwardedAuthorizationId('cd'.repeat(32), 1_800_000_000, '')).not.toBe(id);
+    expect(forwardedAuthorizationId(sig, 1_800_000_001, '')).not.toBe(id);
+    // Same bytes in the same second, two Idempotency-Keys: two swipes, two ids.
+    expect(forwardedAuthorizationId(sig, 1_800_000_000, 'k1')).not.toBe(id);
+    expect(forwardedAuthorizationId(sig, 1_800_000_000, 'k1')).not.toBe(
+      forwardedAuthorizationId(sig, 1_800_000_000, 'k2'),
+    );
   });
 });
 
@@ -95,14 +100,14 @@ function seamDeps(link: PeerLink | undefined, forwardTimeoutMs = 2000) {
 const BODY = Buffer.from(JSON.stringify({ shopper_id: 456, amount: '1.00' }));
 
 /** A request as uWS hands it to the wrapped route: the channel headers after the route's own. */
-function request(channel: Record<string, string> = {}, body = BODY): Request {
+function request(channel: Record<string, string> = {}, body = BODY, idempotencyKey = ''): Request {
   return {
     params: [],
     headers: {
       contentType: 'application/json',
       contentLength: '',
       signature: 't=1,v1=ab',
-      idempotencyKey: '',
+      idempotencyKey,
       authorization: '',
       traceparent: '',
       tracestate: '',
@@ -129,8 +134,13 @@ describe('the seam at the home', () => {
     );
     const res = await wrapped.handler(request(channel));
     expect(res.status).toBe(402);
-    const derived = forwardedAuthorizationId(channel[REGION_SIGNATURE_HEADER] as string, nowS);
+    const derived = forwardedAuthorizationId(channel[REGION_SIGNATURE_HEADER] as string, nowS, '');
     expect(seen).toEqual([{ regionAuthorizationId: derived, unreachableId: undefined }]);
+    seen.length = 0;
+    await wrapped.handler(request(channel, BODY, 'key-1'));
+    const keyed = forwardedAuthorizationId(channel[REGION_SIGNATURE_HEADER] as string, nowS, 'key-1');
+    expect(keyed).not.toBe(derived);
+    expect(seen).toEqual([{ regionAuthorizationId: keyed, unreachableId: undefined }]);
 
     // A public request (no channel origin): no id, whatever else it sends.
     seen.length = 0;
@@ -182,7 +192,7 @@ describe('the seam in the forwarding region', () => {
     seen.length = 0;
     const link = new PeerLink('rh', base);
     const wrapped = withRegionSeam(seamDeps(link, 100), decision);
-    const res = await wrapped.handler(request());
+    const res = await wrapped.handler(request({}, BODY, 'key-2'));
     expect(JSON.parse(res.body as string)).toEqual({ decision: 'approved', mode: 'fail_open' });
     expect(received).toHaveLength(1);
     const sig = received[0]?.[REGION_SIGNATURE_HEADER] as string;
@@ -190,7 +200,7 @@ describe('the seam in the forwarding region', () => {
     // First the local "not here" run (no id), then the fail-open run under the forward's id.
     expect(seen).toEqual([
       { regionAuthorizationId: undefined, unreachableId: undefined },
-      { regionAuthorizationId: undefined, unreachableId: forwardedAuthorizationId(sig, ts) },
+      { regionAuthorizationId: undefined, unreachableId: forwardedAuthorizationId(sig, ts, 'key-2') },
     ]);
     link.close();
   });
