@@ -107,10 +107,13 @@ export interface DecisionAt {
   readonly forwarded?: boolean;
 }
 
-/** ARGV[25]: '' = no peer regions; 'r' = peers; 'rf' = peers, and the id came with the forward. */
+/**
+ * ARGV[25]: '' = no peer regions; 'r' = peers; 'rf' = the id came with a forward (the collision
+ * check runs whatever this region's peer list says: a request over the channel is a peer's).
+ */
 function regionsArg(config: Config, at: DecisionAt): '' | 'r' | 'rf' {
-  if (config.regions.peers.size === 0) return '';
-  return at.forwarded === true ? 'rf' : 'r';
+  if (at.forwarded === true) return 'rf';
+  return config.regions.peers.size > 0 ? 'r' : '';
 }
 
 /**
