@@ -30,7 +30,11 @@
              serve side by side.
     ARGV[25] 'r' = this region has peer regions (CONTRACT §8): "no trip here" (code 2) is
              answered without writing anything, because the api forwards the swipe to the
-             shopper's home region, whose answer is the record (docs/regions.md)
+             shopper's home region, whose answer is the record (docs/regions.md);
+             'rf' = the same, and ARGV[3] came with a swipe another region forwarded here
+             (derived from the channel signature, src/regions/channel.ts): a new decision
+             under it is refused (code 13, nothing written) when <base>auth:<ARGV[3]> holds
+             another request's decision; the same request's is answered again (replayed)
     ARGV[26..28] the authorization.decided event's pieces in the format of ARGV[23]: the values
              the api knows (the request as sent, the processor's ids) JSON-encoded around the two
              holes this script fills (lua/includes/walDecided.lua, src/redis/walDecided.ts)
@@ -50,6 +54,9 @@
     code 12: the signature was accepted on another processor endpoint
     (reversals, clearings store `ep:<endpoint>` under the signature key) —
     nothing decided, nothing written: the api answers 401 (CONTRACT §1).
+    code 13: ARGV[25] 'rf' and the authorization id already names a decision here
+    (an earlier request's): nothing decided, nothing written; the api decides again
+    under an id of its own, so no decision is ever overwritten or merged.
     code 11: the partition's state is not known intact (no <base>meta: Redis
     lost data and hydrate has not finished) — nothing decided, nothing written:
     the api treats it as storage unavailable (fail-open policy), because an
@@ -106,6 +113,8 @@ assert(velocity_in_hash or ARGV[24] == '', 'unknown velocity layout')
 -- vel is parsed whole on every swipe: bounded (VELOCITY_IN_HASH_SWIPES_MAX, src/redis/commands.ts).
 assert(not velocity_in_hash or max_swipes <= 64, 'velocity in the trip hash holds at most 64 swipes')
 local requested = amount
+local regions = ARGV[25]
+assert(regions == '' or regions == 'r' or regions == 'rf', 'unknown regions flag')
 
 local base = base_of(shopper_key, 'shopper:' .. shopper_id)
 local trip_keys_ttl_s = math.floor(trip_ttl_ms / 1000) + auth_ttl_s
@@ -152,6 +161,17 @@ if stored_id then
   end
 end
 
+-- 2b. An id that came with a forwarded swipe is used for a new decision only when it names none
+--     here. Naming this same request (the forwarding region's fail-open answer under this id was
+--     replayed here first, under another derived key), it is that decision's answer.
+if regions == 'rf' then
+  local result, stored_fp = replay(auth_id)
+  if result then
+    if stored_fp == fingerprint then return result end
+    return { 13, auth_id, '', amount, 0, 'normal', 0 }
+  end
+end
+
 -- 3. The decline reasons, in contract order; the first that fails decides.
 local code = 0
 local trip_id = redis.call('HGET', shopper_key, 'trip')
@@ -172,7 +192,7 @@ else
 end
 
 -- Not here, with peer regions: not a decision of this region (nothing recorded, nothing consumed).
-if code == 2 and ARGV[25] == 'r' then
+if code == 2 and regions ~= '' then
   return { 2, auth_id, '', amount, 0, 'normal', 0 }
 end
 

@@ -53,8 +53,10 @@
                             retry after hydrate
          5 invalid          bad arguments: nothing written
          6 overridden       our own timed-out call executed late and Redis
-                            declined it: the answer given (the fail-open
-                            approval) is the record. The auth hash becomes the
+                            declined it (a local call, or the home's decision
+                            of a forwarded swipe: the same authorization id):
+                            the answer given (the fail-open approval) is the
+                            record. The auth hash becomes the
                             approval, it is counted against the trip as in
                             `applied`, and Redis's reason is kept in the WAL
                             event (redis_decision/redis_reason) and the hash
@@ -143,6 +145,13 @@ end
 -- Set when our own late call was declined by Redis: that decision is replaced (step 6).
 local overridden_code = nil
 local stored_id = redis.call('GET', idem_key)
+if not stored_id and redis.call('EXISTS', base .. 'auth:' .. auth_id) == 1 then
+  -- A decision under this very id, recorded under another key of the request: a swipe forwarded
+  -- from another region is decided here under the id of that region's fail-open answer
+  -- (src/regions/channel.ts), and a derived key (30 s window) may differ between the two. Judged
+  -- as the key's decision: our own late decision when the fingerprint agrees, else a conflict.
+  stored_id = auth_id
+end
 if stored_id then
   local a = redis.call('HMGET', base .. 'auth:' .. stored_id, 'decision', 'fp', 'mode', 'code')
   if stored_id == auth_id and a[3] == 'fail_open' then

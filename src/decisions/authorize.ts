@@ -9,7 +9,12 @@ import { type Logger, logDecline, requestIdFrom } from '../observability/logger.
 import type { Metrics } from '../observability/metrics.js';
 import type { SpanLike, Tracing } from '../observability/tracing.js';
 import type { Keys } from '../redis/keys.js';
-import { type AuthorizeResult, decodeScriptResult, SignatureUsedElsewhereError } from '../redis/results.js';
+import {
+  AuthorizationIdTakenError,
+  type AuthorizeResult,
+  decodeScriptResult,
+  SignatureUsedElsewhereError,
+} from '../redis/results.js';
 import { authorizeSwipe } from '../redis/commands.js';
 import type { ScriptRunner } from '../redis/scripts.js';
 import { RecentKeys } from './recentKeys.js';
@@ -119,6 +124,8 @@ export type Decide = (
   signature: string,
   nowMs: number,
   span: SpanLike,
+  /** A forwarded swipe's id (Request.regionAuthorizationId); absent: one is minted. */
+  forwardedId?: string,
 ) => Promise<AuthorizeResult>;
 
 /** decide() answered OVERLOADED: this pod could not read Redis's answer in time (503, no decision). */
@@ -170,15 +177,16 @@ function flagAbandonedApproval(
   nowMs: number,
   onLate: DeciderDeps['onLate'],
 ): void {
-  err.abandoned?.then(
-    (raw) => {
+  err.abandoned
+    ?.then((raw) => {
       const late = decodeScriptResult('authorizeSwipe', raw);
       if (late.reason === undefined && late.mode === 'normal' && !late.replayed) {
         onLate?.(request.shopperId, late.authorizationId, Date.now() - nowMs);
       }
-    },
-    () => undefined,
-  );
+    })
+    // A Redis error, or a code that decided nothing (11, 12, 13: decodeScriptResult throws):
+    // nothing to flag, and never an unhandled rejection.
+    .catch(() => undefined);
 }
 
 /** Redis did not decide: overload and a signature used elsewhere are answered as such, the rest falls back. */
@@ -232,6 +240,7 @@ export function createDecider(deps: DeciderDeps): Decide {
     signature: string,
     nowMs: number,
     span: SpanLike,
+    forwardedId?: string,
   ): Promise<AuthorizeResult> {
     const held = fallback.held?.(request);
     if (held !== undefined) return held;
@@ -240,18 +249,22 @@ export function createDecider(deps: DeciderDeps): Decide {
       ? recentKeys.conflict(request.idempotencyKey, request.shopperId, nowMs)
       : undefined;
     if (earlier !== undefined) return recentConflictAnswer(request, earlier.authorizationId);
-    const authorizationId = newAuthorizationId(nowMs);
+    const authorizationId = forwardedId ?? newAuthorizationId(nowMs);
     try {
       const result = await authorizeSwipe(
         { config, keys, scripts },
         request,
-        { nowMs, authorizationId, signature },
+        { nowMs, authorizationId, signature, forwarded: forwardedId !== undefined },
         guard === undefined ? { span } : { span, guard },
       );
       const notHere =
         result.reason === 'UNKNOWN_SHOPPER' && !result.replayed && config.regions.peers.size > 0;
       return afterRedisDecision(request, notHere ? notHereAnswer(request, result) : result, tracked, nowMs);
     } catch (err) {
+      // The forwarded id names another decision here: this one is decided as any other, under
+      // an id of its own (nothing was written). Its forwarder's fail-open answer, if any, is
+      // then a `conflict` on replay, as before forwarded ids.
+      if (err instanceof AuthorizationIdTakenError) return decide(request, signature, nowMs, span);
       return afterRedisFailure(deps, err, request, authorizationId, nowMs);
     }
   };
@@ -267,7 +280,9 @@ function orHomeUnreachable(
 ): AuthorizeResult | Promise<AuthorizeResult> {
   if (req.regionUnreachable === undefined || result.reason !== 'UNKNOWN_SHOPPER') return result;
   const cause = new HomeUnreachableError(req.regionUnreachable.home);
-  return deps.fallback.decide(request, newAuthorizationId(nowMs), nowMs, cause);
+  // Under the id the forward carried: should the home have decided it, the replay finds that decision.
+  const authorizationId = req.regionUnreachable.authorizationId ?? newAuthorizationId(nowMs);
+  return deps.fallback.decide(request, authorizationId, nowMs, cause);
 }
 
 /** With peer regions a "not here" is forwarded: the deciding region counts it (src/regions/routing.ts). */
@@ -304,7 +319,7 @@ export function createAuthorizeHandler(deps: AuthorizeDeps): (req: Request) => P
       const parsed = parseSwipeRequest(signed.body, req.headers.idempotencyKey, nowMs, signed.signature.id);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
 
-      const decided = await decide(parsed.value, signed.signature.id, nowMs, span);
+      const decided = await decide(parsed.value, signed.signature.id, nowMs, span, req.regionAuthorizationId);
       const result = await orHomeUnreachable(deps, req, parsed.value, decided, nowMs);
       if (result === SIGNATURE_ELSEWHERE) {
         return errorResponse('invalid_signature', SIGNATURE_ELSEWHERE_MESSAGE);

@@ -40,6 +40,11 @@ function hex(ms: number, dashes: boolean): string {
   }
   const r = poolOffset;
   poolOffset += 10;
+  return layout(ms, dashes, pool, r);
+}
+
+/** The UUIDv7 layout of `ms` and the 10 bytes of `bits` from `r` (74 of their bits used). */
+function layout(ms: number, dashes: boolean, bits: Buffer, r: number): string {
   // 48-bit timestamp: high 16 bits, then low 32 bits (no float rounding: ms < 2^53).
   const hi = Math.floor(ms / 0x1_0000_0000);
   const lo = ms >>> 0;
@@ -51,13 +56,13 @@ function hex(ms: number, dashes: boolean): string {
   at = put((lo >>> 8) & 0xff, at);
   at = put(lo & 0xff, at);
   at = dash(at, dashes);
-  at = put(0x70 | ((pool[r] as number) & 0x0f), at); // version 7
-  at = put(pool[r + 1] as number, at);
+  at = put(0x70 | ((bits[r] as number) & 0x0f), at); // version 7
+  at = put(bits[r + 1] as number, at);
   at = dash(at, dashes);
-  at = put(0x80 | ((pool[r + 2] as number) & 0x3f), at); // variant 10
-  at = put(pool[r + 3] as number, at);
+  at = put(0x80 | ((bits[r + 2] as number) & 0x3f), at); // variant 10
+  at = put(bits[r + 3] as number, at);
   at = dash(at, dashes);
-  for (let i = 4; i < 10; i++) at = put(pool[r + i] as number, at);
+  for (let i = 4; i < 10; i++) at = put(bits[r + i] as number, at);
   return scratch.toString('latin1', 0, at);
 }
 
@@ -69,4 +74,13 @@ export function uuidv7(ms: number = Date.now()): string {
 /** The same 128 bits as 32 hex digits, no dashes (authorization ids: `auth_<hex>`). */
 export function uuidv7Hex(ms: number = Date.now()): string {
   return hex(ms, false);
+}
+
+/**
+ * 32 hex digits in the layout of uuidv7Hex, its 74 "random" bits taken from `bits` (at least 10
+ * bytes, e.g. a hash): an id derived from something both sides of a channel know.
+ */
+export function uuidv7HexFrom(ms: number, bits: Buffer): string {
+  if (bits.length < 10) throw new Error('uuidv7HexFrom needs 10 bytes');
+  return layout(ms, false, bits, 0);
 }

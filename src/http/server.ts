@@ -29,6 +29,13 @@ export interface Request {
   readonly startedNs: bigint;
   /** Set by the region seam (src/regions/routing.ts): the home region did not answer in time. */
   readonly regionUnreachable?: RegionUnreachable;
+  /**
+   * Set by the region seam only, on a swipe that came over the verified channel: the id a new
+   * decision here takes (forwardedAuthorizationId), the one the forwarding region gives its
+   * fail-open answer under should this decision's answer reach it too late. Nothing a request
+   * carries sets it.
+   */
+  readonly regionAuthorizationId?: string;
 }
 
 /** The swipe's home region is silent: the fail-open policy answers it here, journaled for that home. */
@@ -36,6 +43,8 @@ export interface RegionUnreachable {
   readonly home: string;
   /** The card's shopper, when the directory knows it (processor swipes). */
   readonly shopperId?: string;
+  /** The id the forward to the home carried (forwardedAuthorizationId): the fail-open answer's. */
+  readonly authorizationId?: string;
 }
 
 export type Handler = (req: Request) => Promise<HttpResponse> | HttpResponse;

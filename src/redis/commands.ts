@@ -100,6 +100,20 @@ export interface DecisionAt {
   readonly signature: string;
   /** The WAL event id; minted from nowMs when absent. */
   readonly eventId?: string;
+  /**
+   * The id was chosen for a swipe forwarded by another region (Request.regionAuthorizationId):
+   * the script refuses it, writing nothing, when it already names a decision here.
+   */
+  readonly forwarded?: boolean;
+}
+
+/**
+ * ARGV[25]: '' = no peer regions; 'r' = peers; 'rf' = the id came with a forward (the collision
+ * check runs whatever this region's peer list says: a request over the channel is a peer's).
+ */
+function regionsArg(config: Config, at: DecisionAt): '' | 'r' | 'rf' {
+  if (at.forwarded === true) return 'rf';
+  return config.regions.peers.size > 0 ? 'r' : '';
 }
 
 /**
@@ -147,7 +161,7 @@ export function authorizeSwipeCall(
       VELOCITY_WINDOW_MS,
       walFormat,
       velocityInHash(config) ? VELOCITY_IN_HASH : '',
-      config.regions.peers.size > 0 ? 'r' : '',
+      regionsArg(config, at),
       ...decidedPayloadPieces(walFormat, decidedRequestValues(swipe, at)),
       ...processorScriptArgs(swipe.processor),
     ],

@@ -38,6 +38,17 @@ export class SignatureUsedElsewhereError extends Error {
   }
 }
 
+/** authorizeSwipe code 13: the authorization id a forwarded swipe came with names another decision here. */
+const AUTHORIZATION_ID_TAKEN_CODE = 13;
+
+/** Nothing decided, nothing written: the api decides the swipe again under an id of its own. */
+export class AuthorizationIdTakenError extends Error {
+  constructor() {
+    super('the forwarded authorization id names another decision here');
+    this.name = 'AuthorizationIdTakenError';
+  }
+}
+
 export interface AuthorizeResult {
   readonly reason: DeclineReason | undefined;
   readonly authorizationId: string;
@@ -187,6 +198,7 @@ function decodeAuthorize(raw: unknown): AuthorizeResult {
   );
   if (code === PARTITION_NOT_READY_CODE) throw new PartitionNotReadyError();
   if (code === SIGNATURE_ELSEWHERE_CODE) throw new SignatureUsedElsewhereError();
+  if (code === AUTHORIZATION_ID_TAKEN_CODE) throw new AuthorizationIdTakenError();
   if (typeof code !== 'number' || code < 0 || code > 10) fail('authorizeSwipe', raw);
   if (mode !== 'normal' && mode !== 'fail_open') fail('authorizeSwipe', raw);
   return {

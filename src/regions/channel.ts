@@ -3,7 +3,8 @@
 // keyed by the first REGION_SECRETS entry; the receiver accepts any entry
 // (rotation) within a clock tolerance. The origin header doubles as the loop
 // guard: a request that arrived over the channel is never forwarded again.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { uuidv7HexFrom } from '../domain/ids.js';
 
 export const REGION_SIGNATURE_HEADER = 'x-region-signature';
 export const REGION_ORIGIN_HEADER = 'x-region-origin';
@@ -62,6 +63,28 @@ export function verifyForward(
   for (const secret of secrets)
     if (timingSafeEqual(given, mac(secret, req, Number(ts), origin))) return { ok: true, origin };
   return { ok: false, code: 'BAD_SIGNATURE' };
+}
+
+/**
+ * The authorization id of a forwarded swipe (docs/regions.md, "A home that decided a forwarded
+ * swipe ..."): derived from the forward's verified channel signature and timestamp, which only
+ * the two regions know. The home decides the swipe under it, and the region that forwarded it
+ * gives its fail-open answer under it when the home's answer misses the deadline, so the replay
+ * of that answer into the home finds its own decision (lua/replayFailOpen-4.lua: `overridden`
+ * or `already_decided`, counted once). No header carries it: a request from outside cannot
+ * choose it, and it needs no trust in a peer beyond the channel's. The layout of minted ids
+ * (`auth_` + UUIDv7 hex), the forward's second as its time.
+ */
+export function forwardedAuthorizationId(
+  signatureHex: string,
+  timestampS: number,
+  idempotencyKeyHeader: string,
+): string {
+  const bits = createHash('sha256')
+    .update('swipe-authorizer forwarded authorization id\n')
+    .update(`${signatureHex}\n`)
+    .update(idempotencyKeyHeader);
+  return `auth_${uuidv7HexFrom(timestampS * 1000, bits.digest())}`;
 }
 
 /** Loop guard: a request that came over the channel is answered here, never forwarded again. */

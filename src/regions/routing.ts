@@ -16,6 +16,7 @@ import type { RegionUnreachable, Request, Route } from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, RegionForwardOutcome } from '../observability/metrics.js';
 import {
+  forwardedAuthorizationId,
   REGION_ORIGIN_HEADER,
   REGION_SIGNATURE_HEADER,
   REGION_TIMESTAMP_HEADER,
@@ -152,7 +153,20 @@ function replyResponse(reply: PeerReply): HttpResponse {
 type Forwarded =
   | { readonly kind: 'answered'; readonly response: HttpResponse }
   | { readonly kind: 'not_home' }
-  | { readonly kind: 'unreachable' };
+  /** `authorizationId`: the id the forward carried (the home may have decided under it). */
+  | { readonly kind: 'unreachable'; readonly authorizationId?: string };
+
+/** The id a forwarded swipe is decided under at the home: from the channel headers and Idempotency-Key it carries. */
+function authorizationIdOf(
+  route: Route,
+  headers: Readonly<Record<string, string | undefined>>,
+  idempotencyKey: string,
+): string | undefined {
+  const sig = headers[REGION_SIGNATURE_HEADER];
+  const ts = headers[REGION_TIMESTAMP_HEADER];
+  if (!DECISION_LABELS.has(route.label) || sig === undefined || ts === undefined) return undefined;
+  return forwardedAuthorizationId(sig, Number(ts), idempotencyKey);
+}
 
 /** One attempt at the home region, measured and counted. */
 async function forward(
@@ -166,16 +180,13 @@ async function forward(
   if (link === undefined) return { kind: 'not_home' };
   if (timeoutMs <= 0) return { kind: 'unreachable' }; // the budget went on finding the home
   const path = pathOf(route, req.params);
+  const headers = forwardHeaders(deps, route, req, path);
+  // The Idempotency-Key as sent (an unsendable value is left out: the home sees none either).
+  const authorizationId = authorizationIdOf(route, headers, headers['idempotency-key'] ?? '');
   const started = process.hrtime.bigint();
   let outcome: RegionForwardOutcome = 'answered';
   try {
-    const reply = await link.send({
-      method: methodOf(route),
-      path,
-      headers: forwardHeaders(deps, route, req, path),
-      body: req.body,
-      timeoutMs,
-    });
+    const reply = await link.send({ method: methodOf(route), path, headers, body: req.body, timeoutMs });
     deps.metrics.regionPeerUp.set({ peer: home.region }, 1);
     if (reply.headers[REGION_NOT_HERE_HEADER] !== undefined) outcome = 'not_home';
     return outcome === 'not_home'
@@ -188,7 +199,7 @@ async function forward(
       { peer: home.region, outcome, err: (err as Error).message },
       'forward to home region failed',
     );
-    return { kind: 'unreachable' };
+    return authorizationId === undefined ? { kind: 'unreachable' } : { kind: 'unreachable', authorizationId };
   } finally {
     deps.metrics.regionForward.inc({ peer: home.region, outcome });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -239,6 +250,7 @@ async function answerFromHome(
     const unreachable: RegionUnreachable = {
       home: home.region,
       ...(home.shopperId === undefined ? {} : { shopperId: home.shopperId }),
+      ...(result.authorizationId === undefined ? {} : { authorizationId: result.authorizationId }),
     };
     return route.handler({ ...req, regionUnreachable: unreachable });
   }
@@ -274,7 +286,11 @@ async function answerForPeer(
   );
   if (!verdict.ok)
     return errorResponse('invalid_signature', `region channel signature refused (${verdict.code})`);
-  const res = await route.handler(req);
+  // A forwarded swipe is decided under the id its forwarder would give a fail-open answer.
+  const authorizationId = authorizationIdOf(route, channel, req.headers.idempotencyKey);
+  const res = await route.handler(
+    authorizationId === undefined ? req : { ...req, regionAuthorizationId: authorizationId },
+  );
   if (res.status === 201 && route.method === 'put') deps.announce(createdKeys(route, req));
   if (notHereKey(route, req, res) === undefined) return res;
   return { ...res, headers: [...(res.headers ?? []), [REGION_NOT_HERE_HEADER, '1'] as const] };

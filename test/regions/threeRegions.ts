@@ -1,7 +1,7 @@
 // Three regions on this machine (CONTRACT §8 test, docs/regions.md): each its own private
 // redis-server, its own Postgres database, its own api and persister (`node dist/cli.js`
 // children, as in production), and between regions a TCP proxy adding 40 ms each way.
-// Ports 19400-19599 (this suite's range). Everything is stopped by the PID started here.
+// Ports 19400-19599 (this suite's range; REGIONS_TEST_PORTS=<min>-<max> moves it). Everything is stopped by the PID started here.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,8 +16,10 @@ export const SECRET = 'regions-signature-secret-0123456789';
 export const TOKEN = 'regions-api-token-0123456789abcdef';
 export const CHANNEL_SECRET = 'regions-channel-secret-0123456789abcdef';
 export const LINK_DELAY_MS = 40;
-const PORT_MIN = 19400;
-const PORT_MAX = 19599;
+/** A shared machine gives each engineer a port range: REGIONS_TEST_PORTS=<min>-<max> moves the suite there. */
+const PORTS = /^(\d{4,5})-(\d{4,5})$/.exec(process.env['REGIONS_TEST_PORTS'] ?? '');
+const PORT_MIN = PORTS ? Number(PORTS[1]) : 19400;
+const PORT_MAX = PORTS ? Number(PORTS[2]) : 19599;
 /** A loaded shared machine boots slowly: the api's hydrate and warm-up wait for it. */
 const READY_TIMEOUT_MS = 50_000;
 

@@ -55,7 +55,8 @@ async function homeUnreachable(
   unreachable: RegionUnreachable,
   shopperId: string | undefined,
 ): Promise<ProcessorDecision> {
-  const authorizationId = newAuthorizationId(nowMs);
+  // Under the id the forward carried: should the home have decided it, the replay finds that decision.
+  const authorizationId = unreachable.authorizationId ?? newAuthorizationId(nowMs);
   if (shopperId === undefined) {
     // Whose card it is is not known: no per-shopper cap, no trip to replay into (as storageFailed).
     const request = toSwipeRequest(swipe, '');
@@ -132,11 +133,12 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     swipe: ProcessorSwipe,
     nowMs: number,
     err: unknown,
+    forwardedId: string | undefined,
   ): Promise<ProcessorDecision> {
     metrics.redisErrors.inc({ kind: redisErrorKind(err) });
     const cardKey = `${swipe.processor}:${swipe.cardId}`;
     const shopperId = knownCards.get(cardKey);
-    const authorizationId = newAuthorizationId(nowMs);
+    const authorizationId = forwardedId ?? newAuthorizationId(nowMs);
     if (shopperId === undefined) {
       // Whose card it is cannot be known without Redis: the policy cannot cap it per shopper
       // nor replay it into a trip, so it is refused (docs/processors.md, "Fail-open").
@@ -152,6 +154,8 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     nowMs: number,
     span: SpanLike,
     unreachable?: RegionUnreachable,
+    /** A forwarded swipe's id (Request.regionAuthorizationId): a new decision here takes it. */
+    forwardedId?: string,
   ): Promise<ProcessorDecision> {
     const cardKey = `${swipe.processor}:${swipe.cardId}`;
     let card: CardLookup;
@@ -161,9 +165,10 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
     } catch (err) {
       // This pod is the slow part, not Redis: no decision, never fail open (§1 503).
       if (err instanceof OverloadedError) return { result: overloadedAnswer(), shopperId: undefined };
-      return storageFailed(swipe, nowMs, err);
+      return storageFailed(swipe, nowMs, err, forwardedId);
     }
-    if (card.status === 'not_ready') return storageFailed(swipe, nowMs, new PartitionNotReadyError());
+    if (card.status === 'not_ready')
+      return storageFailed(swipe, nowMs, new PartitionNotReadyError(), forwardedId);
     if (card.status !== 'active') {
       knownCards.delete(cardKey);
       if (unreachable !== undefined)
@@ -179,7 +184,7 @@ export function createProcessorCore(deps: ProcessorCoreDeps) {
       knownCards.set(cardKey, card.shopperId);
     }
     const request = toSwipeRequest(swipe, card.shopperId);
-    const result = await decide(request, '', nowMs, span);
+    const result = await decide(request, '', nowMs, span, forwardedId);
     if (unreachable !== undefined && result.reason === 'UNKNOWN_SHOPPER')
       return homeUnreachable(fallback, swipe, nowMs, unreachable, card.shopperId);
     return { result, shopperId: card.shopperId };

@@ -51,7 +51,13 @@ export function createDecisionHandler<Echo>(deps: RouteDeps, adapter: DecisionAd
       const parsed = adapter.parse(json.json, req);
       if (!parsed.ok) return errorResponse('invalid_request', parsed.message);
       const { swipe, echo } = parsed.value;
-      const { result, shopperId } = await core.decideSwipe(swipe, nowMs, span, req.regionUnreachable);
+      const { result, shopperId } = await core.decideSwipe(
+        swipe,
+        nowMs,
+        span,
+        req.regionUnreachable,
+        req.regionAuthorizationId,
+      );
       // This pod could not read Redis's answer in time: no decision, never fail open (§1 503).
       if (isOverloaded(result)) {
         metrics.httpShed.inc({ cause: 'redis_wait' });
