@@ -113,6 +113,65 @@ export function stripeHeaders(
   };
 }
 
+export const STRIPE_AUTHORIZATIONS = '/v1/processors/stripe/authorizations';
+export const STRIPE_EVENTS = '/v1/processors/stripe/events';
+
+/** POSTs `body` to `path` as Stripe sends it: signed with the secret, unless `headers` are given. */
+export function postStripe(
+  api: Pick<TestApi, 'request'>,
+  path: string,
+  body: Record<string, unknown>,
+  headers?: Record<string, string>,
+) {
+  const raw = JSON.stringify(body);
+  return api.request('POST', path, raw, headers ?? stripeHeaders(raw));
+}
+
+/** A shopper with a Stripe card and one approved authorization of `amount` cents on it. */
+export async function approvedStripeAuthorization(
+  env: { readonly t: TestApi },
+  amount: number,
+): Promise<{ shopperId: string; tripId: string; cardId: string; auth: string }> {
+  const card = await shopperWithCard(env, 'stripe');
+  const auth = uid('iauth_');
+  const approved = await postStripe(
+    env.t,
+    STRIPE_AUTHORIZATIONS,
+    stripeRequestEvent({ authorizationId: auth, cardId: card.cardId, amount }),
+  );
+  if (approved.json['approved'] !== true)
+    throw new Error(`authorization: ${approved.status} ${approved.text}`);
+  return { ...card, auth };
+}
+
+/** `issuing_authorization.updated` for `auth`: the authorization's new fields and the previous ones. */
+export function stripeAuthorizationUpdated(
+  auth: string,
+  cardId: string,
+  now: { amount: number; status: string },
+  previous: Record<string, unknown>,
+) {
+  return stripeEvent(
+    'issuing_authorization.updated',
+    { id: auth, object: 'issuing.authorization', card: { id: cardId }, ...now },
+    previous,
+  );
+}
+
+/** `issuing_transaction.created` of type capture: `amount` cents captured on `auth`. */
+export function stripeCapture(auth: string, cardId: string, amount: number) {
+  return stripeEvent('issuing_transaction.created', {
+    id: uid('ipi_'),
+    object: 'issuing.transaction',
+    amount: -amount,
+    authorization: auth,
+    card: cardId,
+    currency: 'usd',
+    type: 'capture',
+    created: Math.floor(Date.now() / 1000),
+  });
+}
+
 export interface StripeMerchant {
   name?: string;
   network_id?: string;

@@ -5,6 +5,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LedgerEnv } from '../ledger/helpers.js';
 import {
+  approvedStripeAuthorization,
   LITHIC_SECRET,
   ledgerBalanced,
   lithicAsaRequest,
@@ -13,12 +14,15 @@ import {
   marqetaHeaders,
   marqetaJitRequest,
   marqetaWebhook,
+  postStripe,
+  STRIPE_EVENTS,
   STRIPE_SECRET,
   shopperWithCard,
   startProcessorEnv,
+  stripeAuthorizationUpdated,
+  stripeCapture,
   stripeEvent,
   stripeHeaders,
-  stripeRequestEvent,
   uid,
 } from './helpers.js';
 
@@ -40,10 +44,7 @@ const signed = (path: string, body: Record<string, unknown>) => {
   const raw = JSON.stringify(body);
   return env.t.request('POST', path, raw, lithicHeaders(raw));
 };
-const stripe = (path: string, body: Record<string, unknown>) => {
-  const raw = JSON.stringify(body);
-  return env.t.request('POST', path, raw, stripeHeaders(raw));
-};
+const stripe = (body: Record<string, unknown>) => postStripe(env.t, STRIPE_EVENTS, body);
 const outcomes = (r: { json: Record<string, unknown> }) =>
   (r.json['events'] as Array<{ outcome: string }>).map((e) => e.outcome);
 
@@ -135,38 +136,20 @@ describe('processor events from a buggy processor', () => {
   });
 
   it('a Stripe authorization closed (amount 0) before its capture arrives keeps the spend', async () => {
-    const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
-    const auth = uid('iauth_');
-    const approved = await stripe(
-      '/v1/processors/stripe/authorizations',
-      stripeRequestEvent({ authorizationId: auth, cardId, amount: 2000 }),
-    );
-    expect(approved.json['approved']).toBe(true);
+    const { shopperId, tripId, cardId, auth } = await approvedStripeAuthorization(env, 2000);
     // Stripe closes a captured authorization; its update may arrive before the capture.
     const closed = await stripe(
-      '/v1/processors/stripe/events',
-      stripeEvent(
-        'issuing_authorization.updated',
-        { id: auth, object: 'issuing.authorization', card: { id: cardId }, amount: 0, status: 'closed' },
+      stripeAuthorizationUpdated(
+        auth,
+        cardId,
+        { amount: 0, status: 'closed' },
         { amount: 2000, status: 'pending' },
       ),
     );
     expect(closed.status).toBe(200);
     expect(outcomes(closed)).toEqual(['ignored']);
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2000);
-    const capture = await stripe(
-      '/v1/processors/stripe/events',
-      stripeEvent('issuing_transaction.created', {
-        id: uid('ipi_'),
-        object: 'issuing.transaction',
-        amount: -2000,
-        authorization: auth,
-        card: cardId,
-        currency: 'usd',
-        type: 'capture',
-        created: Math.floor(Date.now() / 1000),
-      }),
-    );
+    const capture = await stripe(stripeCapture(auth, cardId, 2000));
     expect(outcomes(capture)).toEqual(['cleared']);
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(2000);
     expect(await ledgerBalanced(env)).toBe(true);
@@ -196,37 +179,14 @@ describe('processor events from a buggy processor', () => {
 
 describe('Stripe expiry reported as reversed', () => {
   it('an authorization reversed with an amount left for late captures is an expiry: the late capture posts', async () => {
-    const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
-    const auth = uid('iauth_');
-    const approved = await stripe(
-      '/v1/processors/stripe/authorizations',
-      stripeRequestEvent({ authorizationId: auth, cardId, amount: 1500 }),
-    );
-    expect(approved.json['approved']).toBe(true);
+    const { shopperId, tripId, cardId, auth } = await approvedStripeAuthorization(env, 1500);
     // Stripe: expired without capture = status reversed, amount what is left for late captures.
     const expired = await stripe(
-      '/v1/processors/stripe/events',
-      stripeEvent(
-        'issuing_authorization.updated',
-        { id: auth, object: 'issuing.authorization', card: { id: cardId }, amount: 1500, status: 'reversed' },
-        { status: 'pending' },
-      ),
+      stripeAuthorizationUpdated(auth, cardId, { amount: 1500, status: 'reversed' }, { status: 'pending' }),
     );
     expect(outcomes(expired)).toEqual(['expired']);
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(0);
-    const late = await stripe(
-      '/v1/processors/stripe/events',
-      stripeEvent('issuing_transaction.created', {
-        id: uid('ipi_'),
-        object: 'issuing.transaction',
-        amount: -1500,
-        authorization: auth,
-        card: cardId,
-        currency: 'usd',
-        type: 'capture',
-        created: Math.floor(Date.now() / 1000),
-      }),
-    );
+    const late = await stripe(stripeCapture(auth, cardId, 1500));
     expect(outcomes(late)).toEqual(['cleared']);
     expect((await env.t.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(1500);
     expect(await ledgerBalanced(env)).toBe(true);
@@ -256,7 +216,6 @@ describe('refunds a persister must be able to book', () => {
     const longId = `ipi_${'x'.repeat(300)}`;
     const stripeCard = uid('ic_');
     const s = await stripe(
-      '/v1/processors/stripe/events',
       stripeEvent('issuing_transaction.created', {
         id: longId,
         object: 'issuing.transaction',
@@ -293,28 +252,17 @@ describe('refunds a persister must be able to book', () => {
 
 describe('replayed signed payloads beyond the tolerance', () => {
   it('Stripe and Lithic events signed 400 s ago or 400 s ahead are 401 and change nothing', async () => {
-    const { shopperId, tripId, cardId } = await shopperWithCard(env, 'stripe');
-    const auth = uid('iauth_');
-    const approved = await stripe(
-      '/v1/processors/stripe/authorizations',
-      stripeRequestEvent({ authorizationId: auth, cardId, amount: 1500 }),
-    );
-    expect(approved.json['approved']).toBe(true);
-    const reversal = JSON.stringify(
-      stripeEvent(
-        'issuing_authorization.updated',
-        { id: auth, object: 'issuing.authorization', card: { id: cardId }, amount: 0, status: 'reversed' },
-        { status: 'pending' },
-      ),
+    const { shopperId, tripId, cardId, auth } = await approvedStripeAuthorization(env, 1500);
+    const reversal = stripeAuthorizationUpdated(
+      auth,
+      cardId,
+      { amount: 0, status: 'reversed' },
+      { status: 'pending' },
     );
     const nowS = Math.floor(Date.now() / 1000);
     for (const t of [nowS - 400, nowS + 400]) {
-      const r = await env.t.request(
-        'POST',
-        '/v1/processors/stripe/events',
-        reversal,
-        stripeHeaders(reversal, STRIPE_SECRET, t),
-      );
+      const headers = stripeHeaders(JSON.stringify(reversal), STRIPE_SECRET, t);
+      const r = await postStripe(env.t, STRIPE_EVENTS, reversal, headers);
       expect(r.status).toBe(401);
       expect(r.json['error']).toBe('invalid_signature');
     }

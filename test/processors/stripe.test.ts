@@ -5,11 +5,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LedgerEnv } from '../ledger/helpers.js';
 import {
   ledgerBalanced,
+  postStripe,
   processorTrip,
   registerCard,
   retireCard,
+  STRIPE_AUTHORIZATIONS,
+  STRIPE_EVENTS,
   shopperWithCard,
   startProcessorEnv,
+  stripeAuthorizationUpdated,
+  stripeCapture,
   stripeEvent,
   stripeHeaders,
   stripeRequestEvent,
@@ -24,17 +29,12 @@ afterAll(async () => {
   await env?.stop();
 });
 
-const AUTH_PATH = '/v1/processors/stripe/authorizations';
-const EVENTS_PATH = '/v1/processors/stripe/events';
+const AUTH_PATH = STRIPE_AUTHORIZATIONS;
+const EVENTS_PATH = STRIPE_EVENTS;
 
-async function send(event: Record<string, unknown>, headers?: Record<string, string>) {
-  const raw = JSON.stringify(event);
-  return env.t.request('POST', AUTH_PATH, raw, headers ?? stripeHeaders(raw));
-}
-async function sendEvent(event: Record<string, unknown>) {
-  const raw = JSON.stringify(event);
-  return env.t.request('POST', EVENTS_PATH, raw, stripeHeaders(raw));
-}
+const send = (event: Record<string, unknown>, headers?: Record<string, string>) =>
+  postStripe(env.t, AUTH_PATH, event, headers);
+const sendEvent = (event: Record<string, unknown>) => postStripe(env.t, EVENTS_PATH, event);
 
 describe('Stripe Issuing authorizations', () => {
   it('the trip API accepts the §4b store fields and names a bad one', async () => {
@@ -277,24 +277,11 @@ describe('Stripe Issuing authorizations', () => {
 
     // a1: amount lowered 1000 → 700, then captured at 650.
     const lowered = await sendEvent(
-      stripeEvent(
-        'issuing_authorization.updated',
-        { id: a1, object: 'issuing.authorization', card: { id: cardId }, amount: 700, status: 'pending' },
-        { amount: 1000 },
-      ),
+      stripeAuthorizationUpdated(a1, cardId, { amount: 700, status: 'pending' }, { amount: 1000 }),
     );
     expect(lowered.status).toBe(200);
     expect(lowered.json['events']).toEqual([expect.objectContaining({ outcome: 'released' })]);
-    const capture = stripeEvent('issuing_transaction.created', {
-      id: uid('ipi_'),
-      object: 'issuing.transaction',
-      amount: -650,
-      authorization: a1,
-      card: cardId,
-      currency: 'usd',
-      type: 'capture',
-      created: Math.floor(Date.now() / 1000),
-    });
+    const capture = stripeCapture(a1, cardId, 650);
     expect((await sendEvent(capture)).json['events']).toEqual([
       expect.objectContaining({ outcome: 'cleared' }),
     ]);
