@@ -10,11 +10,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortIn } from '../helpers/loopback.js';
 import { cleanPrefix } from '../persister/helpers/redis.js';
 import { isExternal, referencedMetrics, ROOT } from './references.js';
 
@@ -46,23 +46,7 @@ let persisterUp = false;
 let dbCreated = false;
 
 /** A free port in 18100-18199 (the range this test owns), checked by binding it. */
-async function freePort(taken: Set<number>): Promise<number> {
-  const start = 18100 + Math.floor(Math.random() * 100);
-  for (let i = 0; i < 100; i++) {
-    const port = 18100 + ((start - 18100 + i) % 100);
-    if (taken.has(port)) continue;
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (ok) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port in 18100-18199');
-}
+const freePort = (taken: Set<number>) => freePortIn(18100, 18199, taken);
 
 function baseEnv(): NodeJS.ProcessEnv {
   return {

@@ -7,19 +7,16 @@ import type { Config } from '../../src/config/config.js';
 import type { Request } from '../../src/http/server.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { signForward } from '../../src/regions/channel.js';
-import { Directory, type DirectoryStore, type Home, type HomeKey } from '../../src/regions/directory.js';
+import { Directory } from '../../src/regions/directory.js';
 import { type InternalDeps, internalRoutes } from '../../src/regions/internal.js';
+import { mapStore } from './seamParts.js';
 
 const SECRETS = ['announce-origin-secret-0123456789abcdef'];
 const PATH = '/internal/regions/announce';
 
 function setup() {
-  const map = new Map<HomeKey, Home>();
-  const store: DirectoryStore = {
-    get: async (k) => map.get(k),
-    set: async (k, h) => void map.set(k, h),
-    del: async (k) => void map.delete(k),
-  };
+  const store = mapStore();
+  const map = store.map;
   const directory = new Directory(async () => undefined, store);
   const config = {
     regions: {

@@ -2,27 +2,8 @@
 // one question per key at a time, misses remembered briefly, "not here" forgets, and
 // a home that no longer answers stays known (its shoppers fail open, never decline).
 import { describe, expect, it } from 'vitest';
-import {
-  Directory,
-  type DirectoryStore,
-  type Home,
-  type HomeKey,
-  shopperKey,
-} from '../../src/regions/directory.js';
-
-function mapStore(): DirectoryStore & { map: Map<HomeKey, Home> } {
-  const map = new Map<HomeKey, Home>();
-  return {
-    map,
-    get: async (k) => map.get(k),
-    set: async (k, h) => {
-      map.set(k, h);
-    },
-    del: async (k) => {
-      map.delete(k);
-    },
-  };
-}
+import { Directory, shopperKey } from '../../src/regions/directory.js';
+import { mapStore } from './seamParts.js';
 
 describe('Directory', () => {
   it('asks the peers once for concurrent lookups and keeps the answer region-wide', async () => {

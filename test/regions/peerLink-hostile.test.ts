@@ -2,22 +2,19 @@
 // head arrives and then the body stalls, is cut off, or is far too large. Each must end
 // in a PeerFailure by the deadline (never a hang, never a truncated body taken as the
 // answer), and the link's in-flight count must come back to zero.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PEER_REPLY_BYTES_MAX, PeerFailure, PeerLink } from '../../src/regions/peerLink.js';
+import { type LoopbackServer, startLoopbackServer } from '../helpers/loopback.js';
 
-let server: Server;
-let base = '';
-const held: ServerResponse[] = [];
+let peer: LoopbackServer;
 
 beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  peer = await startLoopbackServer((req, res, server) => {
     req.resume();
     if (req.url === '/stall') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
       res.write('{"decision":'); // the rest never comes
-      held.push(res);
+      server.hold(res);
     } else if (req.url === '/cut') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
       res.write('{"decision":"approved"', () => res.socket?.destroy());
@@ -26,14 +23,10 @@ beforeAll(async () => {
       res.end(Buffer.alloc(PEER_REPLY_BYTES_MAX + 65536, 0x61));
     } else res.end('{}');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  for (const res of held) res.destroy();
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+  await peer.close();
 });
 
 const call = (path: string, timeoutMs: number) => ({
@@ -56,7 +49,7 @@ const inflight = (link: PeerLink) => (link as unknown as { inflight: number }).i
 
 describe('PeerLink against a broken peer', () => {
   it('a body that stalls after the head fails at the deadline', async () => {
-    const link = new PeerLink('stall', base);
+    const link = new PeerLink('stall', peer.base);
     const got = await settled(link.send(call('/stall', 200)), 3000);
     expect(got).toBeInstanceOf(PeerFailure);
     expect((got as PeerFailure).outcome).toBe('timeout');
@@ -65,7 +58,7 @@ describe('PeerLink against a broken peer', () => {
   });
 
   it('a body cut off by the peer is a failure, not a truncated answer', async () => {
-    const link = new PeerLink('cut', base);
+    const link = new PeerLink('cut', peer.base);
     const got = await settled(link.send(call('/cut', 500)), 3000);
     expect(got).toBeInstanceOf(PeerFailure);
     expect(inflight(link)).toBe(0);
@@ -73,7 +66,7 @@ describe('PeerLink against a broken peer', () => {
   });
 
   it('an answer over the size cap is a failure, not a truncated answer', async () => {
-    const link = new PeerLink('huge', base);
+    const link = new PeerLink('huge', peer.base);
     const got = await settled(link.send(call('/huge', 2000)), 5000);
     expect(got).toBeInstanceOf(PeerFailure);
     expect(inflight(link)).toBe(0);

@@ -1,21 +1,18 @@
 // The link to a peer region against a real HTTP server on loopback: one attempt, the
 // deadline, the breaker that stops sending to a peer that keeps failing, and the
 // in-flight cap that refuses at once instead of queueing.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PEER_FAILURES_TO_OPEN, PeerFailure, PeerLink } from '../../src/regions/peerLink.js';
+import { type LoopbackServer, startLoopbackServer } from '../helpers/loopback.js';
 
-let server: Server;
-let base = '';
+let peer: LoopbackServer;
 let received = 0;
-const held: ServerResponse[] = [];
 
 beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  peer = await startLoopbackServer((req, res, server) => {
     received++;
     if (req.url === '/hang') {
-      held.push(res); // never answered until the end
+      server.hold(res); // never answered until the end
       return;
     }
     const chunks: Buffer[] = [];
@@ -25,14 +22,10 @@ beforeAll(async () => {
       res.end(JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString() }));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  for (const res of held) res.destroy();
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+  await peer.close();
 });
 
 const call = (path: string, timeoutMs = 2000) => ({
@@ -45,7 +38,7 @@ const call = (path: string, timeoutMs = 2000) => ({
 
 describe('PeerLink', () => {
   it('sends the request once and returns status, headers and body unchanged', async () => {
-    const link = new PeerLink('peer', `${base}/`);
+    const link = new PeerLink('peer', `${peer.base}/`);
     const reply = await link.send(call('/v1/x'));
     expect(reply.status).toBe(201);
     expect(reply.headers['idempotent-replayed']).toBe('true');
@@ -54,7 +47,7 @@ describe('PeerLink', () => {
   });
 
   it('gives up at the deadline, and after repeated failures refuses without sending', async () => {
-    const link = new PeerLink('slow', base);
+    const link = new PeerLink('slow', peer.base);
     for (let i = 0; i < PEER_FAILURES_TO_OPEN; i++) {
       const err = await link.send(call('/hang', 50)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PeerFailure);

@@ -2,69 +2,40 @@
 // directory copy is old and the region's copy gone, finding the home (asking the peers)
 // and asking it must share one REGION_FORWARD_TIMEOUT_MS, so the fail-open answer still
 // comes inside the processor's 1 s deadline. Before, each took the whole timeout (2x).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Config } from '../../src/config/config.js';
-import type { Request, Route } from '../../src/http/server.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { createMetrics } from '../../src/observability/metrics.js';
 import { signForward } from '../../src/regions/channel.js';
 import {
   DIRECTORY_LOCAL_TTL_MS,
   Directory,
-  type DirectoryStore,
   type Home,
   type HomeKey,
   shopperKey,
 } from '../../src/regions/directory.js';
 import { PeerLink } from '../../src/regions/peerLink.js';
 import { withRegionSeam } from '../../src/regions/routing.js';
+import { type LoopbackServer, startLoopbackServer } from '../helpers/loopback.js';
+import { mapStore, requestHeaders, seamDeps, swipeRoute } from './seamParts.js';
 
 const T = 400;
 const SECRETS = ['seam-deadline-secret-0123456789abcdef'];
-let server: Server;
-let base = '';
-const held: ServerResponse[] = [];
+let home: LoopbackServer;
 
 beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  home = await startLoopbackServer((req, res, server) => {
     req.resume();
-    held.push(res); // the home accepts and never answers (frozen)
+    server.hold(res); // the home accepts and never answers (frozen)
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  for (const res of held) res.destroy();
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+  await home.close();
 });
-
-const headers = {
-  contentType: 'application/json',
-  contentLength: '',
-  signature: '',
-  idempotencyKey: '',
-  authorization: '',
-  traceparent: '',
-  tracestate: '',
-  requestId: '',
-  extra: [] as string[],
-};
 
 describe('region seam deadline', () => {
   it('a silent home behind an old directory entry: fail-open answer within one forward timeout', async () => {
-    const config = { regions: { region: 'ra', secrets: SECRETS, forwardTimeoutMs: T } } as unknown as Config;
-    const link = new PeerLink('rh', base);
-    const map = new Map<HomeKey, Home>();
-    const store: DirectoryStore = {
-      get: async (k) => map.get(k),
-      set: async (k, h) => void map.set(k, h),
-      del: async (k) => void map.delete(k),
-    };
+    const link = new PeerLink('rh', home.base);
+    const store = mapStore();
     // The peers are asked over the real link (the silent home is the only peer).
     const ask = async (key: HomeKey): Promise<Home | undefined> => {
       const path = `/internal/regions/home/shopper/${key.slice(2)}`;
@@ -75,36 +46,17 @@ describe('region seam deadline', () => {
     const directory = new Directory(ask, store);
     const key = shopperKey('456');
     await directory.learn(key, { region: 'rh' });
-    map.delete(key); // the region's copy expired
+    store.map.delete(key); // the region's copy expired
     const realNow = Date.now.bind(Date);
     const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + DIRECTORY_LOCAL_TTL_MS + 1000);
     // (a clock that runs on, moved past this pod's copy's TTL: that copy is old)
 
-    const route: Route = {
-      method: 'post',
-      pattern: '/v1/authorizations',
-      label: '/v1/authorizations',
-      paramCount: 0,
-      bodyBytesMax: 16_384,
-      requireJson: true,
-      handler: (req: Request) =>
-        req.regionUnreachable !== undefined
-          ? { status: 200, body: JSON.stringify({ decision: 'approved', mode: 'fail_open' }) }
-          : { status: 402, body: JSON.stringify({ decision: 'declined', reason: 'UNKNOWN_SHOPPER' }) },
-    };
-    const seam = {
-      config,
-      logger: createLogger('silent'),
-      metrics: createMetrics({ defaultMetrics: false }),
-      directory,
-      links: new Map([['rh', link]]),
-      announce: () => undefined,
-    };
-    const wrapped = withRegionSeam(seam, route);
+    const seam = seamDeps({ secrets: SECRETS, forwardTimeoutMs: T }, directory, link);
+    const wrapped = withRegionSeam(seam, swipeRoute());
     const started = performance.now();
     const res = await wrapped.handler({
       params: [],
-      headers,
+      headers: requestHeaders(),
       body: Buffer.from(JSON.stringify({ shopper_id: 456, amount: '1.00' })),
       startedNs: 0n,
     });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { HttpResponse } from '../../src/http/errors.js';
 import type { Request, Route } from '../../src/http/server.js';
 import { notHereKey, pathOf } from '../../src/regions/routing.js';
+import { requestHeaders } from './seamParts.js';
 
 const route = (method: Route['method'], pattern: string, label = pattern): Route => ({
   method,
@@ -17,16 +18,7 @@ const route = (method: Route['method'], pattern: string, label = pattern): Route
 
 const req = (body: unknown, params: string[] = []): Request => ({
   params,
-  headers: {
-    contentType: 'application/json',
-    contentLength: '',
-    signature: '',
-    idempotencyKey: '',
-    authorization: '',
-    traceparent: '',
-    tracestate: '',
-    requestId: '',
-  },
+  headers: requestHeaders(),
   body: Buffer.from(JSON.stringify(body)),
   startedNs: 0n,
 });

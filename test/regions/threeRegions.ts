@@ -4,9 +4,9 @@
 // Ports 19400-19599 (this suite's range; REGIONS_TEST_PORTS=<min>-<max> moves it). Everything is stopped by the PID started here.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePortIn } from '../helpers/loopback.js';
 import { type RedisServer, startRedisServer } from '../helpers/redisServer.js';
 import { createTestDb, type TestDb } from '../persister/helpers/pg.js';
 import { ensureBuilt, PERSISTER_MAIN } from '../persister/helpers/proc.js';
@@ -45,22 +45,7 @@ export interface Region {
 const taken = new Set<number>();
 
 /** A free port of this suite's range, checked by binding it. */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < PORT_MAX - PORT_MIN; i++) {
-    const port = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
-    if (taken.has(port)) continue;
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (ok) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error(`no free port in ${PORT_MIN}-${PORT_MAX}`);
-}
+const freePort = () => freePortIn(PORT_MIN, PORT_MAX, taken);
 
 function spawnCli(command: string, env: Record<string, string>): Proc {
   const child = spawn(process.execPath, [PERSISTER_MAIN, command], {
