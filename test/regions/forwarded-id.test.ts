@@ -5,8 +5,7 @@
 // another decision is never used for a new one (lua/authorizeSwipe-4.lua code 13): the swipe is
 // decided under an id of its own and the earlier decision is left as it was. Against real HTTP
 // servers on loopback (port 0) and the shared Redis (own key prefix).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { createDecider, FAIL_CLOSED, newAuthorizationId } from '../../src/decisions/authorize.js';
@@ -15,7 +14,6 @@ import type { JsonValue } from '../../src/domain/json.js';
 import type { FailOpenEntry } from '../../src/failopen/journal.js';
 import { replayEntry } from '../../src/failopen/replayer.js';
 import type { Request, Route } from '../../src/http/server.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { NOOP_SPAN } from '../../src/observability/tracing.js';
 import { authorizeSwipe } from '../../src/redis/commands.js';
@@ -28,10 +26,12 @@ import {
   REGION_TIMESTAMP_HEADER,
   signForward,
 } from '../../src/regions/channel.js';
-import { Directory, type DirectoryStore, type Home, type HomeKey } from '../../src/regions/directory.js';
+import { Directory } from '../../src/regions/directory.js';
 import { PeerLink } from '../../src/regions/peerLink.js';
 import { withRegionSeam } from '../../src/regions/routing.js';
 import { startTestApi, swipeBody, type TestApi, tripWithMilk } from '../helpers/api.js';
+import { type LoopbackServer, startLoopbackServer } from '../helpers/loopback.js';
+import { mapStore, requestHeaders, seamDeps, swipeRoute } from './seamParts.js';
 
 const SECRETS = ['forwarded-id-channel-secret-0123456789abcdef'];
 const ID = /^auth_[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$/;
@@ -58,12 +58,7 @@ describe('forwardedAuthorizationId', () => {
 
 const seen: { regionAuthorizationId: string | undefined; unreachableId: string | undefined }[] = [];
 const decision: Route = {
-  method: 'post',
-  pattern: '/v1/authorizations',
-  label: '/v1/authorizations',
-  paramCount: 0,
-  bodyBytesMax: 16_384,
-  requireJson: true,
+  ...swipeRoute(),
   handler: (req: Request) => {
     seen.push({
       regionAuthorizationId: req.regionAuthorizationId,
@@ -80,21 +75,9 @@ const reversal: Route = {
   label: '/v1/authorizations/reversals',
 };
 
-function seamDeps(link: PeerLink | undefined, forwardTimeoutMs = 2000) {
-  const map = new Map<HomeKey, Home>([['s:456', { region: 'rh' }]]);
-  const store: DirectoryStore = {
-    get: async (k) => map.get(k),
-    set: async (k, h) => void map.set(k, h),
-    del: async (k) => void map.delete(k),
-  };
-  return {
-    config: { regions: { region: 'ra', secrets: SECRETS, forwardTimeoutMs } } as unknown as Config,
-    logger: createLogger('silent'),
-    metrics: createMetrics({ defaultMetrics: false }),
-    directory: new Directory(async () => undefined, store),
-    links: new Map(link === undefined ? [] : [['rh', link]]),
-    announce: () => undefined,
-  };
+function seamAt(link: PeerLink | undefined, forwardTimeoutMs = 2000) {
+  const directory = new Directory(async () => undefined, mapStore([['s:456', { region: 'rh' }]]));
+  return seamDeps({ secrets: SECRETS, forwardTimeoutMs }, directory, link);
 }
 
 const BODY = Buffer.from(JSON.stringify({ shopper_id: 456, amount: '1.00' }));
@@ -103,19 +86,13 @@ const BODY = Buffer.from(JSON.stringify({ shopper_id: 456, amount: '1.00' }));
 function request(channel: Record<string, string> = {}, body = BODY, idempotencyKey = ''): Request {
   return {
     params: [],
-    headers: {
-      contentType: 'application/json',
-      contentLength: '',
+    headers: requestHeaders({
       signature: 't=1,v1=ab',
       idempotencyKey,
-      authorization: '',
-      traceparent: '',
-      tracestate: '',
-      requestId: '',
       extra: [REGION_ORIGIN_HEADER, REGION_TIMESTAMP_HEADER, REGION_SIGNATURE_HEADER].map(
         (n) => channel[n] ?? '',
       ),
-    },
+    }),
     body,
     startedNs: 0n,
   };
@@ -124,7 +101,7 @@ function request(channel: Record<string, string> = {}, body = BODY, idempotencyK
 describe('the seam at the home', () => {
   it('only a request with a valid channel signature is decided under a derived id', async () => {
     seen.length = 0;
-    const wrapped = withRegionSeam(seamDeps(undefined), decision);
+    const wrapped = withRegionSeam(seamAt(undefined), decision);
     const nowS = Math.floor(Date.now() / 1000);
     const channel = signForward(
       SECRETS,
@@ -159,7 +136,7 @@ describe('the seam at the home', () => {
 
   it('a call that decides nothing (a reversal) gets no id', async () => {
     seen.length = 0;
-    const wrapped = withRegionSeam(seamDeps(undefined), reversal);
+    const wrapped = withRegionSeam(seamAt(undefined), reversal);
     const nowS = Math.floor(Date.now() / 1000);
     const path = '/v1/authorizations/reversals';
     const channel = signForward(SECRETS, 'rb', { method: 'POST', path, body: BODY }, nowS);
@@ -169,29 +146,25 @@ describe('the seam at the home', () => {
 });
 
 describe('the seam in the forwarding region', () => {
-  let silent: Server;
-  let base = '';
+  let silent: LoopbackServer;
   const received: IncomingMessage['headers'][] = [];
 
   beforeAll(async () => {
     // A home that takes the request and answers too late (after the forward deadline).
-    silent = createServer((req: IncomingMessage, res: ServerResponse) => {
+    silent = await startLoopbackServer((req, res) => {
       req.resume();
       received.push(req.headers);
       setTimeout(() => res.end('{}'), 500);
     });
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
-    base = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
-    silent.closeAllConnections();
-    await new Promise<void>((r) => silent.close(() => r()));
+    await silent.close();
   });
 
   it('a late home: the fail-open answer takes the id the forward carried', async () => {
     seen.length = 0;
-    const link = new PeerLink('rh', base);
-    const wrapped = withRegionSeam(seamDeps(link, 100), decision);
+    const link = new PeerLink('rh', silent.base);
+    const wrapped = withRegionSeam(seamAt(link, 100), decision);
     const res = await wrapped.handler(request({}, BODY, 'key-2'));
     expect(JSON.parse(res.body as string)).toEqual({ decision: 'approved', mode: 'fail_open' });
     expect(received).toHaveLength(1);

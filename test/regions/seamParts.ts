@@ -54,18 +54,18 @@ export function swipeRoute(): Route {
   };
 }
 
-/** Region `ra`'s seam with one peer, `rh`, over `link`; nothing is announced. */
+/** Region `ra`'s seam with one peer, `rh`, over `link` (none without it); nothing is announced. */
 export function seamDeps(
   regions: { secrets: readonly string[]; forwardTimeoutMs: number },
   directory: Directory,
-  link: PeerLink,
+  link: PeerLink | undefined,
 ): SeamDeps {
   return {
     config: { regions: { region: 'ra', ...regions } } as unknown as Config,
     logger: createLogger('silent'),
     metrics: createMetrics({ defaultMetrics: false }),
     directory,
-    links: new Map([['rh', link]]),
+    links: new Map(link === undefined ? [] : [['rh', link]]),
     announce: () => undefined,
   };
 }
