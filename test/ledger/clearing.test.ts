@@ -24,6 +24,10 @@ afterAll(async () => {
 
 const shoppingTrip = () => tripWithMilk(env.t);
 
+/** POST /v1/authorizations/clearings for `swipe`: `amount` cleared for `shopper`. */
+const clear = (swipe: { transaction_id: string }, shopper: string, amount: string) =>
+  env.t.clear({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount });
+
 async function tripAuthorized(shopper: string, trip: string): Promise<number> {
   return Number((await env.t.getTrip(shopper, trip)).json['authorized_cents']);
 }
@@ -60,18 +64,10 @@ describe('clearings', () => {
     const { shopper, trip } = await shoppingTrip();
     const swipe = swipeBody(shopper, '30.00');
     expect((await env.t.swipe(swipe)).status).toBe(200);
-    const over = await env.t.clear({
-      transaction_id: swipe.transaction_id,
-      shopper_id: shopper,
-      amount: '32.01',
-    });
+    const over = await clear(swipe, shopper, '32.01');
     expect(over.status).toBe(409);
     expect(over.json['error']).toBe('amount_exceeds_allowance');
-    const ok = await env.t.clear({
-      transaction_id: swipe.transaction_id,
-      shopper_id: shopper,
-      amount: '32.00',
-    });
+    const ok = await clear(swipe, shopper, '32.00');
     expect(ok.status).toBe(200);
     expect(await tripAuthorized(shopper, trip)).toBe(3200);
   });
@@ -84,15 +80,8 @@ describe('clearings', () => {
       (await env.t.reverse({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '10.00' }))
         .status,
     ).toBe(200);
-    expect(
-      (await env.t.clear({ transaction_id: swipe.transaction_id, shopper_id: shopper, amount: '22.01' }))
-        .status,
-    ).toBe(409);
-    const ok = await env.t.clear({
-      transaction_id: swipe.transaction_id,
-      shopper_id: shopper,
-      amount: '22.00',
-    });
+    expect((await clear(swipe, shopper, '22.01')).status).toBe(409);
+    const ok = await clear(swipe, shopper, '22.00');
     expect(ok.json).toMatchObject({ released_cents: 2000, reversed_cents: 1000, cleared_cents: 2200 });
   });
 
@@ -103,11 +92,7 @@ describe('clearings', () => {
     ).toBe(404);
     const declined = swipeBody(shopper, '500.00');
     expect((await env.t.swipe(declined)).status).toBe(402);
-    const d = await env.t.clear({
-      transaction_id: declined.transaction_id,
-      shopper_id: shopper,
-      amount: '1.00',
-    });
+    const d = await clear(declined, shopper, '1.00');
     expect([d.status, d.json['error']]).toEqual([409, 'authorization_not_approved']);
     const swipe = swipeBody(shopper, '10.00');
     expect((await env.t.swipe(swipe)).status).toBe(200);
@@ -150,9 +135,7 @@ describe('hold expiry', () => {
     expect(
       (await env.t.reverse({ transaction_id: a.transaction_id, shopper_id: shopper, amount: '4.00' })).status,
     ).toBe(200);
-    expect(
-      (await env.t.clear({ transaction_id: b.transaction_id, shopper_id: shopper, amount: '5.00' })).status,
-    ).toBe(200);
+    expect((await clear(b, shopper, '5.00')).status).toBe(200);
     await env.persisted();
     const later = Date.now() + (env.t.config.holdExpiryS + 60) * 1000;
     const sweeper = env.sweeper(() => later);
@@ -181,7 +164,7 @@ describe('hold expiry', () => {
     const again = await env.sweeper(() => later).tick();
     expect(again.released).toBe(0);
     // A clearing after expiry still posts the settlement (nothing left to release).
-    const late = await env.t.clear({ transaction_id: c.transaction_id, shopper_id: shopper, amount: '7.00' });
+    const late = await clear(c, shopper, '7.00');
     expect(late.json).toMatchObject({ released_cents: 0, cleared_cents: 700 });
     expect(await tripAuthorized(shopper, trip)).toBe(1200);
     await env.persisted();
