@@ -17,9 +17,10 @@ import {
   lithicHeaders,
   lithicTransactionUpdated,
   processorEnv,
+  postStripe,
+  STRIPE_AUTHORIZATIONS,
   shopperWithCard,
   startProcessorEnv,
-  stripeHeaders,
   stripeRequestEvent,
   uid,
 } from './helpers.js';
@@ -50,10 +51,11 @@ describe('on a Redis Cluster', () => {
       // Several shoppers and cards: card and shopper partitions differ for most of them.
       for (let i = 0; i < 4; i++) {
         const s = await shopperWithCard({ t: h }, 'stripe');
-        const raw = JSON.stringify(
+        const r = await postStripe(
+          h,
+          STRIPE_AUTHORIZATIONS,
           stripeRequestEvent({ authorizationId: uid('iauth_'), cardId: s.cardId, amount: 1000 }),
         );
-        const r = await h.request('POST', '/v1/processors/stripe/authorizations', raw, stripeHeaders(raw));
         expect(r.json).toMatchObject({ approved: true, metadata: { mode: 'normal' } });
         const l = await shopperWithCard({ t: h }, 'lithic');
         const token = randomUUID();
@@ -105,10 +107,8 @@ describe('hydrate', () => {
       fresh = await startTestApi(
         processorEnv(17644, { REDIS_PREFIX: prefix, PARTITIONS: String(config.partitions) }),
       );
-      const send = (event: Record<string, unknown>) => {
-        const raw = JSON.stringify(event);
-        return fresh?.request('POST', '/v1/processors/stripe/authorizations', raw, stripeHeaders(raw));
-      };
+      const send = (event: Record<string, unknown>) =>
+        fresh === undefined ? undefined : postStripe(fresh, STRIPE_AUTHORIZATIONS, event);
       // The card is known again, and the network id still matches (m_nids restored from the spec).
       expect(
         (await send(stripeRequestEvent({ authorizationId: uid('iauth_'), cardId: s.cardId, amount: 500 })))

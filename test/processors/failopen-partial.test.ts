@@ -14,9 +14,11 @@ import {
   marqetaJitRequest,
   processorEnv,
   registerCard,
+  postStripe,
+  STRIPE_AUTHORIZATIONS,
+  STRIPE_EVENTS,
   shopperWithCard,
   stripeEvent,
-  stripeHeaders,
   stripeRequestEvent,
   uid,
 } from './helpers.js';
@@ -35,8 +37,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10
 function clients(h: TestApi) {
   return {
     stripe(event: Record<string, unknown>) {
-      const raw = JSON.stringify(event);
-      return h.request('POST', '/v1/processors/stripe/authorizations', raw, stripeHeaders(raw));
+      return postStripe(h, STRIPE_AUTHORIZATIONS, event);
     },
     lithic(body: Record<string, unknown>) {
       const raw = JSON.stringify(body);
@@ -184,8 +185,7 @@ describe('fail-open in each processor format', () => {
       card: stripeCard,
       type: 'capture',
     });
-    const raw = JSON.stringify(capture);
-    const cleared = await h.request('POST', '/v1/processors/stripe/events', raw, stripeHeaders(raw));
+    const cleared = await postStripe(h, STRIPE_EVENTS, capture);
     expect(cleared.json['events']).toEqual([expect.objectContaining({ outcome: 'cleared' })]);
     expect((await h.getTrip(shopperId, tripId)).json['authorized_cents']).toBe(1250);
   });
