@@ -36,6 +36,32 @@ import { mapStore, requestHeaders, seamDeps, swipeRoute } from './seamParts.js';
 const SECRETS = ['forwarded-id-channel-secret-0123456789abcdef'];
 const ID = /^auth_[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$/;
 
+/** The forwarding region's journal entry of a fail-open approval without a transaction id. */
+function journalEntry(
+  id: string,
+  nowMs: number,
+  shopper: string,
+  amount: number,
+  request: { idempotencyKey: string; fingerprint: string },
+  merchant: { name: string; address: string },
+): FailOpenEntry {
+  return {
+    id,
+    ev: `ev_${id}`,
+    at: nowMs,
+    shopper,
+    amount,
+    remaining: 0,
+    currency: 'USD',
+    idem: request.idempotencyKey,
+    fp: request.fingerprint,
+    txn: '',
+    mname: merchant.name,
+    maddr: merchant.address,
+    lat: '',
+    lng: '',
+  };
+}
 describe('forwardedAuthorizationId', () => {
   it('has the layout of minted ids, is the same on both sides of one forward, differs per forward', () => {
     expect(newAuthorizationId()).toMatch(ID);
@@ -276,22 +302,7 @@ describe('a forwarded id at the home', () => {
     expect(declined).toMatchObject({ reason: 'AMOUNT_EXCEEDS_ALLOWANCE', authorizationId: id });
     const elsewhere = parsed(body, nowMs - 30_000); // the forwarding region's window
     expect(elsewhere.idempotencyKey).not.toBe(atHome.idempotencyKey);
-    const entry: FailOpenEntry = {
-      id,
-      ev: `ev_${id}`,
-      at: nowMs,
-      shopper,
-      amount: 9000,
-      remaining: 0,
-      currency: 'USD',
-      idem: elsewhere.idempotencyKey,
-      fp: elsewhere.fingerprint,
-      txn: '',
-      mname: body.merchant.name,
-      maddr: body.merchant.address,
-      lat: '',
-      lng: '',
-    };
+    const entry = journalEntry(id, nowMs, shopper, 9000, elsewhere, body.merchant);
     const result = await replayEntry({ config: h.config, keys: h.keys, scripts }, entry, Date.now(), true);
     expect(result).toMatchObject({ code: 'overridden', tripId: trip, authorizedCents: 9000 });
     const view = await h.getTrip(shopper, trip);
@@ -308,22 +319,7 @@ describe('a forwarded id at the home', () => {
     const { transaction_id: _txn, ...body } = swipeBody(shopper, '7.00');
     const elsewhere = parsed(body, nowMs - 30_000); // the forwarding region's window
     const id = newAuthorizationId(nowMs);
-    const entry: FailOpenEntry = {
-      id,
-      ev: `ev_${id}`,
-      at: nowMs,
-      shopper,
-      amount: 700,
-      remaining: 0,
-      currency: 'USD',
-      idem: elsewhere.idempotencyKey,
-      fp: elsewhere.fingerprint,
-      txn: '',
-      mname: body.merchant.name,
-      maddr: body.merchant.address,
-      lat: '',
-      lng: '',
-    };
+    const entry = journalEntry(id, nowMs, shopper, 700, elsewhere, body.merchant);
     const replayed = await replayEntry({ config: h.config, keys: h.keys, scripts }, entry, Date.now(), true);
     expect(replayed).toMatchObject({ code: 'applied', authorizedCents: 700 });
     const late = await authorizeSwipe({ config: peered, keys: h.keys, scripts }, parsed(body, nowMs), {
