@@ -31,17 +31,23 @@ async function json(res: Response): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
 }
 
+/** A new shopper's trip t1, created at region `r` (its home). */
+async function newTripAt(r: Region): Promise<{ id: string; path: string }> {
+  const id = `s${randomBytes(4).toString('hex')}`;
+  const path = `/v1/shoppers/${id}/trips/t1`;
+  const put = await fetch(`${r.base}${path}`, {
+    method: 'PUT',
+    headers: AUTH,
+    body: JSON.stringify(processorTrip()),
+  });
+  expect(put.status).toBe(201);
+  return { id, path };
+}
+
 describe('a home decline whose answer missed the forward deadline', () => {
   it("the fail-open approval given elsewhere is the home's record after replay, counted once", async () => {
     const [a, b] = regions as [Region, Region];
-    const id = `s${randomBytes(4).toString('hex')}`;
-    const path = `/v1/shoppers/${id}/trips/t1`;
-    const put = await fetch(`${a.base}${path}`, {
-      method: 'PUT',
-      headers: AUTH,
-      body: JSON.stringify(processorTrip()),
-    });
-    expect(put.status).toBe(201);
+    const { id, path } = await newTripAt(a);
     const pick = { status: 'picked', quantity: 10, unit_price: '3.49' };
     const picked = await fetch(`${a.base}${path}/items/milk`, {
       method: 'POST',
@@ -104,14 +110,7 @@ describe('a home decline whose answer missed the forward deadline', () => {
 
   it('a public request cannot choose the id: channel headers without a valid signature are refused or ignored', async () => {
     const [a] = regions as [Region, Region];
-    const id = `s${randomBytes(4).toString('hex')}`;
-    const path = `/v1/shoppers/${id}/trips/t1`;
-    const put = await fetch(`${a.base}${path}`, {
-      method: 'PUT',
-      headers: AUTH,
-      body: JSON.stringify(processorTrip()),
-    });
-    expect(put.status).toBe(201);
+    const { id } = await newTripAt(a);
     const body = JSON.stringify({
       transaction_id: `txn_${randomBytes(6).toString('hex')}`,
       shopper_id: id,
